@@ -1,0 +1,277 @@
+//! `snapex`: export a PostgreSQL database to Parquet in a folder or an S3 bucket.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use indicatif::{HumanBytes, HumanCount, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use snapex::model::{Chunk, Piece, TableName};
+use snapex::pipeline::{Progress, run_export};
+use snapex::sink::FileWritten;
+use snapex::{Error, ErrorClass, ExportConfig};
+
+/// Export relational databases to Parquet that Athena can query as soon as the export ends.
+#[derive(Parser)]
+#[command(name = "snapex", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log more (repeat for debug logs); logs go to stderr.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Export every selected table of a database, consistently, to Parquet files plus a manifest.
+    ///
+    /// All readers share one snapshot of the source, so rows written while the export runs are
+    /// either all in it or all out of it. Output layout:
+    ///   <dest>/<export-id>/<schema>/<table>/part-<key range>.parquet
+    ///   <dest>/<export-id>/manifest.json   (written last: the export is published)
+    ///   <dest>/<export-id>/_SUCCESS
+    ///
+    /// S3 destinations take credentials and region from the usual AWS_* variables.
+    #[command(verbatim_doc_comment)]
+    Export(ExportArgs),
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// Source database URL, e.g. postgres://user:password@host:5432/dbname. Prefer the
+    /// SNAPEX_SOURCE variable for URLs with passwords, so they stay out of `ps` output.
+    #[arg(short, long, env = "SNAPEX_SOURCE", value_name = "URL", hide_env_values = true)]
+    source: String,
+
+    /// Destination: a folder (created if missing), file:///path, or s3://bucket/prefix.
+    #[arg(short, long, value_name = "URL", default_value = "./lake")]
+    dest: String,
+
+    /// S3 endpoint for S3-compatible stores (MinIO, moto, ...). Default: AWS_ENDPOINT_URL, else AWS.
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+
+    /// Name of this export's folder under the destination. Default: <database>-<UTC timestamp>.
+    #[arg(long, value_name = "ID")]
+    export_id: Option<String>,
+
+    /// Export only tables matching this schema.table glob (repeatable; `*`, `?`, `[..]`).
+    /// A pattern without a dot matches that table name in any schema. A pattern that matches
+    /// nothing is an error.
+    #[arg(short, long = "include", value_name = "PATTERN")]
+    include: Vec<String>,
+
+    /// Leave out tables matching this schema.table glob (repeatable; applied after --include).
+    #[arg(short = 'x', long = "exclude", value_name = "PATTERN")]
+    exclude: Vec<String>,
+
+    /// Chunks read at once; each holds one connection to the source. Default: number of cores.
+    #[arg(short = 'j', long, value_name = "N")]
+    concurrency: Option<usize>,
+
+    /// Target size of each Parquet file (e.g. 128MiB, 1GiB). Tables are split by primary key
+    /// into ranges of about this size; small tables share a task.
+    #[arg(long, value_name = "SIZE", default_value = "128MiB", value_parser = parse_size)]
+    target_file_size: u64,
+
+    /// zstd compression level, 1 (fastest) to 22 (smallest).
+    #[arg(long, value_name = "LEVEL", default_value_t = 1)]
+    zstd_level: i32,
+
+    /// Do not draw a progress bar (it is also hidden when stderr is not a terminal).
+    #[arg(long)]
+    no_progress: bool,
+}
+
+/// Parses `123`, `64KiB`, `128MiB`, `1GiB` (also KB/MB/GB as powers of 1000).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a size like 128MiB"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        other => return Err(format!("unknown size unit {other:?}: use KiB, MiB or GiB")),
+    };
+    n.checked_mul(mult).ok_or_else(|| format!("{s:?} is too large"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("snapex: error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Export(args) => runtime.block_on(export(args)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("snapex: error: {e:#}");
+            // Exit 2 for a request to fix, 1 for everything else.
+            match e.downcast_ref::<Error>().map(Error::class) {
+                Some(ErrorClass::InvalidInput) => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            }
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info,snapex=info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SNAPEX_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn export(args: ExportArgs) -> anyhow::Result<()> {
+    let mut cfg = ExportConfig::new(&args.source, &args.dest)?;
+    cfg.endpoint = args.endpoint_url;
+    cfg.export_id = args.export_id;
+    cfg.include = args.include;
+    cfg.exclude = args.exclude;
+    if let Some(n) = args.concurrency {
+        cfg.concurrency = n;
+    }
+    cfg.plan.target_file_bytes = args.target_file_size;
+    cfg.parquet.zstd_level = args.zstd_level;
+
+    let bar = Arc::new(Bar::new(args.no_progress));
+    let summary = run_export(&cfg, bar.clone())
+        .await
+        .with_context(|| format!("export of {} failed; nothing was published", cfg.source.endpoint()))?;
+    bar.bar.finish_and_clear();
+
+    let t = &summary.totals;
+    println!(
+        "exported {} tables ({} skipped): {} files, {} rows, {} in {:.1}s",
+        HumanCount(t.tables),
+        t.skipped,
+        HumanCount(t.files),
+        HumanCount(t.rows),
+        HumanBytes(t.bytes),
+        summary.elapsed.as_secs_f64()
+    );
+    if summary.lossy_values > 0 {
+        println!("{} values changed by documented lossy rules (see the manifest's columns)", summary.lossy_values);
+    }
+    for s in &summary.skipped {
+        println!("skipped {}: {}", s.name, s.reason);
+    }
+    println!("manifest: {}", summary.manifest);
+    Ok(())
+}
+
+/// The progress bar: chunks as its length; tables, rows and bytes in its message.
+struct Bar {
+    bar: ProgressBar,
+    rows: AtomicU64,
+    bytes: AtomicU64,
+    tables_total: AtomicU64,
+    tables_done: AtomicU64,
+    pieces_left: Mutex<HashMap<TableName, usize>>,
+}
+
+impl Bar {
+    fn new(hidden: bool) -> Bar {
+        let bar = if hidden { ProgressBar::hidden() } else { ProgressBar::new_spinner() };
+        if !hidden {
+            bar.set_draw_target(ProgressDrawTarget::stderr());
+            bar.enable_steady_tick(Duration::from_millis(200));
+        }
+        Bar {
+            bar,
+            rows: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            tables_total: AtomicU64::new(0),
+            tables_done: AtomicU64::new(0),
+            pieces_left: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn refresh(&self) {
+        self.bar.set_message(format!(
+            "tables {}/{} · {} rows · {} decoded",
+            self.tables_done.load(Ordering::Relaxed),
+            self.tables_total.load(Ordering::Relaxed),
+            HumanCount(self.rows.load(Ordering::Relaxed)),
+            HumanBytes(self.bytes.load(Ordering::Relaxed)),
+        ));
+    }
+}
+
+impl Progress for Bar {
+    fn phase(&self, what: &str) {
+        self.bar.set_message(what.to_string());
+    }
+
+    fn planned(&self, tables: usize, chunks: &[Chunk]) {
+        let mut left = self.pieces_left.lock().unwrap_or_else(|p| p.into_inner());
+        for p in chunks.iter().flat_map(|c| &c.pieces) {
+            *left.entry(p.table.clone()).or_default() += 1;
+        }
+        self.tables_total.store(tables as u64, Ordering::Relaxed);
+        self.bar.set_length(chunks.len() as u64);
+        self.bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} chunks · {msg} (eta {eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        self.refresh();
+    }
+
+    fn rows(&self, rows: u64, bytes: u64) {
+        self.rows.fetch_add(rows, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.refresh();
+    }
+
+    fn piece_done(&self, piece: &Piece, _file: Option<&FileWritten>) {
+        let mut left = self.pieces_left.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = left.get_mut(&piece.table) {
+            *n -= 1;
+            if *n == 0 {
+                self.tables_done.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        drop(left);
+        self.refresh();
+    }
+
+    fn chunk_done(&self, _chunk: &Chunk) {
+        self.bar.inc(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_parse_with_binary_and_decimal_units() {
+        assert_eq!(parse_size("128MiB"), Ok(128 << 20));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("10 MB"), Ok(10_000_000));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("12XB").is_err());
+        assert!(parse_size("MiB").is_err());
+    }
+}

@@ -1,0 +1,77 @@
+//! One typed configuration for a whole export, validated once. The CLI builds it from flags;
+//! the Lambdas will build it from their environment and payloads.
+
+use crate::error::{Error, Result};
+use crate::plan::PlanConfig;
+use crate::sink::ParquetOptions;
+use crate::source::postgres::PgUrl;
+
+/// When a reader cuts a batch: whichever limit is reached first. Together with the row-group
+/// size these bound a reader's memory whatever the table's size or width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BatchLimits {
+    pub rows: usize,
+    /// Bytes of source wire data.
+    pub bytes: usize,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        BatchLimits { rows: 65_536, bytes: 16 * 1024 * 1024 }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ExportConfig {
+    pub source: PgUrl,
+    /// A folder, `file:///path` or `s3://bucket/prefix`.
+    pub destination: String,
+    /// S3 endpoint override (else `AWS_ENDPOINT_URL`, else AWS).
+    pub endpoint: Option<String>,
+    /// The export's folder name under the destination; defaults to `<database>-<UTC time>`.
+    pub export_id: Option<String>,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    /// Chunks read at once (one source connection each).
+    pub concurrency: usize,
+    pub plan: PlanConfig,
+    pub parquet: ParquetOptions,
+    pub batch: BatchLimits,
+}
+
+impl ExportConfig {
+    /// A configuration with defaults for everything but the two URLs.
+    pub fn new(source: &str, destination: &str) -> Result<ExportConfig> {
+        Ok(ExportConfig {
+            source: PgUrl::parse(source)?,
+            destination: destination.to_string(),
+            endpoint: None,
+            export_id: None,
+            include: vec![],
+            exclude: vec![],
+            concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            plan: PlanConfig::default(),
+            parquet: ParquetOptions::default(),
+            batch: BatchLimits::default(),
+        })
+    }
+
+    /// Rejects settings that cannot work, with the flag's name in the message.
+    pub fn validate(&self) -> Result<()> {
+        if self.concurrency == 0 {
+            return Err(Error::InvalidInput("--concurrency must be at least 1".into()));
+        }
+        if self.plan.target_file_bytes < 1024 * 1024 {
+            return Err(Error::InvalidInput("--target-file-size must be at least 1MiB".into()));
+        }
+        if let Some(id) = &self.export_id
+            && (id.is_empty() || id.contains('/'))
+        {
+            return Err(Error::InvalidInput(format!("--export-id {id:?} must be non-empty and contain no '/'")));
+        }
+        if !(1..=22).contains(&self.parquet.zstd_level) {
+            return Err(Error::InvalidInput("--zstd-level must be between 1 and 22".into()));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,141 @@
+//! The core's error type: one enum, classified by cause so callers (the CLI, the Lambdas'
+//! error boundary, the state machine's Retry/Catch) can decide what to do without parsing text.
+
+use std::fmt;
+
+/// Crate-wide result alias.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can stop an export. Messages are one line, say what went wrong and,
+/// where there is one, what to do about it. None of them carries a password.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The user asked for something that cannot be done as asked (bad URL, bad filter, bad flag).
+    #[error("{0}")]
+    InvalidInput(String),
+
+    /// A table named in an include filter does not exist in the source.
+    #[error("no table matches {pattern:?}: check the name (schema.table) with the source's catalog")]
+    NoSuchTable { pattern: String },
+
+    /// The source database could not be reached or refused us.
+    #[error("cannot connect to the source database at {endpoint}: {source}")]
+    Connect {
+        endpoint: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+
+    /// A query against the source failed after we connected.
+    #[error("{context}: {source}")]
+    Source {
+        context: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+
+    /// The source sent bytes we could not decode: a bug or an unexpected server, never user error.
+    #[error("cannot decode {column}: {detail}")]
+    Decode { column: String, detail: String },
+
+    /// The destination store refused a read or a write.
+    #[error("object store {url}: {source}")]
+    Store {
+        url: String,
+        #[source]
+        source: object_store::Error,
+    },
+
+    /// Encoding Parquet or Arrow data failed.
+    #[error("writing parquet for {table}: {source}")]
+    Parquet {
+        table: String,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+
+    /// Building Arrow arrays failed (a column's values did not fit its declared type).
+    #[error("building arrow arrays for {table}: {source}")]
+    Arrow {
+        table: String,
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+
+    /// A finished export did not verify: a file is missing or differs from what was written.
+    #[error("verification failed: {0}")]
+    Verify(String),
+
+    /// An invariant of ours broke. Always a bug.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Why an error happened, coarse enough to act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Fix the request and run again.
+    InvalidInput,
+    /// A network, server or store problem that may pass on retry.
+    Retryable,
+    /// A bug or corrupt data; retrying will not help.
+    Internal,
+}
+
+impl fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ErrorClass::InvalidInput => "InvalidInput",
+            ErrorClass::Retryable => "Retryable",
+            ErrorClass::Internal => "Internal",
+        })
+    }
+}
+
+impl Error {
+    /// Classifies the error by cause.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Error::InvalidInput(_) | Error::NoSuchTable { .. } => ErrorClass::InvalidInput,
+            Error::Connect { source, .. } => {
+                // A refused password or missing database is the user's to fix; a dead socket may pass.
+                if source.as_db_error().is_some() {
+                    ErrorClass::InvalidInput
+                } else {
+                    ErrorClass::Retryable
+                }
+            }
+            Error::Source { source, .. } => {
+                if source.is_closed() || source.as_db_error().is_none() {
+                    ErrorClass::Retryable
+                } else {
+                    ErrorClass::Internal
+                }
+            }
+            Error::Store { source, .. } => match source {
+                object_store::Error::NotFound { .. }
+                | object_store::Error::PermissionDenied { .. }
+                | object_store::Error::Unauthenticated { .. } => ErrorClass::InvalidInput,
+                _ => ErrorClass::Retryable,
+            },
+            Error::Decode { .. }
+            | Error::Parquet { .. }
+            | Error::Arrow { .. }
+            | Error::Verify(_)
+            | Error::Internal(_) => ErrorClass::Internal,
+        }
+    }
+
+    /// True when running the same work again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        self.class() == ErrorClass::Retryable
+    }
+
+    pub(crate) fn query(context: impl Into<String>, source: tokio_postgres::Error) -> Self {
+        Error::Source { context: context.into(), source }
+    }
+
+    pub(crate) fn store(url: impl Into<String>, source: object_store::Error) -> Self {
+        Error::Store { url: url.into(), source }
+    }
+}

@@ -1,0 +1,19 @@
+//! Snapex's core: read a relational database in key ranges and write Parquet that Athena can
+//! query, with a manifest that accounts for every table, file, row and lossy value.
+//!
+//! Both front ends are thin callers of [`pipeline`]: the `snapex` CLI (feature `cli`) and, in
+//! a later step, the Lambda functions in `functions/`.
+
+pub mod columns;
+pub mod config;
+pub mod error;
+pub mod manifest;
+pub mod model;
+pub mod pipeline;
+pub mod plan;
+pub mod sink;
+pub mod source;
+pub mod types;
+
+pub use config::ExportConfig;
+pub use error::{Error, ErrorClass, Result};

@@ -1,0 +1,163 @@
+//! What the source tells us about its tables, and the units of work the planner makes from it.
+//! These are plain serde types: the CLI passes them between stages, and the serverless
+//! workflow will pass them between states.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use crate::types::ValueKind;
+
+/// A table's name as the catalog spells it (no quoting, no case folding).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TableName {
+    pub schema: String,
+    pub name: String,
+}
+
+impl TableName {
+    pub fn new(schema: impl Into<String>, name: impl Into<String>) -> Self {
+        TableName { schema: schema.into(), name: name.into() }
+    }
+}
+
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.schema, self.name)
+    }
+}
+
+/// One column of a source table and how it is exported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnDesc {
+    pub name: String,
+    /// The type as the source's catalog prints it, e.g. `numeric(12,2)` or `character varying(20)[]`.
+    pub source_type: String,
+    /// The value shape written to Parquet.
+    pub kind: ValueKind,
+    pub nullable: bool,
+    /// How the source sends this column.
+    pub read: ReadAs,
+    /// The engine's name for the wire form the decoder receives (domains resolved; the
+    /// element's for arrays), e.g. `int4`, `jsonb`. Opaque outside the engine's module.
+    pub wire: String,
+    /// Documented lossy rules that may apply to this column's values (see the README's type table).
+    pub lossy_rules: Vec<LossyRule>,
+}
+
+/// How a reader fetches one column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadAs {
+    /// The engine's binary wire form of the column's own type.
+    Native,
+    /// The engine's text form (a cast in the SELECT list), stored as a string.
+    Text,
+    /// An array whose elements are cast to text: `col::text[]`.
+    TextArray,
+}
+
+/// A rule that changes a value the target cannot represent. Each one is listed in the README's
+/// type table, and the manifest records which columns it applies to and how often it fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossyRule {
+    /// `infinity` / `-infinity` dates and timestamps are written as NULL.
+    InfiniteToNull,
+    /// `NaN` / `Infinity` in a numeric column with declared precision (a Decimal128) is written as NULL.
+    NumericSpecialToNull,
+    /// A multi-dimensional array is flattened to one list in row-major order; bounds are dropped.
+    ArrayFlattened,
+    /// An array whose lower bound is not 1 is written from its first element; the bound is dropped.
+    ArrayLowerBoundDropped,
+}
+
+impl LossyRule {
+    pub fn describe(self) -> &'static str {
+        match self {
+            LossyRule::InfiniteToNull => "infinity/-infinity written as NULL",
+            LossyRule::NumericSpecialToNull => "NaN/Infinity numeric written as NULL",
+            LossyRule::ArrayFlattened => "multi-dimensional array flattened in row-major order",
+            LossyRule::ArrayLowerBoundDropped => "array lower bound other than 1 dropped",
+        }
+    }
+}
+
+/// The key a table can be split on: one integer column of its primary key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitKey {
+    pub column: String,
+    /// Smallest and largest key in the snapshot; `None` for an empty table (never 0).
+    pub bounds: Option<(i64, i64)>,
+}
+
+/// Everything the planner and readers need to know about one table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableDesc {
+    pub name: TableName,
+    pub columns: Vec<ColumnDesc>,
+    /// Primary key columns in key order; empty when the table has none.
+    pub primary_key: Vec<String>,
+    /// Present when the table can be read in key ranges.
+    pub split_key: Option<SplitKey>,
+    /// The catalog's size estimate of the table's data on disk, in bytes (heap plus TOAST).
+    pub estimated_bytes: u64,
+    /// The catalog's row estimate; `None` when the table was never analysed.
+    pub estimated_rows: Option<u64>,
+}
+
+/// A table the export leaves out, and why. Listed in the manifest: nothing disappears silently.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedTable {
+    pub name: TableName,
+    pub reason: String,
+}
+
+/// A half-open range of split-key values `[lo, hi)`; `None` is unbounded on that side, so the
+/// ranges of one table together cover every possible key and no row can fall between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct KeyRange {
+    pub lo: Option<i64>,
+    pub hi: Option<i64>,
+}
+
+impl KeyRange {
+    pub const ALL: KeyRange = KeyRange { lo: None, hi: None };
+
+    pub fn contains(&self, key: i64) -> bool {
+        self.lo.is_none_or(|lo| key >= lo) && self.hi.is_none_or(|hi| key < hi)
+    }
+
+    /// A name for the range that is stable and usable in a file name: `min_100`, `100_200`, `200_max`.
+    pub fn label(&self) -> String {
+        let end = |v: Option<i64>, open: &str| v.map_or_else(|| open.to_string(), |v| v.to_string());
+        format!("{}_{}", end(self.lo, "min"), end(self.hi, "max"))
+    }
+}
+
+/// One file's worth of work: one table, one key range (or the whole table).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Piece {
+    pub table: TableName,
+    /// `None` reads the whole table (no split key, or one piece covers it all).
+    pub range: Option<KeyRange>,
+}
+
+impl Piece {
+    /// The file stem this piece writes. A function of the piece's identity only, so a retry
+    /// overwrites its own file and never adds a second one.
+    pub fn file_stem(&self) -> String {
+        match &self.range {
+            None => "part-all".to_string(),
+            Some(r) => format!("part-{}", r.label()),
+        }
+    }
+}
+
+/// One task: a list of pieces run by one reader in order. Large tables give one piece per
+/// chunk; many tiny tables share a chunk so that thousands of them do not become thousands of tasks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chunk {
+    pub id: usize,
+    pub pieces: Vec<Piece>,
+    pub estimated_bytes: u64,
+}

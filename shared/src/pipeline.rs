@@ -1,0 +1,337 @@
+//! Runs an export: discover and plan, run chunks on a bounded pool of readers (all inside one
+//! snapshot), verify every file, then publish the manifest. Used by the CLI; the Lambdas will
+//! call the same chunk and finalize steps one at a time.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tokio::task::JoinSet;
+use tokio_postgres::Client;
+
+use crate::config::ExportConfig;
+use crate::error::{Error, Result};
+use crate::manifest::{FORMAT, FileEntry, Manifest, SourceManifest, TableManifest, Totals};
+use crate::model::{Chunk, LossyRule, Piece, SkippedTable, TableDesc, TableName};
+use crate::plan::plan;
+use crate::sink::layout::Layout;
+use crate::sink::{Destination, FileWritten, ParquetOptions, PieceWriter};
+use crate::source::TableFilter;
+use crate::source::postgres::{Discovered, PieceReader, PgUrl, Snapshot};
+
+/// What a running export reports. Every method has a no-op default.
+pub trait Progress: Send + Sync {
+    /// A phase with no count, e.g. "discovering tables".
+    fn phase(&self, _what: &str) {}
+    /// The plan is made: `tables` selected tables, split into `chunks`.
+    fn planned(&self, _tables: usize, _chunks: &[Chunk]) {}
+    /// Rows and source bytes decoded since the last call.
+    fn rows(&self, _rows: u64, _bytes: u64) {}
+    /// A table's piece is written.
+    fn piece_done(&self, _piece: &Piece, _file: Option<&FileWritten>) {}
+    fn chunk_done(&self, _chunk: &Chunk) {}
+}
+
+/// A progress sink that reports nothing.
+pub struct Quiet;
+impl Progress for Quiet {}
+
+/// What a finished export did.
+#[derive(Debug, Clone)]
+pub struct ExportSummary {
+    pub export_id: String,
+    /// Where the manifest is, as a URL-ish string (destination + path).
+    pub manifest: String,
+    pub totals: Totals,
+    pub lossy_values: u64,
+    pub elapsed: Duration,
+    pub skipped: Vec<SkippedTable>,
+}
+
+/// One piece's outcome.
+#[derive(Debug, Clone)]
+pub struct PieceResult {
+    pub piece: Piece,
+    pub file: Option<FileWritten>,
+    pub lossy: BTreeMap<String, BTreeMap<LossyRule, u64>>,
+}
+
+/// Runs a whole export. On any error nothing is published: no manifest, no `_SUCCESS`.
+pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Result<ExportSummary> {
+    cfg.validate()?;
+    let started = Instant::now();
+    let started_at = Utc::now();
+    let filter = TableFilter::new(&cfg.include, &cfg.exclude)?;
+    let dest = Destination::open(&cfg.destination, cfg.endpoint.as_deref())?;
+
+    progress.phase("connecting");
+    let snapshot = Snapshot::begin(&cfg.source).await?;
+    let info = snapshot.info(&cfg.source).await?;
+    let export_id = cfg
+        .export_id
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", info.database, started_at.format("%Y%m%dT%H%M%SZ")));
+    let layout = Layout::new(&dest.root, &export_id);
+    if dest.exists(&layout.manifest()).await? {
+        return Err(Error::InvalidInput(format!(
+            "export {export_id:?} is already published in {}: choose another --export-id",
+            dest.url
+        )));
+    }
+    dest.check_writable(layout.export_root()).await?;
+
+    progress.phase("discovering tables");
+    let (mut tables, skipped) = discover(&snapshot, &filter).await?;
+    progress.phase("reading key bounds");
+    for t in tables.iter_mut().filter(|t| cfg.plan.wants_bounds(t)) {
+        snapshot.fetch_bounds(t).await?;
+    }
+    let chunks = plan(&tables, &cfg.plan);
+    progress.planned(tables.len(), &chunks);
+
+    let shared = Arc::new(Workers {
+        url: cfg.source.clone(),
+        snapshot_id: snapshot.id().to_string(),
+        tables: tables.iter().map(|t| (t.name.clone(), t.clone())).collect(),
+        dest: dest.clone(),
+        layout: layout.clone(),
+        parquet: cfg.parquet,
+        batch: cfg.batch,
+        queue: Mutex::new(chunks.into_iter().collect()),
+        progress: progress.clone(),
+    });
+    let results = run_workers(shared, cfg.concurrency).await?;
+
+    progress.phase("verifying files");
+    verify(&dest, &results).await?;
+    remove_strays(&dest, &layout, &results).await?;
+
+    progress.phase("publishing manifest");
+    let manifest = build_manifest(ManifestInput {
+        export_id: export_id.clone(),
+        destination: dest.url.clone(),
+        source: SourceManifest::new(&info, format!("pg_export_snapshot {}", snapshot.id())),
+        started_at,
+        include: cfg.include.clone(),
+        exclude: cfg.exclude.clone(),
+        tables: &tables,
+        skipped: skipped.clone(),
+        layout: &layout,
+        results: &results,
+    });
+    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Internal(format!("manifest: {e}")))?;
+    dest.put(&layout.manifest(), json).await?;
+    dest.put(&layout.success_marker(), vec![]).await?;
+    drop(snapshot);
+
+    let lossy_values = results.iter().flat_map(|r| r.lossy.values()).flat_map(|m| m.values()).sum();
+    Ok(ExportSummary {
+        export_id,
+        manifest: format!("{}/{}", dest.url.trim_end_matches('/'), layout.manifest().as_ref().trim_start_matches(dest.root.as_ref()).trim_start_matches('/')),
+        totals: manifest.totals,
+        lossy_values,
+        elapsed: started.elapsed(),
+        skipped,
+    })
+}
+
+/// Streams the catalog through the filter. Every include pattern must match something.
+async fn discover(snapshot: &Snapshot, filter: &TableFilter) -> Result<(Vec<TableDesc>, Vec<SkippedTable>)> {
+    let mut tables = Vec::new();
+    let mut skipped = Vec::new();
+    let mut matched = vec![false; filter.include_count()];
+    snapshot
+        .discover(|d| {
+            let name = match &d {
+                Discovered::Table(t) => &t.name,
+                Discovered::Skipped(s) => &s.name,
+            };
+            if let Some(hits) = filter.selects(name) {
+                for i in hits {
+                    matched[i] = true;
+                }
+                match d {
+                    Discovered::Table(t) => tables.push(t),
+                    Discovered::Skipped(s) => skipped.push(s),
+                }
+            }
+            Ok(())
+        })
+        .await?;
+    filter.check_all_matched(&matched)?;
+    Ok((tables, skipped))
+}
+
+/// What every worker shares.
+struct Workers {
+    url: PgUrl,
+    snapshot_id: String,
+    tables: HashMap<TableName, TableDesc>,
+    dest: Destination,
+    layout: Layout,
+    parquet: ParquetOptions,
+    batch: crate::config::BatchLimits,
+    queue: Mutex<VecDeque<Chunk>>,
+    progress: Arc<dyn Progress>,
+}
+
+impl Workers {
+    fn next_chunk(&self) -> Option<Chunk> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
+    }
+}
+
+/// Runs `concurrency` readers until the queue is empty. The first error stops every reader.
+async fn run_workers(shared: Arc<Workers>, concurrency: usize) -> Result<Vec<PieceResult>> {
+    let n = concurrency.min(shared.queue.lock().unwrap_or_else(|p| p.into_inner()).len()).max(1);
+    let mut set = JoinSet::new();
+    for _ in 0..n {
+        let shared = shared.clone();
+        set.spawn(async move {
+            let client = Snapshot::open_reader(&shared.url, &shared.snapshot_id).await?;
+            let mut out = Vec::new();
+            while let Some(chunk) = shared.next_chunk() {
+                out.extend(run_chunk(&client, &chunk, &shared).await?);
+                shared.progress.chunk_done(&chunk);
+            }
+            Ok::<_, Error>(out)
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok(Ok(r)) => results.extend(r),
+            Ok(Err(e)) => {
+                set.abort_all();
+                return Err(e);
+            }
+            Err(e) => {
+                set.abort_all();
+                return Err(Error::Internal(format!("a reader task failed: {e}")));
+            }
+        }
+    }
+    Ok(results)
+}
+
+/// Reads every piece of one chunk into its file.
+async fn run_chunk(client: &Client, chunk: &Chunk, w: &Workers) -> Result<Vec<PieceResult>> {
+    let mut out = Vec::with_capacity(chunk.pieces.len());
+    for piece in &chunk.pieces {
+        let table = w
+            .tables
+            .get(&piece.table)
+            .ok_or_else(|| Error::Internal(format!("chunk names unknown table {}", piece.table)))?;
+        out.push(run_piece(client, table, piece, w).await?);
+    }
+    Ok(out)
+}
+
+async fn run_piece(client: &Client, table: &TableDesc, piece: &Piece, w: &Workers) -> Result<PieceResult> {
+    let path = w.layout.piece_file(piece);
+    let mut writer = PieceWriter::new(w.dest.store.clone(), path, w.parquet, table.name.to_string());
+    let mut reader = PieceReader::start(client, table, piece.range, w.batch).await?;
+    let copied = async {
+        while let Some(batch) = reader.next_batch().await? {
+            let bytes = batch.get_array_memory_size() as u64;
+            writer.write(&batch).await?;
+            w.progress.rows(batch.num_rows() as u64, bytes);
+        }
+        Ok::<_, Error>(())
+    }
+    .await;
+    if let Err(e) = copied {
+        writer.abort().await;
+        return Err(e);
+    }
+    let file = writer.finish().await?;
+    w.progress.piece_done(piece, file.as_ref());
+    Ok(PieceResult { piece: piece.clone(), file, lossy: reader.lossy_counts().clone() })
+}
+
+/// Every file the results name exists with the size we wrote.
+async fn verify(dest: &Destination, results: &[PieceResult]) -> Result<()> {
+    for f in results.iter().filter_map(|r| r.file.as_ref()) {
+        let size = dest.size(&object_store::path::Path::from(f.path.as_str())).await?;
+        if size != f.bytes {
+            return Err(Error::Verify(format!("{} is {size} bytes, {} were written", f.path, f.bytes)));
+        }
+    }
+    Ok(())
+}
+
+/// Deletes objects under the export's folder that this run did not write (left by an earlier,
+/// failed attempt with the same export id), so the published folder holds exactly the manifest's files.
+async fn remove_strays(dest: &Destination, layout: &Layout, results: &[PieceResult]) -> Result<()> {
+    let ours: HashSet<&str> = results.iter().filter_map(|r| r.file.as_ref()).map(|f| f.path.as_str()).collect();
+    for path in dest.list(layout.export_root()).await? {
+        if !ours.contains(path.as_ref()) {
+            tracing::info!("removing {path}: not part of this export");
+            dest.delete(&path).await?;
+        }
+    }
+    Ok(())
+}
+
+struct ManifestInput<'a> {
+    export_id: String,
+    destination: String,
+    source: SourceManifest,
+    started_at: chrono::DateTime<Utc>,
+    include: Vec<String>,
+    exclude: Vec<String>,
+    tables: &'a [TableDesc],
+    skipped: Vec<SkippedTable>,
+    layout: &'a Layout,
+    results: &'a [PieceResult],
+}
+
+fn build_manifest(m: ManifestInput<'_>) -> Manifest {
+    let root = format!("{}/", m.layout.export_root());
+    let relative = |p: &str| p.strip_prefix(&root).unwrap_or(p).to_string();
+    let mut by_table: HashMap<&TableName, Vec<&PieceResult>> = HashMap::new();
+    for r in m.results {
+        by_table.entry(&r.piece.table).or_default().push(r);
+    }
+    let mut tables = Vec::with_capacity(m.tables.len());
+    for t in m.tables {
+        let mut pieces = by_table.remove(&t.name).unwrap_or_default();
+        pieces.sort_by_key(|r| r.piece.range.map(|x| x.lo));
+        let mut lossy: BTreeMap<String, BTreeMap<LossyRule, u64>> = BTreeMap::new();
+        for r in &pieces {
+            for (col, rules) in &r.lossy {
+                for (rule, n) in rules {
+                    *lossy.entry(col.clone()).or_default().entry(*rule).or_default() += n;
+                }
+            }
+        }
+        let files = pieces
+            .iter()
+            .filter_map(|r| {
+                r.file.as_ref().map(|f| FileEntry { path: relative(&f.path), range: r.piece.range, rows: f.rows, bytes: f.bytes })
+            })
+            .collect();
+        tables.push(TableManifest::new(t, relative(m.layout.table_dir(&t.name).as_ref()) + "/", &lossy, files));
+    }
+    let totals = Totals {
+        tables: tables.len() as u64,
+        skipped: m.skipped.len() as u64,
+        files: tables.iter().map(|t| t.files.len() as u64).sum(),
+        rows: tables.iter().map(|t| t.rows).sum(),
+        bytes: tables.iter().map(|t| t.bytes).sum(),
+    };
+    Manifest {
+        format: FORMAT.to_string(),
+        export_id: m.export_id,
+        destination: m.destination,
+        source: m.source,
+        started_at: m.started_at,
+        finished_at: Utc::now(),
+        include: m.include,
+        exclude: m.exclude,
+        tables,
+        skipped: m.skipped,
+        totals,
+    }
+}

@@ -1,0 +1,222 @@
+//! The planner: pure functions from table descriptions to chunks. No I/O here; the source
+//! supplies sizes and key bounds, and the tests below pin the arithmetic on its edges.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Chunk, KeyRange, Piece, TableDesc};
+
+/// Planner settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PlanConfig {
+    /// The Parquet file size we aim for, in bytes.
+    pub target_file_bytes: u64,
+    /// How many bytes of source storage make one byte of zstd Parquet. Row stores carry
+    /// per-row headers, alignment padding and free space that columnar compression removes;
+    /// 4 is a conservative middle for typical OLTP tables (measured figures go in the README).
+    pub source_bytes_per_file_byte: f64,
+    /// At most this many whole small tables share one chunk, so a chunk of empty tables still
+    /// finishes quickly.
+    pub max_pieces_per_chunk: usize,
+    /// Never split one table into more ranges than this.
+    pub max_ranges_per_table: u64,
+}
+
+impl Default for PlanConfig {
+    fn default() -> Self {
+        PlanConfig {
+            target_file_bytes: 128 * 1024 * 1024,
+            source_bytes_per_file_byte: 4.0,
+            max_pieces_per_chunk: 256,
+            max_ranges_per_table: 100_000,
+        }
+    }
+}
+
+impl PlanConfig {
+    /// Source bytes that make one target-sized file.
+    pub fn target_source_bytes(&self) -> u64 {
+        ((self.target_file_bytes as f64) * self.source_bytes_per_file_byte).max(1.0) as u64
+    }
+
+    /// True when the table is big enough that its key bounds are worth a query.
+    pub fn wants_bounds(&self, table: &TableDesc) -> bool {
+        table.split_key.is_some() && table.estimated_bytes > self.target_source_bytes()
+    }
+}
+
+/// Splits `[min, max]` into at most `parts` half-open ranges of near-equal key span. The first
+/// range is unbounded below and the last unbounded above, so together they cover every key.
+pub fn split_key_range(min: i64, max: i64, parts: u64) -> Vec<KeyRange> {
+    debug_assert!(min <= max);
+    let span = (max as i128) - (min as i128) + 1;
+    let parts = (parts.max(1) as i128).min(span);
+    let mut bounds: Vec<i64> = Vec::with_capacity(parts as usize);
+    for i in 1..parts {
+        let b = (min as i128 + span * i / parts) as i64;
+        if bounds.last() != Some(&b) {
+            bounds.push(b);
+        }
+    }
+    let mut ranges = Vec::with_capacity(bounds.len() + 1);
+    let mut lo = None;
+    for b in bounds {
+        ranges.push(KeyRange { lo, hi: Some(b) });
+        lo = Some(b);
+    }
+    ranges.push(KeyRange { lo, hi: None });
+    ranges
+}
+
+/// Turns tables into chunks: big splittable tables into key ranges, one per chunk; every other
+/// table into one whole-table piece, small ones packed together. Largest chunks come first so
+/// the longest work starts earliest.
+pub fn plan(tables: &[TableDesc], config: &PlanConfig) -> Vec<Chunk> {
+    let target = config.target_source_bytes();
+    let mut chunks: Vec<Chunk> = Vec::new();
+    let mut batch = Chunk { id: 0, pieces: vec![], estimated_bytes: 0 };
+
+    for t in tables {
+        let bounds = t.split_key.as_ref().and_then(|k| k.bounds);
+        match bounds {
+            Some((min, max)) if t.estimated_bytes > target => {
+                let parts = t.estimated_bytes.div_ceil(target).min(config.max_ranges_per_table);
+                let ranges = split_key_range(min, max, parts);
+                let each = t.estimated_bytes / ranges.len() as u64;
+                for r in ranges {
+                    chunks.push(Chunk {
+                        id: 0,
+                        pieces: vec![Piece { table: t.name.clone(), range: Some(r) }],
+                        estimated_bytes: each,
+                    });
+                }
+            }
+            _ if t.estimated_bytes >= target => chunks.push(Chunk {
+                id: 0,
+                pieces: vec![Piece { table: t.name.clone(), range: None }],
+                estimated_bytes: t.estimated_bytes,
+            }),
+            _ => {
+                if !batch.pieces.is_empty()
+                    && (batch.estimated_bytes + t.estimated_bytes > target
+                        || batch.pieces.len() >= config.max_pieces_per_chunk)
+                {
+                    chunks.push(std::mem::replace(&mut batch, Chunk { id: 0, pieces: vec![], estimated_bytes: 0 }));
+                }
+                batch.pieces.push(Piece { table: t.name.clone(), range: None });
+                batch.estimated_bytes += t.estimated_bytes;
+            }
+        }
+    }
+    if !batch.pieces.is_empty() {
+        chunks.push(batch);
+    }
+    // Stable: equal sizes keep catalog order, so the plan is a function of its input.
+    chunks.sort_by(|a, b| b.estimated_bytes.cmp(&a.estimated_bytes));
+    for (i, c) in chunks.iter_mut().enumerate() {
+        c.id = i;
+    }
+    chunks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{SplitKey, TableName};
+    use std::collections::HashSet;
+
+    fn table(name: &str, bytes: u64, bounds: Option<(i64, i64)>, splittable: bool) -> TableDesc {
+        TableDesc {
+            name: TableName::new("public", name),
+            columns: vec![],
+            primary_key: vec![],
+            split_key: splittable.then(|| SplitKey { column: "id".into(), bounds }),
+            estimated_bytes: bytes,
+            estimated_rows: None,
+        }
+    }
+
+    /// Every key in `keys` falls in exactly one range.
+    fn assert_partition(ranges: &[KeyRange], keys: impl IntoIterator<Item = i64>) {
+        for k in keys {
+            let n = ranges.iter().filter(|r| r.contains(k)).count();
+            assert_eq!(n, 1, "key {k} is in {n} ranges of {ranges:?}");
+        }
+    }
+
+    #[test]
+    fn ranges_cover_every_key_exactly_once_on_the_edges() {
+        let edges = [i64::MIN, i64::MIN + 1, -1, 0, 1, i64::MAX - 1, i64::MAX];
+        for (min, max, parts) in [
+            (1, 1, 4),
+            (0, 9, 3),
+            (-100, 100, 7),
+            (i64::MIN, i64::MAX, 16),
+            (i64::MAX - 2, i64::MAX, 10),
+            (i64::MIN, i64::MIN + 5, 3),
+            (5, 1_000_000, 1),
+        ] {
+            let ranges = split_key_range(min, max, parts);
+            assert!(ranges.len() as u64 <= parts.max(1));
+            assert_eq!(ranges.first().unwrap().lo, None);
+            assert_eq!(ranges.last().unwrap().hi, None);
+            assert_partition(&ranges, edges.iter().copied().chain([min, max, min / 2 + max / 2]));
+            for w in ranges.windows(2) {
+                assert_eq!(w[0].hi, w[1].lo, "ranges are contiguous");
+                assert!(w[0].lo.is_none_or(|lo| lo < w[0].hi.unwrap()), "no empty range");
+            }
+        }
+    }
+
+    #[test]
+    fn one_row_table_and_more_parts_than_keys() {
+        assert_eq!(split_key_range(42, 42, 8), vec![KeyRange::ALL]);
+        assert_eq!(split_key_range(0, 2, 100).len(), 3);
+    }
+
+    #[test]
+    fn big_tables_split_small_ones_batch_empty_ones_stay_whole() {
+        let cfg = PlanConfig { target_file_bytes: 100, source_bytes_per_file_byte: 1.0, ..Default::default() };
+        let mut tables = vec![
+            table("big", 1000, Some((1, 10_000)), true),
+            table("empty_big", 1000, None, true), // empty: NULL min is not 0, no ranges
+            table("nokey_big", 500, None, false),
+        ];
+        for i in 0..10 {
+            tables.push(table(&format!("tiny{i}"), 30, Some((1, 3)), true));
+        }
+        let chunks = plan(&tables, &cfg);
+        let big: Vec<_> = chunks.iter().flat_map(|c| &c.pieces).filter(|p| p.table.name == "big").collect();
+        assert_eq!(big.len(), 10);
+        let ranges: Vec<KeyRange> = big.iter().map(|p| p.range.unwrap()).collect();
+        assert_partition(&ranges, [-5, 1, 999, 1000, 1001, 10_000, 20_000]);
+        let whole: Vec<_> = chunks.iter().flat_map(|c| &c.pieces).filter(|p| p.range.is_none()).collect();
+        assert_eq!(whole.len(), 12, "empty_big, nokey_big and 10 tiny tables are whole");
+        // 10 tiny tables of 30 bytes at target 100: three per chunk, so four chunks.
+        let tiny_chunks: HashSet<usize> = chunks
+            .iter()
+            .filter(|c| c.pieces.iter().any(|p| p.table.name.starts_with("tiny")))
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(tiny_chunks.len(), 4);
+        let ids: Vec<usize> = chunks.iter().map(|c| c.id).collect();
+        assert_eq!(ids, (0..chunks.len()).collect::<Vec<_>>());
+        assert!(chunks.windows(2).all(|w| w[0].estimated_bytes >= w[1].estimated_bytes));
+    }
+
+    #[test]
+    fn thousands_of_empty_tables_become_few_chunks() {
+        let tables: Vec<_> = (0..5000).map(|i| table(&format!("t{i}"), 0, None, false)).collect();
+        let chunks = plan(&tables, &PlanConfig::default());
+        assert_eq!(chunks.len(), 5000usize.div_ceil(256));
+        let total: usize = chunks.iter().map(|c| c.pieces.len()).sum();
+        assert_eq!(total, 5000);
+    }
+
+    #[test]
+    fn bounds_are_only_wanted_for_big_splittable_tables() {
+        let cfg = PlanConfig { target_file_bytes: 100, source_bytes_per_file_byte: 1.0, ..Default::default() };
+        assert!(cfg.wants_bounds(&table("a", 101, None, true)));
+        assert!(!cfg.wants_bounds(&table("b", 100, None, true)));
+        assert!(!cfg.wants_bounds(&table("c", 1000, None, false)));
+    }
+}

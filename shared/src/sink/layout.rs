@@ -1,0 +1,107 @@
+//! Where things go under the destination: one folder per export, one per table, one file per
+//! piece. Every segment is escaped so any identifier gives a valid, unambiguous path.
+//!
+//! ```text
+//! <dest>/<export-id>/<schema>/<table>/part-<range>.parquet
+//! <dest>/<export-id>/manifest.json
+//! <dest>/<export-id>/_SUCCESS
+//! ```
+
+use object_store::path::Path;
+
+use crate::model::{Piece, TableName};
+
+pub const MANIFEST: &str = "manifest.json";
+pub const SUCCESS: &str = "_SUCCESS";
+
+/// Escapes one path segment: ASCII letters, digits, `-`, `_` and `.` stay; every other byte of
+/// the UTF-8 form becomes `%XX`. A leading `_` or `.` is escaped too, because Athena, Hive and
+/// Spark skip files and folders whose names start with them.
+pub fn escape_segment(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for (i, b) in raw.bytes().enumerate() {
+        let keep = b.is_ascii_alphanumeric() || b == b'-' || ((b == b'_' || b == b'.') && i > 0);
+        if keep {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if out.is_empty() { "%00".into() } else { out }
+}
+
+/// `base` with escaped `segments` appended. Escaped segments hold only `[A-Za-z0-9._%-]`, so
+/// `Path::parse` accepts them as they are (building from parts would escape our `%` again).
+fn join(base: &Path, segments: &[&str]) -> Path {
+    let mut raw = base.as_ref().to_string();
+    for s in segments {
+        if !raw.is_empty() {
+            raw.push('/');
+        }
+        raw.push_str(&escape_segment(s));
+    }
+    Path::parse(raw).expect("escaped segments are valid path parts")
+}
+
+/// Paths of one export under the destination's root.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    root: Path,
+}
+
+impl Layout {
+    pub fn new(root: &Path, export_id: &str) -> Layout {
+        Layout { root: join(root, &[export_id]) }
+    }
+
+    /// The export's own folder.
+    pub fn export_root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The folder holding one table's files: the Athena table's LOCATION.
+    pub fn table_dir(&self, table: &TableName) -> Path {
+        join(&self.root, &[&table.schema, &table.name])
+    }
+
+    pub fn piece_file(&self, piece: &Piece) -> Path {
+        join(&self.table_dir(&piece.table), &[&format!("{}.parquet", piece.file_stem())])
+    }
+
+    pub fn manifest(&self) -> Path {
+        join(&self.root, &[MANIFEST])
+    }
+
+    pub fn success_marker(&self) -> Path {
+        self.root.clone().join(SUCCESS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::KeyRange;
+
+    #[test]
+    fn segments_are_escaped_and_unambiguous() {
+        assert_eq!(escape_segment("orders"), "orders");
+        assert_eq!(escape_segment("Order Items"), "Order%20Items");
+        assert_eq!(escape_segment("a/b"), "a%2Fb");
+        assert_eq!(escape_segment("a%2Fb"), "a%252Fb");
+        assert_eq!(escape_segment("_hidden"), "%5Fhidden");
+        assert_eq!(escape_segment(".."), "%2E.");
+        assert_eq!(escape_segment("ü"), "%C3%BC");
+        assert_eq!(escape_segment(""), "%00");
+        assert_eq!(escape_segment("part-min_5.parquet"), "part-min_5.parquet");
+    }
+
+    #[test]
+    fn piece_paths_depend_only_on_the_piece() {
+        let l = Layout::new(&Path::from("lake"), "exp1");
+        let p = Piece { table: TableName::new("public", "t x"), range: Some(KeyRange { lo: Some(-5), hi: None }) };
+        assert_eq!(l.piece_file(&p).as_ref(), "lake/exp1/public/t%20x/part--5_max.parquet");
+        let whole = Piece { table: TableName::new("s", "t"), range: None };
+        assert_eq!(l.piece_file(&whole).as_ref(), "lake/exp1/s/t/part-all.parquet");
+        assert_eq!(l.manifest().as_ref(), "lake/exp1/manifest.json");
+    }
+}

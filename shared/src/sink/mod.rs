@@ -1,0 +1,118 @@
+//! The destination: an object store opened from a URL (a local folder by default, or any
+//! S3-compatible bucket), and the Parquet writer that streams a piece into it.
+
+pub mod layout;
+mod parquet_file;
+
+pub use parquet_file::{FileWritten, ParquetOptions, PieceWriter};
+
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+use crate::error::{Error, Result};
+
+/// An opened destination.
+#[derive(Clone)]
+pub struct Destination {
+    pub store: Arc<dyn ObjectStore>,
+    /// The prefix inside the store that the URL points at.
+    pub root: Path,
+    /// The URL as given, for messages and the manifest.
+    pub url: String,
+}
+
+impl std::fmt::Debug for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Destination").field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
+impl Destination {
+    /// Opens `url`: a path or `file://` URL (created if missing), or `s3://bucket[/prefix]`.
+    /// For S3, credentials, region and endpoint come from the usual `AWS_*` environment
+    /// variables; `endpoint` (a flag) overrides `AWS_ENDPOINT_URL`.
+    pub fn open(url: &str, endpoint: Option<&str>) -> Result<Destination> {
+        if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(Error::InvalidInput(format!("destination {url:?} names no bucket: use s3://bucket/prefix")));
+            }
+            let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            let endpoint = endpoint.map(str::to_string).or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+            if let Some(ep) = endpoint {
+                b = b.with_allow_http(ep.starts_with("http://")).with_endpoint(ep);
+            }
+            if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
+                b = b.with_region("us-east-1");
+            }
+            let store = b.build().map_err(|e| Error::InvalidInput(format!("destination {url}: {e}")))?;
+            let root = Path::parse(prefix)
+                .map_err(|e| Error::InvalidInput(format!("destination prefix {prefix:?}: {e}")))?;
+            return Ok(Destination { store: Arc::new(store), root, url: url.to_string() });
+        }
+        let dir = match url.strip_prefix("file://") {
+            Some(p) => p,
+            None if url.contains("://") => {
+                return Err(Error::InvalidInput(format!(
+                    "destination {url:?}: unsupported scheme; use a folder path, file:///path or s3://bucket/prefix"
+                )));
+            }
+            None => url,
+        };
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::InvalidInput(format!("destination {dir:?} cannot be created: {e}")))?;
+        let store = LocalFileSystem::new_with_prefix(dir)
+            .map_err(|e| Error::InvalidInput(format!("destination {dir:?}: {e}")))?;
+        Ok(Destination { store: Arc::new(store), root: Path::default(), url: url.to_string() })
+    }
+
+    /// Proves we can write and delete under `prefix` before any work starts, so a wrong
+    /// bucket or a read-only folder fails in a second, not after an hour of reading.
+    pub async fn check_writable(&self, prefix: &Path) -> Result<()> {
+        let probe = prefix.clone().join(".snapex-write-probe");
+        self.store
+            .put(&probe, PutPayload::from_static(b"probe"))
+            .await
+            .map_err(|e| Error::InvalidInput(format!("destination {} is not writable: {e}", self.url)))?;
+        self.store.delete(&probe).await.map_err(|e| Error::store(&self.url, e))?;
+        Ok(())
+    }
+
+    /// True if an object exists at `path`.
+    pub async fn exists(&self, path: &Path) -> Result<bool> {
+        match self.store.head(path).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(Error::store(&self.url, e)),
+        }
+    }
+
+    /// Size of the object at `path`.
+    pub async fn size(&self, path: &Path) -> Result<u64> {
+        Ok(self.store.head(path).await.map_err(|e| Error::store(&self.url, e))?.size)
+    }
+
+    /// Every object under `prefix`.
+    pub async fn list(&self, prefix: &Path) -> Result<Vec<Path>> {
+        self.store
+            .list(Some(prefix))
+            .map_ok(|m| m.location)
+            .try_collect()
+            .await
+            .map_err(|e| Error::store(&self.url, e))
+    }
+
+    pub async fn delete(&self, path: &Path) -> Result<()> {
+        self.store.delete(path).await.map_err(|e| Error::store(&self.url, e))
+    }
+
+    pub async fn put(&self, path: &Path, bytes: Vec<u8>) -> Result<()> {
+        self.store.put(path, PutPayload::from(bytes)).await.map_err(|e| Error::store(&self.url, e))?;
+        Ok(())
+    }
+}

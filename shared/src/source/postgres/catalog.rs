@@ -1,0 +1,203 @@
+//! Discovery: tables, columns, types and primary keys from PostgreSQL's catalog, streamed
+//! row by row (one row per column, ordered by table) so no whole-catalog result is held.
+
+use std::collections::HashMap;
+
+use futures::{StreamExt, pin_mut};
+use tokio_postgres::Client;
+
+use super::typemap::{PgType, map_type};
+use crate::error::{Error, Result};
+use crate::model::{ColumnDesc, SkippedTable, TableDesc, TableName};
+
+/// Every ordinary and partitioned table outside the system schemas, one row per column.
+/// Partitions are reported too (flagged) so they can be listed as covered by their parent.
+const COLUMNS_SQL: &str = r#"
+SELECT c.oid AS table_oid,
+       n.nspname,
+       c.relname,
+       c.relkind::text AS relkind,
+       c.relispartition,
+       CASE WHEN c.relkind = 'p'
+            THEN (SELECT coalesce(sum(pg_catalog.pg_table_size(t.relid)), 0)
+                    FROM pg_catalog.pg_partition_tree(c.oid) t)
+            ELSE pg_catalog.pg_table_size(c.oid) END::int8 AS bytes,
+       c.reltuples::float8 AS reltuples,
+       a.attname,
+       a.attnotnull,
+       a.atttypid,
+       a.atttypmod,
+       pg_catalog.format_type(a.atttypid, a.atttypmod) AS source_type,
+       (SELECT k.ord::int4
+          FROM pg_catalog.pg_index i,
+               unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+         WHERE i.indrelid = c.oid AND i.indisprimary AND k.attnum = a.attnum) AS pk_position
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+ WHERE c.relkind IN ('r', 'p')
+   AND n.nspname <> 'information_schema'
+   AND n.nspname NOT LIKE 'pg\_%'
+ ORDER BY c.oid, a.attnum
+"#;
+
+const TYPE_SQL: &str = r#"
+SELECT t.typname, n.nspname, t.typtype::text, t.typcategory::text, t.typelem, t.typbasetype, t.typtypmod
+  FROM pg_catalog.pg_type t
+  JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+ WHERE t.oid = $1
+"#;
+
+/// One table as discovered, before filtering.
+pub enum Discovered {
+    Table(TableDesc),
+    Skipped(SkippedTable),
+}
+
+/// Resolves type oids (domains to their base, arrays to their element) with a cache: a database
+/// has few distinct column types however many tables it has.
+struct TypeResolver<'a> {
+    client: &'a Client,
+    cache: HashMap<u32, (PgType, i32)>,
+}
+
+impl TypeResolver<'_> {
+    /// The resolved type and the typmod a domain carries (or -1).
+    async fn resolve(&mut self, oid: u32) -> Result<(PgType, i32)> {
+        if let Some(t) = self.cache.get(&oid) {
+            return Ok(t.clone());
+        }
+        let mut current = oid;
+        let mut domain_typmod = -1;
+        // Domains can stack; a chain longer than this is a catalog we do not understand.
+        for _ in 0..32 {
+            let row = self
+                .client
+                .query_one(TYPE_SQL, &[&current])
+                .await
+                .map_err(|e| Error::query(format!("reading type {current}"), e))?;
+            let typtype: String = row.get(2);
+            let typtype = typtype.chars().next().unwrap_or('b');
+            if typtype == 'd' {
+                if domain_typmod == -1 {
+                    domain_typmod = row.get::<_, i32>(6);
+                }
+                current = row.get(5);
+                continue;
+            }
+            let category: String = row.get(3);
+            let elem: u32 = row.get(4);
+            let element = if category == "A" && elem != 0 {
+                Some(Box::new(Box::pin(self.resolve(elem)).await?.0))
+            } else {
+                None
+            };
+            let ty = PgType { name: row.get(0), schema: row.get(1), typtype, element };
+            self.cache.insert(oid, (ty.clone(), domain_typmod));
+            return Ok((ty, domain_typmod));
+        }
+        Err(Error::Internal(format!("type {oid}: domain chain deeper than 32")))
+    }
+}
+
+/// Streams every table with its columns to `each`, in catalog order.
+pub async fn discover(client: &Client, mut each: impl FnMut(Discovered) -> Result<()>) -> Result<()> {
+    let rows = client
+        .query_raw(COLUMNS_SQL, std::iter::empty::<i32>())
+        .await
+        .map_err(|e| Error::query("listing tables and columns", e))?;
+    pin_mut!(rows);
+    let mut types = TypeResolver { client, cache: HashMap::new() };
+    let mut current: Option<(u32, Building)> = None;
+    while let Some(row) = rows.next().await {
+        let row = row.map_err(|e| Error::query("listing tables and columns", e))?;
+        let oid: u32 = row.get("table_oid");
+        if current.as_ref().is_none_or(|(o, _)| *o != oid) {
+            if let Some((_, done)) = current.take() {
+                each(done.finish())?;
+            }
+            let reltuples: f64 = row.get("reltuples");
+            current = Some((oid, Building {
+                table: TableDesc {
+                    name: TableName::new(row.get::<_, String>("nspname"), row.get::<_, String>("relname")),
+                    columns: vec![],
+                    primary_key: vec![],
+                    split_key: None,
+                    estimated_bytes: row.get::<_, i64>("bytes").max(0) as u64,
+                    estimated_rows: (reltuples >= 0.0).then_some(reltuples as u64),
+                },
+                partition: row.get("relispartition"),
+                pk: vec![],
+                pk_types: vec![],
+                unsupported: vec![],
+            }));
+        }
+        let Some((_, b)) = current.as_mut() else { unreachable!("set above") };
+        // A table with no columns at all comes as one row with NULL attributes.
+        let Some(name) = row.get::<_, Option<String>>("attname") else { continue };
+        let type_oid: u32 = row.get("atttypid");
+        let attr_typmod: i32 = row.get("atttypmod");
+        let source_type: String = row.get("source_type");
+        let (ty, domain_typmod) = types.resolve(type_oid).await?;
+        let typmod = if attr_typmod >= 0 { attr_typmod } else { domain_typmod };
+        if let Some(pos) = row.get::<_, Option<i32>>("pk_position") {
+            b.pk.push((pos, name.clone()));
+            b.pk_types.push(ty.name.clone());
+        }
+        match map_type(&ty, typmod) {
+            Ok(m) => b.table.columns.push(ColumnDesc {
+                name,
+                source_type,
+                kind: m.kind,
+                nullable: !row.get::<_, bool>("attnotnull"),
+                read: m.read,
+                wire: m.wire,
+                lossy_rules: m.lossy,
+            }),
+            Err(why) => b.unsupported.push(format!("column {name:?} ({source_type}): {}", why.0)),
+        }
+    }
+    if let Some((_, done)) = current.take() {
+        each(done.finish())?;
+    }
+    Ok(())
+}
+
+struct Building {
+    table: TableDesc,
+    partition: bool,
+    pk: Vec<(i32, String)>,
+    pk_types: Vec<String>,
+    unsupported: Vec<String>,
+}
+
+impl Building {
+    fn finish(mut self) -> Discovered {
+        if self.partition {
+            return Discovered::Skipped(SkippedTable {
+                name: self.table.name,
+                reason: "partition: its rows are exported with its partitioned parent table".into(),
+            });
+        }
+        if self.table.columns.is_empty() && self.unsupported.is_empty() {
+            return Discovered::Skipped(SkippedTable {
+                name: self.table.name,
+                reason: "table has no columns, and a Parquet file needs at least one".into(),
+            });
+        }
+        if !self.unsupported.is_empty() {
+            return Discovered::Skipped(SkippedTable {
+                name: self.table.name,
+                reason: format!("unsupported column type: {}", self.unsupported.join("; ")),
+            });
+        }
+        self.pk.sort();
+        self.table.primary_key = self.pk.into_iter().map(|(_, n)| n).collect();
+        if let ([key], [ty]) = (self.table.primary_key.as_slice(), self.pk_types.as_slice())
+            && matches!(ty.as_str(), "int2" | "int4" | "int8")
+        {
+            self.table.split_key = Some(crate::model::SplitKey { column: key.clone(), bounds: None });
+        }
+        Discovered::Table(self.table)
+    }
+}

@@ -1,0 +1,150 @@
+//! Reads one piece (a table or one key range of it) with
+//! `COPY (SELECT ... WHERE key BETWEEN ...) TO STDOUT (FORMAT binary)` and hands out Arrow
+//! batches of bounded size as the bytes arrive.
+
+use std::pin::Pin;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use bytes::{Buf, BytesMut};
+use futures::StreamExt;
+use tokio_postgres::{Client, CopyOutStream};
+
+use super::decode::{LossyCounts, TupleDecoder};
+use super::sql::{quote_ident, quote_table};
+use crate::error::{Error, Result};
+use crate::model::{KeyRange, ReadAs, TableDesc};
+
+use crate::config::BatchLimits;
+
+/// A running COPY of one piece.
+pub struct PieceReader {
+    stream: Pin<Box<CopyOutStream>>,
+    decoder: TupleDecoder,
+    pending: BytesMut,
+    limits: BatchLimits,
+    context: String,
+}
+
+/// The SELECT inside the COPY. Key bounds are inclusive here (`BETWEEN`), so that every range,
+/// the first and last included, has both bounds and PostgreSQL estimates it as a narrow range
+/// scan rather than a full scan. They arrive as settings, never as literals in the SQL.
+fn select_sql(table: &TableDesc, range: Option<KeyRange>) -> String {
+    let list = table
+        .columns
+        .iter()
+        .map(|c| {
+            let q = quote_ident(&c.name);
+            match c.read {
+                ReadAs::Native => q,
+                ReadAs::Text => format!("{q}::text"),
+                ReadAs::TextArray => format!("{q}::text[]"),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut sql = format!("SELECT {list} FROM {}", quote_table(&table.name));
+    if let (Some(_), Some(key)) = (range, &table.split_key) {
+        sql.push_str(&format!(
+            " WHERE {k} BETWEEN current_setting('snapex.lo')::int8 AND current_setting('snapex.hi')::int8",
+            k = quote_ident(&key.column)
+        ));
+    }
+    sql
+}
+
+/// The inclusive bounds of a half-open range.
+fn inclusive_bounds(range: KeyRange) -> Option<(i64, i64)> {
+    let lo = range.lo.unwrap_or(i64::MIN);
+    let hi = match range.hi {
+        None => i64::MAX,
+        Some(h) => h.checked_sub(1)?,
+    };
+    (lo <= hi).then_some((lo, hi))
+}
+
+impl PieceReader {
+    /// Starts reading `range` of `table` on `client`, which must be inside the export's snapshot
+    /// transaction. `None` reads the whole table.
+    pub async fn start(
+        client: &Client,
+        table: &TableDesc,
+        range: Option<KeyRange>,
+        limits: BatchLimits,
+    ) -> Result<PieceReader> {
+        let context = format!("reading {}", table.name);
+        let range = range.filter(|r| *r != KeyRange::ALL);
+        if let Some(r) = range {
+            let (lo, hi) = inclusive_bounds(r)
+                .ok_or_else(|| Error::Internal(format!("empty key range {r:?} for {}", table.name)))?;
+            client
+                .execute(
+                    "SELECT set_config('snapex.lo', $1, true), set_config('snapex.hi', $2, true)",
+                    &[&lo.to_string(), &hi.to_string()],
+                )
+                .await
+                .map_err(|e| Error::query(&context, e))?;
+        }
+        let copy = format!("COPY ({}) TO STDOUT (FORMAT binary)", select_sql(table, range));
+        let stream = client.copy_out(&copy).await.map_err(|e| Error::query(&context, e))?;
+        Ok(PieceReader {
+            stream: Box::pin(stream),
+            decoder: TupleDecoder::new(&table.columns, limits.rows.min(8192))?,
+            pending: BytesMut::new(),
+            limits,
+            context,
+        })
+    }
+
+    pub fn schema(&self) -> SchemaRef {
+        self.decoder.schema()
+    }
+
+    /// Counts of lossy rules applied so far, per column.
+    pub fn lossy_counts(&self) -> &LossyCounts {
+        self.decoder.lossy_counts()
+    }
+
+    /// The next batch, or `None` when the piece is fully read.
+    pub async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        while self.decoder.pending_rows() < self.limits.rows && self.decoder.pending_bytes() < self.limits.bytes {
+            match self.stream.next().await {
+                Some(chunk) => {
+                    let chunk = chunk.map_err(|e| Error::query(&self.context, e))?;
+                    if self.pending.is_empty() {
+                        let used = self.decoder.decode(&chunk)?;
+                        self.pending.extend_from_slice(&chunk[used..]);
+                    } else {
+                        self.pending.extend_from_slice(&chunk);
+                        let used = self.decoder.decode(&self.pending)?;
+                        self.pending.advance(used);
+                    }
+                }
+                None => {
+                    if !self.decoder.is_finished() || !self.pending.is_empty() {
+                        return Err(Error::Internal(format!("{}: COPY ended mid-tuple", self.context)));
+                    }
+                    break;
+                }
+            }
+        }
+        if self.decoder.pending_rows() == 0 {
+            return Ok(None);
+        }
+        self.decoder.finish_batch().map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inclusive_bounds_cover_the_half_open_range() {
+        assert_eq!(inclusive_bounds(KeyRange { lo: None, hi: Some(10) }), Some((i64::MIN, 9)));
+        assert_eq!(inclusive_bounds(KeyRange { lo: Some(10), hi: None }), Some((10, i64::MAX)));
+        assert_eq!(inclusive_bounds(KeyRange { lo: Some(-5), hi: Some(-4) }), Some((-5, -5)));
+        assert_eq!(inclusive_bounds(KeyRange { lo: Some(3), hi: Some(3) }), None);
+        assert_eq!(inclusive_bounds(KeyRange { lo: None, hi: Some(i64::MIN) }), None);
+    }
+}
