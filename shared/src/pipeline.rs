@@ -79,10 +79,11 @@ pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resu
             dest.url
         )));
     }
-    dest.check_writable(layout.export_root()).await?;
 
     progress.phase("discovering tables");
     let (mut tables, skipped) = discover(&snapshot, &filter).await?;
+    // Only now, with the request known to be good, touch the destination.
+    dest.check_writable(&dest.root).await?;
     progress.phase("reading key bounds");
     for t in tables.iter_mut().filter(|t| cfg.plan.wants_bounds(t)) {
         snapshot.fetch_bounds(t).await?;

@@ -1,1 +1,187 @@
+//! Test harness: throwaway PostgreSQL databases, a real S3-compatible server (moto) on
+//! loopback, the `snapex` binary, and readers for what an export wrote.
 
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use snapex::manifest::Manifest;
+use tokio_postgres::{Client, NoTls};
+
+/// The server the tests use; `SNAPEX_TEST_PG` overrides (a URL to any database on it).
+pub fn admin_url() -> String {
+    std::env::var("SNAPEX_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+pub async fn connect(url: &str) -> Client {
+    let (client, conn) = tokio_postgres::connect(url, NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e} (is PostgreSQL running? see .ci/run)"));
+    tokio::spawn(conn);
+    client
+}
+
+/// A database created for one test and dropped when the test ends.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+impl TestDb {
+    pub async fn create(tag: &str) -> TestDb {
+        let name = format!("snapex_t_{tag}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
+        let admin = connect(&admin_url()).await;
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).await.unwrap();
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+        let base = admin_url();
+        let url = match base.rsplit_once('/') {
+            Some((server, _)) => format!("{server}/{name}"),
+            None => panic!("SNAPEX_TEST_PG must end in /database"),
+        };
+        TestDb { name, url }
+    }
+
+    pub async fn client(&self) -> Client {
+        connect(&self.url).await
+    }
+
+    pub async fn exec(&self, sql: &str) {
+        self.client().await.batch_execute(sql).await.unwrap_or_else(|e| panic!("{e:?} in\n{sql}"));
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        // Best effort, on a thread of its own: Drop may run inside a runtime.
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                if let Ok((c, conn)) = tokio_postgres::connect(&admin_url(), NoTls).await {
+                    tokio::spawn(conn);
+                    let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
+/// A fresh, empty folder under the system temp dir.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "snapex-test-{tag}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Reads every Parquet file in `dir` (not recursive), in file-name order.
+pub fn read_parquet_dir(dir: &Path) -> Vec<RecordBatch> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    files.sort();
+    files.iter().flat_map(|f| read_parquet_file(&std::fs::read(f).unwrap())).collect()
+}
+
+pub fn read_parquet_file(bytes: &[u8]) -> Vec<RecordBatch> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::copy_from_slice(bytes))
+        .unwrap()
+        .build()
+        .unwrap();
+    reader.map(|b| b.unwrap()).collect()
+}
+
+/// All rows of one table of a local export, as one batch.
+pub fn read_table(export_root: &Path, schema: &str, table: &str) -> RecordBatch {
+    let dir = export_root.join(snapex::sink::layout::escape_segment(schema)).join(snapex::sink::layout::escape_segment(table));
+    let batches = read_parquet_dir(&dir);
+    assert!(!batches.is_empty(), "no parquet files in {}", dir.display());
+    arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
+}
+
+pub fn read_manifest(export_root: &Path) -> Manifest {
+    let bytes = std::fs::read(export_root.join("manifest.json")).unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// The `snapex` binary, built once per test process.
+pub fn snapex_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-q", "-p", "snapex", "--bin", "snapex"])
+            .status()
+            .expect("running cargo build");
+        assert!(status.success(), "building the snapex binary failed");
+        // Test executables live in <target>/debug/deps/.
+        let exe = std::env::current_exe().unwrap();
+        exe.parent().unwrap().parent().unwrap().join("snapex")
+    })
+    .clone()
+}
+
+/// A moto S3 server on a free loopback port, stopped on drop.
+pub struct S3Server {
+    pub endpoint: String,
+    child: Child,
+}
+
+impl S3Server {
+    pub fn start() -> S3Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server not found: install it with pip install 'moto[server]' (.ci/run does)");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto_server did not start on port {port}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        S3Server { endpoint: format!("http://127.0.0.1:{port}"), child }
+    }
+
+    /// Creates a bucket with a plain HTTP PUT (moto accepts unsigned requests).
+    pub fn create_bucket(&self, bucket: &str) {
+        use std::io::{Read, Write};
+        let addr = self.endpoint.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(s, "PUT /{bucket} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        assert!(resp.starts_with("HTTP/1.1 200"), "creating bucket {bucket}: {resp}");
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sets the AWS variables object_store reads for a test server (moto accepts any credentials).
+pub fn fake_aws_env() {
+    // SAFETY: set before any thread of this test reads the environment; every test sets the same values.
+    unsafe {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+        std::env::set_var("AWS_REGION", "us-east-1");
+    }
+}

@@ -22,6 +22,8 @@ pub struct PieceReader {
     stream: Pin<Box<CopyOutStream>>,
     decoder: TupleDecoder,
     pending: BytesMut,
+    /// The stream returned its end; polling it again would read the next command's messages.
+    ended: bool,
     limits: BatchLimits,
     context: String,
 }
@@ -91,6 +93,7 @@ impl PieceReader {
             stream: Box::pin(stream),
             decoder: TupleDecoder::new(&table.columns, limits.rows.min(8192))?,
             pending: BytesMut::new(),
+            ended: false,
             limits,
             context,
         })
@@ -107,7 +110,10 @@ impl PieceReader {
 
     /// The next batch, or `None` when the piece is fully read.
     pub async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
-        while self.decoder.pending_rows() < self.limits.rows && self.decoder.pending_bytes() < self.limits.bytes {
+        while !self.ended
+            && self.decoder.pending_rows() < self.limits.rows
+            && self.decoder.pending_bytes() < self.limits.bytes
+        {
             match self.stream.next().await {
                 Some(chunk) => {
                     let chunk = chunk.map_err(|e| Error::query(&self.context, e))?;
@@ -121,10 +127,10 @@ impl PieceReader {
                     }
                 }
                 None => {
+                    self.ended = true;
                     if !self.decoder.is_finished() || !self.pending.is_empty() {
                         return Err(Error::Internal(format!("{}: COPY ended mid-tuple", self.context)));
                     }
-                    break;
                 }
             }
         }
