@@ -174,7 +174,7 @@ impl ColumnBuilder {
             ColumnBuilder::Date(b) => Arc::new(b.finish()),
             ColumnBuilder::Timestamp(b, utc) => {
                 let a = b.finish();
-                if *utc { Arc::new(a.with_timezone("UTC")) } else { Arc::new(a) }
+                if *utc { Arc::new(a.with_timezone("+00:00")) } else { Arc::new(a) }
             }
             ColumnBuilder::Interval(b) => {
                 let months = Arc::new(arrow::array::Int32Array::from(std::mem::take(&mut b.months)));

@@ -52,7 +52,7 @@ impl ValueKind {
             ValueKind::Date => DataType::Date32,
             ValueKind::Timestamp { utc: false } => DataType::Timestamp(TimeUnit::Microsecond, None),
             ValueKind::Timestamp { utc: true } => {
-                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+                DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into()))
             }
             ValueKind::Interval => DataType::Struct(interval_fields()),
             ValueKind::List { element } => DataType::List(list_item_field(element)),
