@@ -71,6 +71,9 @@ pub struct TableManifest {
     pub bytes: u64,
     pub columns: Vec<ColumnManifest>,
     pub files: Vec<FileEntry>,
+    /// Key ranges that were read and held no rows, so wrote no file. With the files' ranges
+    /// they tile the whole key space: the proof that no range was left unread.
+    pub empty_ranges: Vec<KeyRange>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -125,7 +128,13 @@ impl ColumnManifest {
 }
 
 impl TableManifest {
-    pub fn new(t: &TableDesc, location: String, lossy: &BTreeMap<String, BTreeMap<LossyRule, u64>>, files: Vec<FileEntry>) -> Self {
+    pub fn new(
+        t: &TableDesc,
+        location: String,
+        lossy: &BTreeMap<String, BTreeMap<LossyRule, u64>>,
+        files: Vec<FileEntry>,
+        empty_ranges: Vec<KeyRange>,
+    ) -> Self {
         TableManifest {
             schema: t.name.schema.clone(),
             name: t.name.name.clone(),
@@ -136,6 +145,7 @@ impl TableManifest {
             bytes: files.iter().map(|f| f.bytes).sum(),
             columns: t.columns.iter().map(|c| ColumnManifest::new(c, lossy.get(&c.name))).collect(),
             files,
+            empty_ranges,
         }
     }
 }

@@ -313,7 +313,8 @@ fn build_manifest(m: ManifestInput<'_>) -> Manifest {
                 r.file.as_ref().map(|f| FileEntry { path: relative(&f.path), range: r.piece.range, rows: f.rows, bytes: f.bytes })
             })
             .collect();
-        tables.push(TableManifest::new(t, relative(m.layout.table_dir(&t.name).as_ref()) + "/", &lossy, files));
+        let empty = pieces.iter().filter(|r| r.file.is_none()).filter_map(|r| r.piece.range).collect();
+        tables.push(TableManifest::new(t, relative(m.layout.table_dir(&t.name).as_ref()) + "/", &lossy, files, empty));
     }
     let totals = Totals {
         tables: tables.len() as u64,

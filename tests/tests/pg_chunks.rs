@@ -1,0 +1,163 @@
+//! Several chunks per table: the union of the files holds every row exactly once, each file
+//! holds only keys of its own range, and rows written during the export never tear it.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::Int64Type;
+use snapex::ExportConfig;
+use snapex::model::KeyRange;
+use snapex::pipeline::{Quiet, run_export};
+use snapex_tests::{TestDb, read_manifest, read_parquet_file, temp_dir};
+
+/// A config that splits a table of a few MB into many ranges (1 MiB files, and every source
+/// byte counted as ten file bytes), with small batches so readers interleave.
+fn splitting_config(db: &TestDb, dest: &std::path::Path) -> ExportConfig {
+    let mut cfg = ExportConfig::new(&db.url, dest.to_str().unwrap()).unwrap();
+    cfg.export_id = Some("e".into());
+    cfg.plan.target_file_bytes = 1024 * 1024;
+    cfg.plan.source_bytes_per_file_byte = 0.1;
+    cfg.batch.rows = 5_000;
+    cfg.concurrency = 3;
+    cfg
+}
+
+/// Every (id, value) pair in the export of `table`, checking each file against its range.
+fn exported_rows(root: &std::path::Path, table: &str) -> Vec<(i64, i64)> {
+    let manifest = read_manifest(root);
+    let t = manifest.tables.iter().find(|t| t.name == table).unwrap();
+    let mut rows = Vec::new();
+    for f in &t.files {
+        let batches = read_parquet_file(&std::fs::read(root.join(&f.path)).unwrap());
+        let mut n = 0;
+        for b in batches {
+            let ids = b.column_by_name("id").unwrap().as_primitive::<Int64Type>();
+            let vals = b.column_by_name("v").unwrap().as_primitive::<Int64Type>();
+            for i in 0..b.num_rows() {
+                let range = f.range.unwrap_or(KeyRange::ALL);
+                assert!(range.contains(ids.value(i)), "{} holds key {} outside {range:?}", f.path, ids.value(i));
+                rows.push((ids.value(i), vals.value(i)));
+                n += 1;
+            }
+        }
+        assert_eq!(n, f.rows, "{}: manifest row count", f.path);
+    }
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunks_cover_every_row_exactly_once_with_gaps_and_negative_keys() {
+    let db = TestDb::create("chunks").await;
+    // Keys from -300000 to 299997 in steps of 3, with a hole in the middle and the extremes.
+    db.exec(
+        "CREATE TABLE t (id int8 PRIMARY KEY, v int8 NOT NULL, pad text);
+         INSERT INTO t SELECT g, g * 7, repeat('x', (g % 50)::int) FROM generate_series(-300000, 299999, 3) g
+           WHERE g NOT BETWEEN -1000 AND 50000;
+         ANALYZE t;
+         -- The key extremes, each with a large TOASTed value so the table is split too.
+         CREATE TABLE edge (id int8 PRIMARY KEY, v int8 NOT NULL, pad text);
+         INSERT INTO edge SELECT k, k % 1000, (SELECT string_agg(md5(i::text || k::text), '') FROM generate_series(1, 4000) i)
+           FROM unnest(ARRAY[-9223372036854775808, -1, 0, 9223372036854775807]::int8[]) k;",
+    )
+    .await;
+    let client = db.client().await;
+    let want: i64 = client.query_one("SELECT count(*) FROM t", &[]).await.unwrap().get(0);
+
+    let dest = temp_dir("chunks");
+    let cfg = splitting_config(&db, &dest);
+    let summary = run_export(&cfg, Arc::new(Quiet)).await.unwrap();
+    let root = dest.join("e");
+    let manifest = read_manifest(&root);
+    let files = &manifest.tables[0].files;
+    assert!(files.len() >= 4, "expected several chunks, got {}", files.len());
+
+    let rows = exported_rows(&root, "t");
+    assert_eq!(rows.len() as i64, want);
+    assert_eq!(summary.totals.rows as i64, want + 4, "t and edge");
+    let ids: HashSet<i64> = rows.iter().map(|r| r.0).collect();
+    assert_eq!(ids.len(), rows.len(), "no key twice");
+    for (id, v) in &rows {
+        assert_eq!(*v, id * 7);
+    }
+    for r in client.query("SELECT id FROM t", &[]).await.unwrap() {
+        assert!(ids.contains(&r.get::<_, i64>(0)));
+    }
+    // The ranges of the table's files tile the whole key space.
+    let empty = &manifest.tables[0].empty_ranges;
+    assert!(!empty.is_empty(), "the hole in the keys leaves empty ranges");
+    let mut ranges: Vec<KeyRange> = files.iter().map(|f| f.range.unwrap()).chain(empty.iter().copied()).collect();
+    ranges.sort_by_key(|r| r.lo);
+    assert_eq!(ranges.first().unwrap().lo, None);
+    assert_eq!(ranges.last().unwrap().hi, None);
+    assert!(ranges.windows(2).all(|w| w[0].hi == w[1].lo));
+
+    let mut edge = exported_rows(&root, "edge");
+    edge.sort();
+    assert_eq!(edge, vec![(i64::MIN, i64::MIN % 1000), (-1, -1), (0, 0), (i64::MAX, i64::MAX % 1000)]);
+    let edge_files = &manifest.tables.iter().find(|t| t.name == "edge").unwrap().files;
+    assert!(edge_files.len() >= 2, "the extremes land in different ranges: {edge_files:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_written_during_the_export_never_tear_it() {
+    const ACCOUNTS: i64 = 200_000;
+    let db = TestDb::create("snapshot").await;
+    db.exec(&format!(
+        "CREATE TABLE accounts (id int8 PRIMARY KEY, v int8 NOT NULL, pad text);
+         INSERT INTO accounts SELECT g, 100, repeat('p', 40) FROM generate_series(1, {ACCOUNTS}) g;
+         ANALYZE accounts;"
+    ))
+    .await;
+
+    // A writer that, until told to stop, commits transactions that each keep two invariants:
+    // the row count and the sum of v. Every one moves a row across the key space (from the low
+    // end to the high end, so from the first chunk to the last) and moves value between rows.
+    let stop = Arc::new(AtomicBool::new(false));
+    let commits = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let (stop, commits) = (stop.clone(), commits.clone());
+        let client = db.client().await;
+        tokio::spawn(async move {
+            let mut next_low = 1i64;
+            let mut next_high = ACCOUNTS + 1;
+            while !stop.load(Ordering::Relaxed) {
+                let sql = format!(
+                    "BEGIN;
+                     WITH gone AS (DELETE FROM accounts WHERE id = {next_low} RETURNING v)
+                       INSERT INTO accounts SELECT {next_high}, v + 5, 'moved' FROM gone;
+                     UPDATE accounts SET v = v - 5 WHERE id = {mid};
+                     COMMIT;",
+                    mid = ACCOUNTS / 2
+                );
+                client.batch_execute(&sql).await.unwrap();
+                commits.fetch_add(1, Ordering::Relaxed);
+                next_low += 1;
+                next_high += 1;
+            }
+        })
+    };
+    // Let the writer get going, so it is committing while the readers run.
+    while commits.load(Ordering::Relaxed) < 20 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+
+    let dest = temp_dir("snapshot");
+    let mut cfg = splitting_config(&db, &dest);
+    cfg.batch.rows = 1_000;
+    let before = commits.load(Ordering::Relaxed);
+    run_export(&cfg, Arc::new(Quiet)).await.unwrap();
+    let during = commits.load(Ordering::Relaxed) - before;
+    stop.store(true, Ordering::Relaxed);
+    writer.await.unwrap();
+    assert!(during > 0, "the writer committed nothing while the export ran: the test proves nothing");
+
+    let root = dest.join("e");
+    assert!(read_manifest(&root).tables[0].files.len() >= 3);
+    let rows = exported_rows(&root, "accounts");
+    assert_eq!(rows.len() as i64, ACCOUNTS, "row count torn ({during} commits during the export)");
+    let ids: HashSet<i64> = rows.iter().map(|r| r.0).collect();
+    assert_eq!(ids.len(), rows.len(), "a moved row appears twice");
+    assert_eq!(rows.iter().map(|r| r.1).sum::<i64>(), ACCOUNTS * 100, "value sum torn");
+}
