@@ -190,10 +190,12 @@ async fn run_workers(shared: Arc<Workers>, concurrency: usize) -> Result<Vec<Pie
     for _ in 0..n {
         let shared = shared.clone();
         set.spawn(async move {
-            let client = Snapshot::open_reader(&shared.url, &shared.snapshot_id).await?;
+            let client = shared.url.connect().await?;
             let mut out = Vec::new();
             while let Some(chunk) = shared.next_chunk() {
+                Snapshot::begin_reading(&client, &shared.snapshot_id).await?;
                 out.extend(run_chunk(&client, &chunk, &shared).await?);
+                Snapshot::end_reading(&client).await?;
                 shared.progress.chunk_done(&chunk);
             }
             Ok::<_, Error>(out)

@@ -41,6 +41,17 @@ SELECT c.oid AS table_oid,
  ORDER BY c.oid, a.attnum
 "#;
 
+/// The distinct types of every column `COLUMNS_SQL` will return: few, however many tables.
+const USED_TYPES_SQL: &str = r#"
+SELECT DISTINCT a.atttypid
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+ WHERE c.relkind IN ('r', 'p')
+   AND n.nspname <> 'information_schema'
+   AND n.nspname NOT LIKE 'pg\_%'
+"#;
+
 const TYPE_SQL: &str = r#"
 SELECT t.typname, n.nspname, t.typtype::text, t.typcategory::text, t.typelem, t.typbasetype, t.typtypmod
   FROM pg_catalog.pg_type t
@@ -102,12 +113,18 @@ impl TypeResolver<'_> {
 
 /// Streams every table with its columns to `each`, in catalog order.
 pub async fn discover(client: &Client, mut each: impl FnMut(Discovered) -> Result<()>) -> Result<()> {
+    // Types are resolved before the column stream starts: a query issued on the same
+    // connection while a row stream is half read would wait behind it forever.
+    let mut types = TypeResolver { client, cache: HashMap::new() };
+    let used = client.query(USED_TYPES_SQL, &[]).await.map_err(|e| Error::query("listing column types", e))?;
+    for row in used {
+        types.resolve(row.get(0)).await?;
+    }
     let rows = client
         .query_raw(COLUMNS_SQL, std::iter::empty::<i32>())
         .await
         .map_err(|e| Error::query("listing tables and columns", e))?;
     pin_mut!(rows);
-    let mut types = TypeResolver { client, cache: HashMap::new() };
     let mut current: Option<(u32, Building)> = None;
     while let Some(row) = rows.next().await {
         let row = row.map_err(|e| Error::query("listing tables and columns", e))?;
@@ -138,7 +155,9 @@ pub async fn discover(client: &Client, mut each: impl FnMut(Discovered) -> Resul
         let type_oid: u32 = row.get("atttypid");
         let attr_typmod: i32 = row.get("atttypmod");
         let source_type: String = row.get("source_type");
-        let (ty, domain_typmod) = types.resolve(type_oid).await?;
+        let (ty, domain_typmod) = types.cache.get(&type_oid).cloned().ok_or_else(|| {
+            Error::Internal(format!("column {name:?} has type {type_oid}, which was not listed before"))
+        })?;
         let typmod = if attr_typmod >= 0 { attr_typmod } else { domain_typmod };
         if let Some(pos) = row.get::<_, Option<i32>>("pk_position") {
             b.pk.push((pos, name.clone()));

@@ -159,23 +159,29 @@ impl Snapshot {
         Ok(())
     }
 
-    /// Opens a reader connection inside the snapshot `id` (from [`Snapshot::id`]), which stays
-    /// importable while the coordinating [`Snapshot`] is alive.
-    pub async fn open_reader(url: &PgUrl, id: &str) -> Result<Client> {
+    /// Starts a transaction on a reader connection that sees the snapshot `id` (from
+    /// [`Snapshot::id`]); it stays importable while the coordinating [`Snapshot`] is alive.
+    /// Readers open one such transaction per chunk and commit it after: a transaction holds a
+    /// lock on every table it read until it ends, and thousands of tables in one transaction
+    /// would exhaust the server's lock table.
+    pub async fn begin_reading(client: &Client, id: &str) -> Result<()> {
         // SET TRANSACTION SNAPSHOT takes no bind parameter. The id comes from the server's own
         // pg_export_snapshot(), and we still refuse anything but its hex-and-dash shape before
         // quoting it as a literal.
         if !is_snapshot_id(id) {
             return Err(Error::Internal(format!("unexpected snapshot id {id:?}")));
         }
-        let client = url.connect().await?;
         client
             .batch_execute(&format!(
                 "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT '{id}'"
             ))
             .await
-            .map_err(|e| Error::query("importing the export snapshot", e))?;
-        Ok(client)
+            .map_err(|e| Error::query("importing the export snapshot", e))
+    }
+
+    /// Ends a reader's transaction (read-only: nothing to commit but the locks to release).
+    pub async fn end_reading(client: &Client) -> Result<()> {
+        client.batch_execute("COMMIT").await.map_err(|e| Error::query("ending a read transaction", e))
     }
 }
 
