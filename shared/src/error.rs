@@ -8,6 +8,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can stop an export. Messages are one line, say what went wrong and,
 /// where there is one, what to do about it. None of them carries a password.
+///
+/// Driver and store errors are shown inline as `cause` and not exposed as `source()`: their own
+/// `Display` already includes their causes, so a printed chain would repeat them.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The user asked for something that cannot be done as asked (bad URL, bad filter, bad flag).
@@ -19,48 +22,26 @@ pub enum Error {
     NoSuchTable { pattern: String },
 
     /// The source database could not be reached or refused us.
-    #[error("cannot connect to the source database at {endpoint}: {source}")]
-    Connect {
-        endpoint: String,
-        #[source]
-        source: tokio_postgres::Error,
-    },
+    #[error("cannot connect to the source database at {endpoint}: {}", full(.cause))]
+    Connect { endpoint: String, cause: tokio_postgres::Error },
 
     /// A query against the source failed after we connected.
-    #[error("{context}: {source}")]
-    Source {
-        context: String,
-        #[source]
-        source: tokio_postgres::Error,
-    },
+    #[error("{context}: {}", full(.cause))]
+    Source { context: String, cause: tokio_postgres::Error },
 
     /// The source sent bytes we could not decode: a bug or an unexpected server, never user error.
     #[error("cannot decode {column}: {detail}")]
     Decode { column: String, detail: String },
 
     /// The destination store refused a read or a write.
-    #[error("object store {url}: {source}")]
-    Store {
-        url: String,
-        #[source]
-        source: object_store::Error,
-    },
+    #[error("object store {url}: {}", full(.cause))]
+    Store { url: String, cause: object_store::Error },
 
     /// Encoding Parquet or Arrow data failed.
-    #[error("writing parquet for {table}: {source}")]
-    Parquet {
-        table: String,
-        #[source]
-        source: parquet::errors::ParquetError,
-    },
+    #[error("writing parquet for {table}: {}", full(.cause))]
+    Parquet { table: String, cause: parquet::errors::ParquetError },
 
     /// Building Arrow arrays failed (a column's values did not fit its declared type).
-    #[error("building arrow arrays for {table}: {source}")]
-    Arrow {
-        table: String,
-        #[source]
-        source: arrow::error::ArrowError,
-    },
 
     /// A finished export did not verify: a file is missing or differs from what was written.
     #[error("verification failed: {0}")]
@@ -97,22 +78,22 @@ impl Error {
     pub fn class(&self) -> ErrorClass {
         match self {
             Error::InvalidInput(_) | Error::NoSuchTable { .. } => ErrorClass::InvalidInput,
-            Error::Connect { source, .. } => {
+            Error::Connect { cause, .. } => {
                 // A refused password or missing database is the user's to fix; a dead socket may pass.
-                if source.as_db_error().is_some() {
+                if cause.as_db_error().is_some() {
                     ErrorClass::InvalidInput
                 } else {
                     ErrorClass::Retryable
                 }
             }
-            Error::Source { source, .. } => {
-                if source.is_closed() || source.as_db_error().is_none() {
+            Error::Source { cause, .. } => {
+                if cause.is_closed() || cause.as_db_error().is_none() {
                     ErrorClass::Retryable
                 } else {
                     ErrorClass::Internal
                 }
             }
-            Error::Store { source, .. } => match source {
+            Error::Store { cause, .. } => match cause {
                 object_store::Error::NotFound { .. }
                 | object_store::Error::PermissionDenied { .. }
                 | object_store::Error::Unauthenticated { .. } => ErrorClass::InvalidInput,
@@ -120,7 +101,6 @@ impl Error {
             },
             Error::Decode { .. }
             | Error::Parquet { .. }
-            | Error::Arrow { .. }
             | Error::Verify(_)
             | Error::Internal(_) => ErrorClass::Internal,
         }
@@ -131,11 +111,27 @@ impl Error {
         self.class() == ErrorClass::Retryable
     }
 
-    pub(crate) fn query(context: impl Into<String>, source: tokio_postgres::Error) -> Self {
-        Error::Source { context: context.into(), source }
+    pub(crate) fn query(context: impl Into<String>, cause: tokio_postgres::Error) -> Self {
+        Error::Source { context: context.into(), cause }
     }
 
-    pub(crate) fn store(url: impl Into<String>, source: object_store::Error) -> Self {
-        Error::Store { url: url.into(), source }
+    pub(crate) fn store(url: impl Into<String>, cause: object_store::Error) -> Self {
+        Error::Store { url: url.into(), cause }
     }
+}
+
+/// An error and its causes on one line, each cause once: some errors print their cause in
+/// their own message ("db error" does not, its cause holds the server's text).
+fn full(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = cause.source();
+    }
+    out.lines().map(str::trim).collect::<Vec<_>>().join(" ")
 }

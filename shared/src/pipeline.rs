@@ -63,7 +63,8 @@ pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resu
     let started = Instant::now();
     let started_at = Utc::now();
     let filter = TableFilter::new(&cfg.include, &cfg.exclude)?;
-    let dest = Destination::open(&cfg.destination, cfg.endpoint.as_deref())?;
+    // Check the destination's syntax now; open (and create) it only once the source is known good.
+    crate::sink::Target::parse(&cfg.destination)?;
 
     progress.phase("connecting");
     let snapshot = Snapshot::begin(&cfg.source).await?;
@@ -72,6 +73,11 @@ pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resu
         .export_id
         .clone()
         .unwrap_or_else(|| format!("{}-{}", info.database, started_at.format("%Y%m%dT%H%M%SZ")));
+
+    progress.phase("discovering tables");
+    let (mut tables, skipped) = discover(&snapshot, &filter).await?;
+    // Only now, with the request known to be good, touch the destination.
+    let dest = Destination::open(&cfg.destination, cfg.endpoint.as_deref())?;
     let layout = Layout::new(&dest.root, &export_id);
     if dest.exists(&layout.manifest()).await? {
         return Err(Error::InvalidInput(format!(
@@ -79,10 +85,6 @@ pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resu
             dest.url
         )));
     }
-
-    progress.phase("discovering tables");
-    let (mut tables, skipped) = discover(&snapshot, &filter).await?;
-    // Only now, with the request known to be good, touch the destination.
     dest.check_writable(&dest.root).await?;
     progress.phase("reading key bounds");
     for t in tables.iter_mut().filter(|t| cfg.plan.wants_bounds(t)) {

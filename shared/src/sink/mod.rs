@@ -32,43 +32,63 @@ impl std::fmt::Debug for Destination {
     }
 }
 
-impl Destination {
-    /// Opens `url`: a path or `file://` URL (created if missing), or `s3://bucket[/prefix]`.
-    /// For S3, credentials, region and endpoint come from the usual `AWS_*` environment
-    /// variables; `endpoint` (a flag) overrides `AWS_ENDPOINT_URL`.
-    pub fn open(url: &str, endpoint: Option<&str>) -> Result<Destination> {
+/// A destination URL, checked but not yet opened (opening a folder creates it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Local(std::path::PathBuf),
+    S3 { bucket: String, prefix: String },
+}
+
+impl Target {
+    /// Parses a path or `file://` URL, or `s3://bucket[/prefix]`.
+    pub fn parse(url: &str) -> Result<Target> {
         if let Some(rest) = url.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
                 return Err(Error::InvalidInput(format!("destination {url:?} names no bucket: use s3://bucket/prefix")));
             }
-            let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
-            let endpoint = endpoint.map(str::to_string).or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
-            if let Some(ep) = endpoint {
-                b = b.with_allow_http(ep.starts_with("http://")).with_endpoint(ep);
-            }
-            if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
-                b = b.with_region("us-east-1");
-            }
-            let store = b.build().map_err(|e| Error::InvalidInput(format!("destination {url}: {e}")))?;
-            let root = Path::parse(prefix)
-                .map_err(|e| Error::InvalidInput(format!("destination prefix {prefix:?}: {e}")))?;
-            return Ok(Destination { store: Arc::new(store), root, url: url.to_string() });
+            Path::parse(prefix).map_err(|e| Error::InvalidInput(format!("destination prefix {prefix:?}: {e}")))?;
+            return Ok(Target::S3 { bucket: bucket.to_string(), prefix: prefix.to_string() });
         }
-        let dir = match url.strip_prefix("file://") {
-            Some(p) => p,
-            None if url.contains("://") => {
-                return Err(Error::InvalidInput(format!(
-                    "destination {url:?}: unsupported scheme; use a folder path, file:///path or s3://bucket/prefix"
-                )));
+        match url.strip_prefix("file://") {
+            Some(p) => Ok(Target::Local(p.into())),
+            None if url.contains("://") => Err(Error::InvalidInput(format!(
+                "destination {url:?}: unsupported scheme; use a folder path, file:///path or s3://bucket/prefix"
+            ))),
+            None if url.is_empty() => Err(Error::InvalidInput("destination is empty".into())),
+            None => Ok(Target::Local(url.into())),
+        }
+    }
+}
+
+impl Destination {
+    /// Opens `url` (see [`Target::parse`]); a local folder is created if missing. For S3,
+    /// credentials, region and endpoint come from the usual `AWS_*` environment variables;
+    /// `endpoint` (a flag) overrides `AWS_ENDPOINT_URL`.
+    pub fn open(url: &str, endpoint: Option<&str>) -> Result<Destination> {
+        match Target::parse(url)? {
+            Target::S3 { bucket, prefix } => {
+                let mut b = AmazonS3Builder::from_env().with_bucket_name(&bucket);
+                let endpoint = endpoint.map(str::to_string).or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+                if let Some(ep) = endpoint {
+                    b = b.with_allow_http(ep.starts_with("http://")).with_endpoint(ep);
+                }
+                if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
+                    b = b.with_region("us-east-1");
+                }
+                let store = b.build().map_err(|e| Error::InvalidInput(format!("destination {url}: {e}")))?;
+                let root = Path::parse(&prefix).map_err(|e| Error::InvalidInput(format!("destination prefix {prefix:?}: {e}")))?;
+                Ok(Destination { store: Arc::new(store), root, url: url.to_string() })
             }
-            None => url,
-        };
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::InvalidInput(format!("destination {dir:?} cannot be created: {e}")))?;
-        let store = LocalFileSystem::new_with_prefix(dir)
-            .map_err(|e| Error::InvalidInput(format!("destination {dir:?}: {e}")))?;
-        Ok(Destination { store: Arc::new(store), root: Path::default(), url: url.to_string() })
+            Target::Local(dir) => {
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    Error::InvalidInput(format!("destination {:?} cannot be created: {e}", dir.display().to_string()))
+                })?;
+                let store = LocalFileSystem::new_with_prefix(&dir)
+                    .map_err(|e| Error::InvalidInput(format!("destination {}: {e}", dir.display())))?;
+                Ok(Destination { store: Arc::new(store), root: Path::default(), url: url.to_string() })
+            }
+        }
     }
 
     /// Proves we can write and delete under `prefix` before any work starts, so a wrong

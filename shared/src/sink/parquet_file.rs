@@ -70,7 +70,7 @@ impl PieceWriter {
     }
 
     fn parquet_err(&self, e: parquet::errors::ParquetError) -> Error {
-        Error::Parquet { table: self.table.clone(), source: e }
+        Error::Parquet { table: self.table.clone(), cause: e }
     }
 
     pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {

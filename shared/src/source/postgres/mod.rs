@@ -73,7 +73,7 @@ impl PgUrl {
             .config
             .connect(NoTls)
             .await
-            .map_err(|source| Error::Connect { endpoint: self.endpoint.clone(), source })?;
+            .map_err(|cause| Error::Connect { endpoint: self.endpoint.clone(), cause })?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!("postgres connection closed: {e}");
