@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 
+use arrow::array::builder::NullBufferBuilder;
 use arrow::array::{
     ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float32Builder,
     Float64Builder, Int16Builder, Int32Builder, Int64Builder, ListArray, StringBuilder,
     StructArray, TimestampMicrosecondBuilder,
 };
-use arrow::array::builder::NullBufferBuilder;
 use arrow::buffer::{OffsetBuffer, ScalarBuffer};
 use arrow::error::ArrowError;
 
@@ -51,8 +51,9 @@ pub struct ListBuilder {
 impl ListBuilder {
     /// Closes the current list value after its elements were appended to `elements`.
     pub fn close(&mut self) -> Result<(), ArrowError> {
-        let len = i32::try_from(self.elements.len())
-            .map_err(|_| ArrowError::ComputeError("list column exceeds 2^31 elements in one batch".into()))?;
+        let len = i32::try_from(self.elements.len()).map_err(|_| {
+            ArrowError::ComputeError("list column exceeds 2^31 elements in one batch".into())
+        })?;
         self.offsets.push(len);
         self.nulls.append_non_null();
         Ok(())
@@ -74,8 +75,12 @@ impl ColumnBuilder {
                 *precision,
                 *scale,
             ),
-            ValueKind::Text => ColumnBuilder::Text(StringBuilder::with_capacity(capacity, capacity * 16)),
-            ValueKind::Binary => ColumnBuilder::Binary(BinaryBuilder::with_capacity(capacity, capacity * 16)),
+            ValueKind::Text => {
+                ColumnBuilder::Text(StringBuilder::with_capacity(capacity, capacity * 16))
+            }
+            ValueKind::Binary => {
+                ColumnBuilder::Binary(BinaryBuilder::with_capacity(capacity, capacity * 16))
+            }
             ValueKind::Date => ColumnBuilder::Date(Date32Builder::with_capacity(capacity)),
             ValueKind::Timestamp { utc } => {
                 ColumnBuilder::Timestamp(TimestampMicrosecondBuilder::with_capacity(capacity), *utc)
@@ -168,27 +173,46 @@ impl ColumnBuilder {
             ColumnBuilder::Int64(b) => Arc::new(b.finish()),
             ColumnBuilder::Float32(b) => Arc::new(b.finish()),
             ColumnBuilder::Float64(b) => Arc::new(b.finish()),
-            ColumnBuilder::Decimal(b, p, s) => Arc::new(b.finish().with_precision_and_scale(*p, *s)?),
+            ColumnBuilder::Decimal(b, p, s) => {
+                Arc::new(b.finish().with_precision_and_scale(*p, *s)?)
+            }
             ColumnBuilder::Text(b) => Arc::new(b.finish()),
             ColumnBuilder::Binary(b) => Arc::new(b.finish()),
             ColumnBuilder::Date(b) => Arc::new(b.finish()),
             ColumnBuilder::Timestamp(b, utc) => {
                 let a = b.finish();
-                if *utc { Arc::new(a.with_timezone("+00:00")) } else { Arc::new(a) }
+                if *utc {
+                    Arc::new(a.with_timezone("+00:00"))
+                } else {
+                    Arc::new(a)
+                }
             }
             ColumnBuilder::Interval(b) => {
-                let months = Arc::new(arrow::array::Int32Array::from(std::mem::take(&mut b.months)));
+                let months = Arc::new(arrow::array::Int32Array::from(std::mem::take(
+                    &mut b.months,
+                )));
                 let days = Arc::new(arrow::array::Int32Array::from(std::mem::take(&mut b.days)));
-                let micros = Arc::new(arrow::array::Int64Array::from(std::mem::take(&mut b.micros)));
+                let micros = Arc::new(arrow::array::Int64Array::from(std::mem::take(
+                    &mut b.micros,
+                )));
                 let nulls = b.nulls.finish();
-                Arc::new(StructArray::try_new(interval_fields(), vec![months, days, micros], nulls)?)
+                Arc::new(StructArray::try_new(
+                    interval_fields(),
+                    vec![months, days, micros],
+                    nulls,
+                )?)
             }
             ColumnBuilder::List(b) => {
                 let values = b.elements.finish()?;
                 let offsets = std::mem::replace(&mut b.offsets, vec![0]);
                 let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
                 let nulls = b.nulls.finish();
-                Arc::new(ListArray::try_new(list_item_field(&b.element_kind), offsets, values, nulls)?)
+                Arc::new(ListArray::try_new(
+                    list_item_field(&b.element_kind),
+                    offsets,
+                    values,
+                    nulls,
+                )?)
             }
         })
     }

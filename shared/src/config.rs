@@ -17,7 +17,10 @@ pub struct BatchLimits {
 
 impl Default for BatchLimits {
     fn default() -> Self {
-        BatchLimits { rows: 65_536, bytes: 16 * 1024 * 1024 }
+        BatchLimits {
+            rows: 65_536,
+            bytes: 16 * 1024 * 1024,
+        }
     }
 }
 
@@ -59,18 +62,26 @@ impl ExportConfig {
     /// Rejects settings that cannot work, with the flag's name in the message.
     pub fn validate(&self) -> Result<()> {
         if self.concurrency == 0 {
-            return Err(Error::InvalidInput("--concurrency must be at least 1".into()));
+            return Err(Error::InvalidInput(
+                "--concurrency must be at least 1".into(),
+            ));
         }
         if self.plan.target_file_bytes < 1024 * 1024 {
-            return Err(Error::InvalidInput("--target-file-size must be at least 1MiB".into()));
+            return Err(Error::InvalidInput(
+                "--target-file-size must be at least 1MiB".into(),
+            ));
         }
         if let Some(id) = &self.export_id
             && (id.is_empty() || id.contains('/'))
         {
-            return Err(Error::InvalidInput(format!("--export-id {id:?} must be non-empty and contain no '/'")));
+            return Err(Error::InvalidInput(format!(
+                "--export-id {id:?} must be non-empty and contain no '/'"
+            )));
         }
         if !(1..=22).contains(&self.parquet.zstd_level) {
-            return Err(Error::InvalidInput("--zstd-level must be between 1 and 22".into()));
+            return Err(Error::InvalidInput(
+                "--zstd-level must be between 1 and 22".into(),
+            ));
         }
         Ok(())
     }

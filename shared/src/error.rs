@@ -18,16 +18,24 @@ pub enum Error {
     InvalidInput(String),
 
     /// A table named in an include filter does not exist in the source.
-    #[error("no table matches {pattern:?}: check the name (schema.table) with the source's catalog")]
+    #[error(
+        "no table matches {pattern:?}: check the name (schema.table) with the source's catalog"
+    )]
     NoSuchTable { pattern: String },
 
     /// The source database could not be reached or refused us.
     #[error("cannot connect to the source database at {endpoint}: {}", full(.cause))]
-    Connect { endpoint: String, cause: tokio_postgres::Error },
+    Connect {
+        endpoint: String,
+        cause: tokio_postgres::Error,
+    },
 
     /// A query against the source failed after we connected.
     #[error("{context}: {}", full(.cause))]
-    Source { context: String, cause: tokio_postgres::Error },
+    Source {
+        context: String,
+        cause: tokio_postgres::Error,
+    },
 
     /// The source sent bytes we could not decode: a bug or an unexpected server, never user error.
     #[error("cannot decode {column}: {detail}")]
@@ -35,11 +43,17 @@ pub enum Error {
 
     /// The destination store refused a read or a write.
     #[error("object store {url}: {}", full(.cause))]
-    Store { url: String, cause: object_store::Error },
+    Store {
+        url: String,
+        cause: object_store::Error,
+    },
 
     /// Encoding Parquet or Arrow data failed.
     #[error("writing parquet for {table}: {}", full(.cause))]
-    Parquet { table: String, cause: parquet::errors::ParquetError },
+    Parquet {
+        table: String,
+        cause: parquet::errors::ParquetError,
+    },
 
     /// Building Arrow arrays failed (a column's values did not fit its declared type).
 
@@ -112,11 +126,17 @@ impl Error {
     }
 
     pub(crate) fn query(context: impl Into<String>, cause: tokio_postgres::Error) -> Self {
-        Error::Source { context: context.into(), cause }
+        Error::Source {
+            context: context.into(),
+            cause,
+        }
     }
 
     pub(crate) fn store(url: impl Into<String>, cause: object_store::Error) -> Self {
-        Error::Store { url: url.into(), cause }
+        Error::Store {
+            url: url.into(),
+            cause,
+        }
     }
 }
 

@@ -143,7 +143,11 @@ impl TableManifest {
             split_key: t.split_key.as_ref().map(|k| k.column.clone()),
             rows: files.iter().map(|f| f.rows).sum(),
             bytes: files.iter().map(|f| f.bytes).sum(),
-            columns: t.columns.iter().map(|c| ColumnManifest::new(c, lossy.get(&c.name))).collect(),
+            columns: t
+                .columns
+                .iter()
+                .map(|c| ColumnManifest::new(c, lossy.get(&c.name)))
+                .collect(),
             files,
             empty_ranges,
         }

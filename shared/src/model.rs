@@ -16,7 +16,10 @@ pub struct TableName {
 
 impl TableName {
     pub fn new(schema: impl Into<String>, name: impl Into<String>) -> Self {
-        TableName { schema: schema.into(), name: name.into() }
+        TableName {
+            schema: schema.into(),
+            name: name.into(),
+        }
     }
 }
 
@@ -129,7 +132,8 @@ impl KeyRange {
 
     /// A name for the range that is stable and usable in a file name: `min_100`, `100_200`, `200_max`.
     pub fn label(&self) -> String {
-        let end = |v: Option<i64>, open: &str| v.map_or_else(|| open.to_string(), |v| v.to_string());
+        let end =
+            |v: Option<i64>, open: &str| v.map_or_else(|| open.to_string(), |v| v.to_string());
         format!("{}_{}", end(self.lo, "min"), end(self.hi, "max"))
     }
 }

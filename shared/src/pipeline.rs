@@ -18,7 +18,7 @@ use crate::plan::plan;
 use crate::sink::layout::Layout;
 use crate::sink::{Destination, FileWritten, ParquetOptions, PieceWriter};
 use crate::source::TableFilter;
-use crate::source::postgres::{Discovered, PieceReader, PgUrl, Snapshot};
+use crate::source::postgres::{Discovered, PgUrl, PieceReader, Snapshot};
 
 /// What a running export reports. Every method has a no-op default.
 pub trait Progress: Send + Sync {
@@ -123,15 +123,28 @@ pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resu
         layout: &layout,
         results: &results,
     });
-    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Internal(format!("manifest: {e}")))?;
+    let json = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| Error::Internal(format!("manifest: {e}")))?;
     dest.put(&layout.manifest(), json).await?;
     dest.put(&layout.success_marker(), vec![]).await?;
     drop(snapshot);
 
-    let lossy_values = results.iter().flat_map(|r| r.lossy.values()).flat_map(|m| m.values()).sum();
+    let lossy_values = results
+        .iter()
+        .flat_map(|r| r.lossy.values())
+        .flat_map(|m| m.values())
+        .sum();
     Ok(ExportSummary {
         export_id,
-        manifest: format!("{}/{}", dest.url.trim_end_matches('/'), layout.manifest().as_ref().trim_start_matches(dest.root.as_ref()).trim_start_matches('/')),
+        manifest: format!(
+            "{}/{}",
+            dest.url.trim_end_matches('/'),
+            layout
+                .manifest()
+                .as_ref()
+                .trim_start_matches(dest.root.as_ref())
+                .trim_start_matches('/')
+        ),
         totals: manifest.totals,
         lossy_values,
         elapsed: started.elapsed(),
@@ -140,7 +153,10 @@ pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resu
 }
 
 /// Streams the catalog through the filter. Every include pattern must match something.
-async fn discover(snapshot: &Snapshot, filter: &TableFilter) -> Result<(Vec<TableDesc>, Vec<SkippedTable>)> {
+async fn discover(
+    snapshot: &Snapshot,
+    filter: &TableFilter,
+) -> Result<(Vec<TableDesc>, Vec<SkippedTable>)> {
     let mut tables = Vec::new();
     let mut skipped = Vec::new();
     let mut matched = vec![false; filter.include_count()];
@@ -181,13 +197,18 @@ struct Workers {
 
 impl Workers {
     fn next_chunk(&self) -> Option<Chunk> {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
+        self.queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front()
     }
 }
 
 /// Runs `concurrency` readers until the queue is empty. The first error stops every reader.
 async fn run_workers(shared: Arc<Workers>, concurrency: usize) -> Result<Vec<PieceResult>> {
-    let n = concurrency.min(shared.queue.lock().unwrap_or_else(|p| p.into_inner()).len()).max(1);
+    let n = concurrency
+        .min(shared.queue.lock().unwrap_or_else(|p| p.into_inner()).len())
+        .max(1);
     let mut set = JoinSet::new();
     for _ in 0..n {
         let shared = shared.clone();
@@ -233,9 +254,19 @@ async fn run_chunk(client: &Client, chunk: &Chunk, w: &Workers) -> Result<Vec<Pi
     Ok(out)
 }
 
-async fn run_piece(client: &Client, table: &TableDesc, piece: &Piece, w: &Workers) -> Result<PieceResult> {
+async fn run_piece(
+    client: &Client,
+    table: &TableDesc,
+    piece: &Piece,
+    w: &Workers,
+) -> Result<PieceResult> {
     let path = w.layout.piece_file(piece);
-    let mut writer = PieceWriter::new(w.dest.store.clone(), path, w.parquet, table.name.to_string());
+    let mut writer = PieceWriter::new(
+        w.dest.store.clone(),
+        path,
+        w.parquet,
+        table.name.to_string(),
+    );
     let mut reader = PieceReader::start(client, table, piece.range, w.batch).await?;
     let copied = async {
         while let Some(batch) = reader.next_batch().await? {
@@ -252,15 +283,24 @@ async fn run_piece(client: &Client, table: &TableDesc, piece: &Piece, w: &Worker
     }
     let file = writer.finish().await?;
     w.progress.piece_done(piece, file.as_ref());
-    Ok(PieceResult { piece: piece.clone(), file, lossy: reader.lossy_counts().clone() })
+    Ok(PieceResult {
+        piece: piece.clone(),
+        file,
+        lossy: reader.lossy_counts().clone(),
+    })
 }
 
 /// Every file the results name exists with the size we wrote.
 async fn verify(dest: &Destination, results: &[PieceResult]) -> Result<()> {
     for f in results.iter().filter_map(|r| r.file.as_ref()) {
-        let size = dest.size(&object_store::path::Path::from(f.path.as_str())).await?;
+        let size = dest
+            .size(&object_store::path::Path::from(f.path.as_str()))
+            .await?;
         if size != f.bytes {
-            return Err(Error::Verify(format!("{} is {size} bytes, {} were written", f.path, f.bytes)));
+            return Err(Error::Verify(format!(
+                "{} is {size} bytes, {} were written",
+                f.path, f.bytes
+            )));
         }
     }
     Ok(())
@@ -269,7 +309,11 @@ async fn verify(dest: &Destination, results: &[PieceResult]) -> Result<()> {
 /// Deletes objects under the export's folder that this run did not write (left by an earlier,
 /// failed attempt with the same export id), so the published folder holds exactly the manifest's files.
 async fn remove_strays(dest: &Destination, layout: &Layout, results: &[PieceResult]) -> Result<()> {
-    let ours: HashSet<&str> = results.iter().filter_map(|r| r.file.as_ref()).map(|f| f.path.as_str()).collect();
+    let ours: HashSet<&str> = results
+        .iter()
+        .filter_map(|r| r.file.as_ref())
+        .map(|f| f.path.as_str())
+        .collect();
     for path in dest.list(layout.export_root()).await? {
         if !ours.contains(path.as_ref()) {
             tracing::info!("removing {path}: not part of this export");
@@ -307,18 +351,37 @@ fn build_manifest(m: ManifestInput<'_>) -> Manifest {
         for r in &pieces {
             for (col, rules) in &r.lossy {
                 for (rule, n) in rules {
-                    *lossy.entry(col.clone()).or_default().entry(*rule).or_default() += n;
+                    *lossy
+                        .entry(col.clone())
+                        .or_default()
+                        .entry(*rule)
+                        .or_default() += n;
                 }
             }
         }
         let files = pieces
             .iter()
             .filter_map(|r| {
-                r.file.as_ref().map(|f| FileEntry { path: relative(&f.path), range: r.piece.range, rows: f.rows, bytes: f.bytes })
+                r.file.as_ref().map(|f| FileEntry {
+                    path: relative(&f.path),
+                    range: r.piece.range,
+                    rows: f.rows,
+                    bytes: f.bytes,
+                })
             })
             .collect();
-        let empty = pieces.iter().filter(|r| r.file.is_none()).filter_map(|r| r.piece.range).collect();
-        tables.push(TableManifest::new(t, relative(m.layout.table_dir(&t.name).as_ref()) + "/", &lossy, files, empty));
+        let empty = pieces
+            .iter()
+            .filter(|r| r.file.is_none())
+            .filter_map(|r| r.piece.range)
+            .collect();
+        tables.push(TableManifest::new(
+            t,
+            relative(m.layout.table_dir(&t.name).as_ref()) + "/",
+            &lossy,
+            files,
+            empty,
+        ));
     }
     let totals = Totals {
         tables: tables.len() as u64,

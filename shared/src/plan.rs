@@ -73,26 +73,39 @@ pub fn split_key_range(min: i64, max: i64, parts: u64) -> Vec<KeyRange> {
 pub fn plan(tables: &[TableDesc], config: &PlanConfig) -> Vec<Chunk> {
     let target = config.target_source_bytes();
     let mut chunks: Vec<Chunk> = Vec::new();
-    let mut batch = Chunk { id: 0, pieces: vec![], estimated_bytes: 0 };
+    let mut batch = Chunk {
+        id: 0,
+        pieces: vec![],
+        estimated_bytes: 0,
+    };
 
     for t in tables {
         let bounds = t.split_key.as_ref().and_then(|k| k.bounds);
         match bounds {
             Some((min, max)) if t.estimated_bytes > target => {
-                let parts = t.estimated_bytes.div_ceil(target).min(config.max_ranges_per_table);
+                let parts = t
+                    .estimated_bytes
+                    .div_ceil(target)
+                    .min(config.max_ranges_per_table);
                 let ranges = split_key_range(min, max, parts);
                 let each = t.estimated_bytes / ranges.len() as u64;
                 for r in ranges {
                     chunks.push(Chunk {
                         id: 0,
-                        pieces: vec![Piece { table: t.name.clone(), range: Some(r) }],
+                        pieces: vec![Piece {
+                            table: t.name.clone(),
+                            range: Some(r),
+                        }],
                         estimated_bytes: each,
                     });
                 }
             }
             _ if t.estimated_bytes >= target => chunks.push(Chunk {
                 id: 0,
-                pieces: vec![Piece { table: t.name.clone(), range: None }],
+                pieces: vec![Piece {
+                    table: t.name.clone(),
+                    range: None,
+                }],
                 estimated_bytes: t.estimated_bytes,
             }),
             _ => {
@@ -100,9 +113,19 @@ pub fn plan(tables: &[TableDesc], config: &PlanConfig) -> Vec<Chunk> {
                     && (batch.estimated_bytes + t.estimated_bytes > target
                         || batch.pieces.len() >= config.max_pieces_per_chunk)
                 {
-                    chunks.push(std::mem::replace(&mut batch, Chunk { id: 0, pieces: vec![], estimated_bytes: 0 }));
+                    chunks.push(std::mem::replace(
+                        &mut batch,
+                        Chunk {
+                            id: 0,
+                            pieces: vec![],
+                            estimated_bytes: 0,
+                        },
+                    ));
                 }
-                batch.pieces.push(Piece { table: t.name.clone(), range: None });
+                batch.pieces.push(Piece {
+                    table: t.name.clone(),
+                    range: None,
+                });
                 batch.estimated_bytes += t.estimated_bytes;
             }
         }
@@ -111,7 +134,7 @@ pub fn plan(tables: &[TableDesc], config: &PlanConfig) -> Vec<Chunk> {
         chunks.push(batch);
     }
     // Stable: equal sizes keep catalog order, so the plan is a function of its input.
-    chunks.sort_by(|a, b| b.estimated_bytes.cmp(&a.estimated_bytes));
+    chunks.sort_by_key(|c| std::cmp::Reverse(c.estimated_bytes));
     for (i, c) in chunks.iter_mut().enumerate() {
         c.id = i;
     }
@@ -129,7 +152,10 @@ mod tests {
             name: TableName::new("public", name),
             columns: vec![],
             primary_key: vec![],
-            split_key: splittable.then(|| SplitKey { column: "id".into(), bounds }),
+            split_key: splittable.then(|| SplitKey {
+                column: "id".into(),
+                bounds,
+            }),
             estimated_bytes: bytes,
             estimated_rows: None,
         }
@@ -159,10 +185,16 @@ mod tests {
             assert!(ranges.len() as u64 <= parts.max(1));
             assert_eq!(ranges.first().unwrap().lo, None);
             assert_eq!(ranges.last().unwrap().hi, None);
-            assert_partition(&ranges, edges.iter().copied().chain([min, max, min / 2 + max / 2]));
+            assert_partition(
+                &ranges,
+                edges.iter().copied().chain([min, max, min / 2 + max / 2]),
+            );
             for w in ranges.windows(2) {
                 assert_eq!(w[0].hi, w[1].lo, "ranges are contiguous");
-                assert!(w[0].lo.is_none_or(|lo| lo < w[0].hi.unwrap()), "no empty range");
+                assert!(
+                    w[0].lo.is_none_or(|lo| lo < w[0].hi.unwrap()),
+                    "no empty range"
+                );
             }
         }
     }
@@ -175,7 +207,11 @@ mod tests {
 
     #[test]
     fn big_tables_split_small_ones_batch_empty_ones_stay_whole() {
-        let cfg = PlanConfig { target_file_bytes: 100, source_bytes_per_file_byte: 1.0, ..Default::default() };
+        let cfg = PlanConfig {
+            target_file_bytes: 100,
+            source_bytes_per_file_byte: 1.0,
+            ..Default::default()
+        };
         let mut tables = vec![
             table("big", 1000, Some((1, 10_000)), true),
             table("empty_big", 1000, None, true), // empty: NULL min is not 0, no ranges
@@ -185,12 +221,24 @@ mod tests {
             tables.push(table(&format!("tiny{i}"), 30, Some((1, 3)), true));
         }
         let chunks = plan(&tables, &cfg);
-        let big: Vec<_> = chunks.iter().flat_map(|c| &c.pieces).filter(|p| p.table.name == "big").collect();
+        let big: Vec<_> = chunks
+            .iter()
+            .flat_map(|c| &c.pieces)
+            .filter(|p| p.table.name == "big")
+            .collect();
         assert_eq!(big.len(), 10);
         let ranges: Vec<KeyRange> = big.iter().map(|p| p.range.unwrap()).collect();
         assert_partition(&ranges, [-5, 1, 999, 1000, 1001, 10_000, 20_000]);
-        let whole: Vec<_> = chunks.iter().flat_map(|c| &c.pieces).filter(|p| p.range.is_none()).collect();
-        assert_eq!(whole.len(), 12, "empty_big, nokey_big and 10 tiny tables are whole");
+        let whole: Vec<_> = chunks
+            .iter()
+            .flat_map(|c| &c.pieces)
+            .filter(|p| p.range.is_none())
+            .collect();
+        assert_eq!(
+            whole.len(),
+            12,
+            "empty_big, nokey_big and 10 tiny tables are whole"
+        );
         // 10 tiny tables of 30 bytes at target 100: three per chunk, so four chunks.
         let tiny_chunks: HashSet<usize> = chunks
             .iter()
@@ -200,12 +248,18 @@ mod tests {
         assert_eq!(tiny_chunks.len(), 4);
         let ids: Vec<usize> = chunks.iter().map(|c| c.id).collect();
         assert_eq!(ids, (0..chunks.len()).collect::<Vec<_>>());
-        assert!(chunks.windows(2).all(|w| w[0].estimated_bytes >= w[1].estimated_bytes));
+        assert!(
+            chunks
+                .windows(2)
+                .all(|w| w[0].estimated_bytes >= w[1].estimated_bytes)
+        );
     }
 
     #[test]
     fn thousands_of_empty_tables_become_few_chunks() {
-        let tables: Vec<_> = (0..5000).map(|i| table(&format!("t{i}"), 0, None, false)).collect();
+        let tables: Vec<_> = (0..5000)
+            .map(|i| table(&format!("t{i}"), 0, None, false))
+            .collect();
         let chunks = plan(&tables, &PlanConfig::default());
         assert_eq!(chunks.len(), 5000usize.div_ceil(256));
         let total: usize = chunks.iter().map(|c| c.pieces.len()).sum();
@@ -214,7 +268,11 @@ mod tests {
 
     #[test]
     fn bounds_are_only_wanted_for_big_splittable_tables() {
-        let cfg = PlanConfig { target_file_bytes: 100, source_bytes_per_file_byte: 1.0, ..Default::default() };
+        let cfg = PlanConfig {
+            target_file_bytes: 100,
+            source_bytes_per_file_byte: 1.0,
+            ..Default::default()
+        };
         assert!(cfg.wants_bounds(&table("a", 101, None, true)));
         assert!(!cfg.wants_bounds(&table("b", 100, None, true)));
         assert!(!cfg.wants_bounds(&table("c", 1000, None, false)));

@@ -21,7 +21,10 @@ pub enum ValueKind {
     Float32,
     Float64,
     /// Exact decimal with `precision <= 38`.
-    Decimal { precision: u8, scale: i8 },
+    Decimal {
+        precision: u8,
+        scale: i8,
+    },
     /// UTF-8 text.
     Text,
     Binary,
@@ -29,11 +32,15 @@ pub enum ValueKind {
     Date,
     /// Microseconds since the Unix epoch; `utc` marks an instant (timestamptz) rather than a
     /// wall-clock reading (timestamp without time zone).
-    Timestamp { utc: bool },
+    Timestamp {
+        utc: bool,
+    },
     /// A calendar interval kept whole: months, days and microseconds do not convert into each other.
     Interval,
     /// A list of values (a one-dimensional array).
-    List { element: Box<ValueKind> },
+    List {
+        element: Box<ValueKind>,
+    },
 }
 
 impl ValueKind {

@@ -14,13 +14,16 @@ use tokio_postgres::{Client, NoTls};
 
 /// The server the tests use; `SNAPEX_TEST_PG` overrides (a URL to any database on it).
 pub fn admin_url() -> String {
-    std::env::var("SNAPEX_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("SNAPEX_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 pub async fn connect(url: &str) -> Client {
     let (client, conn) = tokio_postgres::connect(url, NoTls)
         .await
-        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e} (is PostgreSQL running? see .ci/run)"));
+        .unwrap_or_else(|e| {
+            panic!("cannot connect to {url}: {e} (is PostgreSQL running? see .ci/run)")
+        });
     tokio::spawn(conn);
     client
 }
@@ -35,10 +38,20 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 impl TestDb {
     pub async fn create(tag: &str) -> TestDb {
-        let name = format!("snapex_t_{tag}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
+        let name = format!(
+            "snapex_t_{tag}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
         let admin = connect(&admin_url()).await;
-        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).await.unwrap();
-        admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+            .await
+            .unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
         let base = admin_url();
         let url = match base.rsplit_once('/') {
             Some((server, _)) => format!("{server}/{name}"),
@@ -52,7 +65,11 @@ impl TestDb {
     }
 
     pub async fn exec(&self, sql: &str) {
-        self.client().await.batch_execute(sql).await.unwrap_or_else(|e| panic!("{e:?} in\n{sql}"));
+        self.client()
+            .await
+            .batch_execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?} in\n{sql}"));
     }
 }
 
@@ -61,11 +78,16 @@ impl Drop for TestDb {
         // Best effort, on a thread of its own: Drop may run inside a runtime.
         let name = self.name.clone();
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async {
                 if let Ok((c, conn)) = tokio_postgres::connect(&admin_url(), NoTls).await {
                     tokio::spawn(conn);
-                    let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                    let _ = c
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
                 }
             })
         })
@@ -93,7 +115,10 @@ pub fn read_parquet_dir(dir: &Path) -> Vec<RecordBatch> {
         .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
         .collect();
     files.sort();
-    files.iter().flat_map(|f| read_parquet_file(&std::fs::read(f).unwrap())).collect()
+    files
+        .iter()
+        .flat_map(|f| read_parquet_file(&std::fs::read(f).unwrap()))
+        .collect()
 }
 
 pub fn read_parquet_file(bytes: &[u8]) -> Vec<RecordBatch> {
@@ -106,7 +131,9 @@ pub fn read_parquet_file(bytes: &[u8]) -> Vec<RecordBatch> {
 
 /// All rows of one table of a local export, as one batch.
 pub fn read_table(export_root: &Path, schema: &str, table: &str) -> RecordBatch {
-    let dir = export_root.join(snapex::sink::layout::escape_segment(schema)).join(snapex::sink::layout::escape_segment(table));
+    let dir = export_root
+        .join(snapex::sink::layout::escape_segment(schema))
+        .join(snapex::sink::layout::escape_segment(table));
     let batches = read_parquet_dir(&dir);
     assert!(!batches.is_empty(), "no parquet files in {}", dir.display());
     arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
@@ -142,19 +169,31 @@ pub struct S3Server {
 
 impl S3Server {
     pub fn start() -> S3Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("moto_server not found: install it with pip install 'moto[server]' (.ci/run does)");
+            .expect(
+                "moto_server not found: install it with pip install 'moto[server]' (.ci/run does)",
+            );
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not start on port {port}");
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not start on port {port}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
-        S3Server { endpoint: format!("http://127.0.0.1:{port}"), child }
+        S3Server {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            child,
+        }
     }
 
     /// Creates a bucket with a plain HTTP PUT (moto accepts unsigned requests).
@@ -165,7 +204,10 @@ impl S3Server {
         write!(s, "PUT /{bucket} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
         let mut resp = String::new();
         s.read_to_string(&mut resp).unwrap();
-        assert!(resp.starts_with("HTTP/1.1 200"), "creating bucket {bucket}: {resp}");
+        assert!(
+            resp.starts_with("HTTP/1.1 200"),
+            "creating bucket {bucket}: {resp}"
+        );
     }
 }
 

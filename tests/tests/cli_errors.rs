@@ -33,11 +33,18 @@ fn snapex(args: &[&str], cwd: &Path) -> Outcome {
 /// Exit `code`, nothing on stdout, and stderr exactly one `snapex: error:` line containing
 /// every one of `says`.
 fn assert_error(o: &Outcome, code: i32, says: &[&str]) {
-    let ctx = format!("exit {:?}\nstdout:\n{}\nstderr:\n{}", o.code, o.stdout, o.stderr);
+    let ctx = format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.code, o.stdout, o.stderr
+    );
     assert_eq!(o.code, Some(code), "{ctx}");
     assert!(o.stdout.is_empty(), "{ctx}");
     assert!(o.stderr.ends_with('\n'), "{ctx}");
-    assert_eq!(o.stderr.lines().count(), 1, "exactly one line on stderr: {ctx}");
+    assert_eq!(
+        o.stderr.lines().count(),
+        1,
+        "exactly one line on stderr: {ctx}"
+    );
     assert!(o.stderr.starts_with("snapex: error: "), "{ctx}");
     for s in says {
         assert!(o.stderr.contains(s), "stderr should mention {s:?}: {ctx}");
@@ -49,7 +56,9 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries {
             let p = e.unwrap().path();
             if p.is_dir() {
@@ -66,9 +75,14 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 /// Nothing was written under `work` (the run's working directory, holding its destination),
 /// apart from the files listed in `except` that the test put there itself.
 fn assert_nothing_published(work: &Path, except: &[PathBuf]) {
-    let files: Vec<PathBuf> = files_under(work).into_iter().filter(|f| !except.contains(f)).collect();
+    let files: Vec<PathBuf> = files_under(work)
+        .into_iter()
+        .filter(|f| !except.contains(f))
+        .collect();
     assert!(
-        !files.iter().any(|f| f.file_name().is_some_and(|n| n == "manifest.json" || n == "_SUCCESS")),
+        !files.iter().any(|f| f
+            .file_name()
+            .is_some_and(|n| n == "manifest.json" || n == "_SUCCESS")),
         "published: {files:?}"
     );
     assert!(files.is_empty(), "files written: {files:?}");
@@ -77,7 +91,9 @@ fn assert_nothing_published(work: &Path, except: &[PathBuf]) {
 /// A URL to database `db` on the test server.
 fn url_for_db(db: &str) -> String {
     let base = admin_url();
-    let (server, _) = base.rsplit_once('/').expect("SNAPEX_TEST_PG ends in /database");
+    let (server, _) = base
+        .rsplit_once('/')
+        .expect("SNAPEX_TEST_PG ends in /database");
     format!("{server}/{db}")
 }
 
@@ -88,7 +104,16 @@ fn closed_port() -> u16 {
 }
 
 fn export_args<'a>(source: &'a str, dest: &'a str) -> Vec<&'a str> {
-    vec!["export", "--source", source, "--dest", dest, "--export-id", "e1", "--no-progress"]
+    vec![
+        "export",
+        "--source",
+        source,
+        "--dest",
+        dest,
+        "--export-id",
+        "e1",
+        "--no-progress",
+    ]
 }
 
 #[test]
@@ -98,9 +123,16 @@ fn malformed_source_urls_are_invalid_input() {
         let dest = work.join("lake");
         let o = snapex(&export_args(source, dest.to_str().unwrap()), &work);
         assert_error(&o, 2, &["invalid PostgreSQL URL", "postgres://"]);
-        assert!(!o.stderr.contains("s3cret"), "password leaked: {}", o.stderr);
+        assert!(
+            !o.stderr.contains("s3cret"),
+            "password leaked: {}",
+            o.stderr
+        );
         assert_nothing_published(&work, &[]);
-        assert!(!dest.exists(), "the URL is checked before the destination is created");
+        assert!(
+            !dest.exists(),
+            "the URL is checked before the destination is created"
+        );
         std::fs::remove_dir_all(&work).unwrap();
     }
 }
@@ -112,11 +144,19 @@ fn unreachable_server_is_a_retryable_failure() {
     let work = temp_dir("cli-unreachable");
     let dest = work.join("lake");
     let o = snapex(&export_args(&source, dest.to_str().unwrap()), &work);
-    assert_error(&o, 1, &[
-        &format!("cannot connect to the source database at 127.0.0.1:{port}/test"),
-        "nothing was published",
-    ]);
-    assert!(!o.stderr.contains("s3cret"), "password leaked: {}", o.stderr);
+    assert_error(
+        &o,
+        1,
+        &[
+            &format!("cannot connect to the source database at 127.0.0.1:{port}/test"),
+            "nothing was published",
+        ],
+    );
+    assert!(
+        !o.stderr.contains("s3cret"),
+        "password leaked: {}",
+        o.stderr
+    );
     assert_nothing_published(&work, &[]);
     std::fs::remove_dir_all(&work).unwrap();
 }
@@ -128,7 +168,14 @@ fn missing_database_on_a_live_server_is_invalid_input() {
     let work = temp_dir("cli-nodb");
     let dest = work.join("lake");
     let o = snapex(&export_args(&source, dest.to_str().unwrap()), &work);
-    assert_error(&o, 2, &["cannot connect to the source database", &format!("database \"{db}\" does not exist")]);
+    assert_error(
+        &o,
+        2,
+        &[
+            "cannot connect to the source database",
+            &format!("database \"{db}\" does not exist"),
+        ],
+    );
     assert_nothing_published(&work, &[]);
     std::fs::remove_dir_all(&work).unwrap();
 }
@@ -144,12 +191,30 @@ async fn include_pattern_matching_no_table_is_invalid_input() {
     args.extend(["--include", "orders", "--include", "public.nosuch_table"]);
     let o = snapex(&args, &work);
     assert_error(&o, 2, &["no table matches \"public.nosuch_table\""]);
-    assert!(!o.stderr.contains("\"orders\""), "only the pattern that matched nothing is named: {}", o.stderr);
+    assert!(
+        !o.stderr.contains("\"orders\""),
+        "only the pattern that matched nothing is named: {}",
+        o.stderr
+    );
     assert_nothing_published(&work, &[]);
 
     // The same request without the bad pattern works, so the failure above is the pattern's.
     let ok_dest = work.join("ok");
-    let o = snapex(&["export", "--source", &db.url, "--dest", ok_dest.to_str().unwrap(), "--export-id", "e1", "--no-progress", "--include", "orders"], &work);
+    let o = snapex(
+        &[
+            "export",
+            "--source",
+            &db.url,
+            "--dest",
+            ok_dest.to_str().unwrap(),
+            "--export-id",
+            "e1",
+            "--no-progress",
+            "--include",
+            "orders",
+        ],
+        &work,
+    );
     assert_eq!(o.code, Some(0), "{}", o.stderr);
     assert!(ok_dest.join("e1").join("manifest.json").is_file());
     std::fs::remove_dir_all(&work).unwrap();
@@ -164,22 +229,38 @@ async fn destination_under_a_regular_file_is_invalid_input() {
     std::fs::write(&blocker, b"x").unwrap();
     let dest = blocker.join("lake");
     let o = snapex(&export_args(&db.url, dest.to_str().unwrap()), &work);
-    assert_error(&o, 2, &[&format!("destination {:?} cannot be created", dest.to_str().unwrap())]);
+    assert_error(
+        &o,
+        2,
+        &[&format!(
+            "destination {:?} cannot be created",
+            dest.to_str().unwrap()
+        )],
+    );
     assert_nothing_published(&work, std::slice::from_ref(&blocker));
-    assert_eq!(std::fs::read(&blocker).unwrap(), b"x", "the blocking file is untouched");
+    assert_eq!(
+        std::fs::read(&blocker).unwrap(),
+        b"x",
+        "the blocking file is untouched"
+    );
     std::fs::remove_dir_all(&work).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsupported_destination_scheme_is_invalid_input() {
     let db = TestDb::create("cli_scheme").await;
-    db.exec("CREATE TABLE public.t (id int8 PRIMARY KEY); INSERT INTO public.t VALUES (1);").await;
+    db.exec("CREATE TABLE public.t (id int8 PRIMARY KEY); INSERT INTO public.t VALUES (1);")
+        .await;
     let work = temp_dir("cli-scheme");
     let o = snapex(&export_args(&db.url, "gs://x"), &work);
     assert_error(&o, 2, &["\"gs://x\"", "unsupported scheme"]);
     // Not taken for a relative folder named "gs:" either.
     assert_nothing_published(&work, &[]);
-    assert_eq!(std::fs::read_dir(&work).unwrap().count(), 0, "nothing created in the working directory");
+    assert_eq!(
+        std::fs::read_dir(&work).unwrap().count(),
+        0,
+        "nothing created in the working directory"
+    );
     std::fs::remove_dir_all(&work).unwrap();
 }
 
@@ -193,8 +274,20 @@ fn help_lists_the_main_flags() {
     let o = snapex(&["export", "--help"], &work);
     assert_eq!(o.code, Some(0), "{}", o.stderr);
     assert!(o.stderr.is_empty(), "{}", o.stderr);
-    for flag in ["--source", "--dest", "--include", "--exclude", "--concurrency", "--endpoint-url", "--target-file-size"] {
-        assert!(o.stdout.contains(flag), "export --help should mention {flag}:\n{}", o.stdout);
+    for flag in [
+        "--source",
+        "--dest",
+        "--include",
+        "--exclude",
+        "--concurrency",
+        "--endpoint-url",
+        "--target-file-size",
+    ] {
+        assert!(
+            o.stdout.contains(flag),
+            "export --help should mention {flag}:\n{}",
+            o.stdout
+        );
     }
     assert_eq!(std::fs::read_dir(&work).unwrap().count(), 0);
     std::fs::remove_dir_all(&work).unwrap();

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use arrow::array::{Array, AsArray};
+use arrow::array::AsArray;
 use arrow::datatypes::Int64Type;
 use snapex::ExportConfig;
 use snapex::model::KeyRange;
@@ -37,7 +37,12 @@ fn exported_rows(root: &std::path::Path, table: &str) -> Vec<(i64, i64)> {
             let vals = b.column_by_name("v").unwrap().as_primitive::<Int64Type>();
             for i in 0..b.num_rows() {
                 let range = f.range.unwrap_or(KeyRange::ALL);
-                assert!(range.contains(ids.value(i)), "{} holds key {} outside {range:?}", f.path, ids.value(i));
+                assert!(
+                    range.contains(ids.value(i)),
+                    "{} holds key {} outside {range:?}",
+                    f.path,
+                    ids.value(i)
+                );
                 rows.push((ids.value(i), vals.value(i)));
                 n += 1;
             }
@@ -63,7 +68,11 @@ async fn chunks_cover_every_row_exactly_once_with_gaps_and_negative_keys() {
     )
     .await;
     let client = db.client().await;
-    let want: i64 = client.query_one("SELECT count(*) FROM t", &[]).await.unwrap().get(0);
+    let want: i64 = client
+        .query_one("SELECT count(*) FROM t", &[])
+        .await
+        .unwrap()
+        .get(0);
 
     let dest = temp_dir("chunks");
     let cfg = splitting_config(&db, &dest);
@@ -71,7 +80,11 @@ async fn chunks_cover_every_row_exactly_once_with_gaps_and_negative_keys() {
     let root = dest.join("e");
     let manifest = read_manifest(&root);
     let files = &manifest.tables[0].files;
-    assert!(files.len() >= 4, "expected several chunks, got {}", files.len());
+    assert!(
+        files.len() >= 4,
+        "expected several chunks, got {}",
+        files.len()
+    );
 
     let rows = exported_rows(&root, "t");
     assert_eq!(rows.len() as i64, want);
@@ -86,8 +99,15 @@ async fn chunks_cover_every_row_exactly_once_with_gaps_and_negative_keys() {
     }
     // The ranges of the table's files tile the whole key space.
     let empty = &manifest.tables[0].empty_ranges;
-    assert!(!empty.is_empty(), "the hole in the keys leaves empty ranges");
-    let mut ranges: Vec<KeyRange> = files.iter().map(|f| f.range.unwrap()).chain(empty.iter().copied()).collect();
+    assert!(
+        !empty.is_empty(),
+        "the hole in the keys leaves empty ranges"
+    );
+    let mut ranges: Vec<KeyRange> = files
+        .iter()
+        .map(|f| f.range.unwrap())
+        .chain(empty.iter().copied())
+        .collect();
     ranges.sort_by_key(|r| r.lo);
     assert_eq!(ranges.first().unwrap().lo, None);
     assert_eq!(ranges.last().unwrap().hi, None);
@@ -95,9 +115,25 @@ async fn chunks_cover_every_row_exactly_once_with_gaps_and_negative_keys() {
 
     let mut edge = exported_rows(&root, "edge");
     edge.sort();
-    assert_eq!(edge, vec![(i64::MIN, i64::MIN % 1000), (-1, -1), (0, 0), (i64::MAX, i64::MAX % 1000)]);
-    let edge_files = &manifest.tables.iter().find(|t| t.name == "edge").unwrap().files;
-    assert!(edge_files.len() >= 2, "the extremes land in different ranges: {edge_files:?}");
+    assert_eq!(
+        edge,
+        vec![
+            (i64::MIN, i64::MIN % 1000),
+            (-1, -1),
+            (0, 0),
+            (i64::MAX, i64::MAX % 1000)
+        ]
+    );
+    let edge_files = &manifest
+        .tables
+        .iter()
+        .find(|t| t.name == "edge")
+        .unwrap()
+        .files;
+    assert!(
+        edge_files.len() >= 2,
+        "the extremes land in different ranges: {edge_files:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,13 +187,24 @@ async fn rows_written_during_the_export_never_tear_it() {
     let during = commits.load(Ordering::Relaxed) - before;
     stop.store(true, Ordering::Relaxed);
     writer.await.unwrap();
-    assert!(during > 0, "the writer committed nothing while the export ran: the test proves nothing");
+    assert!(
+        during > 0,
+        "the writer committed nothing while the export ran: the test proves nothing"
+    );
 
     let root = dest.join("e");
     assert!(read_manifest(&root).tables[0].files.len() >= 3);
     let rows = exported_rows(&root, "accounts");
-    assert_eq!(rows.len() as i64, ACCOUNTS, "row count torn ({during} commits during the export)");
+    assert_eq!(
+        rows.len() as i64,
+        ACCOUNTS,
+        "row count torn ({during} commits during the export)"
+    );
     let ids: HashSet<i64> = rows.iter().map(|r| r.0).collect();
     assert_eq!(ids.len(), rows.len(), "a moved row appears twice");
-    assert_eq!(rows.iter().map(|r| r.1).sum::<i64>(), ACCOUNTS * 100, "value sum torn");
+    assert_eq!(
+        rows.iter().map(|r| r.1).sum::<i64>(),
+        ACCOUNTS * 100,
+        "value sum torn"
+    );
 }

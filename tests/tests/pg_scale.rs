@@ -21,7 +21,11 @@ fn wide_column(k: usize) -> (String, &'static str, String) {
         0 => (name, "int2", format!("((g + {k}) % 30000)::int2")),
         1 => (name, "boolean", format!("((g + {k}) % 3 = 0)")),
         2 => (name, "int4", format!("g * {k}")),
-        3 => (name, "text", format!("CASE WHEN g % 7 = 0 THEN NULL ELSE 'r' || g || 'c{k}' END")),
+        3 => (
+            name,
+            "text",
+            format!("CASE WHEN g % 7 = 0 THEN NULL ELSE 'r' || g || 'c{k}' END"),
+        ),
         _ => (name, "real", format!("(g::real / {k})")),
     }
 }
@@ -56,12 +60,18 @@ async fn a_table_at_the_1600_column_limit_exports_every_cell() {
         for row in 0..batch.num_rows() {
             let g = ids.value(row);
             match k % 5 {
-                0 => assert_eq!(col.as_primitive::<Int16Type>().value(row) as i32, (g + k as i32) % 30000),
+                0 => assert_eq!(
+                    col.as_primitive::<Int16Type>().value(row) as i32,
+                    (g + k as i32) % 30000
+                ),
                 1 => assert_eq!(col.as_boolean().value(row), (g + k as i32) % 3 == 0),
                 2 => assert_eq!(col.as_primitive::<Int32Type>().value(row), g * k as i32),
                 3 if g % 7 == 0 => assert!(col.is_null(row)),
                 3 => assert_eq!(col.as_string::<i32>().value(row), format!("r{g}c{k}")),
-                _ => assert_eq!(col.as_primitive::<Float32Type>().value(row), g as f32 / k as f32),
+                _ => assert_eq!(
+                    col.as_primitive::<Float32Type>().value(row),
+                    g as f32 / k as f32
+                ),
             }
         }
     }
@@ -102,22 +112,42 @@ async fn five_thousand_tables_export_into_few_chunks() {
     let root = dest.join("e");
     let manifest = read_manifest(&root);
 
-    assert_eq!(manifest.tables.len(), MANY_TABLES + 1, "5000 tables and the partitioned parent");
+    assert_eq!(
+        manifest.tables.len(),
+        MANY_TABLES + 1,
+        "5000 tables and the partitioned parent"
+    );
     assert_eq!(summary.totals.rows as usize, MANY_TABLES * 2 + 3);
     assert_eq!(summary.totals.files as usize, MANY_TABLES + 1);
-    let skipped: Vec<(String, &str)> =
-        manifest.skipped.iter().map(|s| (s.name.name.clone(), s.reason.as_str())).collect();
+    let skipped: Vec<(String, &str)> = manifest
+        .skipped
+        .iter()
+        .map(|s| (s.name.name.clone(), s.reason.as_str()))
+        .collect();
     assert_eq!(skipped.len(), 3, "{skipped:?}");
-    assert!(skipped.iter().any(|(n, r)| n == "no_columns" && r.contains("no columns")));
-    assert!(skipped.iter().any(|(n, r)| n == "events_2024" && r.contains("partition")));
+    assert!(
+        skipped
+            .iter()
+            .any(|(n, r)| n == "no_columns" && r.contains("no columns"))
+    );
+    assert!(
+        skipped
+            .iter()
+            .any(|(n, r)| n == "events_2024" && r.contains("partition"))
+    );
 
     for i in [0, 1, 2499, 4999] {
         let t = read_table(&root, "public", &format!("tbl_{i}"));
         let v = t.column_by_name("v").unwrap().as_string::<i32>();
         let ids = t.column_by_name("id").unwrap().as_primitive::<Int32Type>();
-        let mut got: Vec<(i32, Option<&str>)> = (0..t.num_rows()).map(|r| (ids.value(r), v.is_valid(r).then(|| v.value(r)))).collect();
+        let mut got: Vec<(i32, Option<&str>)> = (0..t.num_rows())
+            .map(|r| (ids.value(r), v.is_valid(r).then(|| v.value(r))))
+            .collect();
         got.sort();
-        assert_eq!(got, vec![(1, Some(format!("value {i}").as_str())), (2, None)]);
+        assert_eq!(
+            got,
+            vec![(1, Some(format!("value {i}").as_str())), (2, None)]
+        );
     }
     let events = read_table(&root, "public", "events");
     assert_eq!(events.num_rows(), 3);

@@ -84,12 +84,17 @@ INSERT INTO all_types VALUES
 "#;
 
 fn cell(batch: &RecordBatch, column: &str, row: usize) -> String {
-    let array = batch.column_by_name(column).unwrap_or_else(|| panic!("no column {column}"));
+    let array = batch
+        .column_by_name(column)
+        .unwrap_or_else(|| panic!("no column {column}"));
     if array.is_null(row) {
         return "NULL".into();
     }
     let options = FormatOptions::default().with_null("NULL");
-    ArrayFormatter::try_new(array.as_ref(), &options).unwrap().value(row).to_string()
+    ArrayFormatter::try_new(array.as_ref(), &options)
+        .unwrap()
+        .value(row)
+        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,7 +110,8 @@ async fn every_type_round_trips_or_follows_its_documented_rule() {
     let root = dest.join("e1");
     let batch = read_table(&root, "public", "all_types");
     // Row order inside a file is not promised; put rows in id order.
-    let order = arrow::compute::sort_to_indices(batch.column_by_name("id").unwrap(), None, None).unwrap();
+    let order =
+        arrow::compute::sort_to_indices(batch.column_by_name("id").unwrap(), None, None).unwrap();
     let batch = arrow::compute::take_record_batch(&batch, &order).unwrap();
     assert_eq!(batch.num_rows(), 4);
 
@@ -113,13 +119,32 @@ async fn every_type_round_trips_or_follows_its_documented_rule() {
         ("id", ["1", "2", "3", "4"]),
         ("i2", ["-32768", "32767", "NULL", "0"]),
         ("i4", ["-2147483648", "2147483647", "NULL", "0"]),
-        ("i8", ["-9223372036854775808", "9223372036854775807", "NULL", "0"]),
-        ("n38", ["-9999999999999999999999999999.9999999999", "9999999999999999999999999999.9999999999", "NULL", "0.0000000000"]),
+        (
+            "i8",
+            ["-9223372036854775808", "9223372036854775807", "NULL", "0"],
+        ),
+        (
+            "n38",
+            [
+                "-9999999999999999999999999999.9999999999",
+                "9999999999999999999999999999.9999999999",
+                "NULL",
+                "0.0000000000",
+            ],
+        ),
         // NaN has no Decimal128 form: NULL, counted in the manifest.
         ("n_small", ["-999.99", "999.99", "NULL", "NULL"]),
         // Unconstrained and wider than 38 digits: PostgreSQL's exact text.
         ("n_free", ["NaN", "123.456000", "NULL", "0"]),
-        ("n_big", ["-123456789012345678901234567890123456789012345.12345", "99999999999999999999999999999999999999999999.99999", "NULL", "0.00000"]),
+        (
+            "n_big",
+            [
+                "-123456789012345678901234567890123456789012345.12345",
+                "99999999999999999999999999999999999999999999.99999",
+                "NULL",
+                "0.00000",
+            ],
+        ),
         ("r", ["-inf", "3.25", "NULL", "0.0"]),
         ("d", ["NaN", "1.5e300", "NULL", "inf"]),
         ("t", ["", "tab\tand \"quotes\"", "NULL", "x"]),
@@ -130,19 +155,62 @@ async fn every_type_round_trips_or_follows_its_documented_rule() {
         ("bo", ["false", "true", "NULL", "true"]),
         // Infinite dates and timestamps: NULL, counted.
         ("dt", ["0001-01-01", "2999-12-31", "NULL", "NULL"]),
-        ("ts", ["1900-01-01T00:00:00.000001", "2200-12-31T23:59:59.999999", "NULL", "NULL"]),
-        ("tstz", ["1960-06-15T07:00:00Z", "2150-01-01T00:00:00Z", "NULL", "NULL"]),
+        (
+            "ts",
+            [
+                "1900-01-01T00:00:00.000001",
+                "2200-12-31T23:59:59.999999",
+                "NULL",
+                "NULL",
+            ],
+        ),
+        (
+            "tstz",
+            [
+                "1960-06-15T07:00:00Z",
+                "2150-01-01T00:00:00Z",
+                "NULL",
+                "NULL",
+            ],
+        ),
         ("tm", ["00:00:00", "23:59:59.999999", "NULL", "12:34:56"]),
-        ("tmtz", ["23:59:59.999999+14", "12:00:00-03:30", "NULL", "00:00:00+00"]),
-        ("iv", [
-            "{months: -12, days: -2, microseconds: -1}",
-            "{months: 14, days: 3, microseconds: 14706000007}",
-            "NULL",
-            "{months: 0, days: 0, microseconds: 0}",
-        ]),
-        ("u", ["00000000-0000-0000-0000-000000000000", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "NULL", "ffffffff-ffff-ffff-ffff-ffffffffffff"]),
+        (
+            "tmtz",
+            [
+                "23:59:59.999999+14",
+                "12:00:00-03:30",
+                "NULL",
+                "00:00:00+00",
+            ],
+        ),
+        (
+            "iv",
+            [
+                "{months: -12, days: -2, microseconds: -1}",
+                "{months: 14, days: 3, microseconds: 14706000007}",
+                "NULL",
+                "{months: 0, days: 0, microseconds: 0}",
+            ],
+        ),
+        (
+            "u",
+            [
+                "00000000-0000-0000-0000-000000000000",
+                "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+                "NULL",
+                "ffffffff-ffff-ffff-ffff-ffffffffffff",
+            ],
+        ),
         ("j", ["[]", "{\"a\": [1, 2]}", "NULL", "null"]),
-        ("jb", ["{}", "{\"a\": 1, \"b\": {\"c\": null}}", "NULL", "[1, \"two\", 3.5]"]),
+        (
+            "jb",
+            [
+                "{}",
+                "{\"a\": 1, \"b\": {\"c\": null}}",
+                "NULL",
+                "[1, \"two\", 3.5]",
+            ],
+        ),
         ("e", ["sad", "happy", "NULL", "ok"]),
         ("dom", ["1", "2147483647", "NULL", "42"]),
         ("dom_num", ["-0.01", "99999999.99", "NULL", "0.00"]),
@@ -161,12 +229,29 @@ async fn every_type_round_trips_or_follows_its_documented_rule() {
     ];
     for (column, values) in expected {
         for (row, want) in values.iter().enumerate() {
-            assert_eq!(cell(&batch, column, row), *want, "column {column}, id {}", row + 1);
+            assert_eq!(
+                cell(&batch, column, row),
+                *want,
+                "column {column}, id {}",
+                row + 1
+            );
         }
     }
-    assert_eq!(batch.num_columns(), expected.len(), "every column is checked");
+    assert_eq!(
+        batch.num_columns(),
+        expected.len(),
+        "every column is checked"
+    );
 
-    let types: BTreeMap<&str, DataType> = batch.schema().fields().iter().map(|f| (f.name().as_str(), f.data_type().clone())).collect::<Vec<_>>().into_iter().map(|(n, t)| (expected.iter().find(|(c, _)| *c == n).unwrap().0, t)).collect();
+    let types: BTreeMap<&str, DataType> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| (f.name().as_str(), f.data_type().clone()))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|(n, t)| (expected.iter().find(|(c, _)| *c == n).unwrap().0, t))
+        .collect();
     assert_eq!(types["i2"], DataType::Int16);
     assert_eq!(types["i8"], DataType::Int64);
     assert_eq!(types["n38"], DataType::Decimal128(38, 10));
@@ -175,17 +260,31 @@ async fn every_type_round_trips_or_follows_its_documented_rule() {
     assert_eq!(types["n_big"], DataType::Utf8);
     assert_eq!(types["r"], DataType::Float32);
     assert_eq!(types["dt"], DataType::Date32);
-    assert_eq!(types["ts"], DataType::Timestamp(TimeUnit::Microsecond, None));
-    assert_eq!(types["tstz"], DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())));
+    assert_eq!(
+        types["ts"],
+        DataType::Timestamp(TimeUnit::Microsecond, None)
+    );
+    assert_eq!(
+        types["tstz"],
+        DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into()))
+    );
     assert_eq!(types["b"], DataType::Binary);
     assert_eq!(types["o"], DataType::Int64);
-    assert!(matches!(&types["a_num"], DataType::List(f) if f.data_type() == &DataType::Decimal128(10, 2)));
+    assert!(
+        matches!(&types["a_num"], DataType::List(f) if f.data_type() == &DataType::Decimal128(10, 2))
+    );
 
     // The manifest names each column's types and counts every value a lossy rule changed.
     let manifest = read_manifest(&root);
     let table = &manifest.tables[0];
     let col = |n: &str| table.columns.iter().find(|c| c.name == n).unwrap();
-    let fired = |n: &str, rule: LossyRule| col(n).lossy.iter().find(|l| l.rule == rule).map(|l| l.count);
+    let fired = |n: &str, rule: LossyRule| {
+        col(n)
+            .lossy
+            .iter()
+            .find(|l| l.rule == rule)
+            .map(|l| l.count)
+    };
     assert_eq!(fired("n_small", LossyRule::NumericSpecialToNull), Some(1));
     assert_eq!(fired("dt", LossyRule::InfiniteToNull), Some(1));
     assert_eq!(fired("ts", LossyRule::InfiniteToNull), Some(1));
@@ -194,7 +293,10 @@ async fn every_type_round_trips_or_follows_its_documented_rule() {
     assert_eq!(fired("a_int", LossyRule::ArrayLowerBoundDropped), Some(1));
     assert_eq!(fired("a_text", LossyRule::ArrayFlattened), Some(0));
     assert_eq!(col("n38").glue_type, "decimal(38,10)");
-    assert_eq!(col("iv").glue_type, "struct<months:int,days:int,microseconds:bigint>");
+    assert_eq!(
+        col("iv").glue_type,
+        "struct<months:int,days:int,microseconds:bigint>"
+    );
     assert_eq!(col("a_inet").glue_type, "array<string>");
     assert_eq!(col("tstz").glue_type, "timestamp");
     assert_eq!(col("dom_num").source_type, "price");

@@ -7,7 +7,9 @@ use std::process::Command;
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Decimal128Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType};
+use arrow::datatypes::{
+    DataType, Decimal128Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType,
+};
 use futures::TryStreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
@@ -60,7 +62,9 @@ struct Row {
 }
 
 fn expected(id: i64) -> Row {
-    let base = chrono::DateTime::parse_from_rfc3339("2001-02-03T04:05:06.000007Z").unwrap().timestamp_micros();
+    let base = chrono::DateTime::parse_from_rfc3339("2001-02-03T04:05:06.000007Z")
+        .unwrap()
+        .timestamp_micros();
     Row {
         label: match id % 7 {
             0 => None,
@@ -97,7 +101,13 @@ fn expected(id: i64) -> Row {
 async fn source_db(tag: &str) -> TestDb {
     let db = TestDb::create(tag).await;
     db.exec(SETUP_SQL).await;
-    let n: i64 = db.client().await.query_one("SELECT count(*) FROM public.events", &[]).await.unwrap().get(0);
+    let n: i64 = db
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM public.events", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(n, ROWS);
     db
 }
@@ -116,15 +126,34 @@ fn reader_store(server: &S3Server) -> AmazonS3 {
 }
 
 async fn get(store: &AmazonS3, path: &Path) -> bytes::Bytes {
-    store.get(path).await.unwrap_or_else(|e| panic!("GET {path}: {e}")).bytes().await.unwrap()
+    store
+        .get(path)
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+        .bytes()
+        .await
+        .unwrap()
 }
 
 /// Checks one table's rows against [`expected`]; returns the ids seen.
-fn check_rows(batch: &RecordBatch, seen: &mut HashMap<i64, usize>, range: Option<snapex::model::KeyRange>) {
-    let ids = batch.column_by_name("id").unwrap().as_primitive::<Int64Type>();
+fn check_rows(
+    batch: &RecordBatch,
+    seen: &mut HashMap<i64, usize>,
+    range: Option<snapex::model::KeyRange>,
+) {
+    let ids = batch
+        .column_by_name("id")
+        .unwrap()
+        .as_primitive::<Int64Type>();
     let labels = batch.column_by_name("label").unwrap().as_string::<i32>();
-    let amounts = batch.column_by_name("amount").unwrap().as_primitive::<Decimal128Type>();
-    let ats = batch.column_by_name("at").unwrap().as_primitive::<TimestampMicrosecondType>();
+    let amounts = batch
+        .column_by_name("amount")
+        .unwrap()
+        .as_primitive::<Decimal128Type>();
+    let ats = batch
+        .column_by_name("at")
+        .unwrap()
+        .as_primitive::<TimestampMicrosecondType>();
     let payloads = batch.column_by_name("payload").unwrap().as_binary::<i32>();
     let tags = batch.column_by_name("tags").unwrap().as_list::<i32>();
     assert_eq!(ids.null_count(), 0);
@@ -142,7 +171,9 @@ fn check_rows(batch: &RecordBatch, seen: &mut HashMap<i64, usize>, range: Option
             tags: tags.is_valid(i).then(|| {
                 let list = tags.value(i);
                 let ints = list.as_primitive::<Int32Type>();
-                (0..ints.len()).map(|j| ints.is_valid(j).then(|| ints.value(j))).collect()
+                (0..ints.len())
+                    .map(|j| ints.is_valid(j).then(|| ints.value(j)))
+                    .collect()
             }),
         };
         assert_eq!(got, expected(id), "row id {id}");
@@ -151,57 +182,101 @@ fn check_rows(batch: &RecordBatch, seen: &mut HashMap<i64, usize>, range: Option
 
 /// Reads the export `export_id` under `s3://BUCKET/prefix` back from the server and checks
 /// everything: manifest, marker, files, sizes, rows and values, and that nothing else is there.
-async fn verify_s3_export(server: &S3Server, prefix: &str, export_id: &str, min_files: usize) -> Manifest {
+async fn verify_s3_export(
+    server: &S3Server,
+    prefix: &str,
+    export_id: &str,
+    min_files: usize,
+) -> Manifest {
     let store = reader_store(server);
     let root = format!("{prefix}/{export_id}");
 
-    let manifest: Manifest = serde_json::from_slice(&get(&store, &Path::from(format!("{root}/manifest.json"))).await)
-        .expect("manifest.json deserializes");
+    let manifest: Manifest =
+        serde_json::from_slice(&get(&store, &Path::from(format!("{root}/manifest.json"))).await)
+            .expect("manifest.json deserializes");
     assert_eq!(manifest.format, snapex::manifest::FORMAT);
     assert_eq!(manifest.export_id, export_id);
     assert_eq!(manifest.destination, format!("s3://{BUCKET}/{prefix}"));
     assert_eq!(manifest.source.engine, "postgresql");
-    assert!(manifest.source.consistency.starts_with("pg_export_snapshot "), "{}", manifest.source.consistency);
+    assert!(
+        manifest
+            .source
+            .consistency
+            .starts_with("pg_export_snapshot "),
+        "{}",
+        manifest.source.consistency
+    );
     assert!(manifest.skipped.is_empty(), "{:?}", manifest.skipped);
     assert_eq!(manifest.tables.len(), 1);
 
     let table = &manifest.tables[0];
-    assert_eq!((table.schema.as_str(), table.name.as_str()), ("public", "events"));
+    assert_eq!(
+        (table.schema.as_str(), table.name.as_str()),
+        ("public", "events")
+    );
     assert_eq!(table.location, "public/events/");
     assert_eq!(table.primary_key, vec!["id".to_string()]);
     assert_eq!(table.split_key.as_deref(), Some("id"));
-    let glue: Vec<(&str, &str)> = table.columns.iter().map(|c| (c.name.as_str(), c.glue_type.as_str())).collect();
-    assert_eq!(glue, vec![
-        ("id", "bigint"),
-        ("label", "string"),
-        ("amount", "decimal(20,4)"),
-        ("at", "timestamp"),
-        ("payload", "binary"),
-        ("tags", "array<int>"),
-    ]);
+    let glue: Vec<(&str, &str)> = table
+        .columns
+        .iter()
+        .map(|c| (c.name.as_str(), c.glue_type.as_str()))
+        .collect();
+    assert_eq!(
+        glue,
+        vec![
+            ("id", "bigint"),
+            ("label", "string"),
+            ("amount", "decimal(20,4)"),
+            ("at", "timestamp"),
+            ("payload", "binary"),
+            ("tags", "array<int>"),
+        ]
+    );
     // Nothing in the data is infinite, NaN, multi-dimensional or off the default lower bound.
     for c in &table.columns {
         for l in &c.lossy {
             assert_eq!(l.count, 0, "column {} rule {:?} fired", c.name, l.rule);
         }
     }
-    assert!(table.empty_ranges.is_empty(), "every key range holds rows: {:?}", table.empty_ranges);
-    assert!(table.files.len() >= min_files, "{} files, expected at least {min_files}", table.files.len());
+    assert!(
+        table.empty_ranges.is_empty(),
+        "every key range holds rows: {:?}",
+        table.empty_ranges
+    );
+    assert!(
+        table.files.len() >= min_files,
+        "{} files, expected at least {min_files}",
+        table.files.len()
+    );
     assert_eq!(manifest.totals.files, table.files.len() as u64);
     assert_eq!(manifest.totals.rows, ROWS as u64);
     assert_eq!(table.rows, ROWS as u64);
-    assert_eq!(table.bytes, table.files.iter().map(|f| f.bytes).sum::<u64>());
+    assert_eq!(
+        table.bytes,
+        table.files.iter().map(|f| f.bytes).sum::<u64>()
+    );
     assert_eq!(manifest.totals.bytes, table.bytes);
 
-    let success = store.head(&Path::from(format!("{root}/_SUCCESS"))).await.expect("_SUCCESS exists");
+    let success = store
+        .head(&Path::from(format!("{root}/_SUCCESS")))
+        .await
+        .expect("_SUCCESS exists");
     assert_eq!(success.size, 0);
 
     let mut seen: HashMap<i64, usize> = HashMap::new();
     let mut total_rows = 0u64;
     for f in &table.files {
-        assert!(f.path.starts_with("public/events/part-") && f.path.ends_with(".parquet"), "{}", f.path);
+        assert!(
+            f.path.starts_with("public/events/part-") && f.path.ends_with(".parquet"),
+            "{}",
+            f.path
+        );
         let key = Path::from(format!("{root}/{}", f.path));
-        let head = store.head(&key).await.unwrap_or_else(|e| panic!("HEAD {key}: {e}"));
+        let head = store
+            .head(&key)
+            .await
+            .unwrap_or_else(|e| panic!("HEAD {key}: {e}"));
         assert_eq!(head.size, f.bytes, "{key}: S3 size vs manifest");
         let body = get(&store, &key).await;
         assert_eq!(body.len() as u64, f.bytes, "{key}: bytes read vs manifest");
@@ -211,11 +286,17 @@ async fn verify_s3_export(server: &S3Server, prefix: &str, export_id: &str, min_
         assert!(f.rows > 0, "{key} is empty");
         total_rows += f.rows;
         let schema = batches[0].schema();
-        assert_eq!(schema.field_with_name("amount").unwrap().data_type(), &DataType::Decimal128(20, 4));
+        assert_eq!(
+            schema.field_with_name("amount").unwrap().data_type(),
+            &DataType::Decimal128(20, 4)
+        );
         // An instant (isAdjustedToUTC): the reader names the zone "UTC" or "+00:00".
         match schema.field_with_name("at").unwrap().data_type() {
             DataType::Timestamp(TimeUnit::Microsecond, Some(tz)) => {
-                assert!(["UTC", "+00:00"].contains(&tz.as_ref()), "timestamptz zone {tz}")
+                assert!(
+                    ["UTC", "+00:00"].contains(&tz.as_ref()),
+                    "timestamptz zone {tz}"
+                )
             }
             other => panic!("timestamptz read back as {other}"),
         }
@@ -230,7 +311,11 @@ async fn verify_s3_export(server: &S3Server, prefix: &str, export_id: &str, min_
     }
     if table.files.len() > 1 {
         // Ranges of a split table are contiguous and cover every key.
-        let ranges: Vec<_> = table.files.iter().map(|f| f.range.expect("split files have ranges")).collect();
+        let ranges: Vec<_> = table
+            .files
+            .iter()
+            .map(|f| f.range.expect("split files have ranges"))
+            .collect();
         assert_eq!(ranges.first().unwrap().lo, None);
         assert_eq!(ranges.last().unwrap().hi, None);
         for w in ranges.windows(2) {
@@ -245,7 +330,11 @@ async fn verify_s3_export(server: &S3Server, prefix: &str, export_id: &str, min_
         .try_collect()
         .await
         .unwrap();
-    let mut wanted: BTreeSet<String> = table.files.iter().map(|f| format!("{root}/{}", f.path)).collect();
+    let mut wanted: BTreeSet<String> = table
+        .files
+        .iter()
+        .map(|f| format!("{root}/{}", f.path))
+        .collect();
     wanted.insert(format!("{root}/manifest.json"));
     wanted.insert(format!("{root}/_SUCCESS"));
     assert_eq!(listed, wanted);
@@ -272,14 +361,23 @@ async fn export_to_s3_splits_and_reads_back_every_value() {
     // Several batches per file.
     cfg.batch.rows = 1500;
 
-    let summary = snapex::pipeline::run_export(&cfg, Arc::new(snapex::pipeline::Quiet)).await.expect("export succeeds");
+    let summary = snapex::pipeline::run_export(&cfg, Arc::new(snapex::pipeline::Quiet))
+        .await
+        .expect("export succeeds");
     assert_eq!(summary.export_id, "exp-1");
-    assert_eq!(summary.manifest, format!("s3://{BUCKET}/{prefix}/exp-1/manifest.json"));
+    assert_eq!(
+        summary.manifest,
+        format!("s3://{BUCKET}/{prefix}/exp-1/manifest.json")
+    );
     assert_eq!(summary.totals.rows, ROWS as u64);
     assert_eq!(summary.lossy_values, 0);
 
     let manifest = verify_s3_export(&server, prefix, "exp-1", 3).await;
-    assert_eq!(manifest.tables[0].files.len(), 5, "split into max_ranges_per_table files");
+    assert_eq!(
+        manifest.tables[0].files.len(),
+        5,
+        "split into max_ranges_per_table files"
+    );
     assert_eq!(summary.totals, manifest.totals);
 }
 
@@ -291,8 +389,22 @@ async fn cli_exports_to_s3_with_endpoint_flag() {
 
     let prefix = "cli/out";
     let out = Command::new(snapex_bin())
-        .args(["export", "--source", &db.url, "--dest", &format!("s3://{BUCKET}/{prefix}")])
-        .args(["--endpoint-url", &server.endpoint, "--export-id", "cli-1", "-j", "2", "--no-progress"])
+        .args([
+            "export",
+            "--source",
+            &db.url,
+            "--dest",
+            &format!("s3://{BUCKET}/{prefix}"),
+        ])
+        .args([
+            "--endpoint-url",
+            &server.endpoint,
+            "--export-id",
+            "cli-1",
+            "-j",
+            "2",
+            "--no-progress",
+        ])
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_REGION", "us-east-1")
@@ -305,11 +417,23 @@ async fn cli_exports_to_s3_with_endpoint_flag() {
         .expect("running snapex");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stderr.is_empty(), "no warnings or errors expected, got:\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stderr.is_empty(),
+        "no warnings or errors expected, got:\n{stderr}"
+    );
     assert!(stdout.contains("exported 1 tables (0 skipped)"), "{stdout}");
     assert!(stdout.contains("20,000 rows"), "{stdout}");
-    assert!(stdout.contains(&format!("manifest: s3://{BUCKET}/{prefix}/cli-1/manifest.json")), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "manifest: s3://{BUCKET}/{prefix}/cli-1/manifest.json"
+        )),
+        "{stdout}"
+    );
 
     verify_s3_export(&server, prefix, "cli-1", 1).await;
 }

@@ -44,7 +44,13 @@ enum Command {
 struct ExportArgs {
     /// Source database URL, e.g. postgres://user:password@host:5432/dbname. Prefer the
     /// SNAPEX_SOURCE variable for URLs with passwords, so they stay out of `ps` output.
-    #[arg(short, long, env = "SNAPEX_SOURCE", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        short,
+        long,
+        env = "SNAPEX_SOURCE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     source: String,
 
     /// Destination: a folder (created if missing), file:///path, or s3://bucket/prefix.
@@ -92,7 +98,9 @@ fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a size like 128MiB"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size like 128MiB"))?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kib" => 1 << 10,
@@ -103,13 +111,17 @@ fn parse_size(s: &str) -> Result<u64, String> {
         "gb" => 1_000_000_000,
         other => return Err(format!("unknown size unit {other:?}: use KiB, MiB or GiB")),
     };
-    n.checked_mul(mult).ok_or_else(|| format!("{s:?} is too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("snapex: error: cannot start the async runtime: {e}");
@@ -123,7 +135,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line, always: server errors carry DETAIL/HINT lines of their own.
-            let message = format!("{e:#}").lines().map(str::trim).collect::<Vec<_>>().join(" ");
+            let message = format!("{e:#}")
+                .lines()
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(" ");
             eprintln!("snapex: error: {message}");
             // Exit 2 for a request to fix, 1 for everything else.
             match e.downcast_ref::<Error>().map(Error::class) {
@@ -142,7 +158,10 @@ fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SNAPEX_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 async fn export(args: ExportArgs) -> anyhow::Result<()> {
@@ -158,9 +177,12 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
     cfg.parquet.zstd_level = args.zstd_level;
 
     let bar = Arc::new(Bar::new(args.no_progress));
-    let summary = run_export(&cfg, bar.clone())
-        .await
-        .with_context(|| format!("export of {} failed; nothing was published", cfg.source.endpoint()))?;
+    let summary = run_export(&cfg, bar.clone()).await.with_context(|| {
+        format!(
+            "export of {} failed; nothing was published",
+            cfg.source.endpoint()
+        )
+    })?;
     bar.bar.finish_and_clear();
 
     let t = &summary.totals;
@@ -174,7 +196,10 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
         summary.elapsed.as_secs_f64()
     );
     if summary.lossy_values > 0 {
-        println!("{} values changed by documented lossy rules (see the manifest's columns)", summary.lossy_values);
+        println!(
+            "{} values changed by documented lossy rules (see the manifest's columns)",
+            summary.lossy_values
+        );
     }
     for s in &summary.skipped {
         println!("skipped {}: {}", s.name, s.reason);
@@ -195,7 +220,11 @@ struct Bar {
 
 impl Bar {
     fn new(hidden: bool) -> Bar {
-        let bar = if hidden { ProgressBar::hidden() } else { ProgressBar::new_spinner() };
+        let bar = if hidden {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::new_spinner()
+        };
         if !hidden {
             bar.set_draw_target(ProgressDrawTarget::stderr());
             bar.enable_steady_tick(Duration::from_millis(200));
@@ -234,8 +263,10 @@ impl Progress for Bar {
         self.tables_total.store(tables as u64, Ordering::Relaxed);
         self.bar.set_length(chunks.len() as u64);
         self.bar.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} chunks · {msg} (eta {eta})")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} chunks · {msg} (eta {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         self.refresh();
     }

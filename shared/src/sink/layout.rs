@@ -51,7 +51,9 @@ pub struct Layout {
 
 impl Layout {
     pub fn new(root: &Path, export_id: &str) -> Layout {
-        Layout { root: join(root, &[export_id]) }
+        Layout {
+            root: join(root, &[export_id]),
+        }
     }
 
     /// The export's own folder.
@@ -65,7 +67,10 @@ impl Layout {
     }
 
     pub fn piece_file(&self, piece: &Piece) -> Path {
-        join(&self.table_dir(&piece.table), &[&format!("{}.parquet", piece.file_stem())])
+        join(
+            &self.table_dir(&piece.table),
+            &[&format!("{}.parquet", piece.file_stem())],
+        )
     }
 
     pub fn manifest(&self) -> Path {
@@ -98,10 +103,25 @@ mod tests {
     #[test]
     fn piece_paths_depend_only_on_the_piece() {
         let l = Layout::new(&Path::from("lake"), "exp1");
-        let p = Piece { table: TableName::new("public", "t x"), range: Some(KeyRange { lo: Some(-5), hi: None }) };
-        assert_eq!(l.piece_file(&p).as_ref(), "lake/exp1/public/t%20x/part--5_max.parquet");
-        let whole = Piece { table: TableName::new("s", "t"), range: None };
-        assert_eq!(l.piece_file(&whole).as_ref(), "lake/exp1/s/t/part-all.parquet");
+        let p = Piece {
+            table: TableName::new("public", "t x"),
+            range: Some(KeyRange {
+                lo: Some(-5),
+                hi: None,
+            }),
+        };
+        assert_eq!(
+            l.piece_file(&p).as_ref(),
+            "lake/exp1/public/t%20x/part--5_max.parquet"
+        );
+        let whole = Piece {
+            table: TableName::new("s", "t"),
+            range: None,
+        };
+        assert_eq!(
+            l.piece_file(&whole).as_ref(),
+            "lake/exp1/s/t/part-all.parquet"
+        );
         assert_eq!(l.manifest().as_ref(), "lake/exp1/manifest.json");
     }
 }

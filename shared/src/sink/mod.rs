@@ -28,7 +28,9 @@ pub struct Destination {
 
 impl std::fmt::Debug for Destination {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Destination").field("url", &self.url).finish_non_exhaustive()
+        f.debug_struct("Destination")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -45,10 +47,16 @@ impl Target {
         if let Some(rest) = url.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
-                return Err(Error::InvalidInput(format!("destination {url:?} names no bucket: use s3://bucket/prefix")));
+                return Err(Error::InvalidInput(format!(
+                    "destination {url:?} names no bucket: use s3://bucket/prefix"
+                )));
             }
-            Path::parse(prefix).map_err(|e| Error::InvalidInput(format!("destination prefix {prefix:?}: {e}")))?;
-            return Ok(Target::S3 { bucket: bucket.to_string(), prefix: prefix.to_string() });
+            Path::parse(prefix)
+                .map_err(|e| Error::InvalidInput(format!("destination prefix {prefix:?}: {e}")))?;
+            return Ok(Target::S3 {
+                bucket: bucket.to_string(),
+                prefix: prefix.to_string(),
+            });
         }
         match url.strip_prefix("file://") {
             Some(p) => Ok(Target::Local(p.into())),
@@ -69,24 +77,46 @@ impl Destination {
         match Target::parse(url)? {
             Target::S3 { bucket, prefix } => {
                 let mut b = AmazonS3Builder::from_env().with_bucket_name(&bucket);
-                let endpoint = endpoint.map(str::to_string).or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+                let endpoint = endpoint
+                    .map(str::to_string)
+                    .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
                 if let Some(ep) = endpoint {
-                    b = b.with_allow_http(ep.starts_with("http://")).with_endpoint(ep);
+                    b = b
+                        .with_allow_http(ep.starts_with("http://"))
+                        .with_endpoint(ep);
                 }
-                if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
+                if std::env::var_os("AWS_REGION").is_none()
+                    && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+                {
                     b = b.with_region("us-east-1");
                 }
-                let store = b.build().map_err(|e| Error::InvalidInput(format!("destination {url}: {e}")))?;
-                let root = Path::parse(&prefix).map_err(|e| Error::InvalidInput(format!("destination prefix {prefix:?}: {e}")))?;
-                Ok(Destination { store: Arc::new(store), root, url: url.to_string() })
+                let store = b
+                    .build()
+                    .map_err(|e| Error::InvalidInput(format!("destination {url}: {e}")))?;
+                let root = Path::parse(&prefix).map_err(|e| {
+                    Error::InvalidInput(format!("destination prefix {prefix:?}: {e}"))
+                })?;
+                Ok(Destination {
+                    store: Arc::new(store),
+                    root,
+                    url: url.to_string(),
+                })
             }
             Target::Local(dir) => {
                 std::fs::create_dir_all(&dir).map_err(|e| {
-                    Error::InvalidInput(format!("destination {:?} cannot be created: {e}", dir.display().to_string()))
+                    Error::InvalidInput(format!(
+                        "destination {:?} cannot be created: {e}",
+                        dir.display().to_string()
+                    ))
                 })?;
-                let store = LocalFileSystem::new_with_prefix(&dir)
-                    .map_err(|e| Error::InvalidInput(format!("destination {}: {e}", dir.display())))?;
-                Ok(Destination { store: Arc::new(store), root: Path::default(), url: url.to_string() })
+                let store = LocalFileSystem::new_with_prefix(&dir).map_err(|e| {
+                    Error::InvalidInput(format!("destination {}: {e}", dir.display()))
+                })?;
+                Ok(Destination {
+                    store: Arc::new(store),
+                    root: Path::default(),
+                    url: url.to_string(),
+                })
             }
         }
     }
@@ -98,8 +128,13 @@ impl Destination {
         self.store
             .put(&probe, PutPayload::from_static(b"probe"))
             .await
-            .map_err(|e| Error::InvalidInput(format!("destination {} is not writable: {e}", self.url)))?;
-        self.store.delete(&probe).await.map_err(|e| Error::store(&self.url, e))?;
+            .map_err(|e| {
+                Error::InvalidInput(format!("destination {} is not writable: {e}", self.url))
+            })?;
+        self.store
+            .delete(&probe)
+            .await
+            .map_err(|e| Error::store(&self.url, e))?;
         Ok(())
     }
 
@@ -114,7 +149,12 @@ impl Destination {
 
     /// Size of the object at `path`.
     pub async fn size(&self, path: &Path) -> Result<u64> {
-        Ok(self.store.head(path).await.map_err(|e| Error::store(&self.url, e))?.size)
+        Ok(self
+            .store
+            .head(path)
+            .await
+            .map_err(|e| Error::store(&self.url, e))?
+            .size)
     }
 
     /// Every object under `prefix`.
@@ -128,11 +168,17 @@ impl Destination {
     }
 
     pub async fn delete(&self, path: &Path) -> Result<()> {
-        self.store.delete(path).await.map_err(|e| Error::store(&self.url, e))
+        self.store
+            .delete(path)
+            .await
+            .map_err(|e| Error::store(&self.url, e))
     }
 
     pub async fn put(&self, path: &Path, bytes: Vec<u8>) -> Result<()> {
-        self.store.put(path, PutPayload::from(bytes)).await.map_err(|e| Error::store(&self.url, e))?;
+        self.store
+            .put(path, PutPayload::from(bytes))
+            .await
+            .map_err(|e| Error::store(&self.url, e))?;
         Ok(())
     }
 }

@@ -27,7 +27,10 @@ pub struct ParquetOptions {
 
 impl Default for ParquetOptions {
     fn default() -> Self {
-        ParquetOptions { zstd_level: 1, row_group_bytes: 64 * 1024 * 1024 }
+        ParquetOptions {
+            zstd_level: 1,
+            row_group_bytes: 64 * 1024 * 1024,
+        }
     }
 }
 
@@ -65,12 +68,27 @@ pub struct PieceWriter {
 }
 
 impl PieceWriter {
-    pub fn new(store: Arc<dyn ObjectStore>, path: Path, options: ParquetOptions, table: String) -> Self {
-        PieceWriter { store, path, options, table, writer: None, rows: 0 }
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        path: Path,
+        options: ParquetOptions,
+        table: String,
+    ) -> Self {
+        PieceWriter {
+            store,
+            path,
+            options,
+            table,
+            writer: None,
+            rows: 0,
+        }
     }
 
     fn parquet_err(&self, e: parquet::errors::ParquetError) -> Error {
-        Error::Parquet { table: self.table.clone(), cause: e }
+        Error::Parquet {
+            table: self.table.clone(),
+            cause: e,
+        }
     }
 
     pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
@@ -79,8 +97,9 @@ impl PieceWriter {
         }
         if self.writer.is_none() {
             let sink = BufWriter::new(self.store.clone(), self.path.clone());
-            let w = AsyncArrowWriter::try_new(sink, batch.schema(), Some(self.options.properties()?))
-                .map_err(|e| self.parquet_err(e))?;
+            let w =
+                AsyncArrowWriter::try_new(sink, batch.schema(), Some(self.options.properties()?))
+                    .map_err(|e| self.parquet_err(e))?;
             self.writer = Some(w);
         }
         let w = self.writer.as_mut().expect("created above");
@@ -93,13 +112,22 @@ impl PieceWriter {
 
     /// Completes the file. Returns `None` when no row was written (and so no file exists).
     pub async fn finish(mut self) -> Result<Option<FileWritten>> {
-        let Some(mut w) = self.writer.take() else { return Ok(None) };
+        let Some(mut w) = self.writer.take() else {
+            return Ok(None);
+        };
         let meta = w.finish().await.map_err(|e| self.parquet_err(e))?;
         let rows = meta.file_metadata().num_rows() as u64;
         if rows != self.rows {
-            return Err(Error::Internal(format!("{}: wrote {} rows, footer says {rows}", self.path, self.rows)));
+            return Err(Error::Internal(format!(
+                "{}: wrote {} rows, footer says {rows}",
+                self.path, self.rows
+            )));
         }
-        Ok(Some(FileWritten { path: self.path.to_string(), rows, bytes: w.bytes_written() as u64 }))
+        Ok(Some(FileWritten {
+            path: self.path.to_string(),
+            rows,
+            bytes: w.bytes_written() as u64,
+        }))
     }
 
     /// Abandons the file: an unfinished multipart upload is aborted so no part lingers.

@@ -19,7 +19,11 @@ fn compile(patterns: &[String]) -> Result<Vec<(String, Pattern)>> {
     patterns
         .iter()
         .map(|p| {
-            let full = if p.contains('.') { p.clone() } else { format!("*.{p}") };
+            let full = if p.contains('.') {
+                p.clone()
+            } else {
+                format!("*.{p}")
+            };
             Pattern::new(&full)
                 .map(|pat| (p.clone(), pat))
                 .map_err(|e| Error::InvalidInput(format!("table pattern {p:?}: {e}")))
@@ -29,7 +33,10 @@ fn compile(patterns: &[String]) -> Result<Vec<(String, Pattern)>> {
 
 impl TableFilter {
     pub fn new(include: &[String], exclude: &[String]) -> Result<TableFilter> {
-        Ok(TableFilter { include: compile(include)?, exclude: compile(exclude)? })
+        Ok(TableFilter {
+            include: compile(include)?,
+            exclude: compile(exclude)?,
+        })
     }
 
     /// The include patterns that select `table` (empty when there are none), or `None` if the
@@ -42,8 +49,13 @@ impl TableFilter {
         if self.include.is_empty() {
             return Some(vec![]);
         }
-        let hits: Vec<usize> =
-            self.include.iter().enumerate().filter(|(_, (_, p))| p.matches(&s)).map(|(i, _)| i).collect();
+        let hits: Vec<usize> = self
+            .include
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, p))| p.matches(&s))
+            .map(|(i, _)| i)
+            .collect();
         (!hits.is_empty()).then_some(hits)
     }
 
@@ -51,7 +63,9 @@ impl TableFilter {
     pub fn check_all_matched(&self, matched: &[bool]) -> Result<()> {
         for ((raw, _), hit) in self.include.iter().zip(matched) {
             if !hit {
-                return Err(Error::NoSuchTable { pattern: raw.clone() });
+                return Err(Error::NoSuchTable {
+                    pattern: raw.clone(),
+                });
             }
         }
         Ok(())
@@ -68,12 +82,22 @@ mod tests {
 
     #[test]
     fn include_exclude_and_bare_names() {
-        let f = TableFilter::new(&["public.*".into(), "audit".into()], &["public.tmp_*".into()]).unwrap();
-        assert_eq!(f.selects(&TableName::new("public", "orders")), Some(vec![0]));
+        let f = TableFilter::new(
+            &["public.*".into(), "audit".into()],
+            &["public.tmp_*".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            f.selects(&TableName::new("public", "orders")),
+            Some(vec![0])
+        );
         assert_eq!(f.selects(&TableName::new("public", "tmp_x")), None);
         assert_eq!(f.selects(&TableName::new("ops", "audit")), Some(vec![1]));
         assert_eq!(f.selects(&TableName::new("ops", "other")), None);
-        assert!(matches!(f.check_all_matched(&[true, false]), Err(Error::NoSuchTable { .. })));
+        assert!(matches!(
+            f.check_all_matched(&[true, false]),
+            Err(Error::NoSuchTable { .. })
+        ));
         assert!(TableFilter::new(&["[".into()], &[]).is_err());
         let all = TableFilter::new(&[], &[]).unwrap();
         assert_eq!(all.selects(&TableName::new("a", "b")), Some(vec![]));

@@ -103,20 +103,36 @@ impl TypeResolver<'_> {
             } else {
                 None
             };
-            let ty = PgType { name: row.get(0), schema: row.get(1), typtype, element };
+            let ty = PgType {
+                name: row.get(0),
+                schema: row.get(1),
+                typtype,
+                element,
+            };
             self.cache.insert(oid, (ty.clone(), domain_typmod));
             return Ok((ty, domain_typmod));
         }
-        Err(Error::Internal(format!("type {oid}: domain chain deeper than 32")))
+        Err(Error::Internal(format!(
+            "type {oid}: domain chain deeper than 32"
+        )))
     }
 }
 
 /// Streams every table with its columns to `each`, in catalog order.
-pub async fn discover(client: &Client, mut each: impl FnMut(Discovered) -> Result<()>) -> Result<()> {
+pub async fn discover(
+    client: &Client,
+    mut each: impl FnMut(Discovered) -> Result<()>,
+) -> Result<()> {
     // Types are resolved before the column stream starts: a query issued on the same
     // connection while a row stream is half read would wait behind it forever.
-    let mut types = TypeResolver { client, cache: HashMap::new() };
-    let used = client.query(USED_TYPES_SQL, &[]).await.map_err(|e| Error::query("listing column types", e))?;
+    let mut types = TypeResolver {
+        client,
+        cache: HashMap::new(),
+    };
+    let used = client
+        .query(USED_TYPES_SQL, &[])
+        .await
+        .map_err(|e| Error::query("listing column types", e))?;
     for row in used {
         types.resolve(row.get(0)).await?;
     }
@@ -134,31 +150,47 @@ pub async fn discover(client: &Client, mut each: impl FnMut(Discovered) -> Resul
                 each(done.finish())?;
             }
             let reltuples: f64 = row.get("reltuples");
-            current = Some((oid, Building {
-                table: TableDesc {
-                    name: TableName::new(row.get::<_, String>("nspname"), row.get::<_, String>("relname")),
-                    columns: vec![],
-                    primary_key: vec![],
-                    split_key: None,
-                    estimated_bytes: row.get::<_, i64>("bytes").max(0) as u64,
-                    estimated_rows: (reltuples >= 0.0).then_some(reltuples as u64),
+            current = Some((
+                oid,
+                Building {
+                    table: TableDesc {
+                        name: TableName::new(
+                            row.get::<_, String>("nspname"),
+                            row.get::<_, String>("relname"),
+                        ),
+                        columns: vec![],
+                        primary_key: vec![],
+                        split_key: None,
+                        estimated_bytes: row.get::<_, i64>("bytes").max(0) as u64,
+                        estimated_rows: (reltuples >= 0.0).then_some(reltuples as u64),
+                    },
+                    partition: row.get("relispartition"),
+                    pk: vec![],
+                    pk_types: vec![],
+                    unsupported: vec![],
                 },
-                partition: row.get("relispartition"),
-                pk: vec![],
-                pk_types: vec![],
-                unsupported: vec![],
-            }));
+            ));
         }
-        let Some((_, b)) = current.as_mut() else { unreachable!("set above") };
+        let Some((_, b)) = current.as_mut() else {
+            unreachable!("set above")
+        };
         // A table with no columns at all comes as one row with NULL attributes.
-        let Some(name) = row.get::<_, Option<String>>("attname") else { continue };
+        let Some(name) = row.get::<_, Option<String>>("attname") else {
+            continue;
+        };
         let type_oid: u32 = row.get("atttypid");
         let attr_typmod: i32 = row.get("atttypmod");
         let source_type: String = row.get("source_type");
         let (ty, domain_typmod) = types.cache.get(&type_oid).cloned().ok_or_else(|| {
-            Error::Internal(format!("column {name:?} has type {type_oid}, which was not listed before"))
+            Error::Internal(format!(
+                "column {name:?} has type {type_oid}, which was not listed before"
+            ))
         })?;
-        let typmod = if attr_typmod >= 0 { attr_typmod } else { domain_typmod };
+        let typmod = if attr_typmod >= 0 {
+            attr_typmod
+        } else {
+            domain_typmod
+        };
         if let Some(pos) = row.get::<_, Option<i32>>("pk_position") {
             b.pk.push((pos, name.clone()));
             b.pk_types.push(ty.name.clone());
@@ -173,7 +205,9 @@ pub async fn discover(client: &Client, mut each: impl FnMut(Discovered) -> Resul
                 wire: m.wire,
                 lossy_rules: m.lossy,
             }),
-            Err(why) => b.unsupported.push(format!("column {name:?} ({source_type}): {}", why.0)),
+            Err(why) => b
+                .unsupported
+                .push(format!("column {name:?} ({source_type}): {}", why.0)),
         }
     }
     if let Some((_, done)) = current.take() {
@@ -215,7 +249,10 @@ impl Building {
         if let ([key], [ty]) = (self.table.primary_key.as_slice(), self.pk_types.as_slice())
             && matches!(ty.as_str(), "int2" | "int4" | "int8")
         {
-            self.table.split_key = Some(crate::model::SplitKey { column: key.clone(), bounds: None });
+            self.table.split_key = Some(crate::model::SplitKey {
+                column: key.clone(),
+                bounds: None,
+            });
         }
         Discovered::Table(self.table)
     }

@@ -91,10 +91,12 @@ impl TupleDecoder {
                 ReadAs::Native => c.wire.as_str(),
                 ReadAs::Text | ReadAs::TextArray => "text",
             };
-            let wire = Wire::of(wire_name).ok_or_else(|| Error::Internal(format!(
-                "column {} has no decoder for wire type {wire_name}",
-                c.name
-            )))?;
+            let wire = Wire::of(wire_name).ok_or_else(|| {
+                Error::Internal(format!(
+                    "column {} has no decoder for wire type {wire_name}",
+                    c.name
+                ))
+            })?;
             fields.push(Field::new(&c.name, c.kind.arrow_type(), true));
             decoders.push(ColumnDecoder {
                 name: c.name.clone(),
@@ -142,13 +144,17 @@ impl TupleDecoder {
     pub fn decode(&mut self, data: &[u8]) -> Result<usize> {
         let mut pos = 0;
         if !self.header_seen {
-            let Some(len) = header_len(data)? else { return Ok(0) };
+            let Some(len) = header_len(data)? else {
+                return Ok(0);
+            };
             pos = len;
             self.header_seen = true;
         }
         while !self.finished {
             let rest = &data[pos..];
-            let Some(len) = tuple_len(rest, self.columns.len())? else { break };
+            let Some(len) = tuple_len(rest, self.columns.len())? else {
+                break;
+            };
             if len == 2 {
                 self.finished = true; // trailer: field count -1
             } else {
@@ -163,7 +169,8 @@ impl TupleDecoder {
 
     fn decode_tuple(&mut self, mut fields: &[u8]) -> Result<()> {
         for col in &mut self.columns {
-            let len = i32::from_be_bytes(fields[..4].try_into().expect("length checked by tuple_len"));
+            let len =
+                i32::from_be_bytes(fields[..4].try_into().expect("length checked by tuple_len"));
             fields = &fields[4..];
             if len < 0 {
                 col.builder.append_null();
@@ -180,7 +187,10 @@ impl TupleDecoder {
                     bump(&mut self.lossy, &col.name, rule)
                 })
             };
-            result.map_err(|detail| Error::Decode { column: col.name.clone(), detail })?;
+            result.map_err(|detail| Error::Decode {
+                column: col.name.clone(),
+                detail,
+            })?;
         }
         Ok(())
     }
@@ -202,7 +212,11 @@ impl TupleDecoder {
 }
 
 fn bump(lossy: &mut LossyCounts, column: &str, rule: LossyRule) {
-    *lossy.entry(column.to_string()).or_default().entry(rule).or_default() += 1;
+    *lossy
+        .entry(column.to_string())
+        .or_default()
+        .entry(rule)
+        .or_default() += 1;
 }
 
 /// Length of the file header, or `None` if `data` does not hold all of it yet.
@@ -211,7 +225,9 @@ fn header_len(data: &[u8]) -> Result<Option<usize>> {
         return Ok(None);
     }
     if &data[..11] != SIGNATURE {
-        return Err(Error::Internal("COPY output does not start with the binary signature".into()));
+        return Err(Error::Internal(
+            "COPY output does not start with the binary signature".into(),
+        ));
     }
     let ext = u32::from_be_bytes(data[15..19].try_into().expect("4 bytes")) as usize;
     Ok((data.len() >= 19 + ext).then_some(19 + ext))
@@ -227,7 +243,9 @@ fn tuple_len(data: &[u8], ncols: usize) -> Result<Option<usize>> {
         return Ok(Some(2));
     }
     if count as usize != ncols {
-        return Err(Error::Internal(format!("COPY tuple has {count} fields, expected {ncols}")));
+        return Err(Error::Internal(format!(
+            "COPY tuple has {count} fields, expected {ncols}"
+        )));
     }
     let mut pos = 2;
     for _ in 0..ncols {
@@ -244,7 +262,9 @@ fn tuple_len(data: &[u8], ncols: usize) -> Result<Option<usize>> {
 }
 
 fn fixed<const N: usize>(value: &[u8]) -> Result<[u8; N], String> {
-    value.try_into().map_err(|_| format!("expected {N} bytes, got {}", value.len()))
+    value
+        .try_into()
+        .map_err(|_| format!("expected {N} bytes, got {}", value.len()))
 }
 
 fn utf8(value: &[u8]) -> Result<&str, String> {
@@ -327,7 +347,9 @@ fn decode_array(
     builder: &mut ColumnBuilder,
     lossy: &mut dyn FnMut(LossyRule),
 ) -> Result<(), String> {
-    let ColumnBuilder::List(list) = builder else { return Err(mismatch(wire)) };
+    let ColumnBuilder::List(list) = builder else {
+        return Err(mismatch(wire));
+    };
     let be32 = |at: usize| -> Result<i32, String> {
         v.get(at..at + 4)
             .map(|b| i32::from_be_bytes(b.try_into().expect("4 bytes")))
@@ -341,7 +363,9 @@ fn decode_array(
     for d in 0..ndim as usize {
         let size = be32(12 + 8 * d)?;
         let lower = be32(16 + 8 * d)?;
-        count = count.checked_mul(usize::try_from(size).map_err(|_| "negative array size")?).ok_or("array too large")?;
+        count = count
+            .checked_mul(usize::try_from(size).map_err(|_| "negative array size")?)
+            .ok_or("array too large")?;
         if lower != 1 {
             lossy(LossyRule::ArrayLowerBoundDropped);
         }
@@ -419,7 +443,10 @@ mod tests {
 
     #[test]
     fn decodes_across_arbitrary_chunk_boundaries() {
-        let cols = [column("id", ValueKind::Int32, "int4"), column("s", ValueKind::Text, "text")];
+        let cols = [
+            column("id", ValueKind::Int32, "int4"),
+            column("s", ValueKind::Text, "text"),
+        ];
         let mut stream = header();
         for i in 0..50i32 {
             let s = format!("row {i}");
@@ -465,7 +492,10 @@ mod tests {
 
     #[test]
     fn uuid_is_formatted_canonically() {
-        let b: [u8; 16] = [0xa0, 0xee, 0xbc, 0x99, 0x9c, 0x0b, 0x4e, 0xf8, 0xbb, 0x6d, 0x6b, 0xb9, 0xbd, 0x38, 0x0a, 0x11];
+        let b: [u8; 16] = [
+            0xa0, 0xee, 0xbc, 0x99, 0x9c, 0x0b, 0x4e, 0xf8, 0xbb, 0x6d, 0x6b, 0xb9, 0xbd, 0x38,
+            0x0a, 0x11,
+        ];
         assert_eq!(format_uuid(&b), "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
     }
 }

@@ -37,7 +37,9 @@ pub struct PgUrl {
 
 impl std::fmt::Debug for PgUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgUrl").field("endpoint", &self.endpoint).finish_non_exhaustive()
+        f.debug_struct("PgUrl")
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
     }
 }
 
@@ -60,7 +62,10 @@ impl PgUrl {
             .unwrap_or_else(|| "localhost".into());
         let port = config.get_ports().first().copied().unwrap_or(5432);
         let db = config.get_dbname().unwrap_or("(default)").to_string();
-        Ok(PgUrl { endpoint: format!("{host}:{port}/{db}"), config })
+        Ok(PgUrl {
+            endpoint: format!("{host}:{port}/{db}"),
+            config,
+        })
     }
 
     pub fn endpoint(&self) -> &str {
@@ -69,11 +74,14 @@ impl PgUrl {
 
     /// Opens a connection with the session settings every reader relies on.
     pub async fn connect(&self) -> Result<Client> {
-        let (client, connection) = self
-            .config
-            .connect(NoTls)
-            .await
-            .map_err(|cause| Error::Connect { endpoint: self.endpoint.clone(), cause })?;
+        let (client, connection) =
+            self.config
+                .connect(NoTls)
+                .await
+                .map_err(|cause| Error::Connect {
+                    endpoint: self.endpoint.clone(),
+                    cause,
+                })?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!("postgres connection closed: {e}");
@@ -126,7 +134,10 @@ impl Snapshot {
     pub async fn info(&self, url: &PgUrl) -> Result<SourceInfo> {
         let row = self
             .client
-            .query_one("SELECT current_setting('server_version'), current_database()", &[])
+            .query_one(
+                "SELECT current_setting('server_version'), current_database()",
+                &[],
+            )
             .await
             .map_err(|e| Error::query("reading the server version", e))?;
         Ok(SourceInfo {
@@ -144,9 +155,14 @@ impl Snapshot {
 
     /// Fills in the split key's smallest and largest value (None for an empty table).
     pub async fn fetch_bounds(&self, table: &mut TableDesc) -> Result<()> {
-        let Some(key) = table.split_key.as_mut() else { return Ok(()) };
+        let Some(key) = table.split_key.as_mut() else {
+            return Ok(());
+        };
         let k = sql::quote_ident(&key.column);
-        let q = format!("SELECT min({k})::int8, max({k})::int8 FROM {}", sql::quote_table(&table.name));
+        let q = format!(
+            "SELECT min({k})::int8, max({k})::int8 FROM {}",
+            sql::quote_table(&table.name)
+        );
         let row = self
             .client
             .query_one(&q, &[])
@@ -181,7 +197,10 @@ impl Snapshot {
 
     /// Ends a reader's transaction (read-only: nothing to commit but the locks to release).
     pub async fn end_reading(client: &Client) -> Result<()> {
-        client.batch_execute("COMMIT").await.map_err(|e| Error::query("ending a read transaction", e))
+        client
+            .batch_execute("COMMIT")
+            .await
+            .map_err(|e| Error::query("ending a read transaction", e))
     }
 }
 

@@ -27,7 +27,10 @@ pub fn decode_numeric(raw: &[u8], scale: i8) -> Result<Numeric, String> {
         return Ok(Numeric::Special);
     }
     if raw.len() != 8 + 2 * ndigits {
-        return Err(format!("numeric with {ndigits} digits has {} bytes", raw.len()));
+        return Err(format!(
+            "numeric with {ndigits} digits has {} bytes",
+            raw.len()
+        ));
     }
     let scale = scale as i32;
     let overflow = || "numeric value does not fit in 38 digits".to_string();
@@ -41,7 +44,10 @@ pub fn decode_numeric(raw: &[u8], scale: i8) -> Result<Numeric, String> {
         }
         let group_low_power = 4 * (weight - i as i32);
         if group_low_power >= -scale {
-            acc = acc.checked_mul(10_000).and_then(|a| a.checked_add(group)).ok_or_else(overflow)?;
+            acc = acc
+                .checked_mul(10_000)
+                .and_then(|a| a.checked_add(group))
+                .ok_or_else(overflow)?;
             last_power = Some(group_low_power);
         } else {
             // The group straddles the scale: keep its leading digits, the rest must be zero.
@@ -62,7 +68,10 @@ pub fn decode_numeric(raw: &[u8], scale: i8) -> Result<Numeric, String> {
     }
     if let Some(p) = last_power {
         let shift = (p + scale) as u32;
-        acc = 10i128.checked_pow(shift).and_then(|m| acc.checked_mul(m)).ok_or_else(overflow)?;
+        acc = 10i128
+            .checked_pow(shift)
+            .and_then(|m| acc.checked_mul(m))
+            .ok_or_else(overflow)?;
     }
     if acc >= 10i128.pow(38) {
         return Err(overflow());
@@ -85,7 +94,11 @@ mod tests {
         let pad_frac = (4 - frac.len() % 4) % 4;
         let frac_p = format!("{}{}", frac, "0".repeat(pad_frac));
         let all = format!("{int}{frac_p}");
-        let mut groups: Vec<u16> = all.as_bytes().chunks(4).map(|c| std::str::from_utf8(c).unwrap().parse().unwrap()).collect();
+        let mut groups: Vec<u16> = all
+            .as_bytes()
+            .chunks(4)
+            .map(|c| std::str::from_utf8(c).unwrap().parse().unwrap())
+            .collect();
         let mut weight = (int.len() / 4) as i32 - 1;
         while groups.first() == Some(&0) {
             groups.remove(0);
@@ -119,13 +132,33 @@ mod tests {
             ("10000", 0, 10000),
             ("0.0001", 4, 1),
             ("0.00012", 5, 12),
-            ("123456789012345678901234567890.12345678", 8, 12345678901234567890123456789012345678),
-            ("99999999999999999999999999999999999999", 0, 99999999999999999999999999999999999999),
-            ("-0.99999999999999999999999999999999999999", 38, -99999999999999999999999999999999999999),
-            ("0.1234567890123456789012345678901234567", 37, 1234567890123456789012345678901234567),
+            (
+                "123456789012345678901234567890.12345678",
+                8,
+                12345678901234567890123456789012345678,
+            ),
+            (
+                "99999999999999999999999999999999999999",
+                0,
+                99999999999999999999999999999999999999,
+            ),
+            (
+                "-0.99999999999999999999999999999999999999",
+                38,
+                -99999999999999999999999999999999999999,
+            ),
+            (
+                "0.1234567890123456789012345678901234567",
+                37,
+                1234567890123456789012345678901234567,
+            ),
         ];
         for (text, scale, want) in cases {
-            assert_eq!(decode_numeric(&encode(text), *scale), Ok(Numeric::Finite(*want)), "{text} at scale {scale}");
+            assert_eq!(
+                decode_numeric(&encode(text), *scale),
+                Ok(Numeric::Finite(*want)),
+                "{text} at scale {scale}"
+            );
         }
     }
 
@@ -134,7 +167,10 @@ mod tests {
         let mut nan = encode("0");
         nan[4..6].copy_from_slice(&0xC000u16.to_be_bytes());
         assert_eq!(decode_numeric(&nan, 2), Ok(Numeric::Special));
-        assert!(decode_numeric(&encode("1.25"), 1).is_err(), "digits beyond scale");
+        assert!(
+            decode_numeric(&encode("1.25"), 1).is_err(),
+            "digits beyond scale"
+        );
         assert!(decode_numeric(&encode("123456789012345678901234567890123456789"), 0).is_err());
         assert!(decode_numeric(&[0, 1], 0).is_err());
     }

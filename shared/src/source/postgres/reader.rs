@@ -77,8 +77,9 @@ impl PieceReader {
         let context = format!("reading {}", table.name);
         let range = range.filter(|r| *r != KeyRange::ALL);
         if let Some(r) = range {
-            let (lo, hi) = inclusive_bounds(r)
-                .ok_or_else(|| Error::Internal(format!("empty key range {r:?} for {}", table.name)))?;
+            let (lo, hi) = inclusive_bounds(r).ok_or_else(|| {
+                Error::Internal(format!("empty key range {r:?} for {}", table.name))
+            })?;
             client
                 .execute(
                     "SELECT set_config('snapex.lo', $1, true), set_config('snapex.hi', $2, true)",
@@ -87,8 +88,14 @@ impl PieceReader {
                 .await
                 .map_err(|e| Error::query(&context, e))?;
         }
-        let copy = format!("COPY ({}) TO STDOUT (FORMAT binary)", select_sql(table, range));
-        let stream = client.copy_out(&copy).await.map_err(|e| Error::query(&context, e))?;
+        let copy = format!(
+            "COPY ({}) TO STDOUT (FORMAT binary)",
+            select_sql(table, range)
+        );
+        let stream = client
+            .copy_out(&copy)
+            .await
+            .map_err(|e| Error::query(&context, e))?;
         Ok(PieceReader {
             stream: Box::pin(stream),
             decoder: TupleDecoder::new(&table.columns, limits.rows.min(8192))?,
@@ -129,7 +136,10 @@ impl PieceReader {
                 None => {
                     self.ended = true;
                     if !self.decoder.is_finished() || !self.pending.is_empty() {
-                        return Err(Error::Internal(format!("{}: COPY ended mid-tuple", self.context)));
+                        return Err(Error::Internal(format!(
+                            "{}: COPY ended mid-tuple",
+                            self.context
+                        )));
                     }
                 }
             }
@@ -147,10 +157,40 @@ mod tests {
 
     #[test]
     fn inclusive_bounds_cover_the_half_open_range() {
-        assert_eq!(inclusive_bounds(KeyRange { lo: None, hi: Some(10) }), Some((i64::MIN, 9)));
-        assert_eq!(inclusive_bounds(KeyRange { lo: Some(10), hi: None }), Some((10, i64::MAX)));
-        assert_eq!(inclusive_bounds(KeyRange { lo: Some(-5), hi: Some(-4) }), Some((-5, -5)));
-        assert_eq!(inclusive_bounds(KeyRange { lo: Some(3), hi: Some(3) }), None);
-        assert_eq!(inclusive_bounds(KeyRange { lo: None, hi: Some(i64::MIN) }), None);
+        assert_eq!(
+            inclusive_bounds(KeyRange {
+                lo: None,
+                hi: Some(10)
+            }),
+            Some((i64::MIN, 9))
+        );
+        assert_eq!(
+            inclusive_bounds(KeyRange {
+                lo: Some(10),
+                hi: None
+            }),
+            Some((10, i64::MAX))
+        );
+        assert_eq!(
+            inclusive_bounds(KeyRange {
+                lo: Some(-5),
+                hi: Some(-4)
+            }),
+            Some((-5, -5))
+        );
+        assert_eq!(
+            inclusive_bounds(KeyRange {
+                lo: Some(3),
+                hi: Some(3)
+            }),
+            None
+        );
+        assert_eq!(
+            inclusive_bounds(KeyRange {
+                lo: None,
+                hi: Some(i64::MIN)
+            }),
+            None
+        );
     }
 }

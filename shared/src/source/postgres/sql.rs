@@ -21,7 +21,11 @@ pub fn quote_ident(ident: &str) -> String {
 
 /// `"schema"."table"`.
 pub fn quote_table(table: &TableName) -> String {
-    format!("{}.{}", quote_ident(&table.schema), quote_ident(&table.name))
+    format!(
+        "{}.{}",
+        quote_ident(&table.schema),
+        quote_ident(&table.name)
+    )
 }
 
 #[cfg(test)]
@@ -33,7 +37,10 @@ mod tests {
         assert_eq!(quote_ident("id"), r#""id""#);
         assert_eq!(quote_ident("Mixed Case"), r#""Mixed Case""#);
         assert_eq!(quote_ident(r#"a"b"#), r#""a""b""#);
-        assert_eq!(quote_ident(r#"x"; DROP TABLE t; --"#), r#""x""; DROP TABLE t; --""#);
+        assert_eq!(
+            quote_ident(r#"x"; DROP TABLE t; --"#),
+            r#""x""; DROP TABLE t; --""#
+        );
         assert_eq!(quote_ident("ünï😀"), "\"ünï😀\"");
         assert_eq!(quote_table(&TableName::new("s.x", "t")), r#""s.x"."t""#);
     }

@@ -49,7 +49,9 @@ fn map_array(element: &PgType, typmod: i32) -> Result<Mapping, Unsupported> {
         ReadAs::Text | ReadAs::TextArray => ReadAs::TextArray,
     };
     Ok(Mapping {
-        kind: ValueKind::List { element: Box::new(inner.kind) },
+        kind: ValueKind::List {
+            element: Box::new(inner.kind),
+        },
         read,
         wire: inner.wire,
         lossy,
@@ -57,12 +59,22 @@ fn map_array(element: &PgType, typmod: i32) -> Result<Mapping, Unsupported> {
 }
 
 fn native(kind: ValueKind, wire: &str) -> Mapping {
-    Mapping { kind, read: ReadAs::Native, wire: wire.to_string(), lossy: vec![] }
+    Mapping {
+        kind,
+        read: ReadAs::Native,
+        wire: wire.to_string(),
+        lossy: vec![],
+    }
 }
 
 /// The column is read as the server's text output of its type.
 fn as_text() -> Mapping {
-    Mapping { kind: ValueKind::Text, read: ReadAs::Text, wire: "text".into(), lossy: vec![] }
+    Mapping {
+        kind: ValueKind::Text,
+        read: ReadAs::Text,
+        wire: "text".into(),
+        lossy: vec![],
+    }
 }
 
 fn map_scalar(ty: &PgType, typmod: i32) -> Result<Mapping, Unsupported> {
@@ -71,7 +83,12 @@ fn map_scalar(ty: &PgType, typmod: i32) -> Result<Mapping, Unsupported> {
         'e' => return Ok(native(ValueKind::Text, "text")),
         // Composite, range and multirange values: their text form, e.g. `[1,10)` or `(1,"a b")`.
         'c' | 'r' | 'm' => return Ok(as_text()),
-        'p' => return Err(Unsupported(format!("pseudo-type {} cannot be stored in a table column", ty.name))),
+        'p' => {
+            return Err(Unsupported(format!(
+                "pseudo-type {} cannot be stored in a table column",
+                ty.name
+            )));
+        }
         _ => {}
     }
     if ty.schema != "pg_catalog" {
@@ -92,7 +109,10 @@ fn map_scalar(ty: &PgType, typmod: i32) -> Result<Mapping, Unsupported> {
         "jsonb" => native(ValueKind::Text, "jsonb"),
         "bytea" => native(ValueKind::Binary, "bytea"),
         "uuid" => native(ValueKind::Text, "uuid"),
-        "date" => Mapping { lossy: vec![LossyRule::InfiniteToNull], ..native(ValueKind::Date, "date") },
+        "date" => Mapping {
+            lossy: vec![LossyRule::InfiniteToNull],
+            ..native(ValueKind::Date, "date")
+        },
         "timestamp" => Mapping {
             lossy: vec![LossyRule::InfiniteToNull],
             ..native(ValueKind::Timestamp { utc: false }, "timestamp")
@@ -105,13 +125,52 @@ fn map_scalar(ty: &PgType, typmod: i32) -> Result<Mapping, Unsupported> {
         // Athena has no time-of-day type: ISO text `HH:MM:SS[.ffffff][+HH]`.
         "time" | "timetz" => as_text(),
         // Text forms are the canonical, lossless representation of these.
-        "char" | "money" | "bit" | "varbit" | "inet" | "cidr" | "macaddr" | "macaddr8" | "point"
-        | "line" | "lseg" | "box" | "path" | "polygon" | "circle" | "tsvector" | "tsquery" | "xml"
-        | "pg_lsn" | "xid8" | "txid_snapshot" | "pg_snapshot" | "jsonpath" | "regclass" | "regproc"
-        | "regprocedure" | "regoper" | "regoperator" | "regtype" | "regconfig" | "regdictionary"
-        | "regnamespace" | "regrole" | "regcollation" | "aclitem" | "int2vector" | "oidvector"
-        | "tid" | "refcursor" | "gtsvector" | "pg_ndistinct" | "pg_dependencies" | "pg_mcv_list"
-        | "pg_node_tree" | "pg_brin_bloom_summary" | "pg_brin_minmax_multi_summary" => as_text(),
+        "char"
+        | "money"
+        | "bit"
+        | "varbit"
+        | "inet"
+        | "cidr"
+        | "macaddr"
+        | "macaddr8"
+        | "point"
+        | "line"
+        | "lseg"
+        | "box"
+        | "path"
+        | "polygon"
+        | "circle"
+        | "tsvector"
+        | "tsquery"
+        | "xml"
+        | "pg_lsn"
+        | "xid8"
+        | "txid_snapshot"
+        | "pg_snapshot"
+        | "jsonpath"
+        | "regclass"
+        | "regproc"
+        | "regprocedure"
+        | "regoper"
+        | "regoperator"
+        | "regtype"
+        | "regconfig"
+        | "regdictionary"
+        | "regnamespace"
+        | "regrole"
+        | "regcollation"
+        | "aclitem"
+        | "int2vector"
+        | "oidvector"
+        | "tid"
+        | "refcursor"
+        | "gtsvector"
+        | "pg_ndistinct"
+        | "pg_dependencies"
+        | "pg_mcv_list"
+        | "pg_node_tree"
+        | "pg_brin_bloom_summary"
+        | "pg_brin_minmax_multi_summary" => as_text(),
         other => {
             return Err(Unsupported(format!(
                 "type pg_catalog.{other} is not in snapex's PostgreSQL type map"
@@ -126,7 +185,10 @@ fn map_scalar(ty: &PgType, typmod: i32) -> Result<Mapping, Unsupported> {
 fn map_numeric(typmod: i32) -> Mapping {
     match numeric_precision_scale(typmod) {
         Some((p, s)) if p <= MAX_DECIMAL128_PRECISION as i32 && (0..=p).contains(&s) => Mapping {
-            kind: ValueKind::Decimal { precision: p as u8, scale: s as i8 },
+            kind: ValueKind::Decimal {
+                precision: p as u8,
+                scale: s as i8,
+            },
             read: ReadAs::Native,
             wire: "numeric".into(),
             lossy: vec![LossyRule::NumericSpecialToNull],
@@ -152,7 +214,12 @@ mod tests {
     use super::*;
 
     fn builtin(name: &str) -> PgType {
-        PgType { name: name.into(), schema: "pg_catalog".into(), typtype: 'b', element: None }
+        PgType {
+            name: name.into(),
+            schema: "pg_catalog".into(),
+            typtype: 'b',
+            element: None,
+        }
     }
 
     fn typmod(p: i32, s: i32) -> i32 {
@@ -170,7 +237,13 @@ mod tests {
     #[test]
     fn numeric_within_38_digits_is_decimal_else_text() {
         let n = builtin("numeric");
-        assert_eq!(map_type(&n, typmod(38, 38)).unwrap().kind, ValueKind::Decimal { precision: 38, scale: 38 });
+        assert_eq!(
+            map_type(&n, typmod(38, 38)).unwrap().kind,
+            ValueKind::Decimal {
+                precision: 38,
+                scale: 38
+            }
+        );
         assert_eq!(map_type(&n, typmod(39, 2)).unwrap().read, ReadAs::Text);
         assert_eq!(map_type(&n, -1).unwrap().read, ReadAs::Text);
         assert_eq!(map_type(&n, typmod(5, -2)).unwrap().read, ReadAs::Text);
@@ -179,24 +252,48 @@ mod tests {
 
     #[test]
     fn arrays_map_to_lists_and_text_fallback_casts_elements() {
-        let arr = |e: PgType| PgType { name: format!("_{}", e.name), element: Some(Box::new(e)), ..builtin("x") };
+        let arr = |e: PgType| PgType {
+            name: format!("_{}", e.name),
+            element: Some(Box::new(e)),
+            ..builtin("x")
+        };
         let ints = map_type(&arr(builtin("int4")), -1).unwrap();
-        assert_eq!(ints.kind, ValueKind::List { element: Box::new(ValueKind::Int32) });
+        assert_eq!(
+            ints.kind,
+            ValueKind::List {
+                element: Box::new(ValueKind::Int32)
+            }
+        );
         assert_eq!(ints.read, ReadAs::Native);
         let inets = map_type(&arr(builtin("inet")), -1).unwrap();
-        assert_eq!(inets.kind, ValueKind::List { element: Box::new(ValueKind::Text) });
+        assert_eq!(
+            inets.kind,
+            ValueKind::List {
+                element: Box::new(ValueKind::Text)
+            }
+        );
         assert_eq!(inets.read, ReadAs::TextArray);
     }
 
     #[test]
     fn enums_extensions_and_unknowns() {
-        let e = PgType { typtype: 'e', schema: "public".into(), ..builtin("mood") };
+        let e = PgType {
+            typtype: 'e',
+            schema: "public".into(),
+            ..builtin("mood")
+        };
         assert_eq!(map_type(&e, -1).unwrap(), native(ValueKind::Text, "text"));
-        let ext = PgType { schema: "public".into(), ..builtin("citext") };
+        let ext = PgType {
+            schema: "public".into(),
+            ..builtin("citext")
+        };
         assert_eq!(map_type(&ext, -1).unwrap().read, ReadAs::Text);
         let unknown = builtin("made_up");
         assert!(map_type(&unknown, -1).unwrap_err().0.contains("made_up"));
-        let pseudo = PgType { typtype: 'p', ..builtin("anyelement") };
+        let pseudo = PgType {
+            typtype: 'p',
+            ..builtin("anyelement")
+        };
         assert!(map_type(&pseudo, -1).is_err());
     }
 }
