@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Starts what the tests and the demo need, if it is not already up: the local PostgreSQL, and
+# moto's S3-compatible server package (the tests start their own moto on a free port).
+# Sourced by scripts/test.sh and scripts/demo.sh; safe to run more than once.
+set -euo pipefail
+
+pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
+
+if ! pg_up; then
+  echo "starting PostgreSQL" >&2
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start
+  for _ in $(seq 1 60); do pg_up && break; sleep 0.5; done
+  pg_up || { echo "PostgreSQL did not start on 127.0.0.1:5432" >&2; exit 1; }
+fi
+
+if ! command -v moto_server >/dev/null 2>&1; then
+  echo "installing moto[server] (the S3-compatible server the tests run on loopback)" >&2
+  python3 -m pip install --quiet 'moto[server]>=5,<6'
+  hash -r
+fi
