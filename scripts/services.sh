@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Starts what the tests and the demo need, if it is not already up: the local PostgreSQL, and
-# moto's S3-compatible server package (the tests start their own moto on a free port).
+# Starts what the tests and the demo need, if it is not already up: the local PostgreSQL,
+# moto's S3-compatible server package (the tests start their own moto on a free port), and
+# DuckDB for Python (an independent Parquet reader the tests check our files with).
 # Sourced by scripts/test.sh and scripts/demo.sh; safe to run more than once.
 set -euo pipefail
 
@@ -17,4 +18,9 @@ if ! command -v moto_server >/dev/null 2>&1; then
   echo "installing moto[server] (the S3-compatible server the tests run on loopback)" >&2
   python3 -m pip install --quiet 'moto[server]>=5,<6'
   hash -r
+fi
+
+if ! python3 -c 'import duckdb' >/dev/null 2>&1; then
+  echo "installing duckdb for Python (the tests' independent Parquet reader)" >&2
+  python3 -m pip install --quiet 'duckdb>=1.1'
 fi

@@ -100,13 +100,19 @@ impl Error {
                     ErrorClass::Retryable
                 }
             }
-            Error::Source { cause, .. } => {
-                if cause.is_closed() || cause.as_db_error().is_none() {
-                    ErrorClass::Retryable
-                } else {
-                    ErrorClass::Internal
+            Error::Source { cause, .. } => match cause.code().map(|c| c.code()) {
+                // No SQLSTATE: the connection broke.
+                None => ErrorClass::Retryable,
+                // Privileges and names: the user's to fix (grant access, fix the filter).
+                Some(code) if code.starts_with("42") || code.starts_with("28") => {
+                    ErrorClass::InvalidInput
                 }
-            }
+                // Serialization, deadlock, resources, shutdown or cancel, connection: may pass.
+                Some(code) if ["40", "53", "57", "08"].iter().any(|p| code.starts_with(p)) => {
+                    ErrorClass::Retryable
+                }
+                Some(_) => ErrorClass::Internal,
+            },
             Error::Store { cause, .. } => match cause {
                 object_store::Error::NotFound { .. }
                 | object_store::Error::PermissionDenied { .. }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use object_store::path::Path;
 use tokio::task::JoinSet;
 use tokio_postgres::Client;
 
@@ -15,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::manifest::{FORMAT, FileEntry, Manifest, SourceManifest, TableManifest, Totals};
 use crate::model::{Chunk, LossyRule, Piece, SkippedTable, TableDesc, TableName};
 use crate::plan::plan;
-use crate::sink::layout::Layout;
+use crate::sink::layout::{Layout, MANIFEST, escape_segment};
 use crate::sink::{Destination, FileWritten, ParquetOptions, PieceWriter};
 use crate::source::TableFilter;
 use crate::source::postgres::{Discovered, PgUrl, PieceReader, Snapshot};
@@ -86,6 +87,10 @@ pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resu
         )));
     }
     dest.check_writable(&dest.root).await?;
+    let (_, foreign) = existing_objects(&dest, &layout).await?;
+    if !foreign.is_empty() {
+        return Err(foreign_objects_error(&export_id, &foreign));
+    }
     progress.phase("reading key bounds");
     for t in tables.iter_mut().filter(|t| cfg.plan.wants_bounds(t)) {
         snapshot.fetch_bounds(t).await?;
@@ -108,7 +113,7 @@ pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resu
 
     progress.phase("verifying files");
     verify(&dest, &results).await?;
-    remove_strays(&dest, &layout, &results).await?;
+    remove_strays(&dest, &layout, &export_id, &results).await?;
 
     progress.phase("publishing manifest");
     let manifest = build_manifest(ManifestInput {
@@ -135,16 +140,12 @@ pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resu
         .flat_map(|m| m.values())
         .sum();
     Ok(ExportSummary {
-        export_id,
         manifest: format!(
-            "{}/{}",
+            "{}/{}/{MANIFEST}",
             dest.url.trim_end_matches('/'),
-            layout
-                .manifest()
-                .as_ref()
-                .trim_start_matches(dest.root.as_ref())
-                .trim_start_matches('/')
+            escape_segment(&export_id)
         ),
+        export_id,
         totals: manifest.totals,
         lossy_values,
         elapsed: started.elapsed(),
@@ -306,19 +307,61 @@ async fn verify(dest: &Destination, results: &[PieceResult]) -> Result<()> {
     Ok(())
 }
 
-/// Deletes objects under the export's folder that this run did not write (left by an earlier,
-/// failed attempt with the same export id), so the published folder holds exactly the manifest's files.
-async fn remove_strays(dest: &Destination, layout: &Layout, results: &[PieceResult]) -> Result<()> {
-    let ours: HashSet<&str> = results
+/// Objects already under the export's folder, sorted into files of the shape this tool writes
+/// (`<schema>/<table>/part-*.parquet`, left by an earlier failed attempt with the same export
+/// id) and anything else, which is not ours to delete.
+async fn existing_objects(dest: &Destination, layout: &Layout) -> Result<(Vec<Path>, Vec<Path>)> {
+    let root = layout.export_root().as_ref().to_string();
+    let mut ours = Vec::new();
+    let mut foreign = Vec::new();
+    for path in dest.list(layout.export_root()).await? {
+        let rel = path
+            .as_ref()
+            .strip_prefix(&root)
+            .unwrap_or(path.as_ref())
+            .trim_start_matches('/');
+        let parts: Vec<&str> = rel.split('/').collect();
+        let is_piece =
+            parts.len() == 3 && parts[2].starts_with("part-") && parts[2].ends_with(".parquet");
+        if is_piece {
+            ours.push(path)
+        } else {
+            foreign.push(path)
+        }
+    }
+    Ok((ours, foreign))
+}
+
+fn foreign_objects_error(export_id: &str, foreign: &[Path]) -> Error {
+    Error::InvalidInput(format!(
+        "export folder {export_id:?} holds {} object(s) snapex did not write (first: {}): \
+         choose another --export-id or remove them",
+        foreign.len(),
+        foreign[0]
+    ))
+}
+
+/// Deletes piece files under the export's folder that this run did not write (left by an
+/// earlier, failed attempt with the same export id), so the published folder holds exactly
+/// the manifest's files. Anything else found there stops the export unpublished.
+async fn remove_strays(
+    dest: &Destination,
+    layout: &Layout,
+    export_id: &str,
+    results: &[PieceResult],
+) -> Result<()> {
+    let written: HashSet<&str> = results
         .iter()
         .filter_map(|r| r.file.as_ref())
         .map(|f| f.path.as_str())
         .collect();
-    for path in dest.list(layout.export_root()).await? {
-        if !ours.contains(path.as_ref()) {
-            tracing::info!("removing {path}: not part of this export");
-            dest.delete(&path).await?;
-        }
+    let (ours, foreign) = existing_objects(dest, layout).await?;
+    if !foreign.is_empty() {
+        return Err(foreign_objects_error(export_id, &foreign));
+    }
+    for path in ours.iter().filter(|p| !written.contains(p.as_ref())) {
+        tracing::info!("removing {path}: left by an earlier attempt, not part of this export");
+        dest.delete(path).await?;
     }
     Ok(())
 }

@@ -243,33 +243,30 @@ async fn every_type_round_trips_or_follows_its_documented_rule() {
         "every column is checked"
     );
 
-    let types: BTreeMap<&str, DataType> = batch
-        .schema()
+    let schema = batch.schema();
+    let types: BTreeMap<&str, &DataType> = schema
         .fields()
         .iter()
-        .map(|f| (f.name().as_str(), f.data_type().clone()))
-        .collect::<Vec<_>>()
-        .into_iter()
-        .map(|(n, t)| (expected.iter().find(|(c, _)| *c == n).unwrap().0, t))
+        .map(|f| (f.name().as_str(), f.data_type()))
         .collect();
-    assert_eq!(types["i2"], DataType::Int16);
-    assert_eq!(types["i8"], DataType::Int64);
-    assert_eq!(types["n38"], DataType::Decimal128(38, 10));
-    assert_eq!(types["dom_num"], DataType::Decimal128(10, 2));
-    assert_eq!(types["n_free"], DataType::Utf8);
-    assert_eq!(types["n_big"], DataType::Utf8);
-    assert_eq!(types["r"], DataType::Float32);
-    assert_eq!(types["dt"], DataType::Date32);
+    assert_eq!(*types["i2"], DataType::Int16);
+    assert_eq!(*types["i8"], DataType::Int64);
+    assert_eq!(*types["n38"], DataType::Decimal128(38, 10));
+    assert_eq!(*types["dom_num"], DataType::Decimal128(10, 2));
+    assert_eq!(*types["n_free"], DataType::Utf8);
+    assert_eq!(*types["n_big"], DataType::Utf8);
+    assert_eq!(*types["r"], DataType::Float32);
+    assert_eq!(*types["dt"], DataType::Date32);
     assert_eq!(
-        types["ts"],
+        *types["ts"],
         DataType::Timestamp(TimeUnit::Microsecond, None)
     );
     assert_eq!(
-        types["tstz"],
+        *types["tstz"],
         DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into()))
     );
-    assert_eq!(types["b"], DataType::Binary);
-    assert_eq!(types["o"], DataType::Int64);
+    assert_eq!(*types["b"], DataType::Binary);
+    assert_eq!(*types["o"], DataType::Int64);
     assert!(
         matches!(&types["a_num"], DataType::List(f) if f.data_type() == &DataType::Decimal128(10, 2))
     );
