@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::plan::PlanConfig;
 use crate::sink::ParquetOptions;
-use crate::source::postgres::PgUrl;
+use crate::source::SourceUrl;
 
 /// When a reader cuts a batch: whichever limit is reached first. Together with the row-group
 /// size these bound a reader's memory whatever the table's size or width.
@@ -26,7 +26,7 @@ impl Default for BatchLimits {
 
 #[derive(Debug, Clone)]
 pub struct ExportConfig {
-    pub source: PgUrl,
+    pub source: SourceUrl,
     /// A folder, `file:///path` or `s3://bucket/prefix`.
     pub destination: String,
     /// S3 endpoint override (else `AWS_ENDPOINT_URL`, else AWS).
@@ -46,7 +46,7 @@ impl ExportConfig {
     /// A configuration with defaults for everything but the two URLs.
     pub fn new(source: &str, destination: &str) -> Result<ExportConfig> {
         Ok(ExportConfig {
-            source: PgUrl::parse(source)?,
+            source: SourceUrl::parse(source)?,
             destination: destination.to_string(),
             endpoint: None,
             export_id: None,

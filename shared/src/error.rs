@@ -24,7 +24,7 @@ pub enum Error {
     NoSuchTable { pattern: String },
 
     /// The source database could not be reached or refused us.
-    #[error("cannot connect to the source database at {endpoint}: {}", full(.cause))]
+    #[error("cannot connect to the source database at {endpoint}: {} (check the host, port, user, password and database of --source)", full(.cause))]
     Connect {
         endpoint: String,
         cause: tokio_postgres::Error,

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{ColumnDesc, KeyRange, LossyRule, ReadAs, SkippedTable, TableDesc};
-use crate::source::postgres::SourceInfo;
+use crate::source::SourceInfo;
 
 pub const FORMAT: &str = "snapex-manifest/1";
 

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use object_store::path::Path;
 use tokio::task::JoinSet;
-use tokio_postgres::Client;
 
 use crate::config::ExportConfig;
 use crate::error::{Error, Result};
@@ -19,7 +18,7 @@ use crate::plan::plan;
 use crate::sink::layout::{Layout, MANIFEST, escape_segment};
 use crate::sink::{Destination, FileWritten, ParquetOptions, PieceWriter};
 use crate::source::TableFilter;
-use crate::source::postgres::{Discovered, PgUrl, PieceReader, Snapshot};
+use crate::source::{Discovered, Reader, ReaderFactory, Session};
 
 /// What a running export reports. Every method has a no-op default.
 pub trait Progress: Send + Sync {
@@ -68,15 +67,15 @@ pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resu
     crate::sink::Target::parse(&cfg.destination)?;
 
     progress.phase("connecting");
-    let snapshot = Snapshot::begin(&cfg.source).await?;
-    let info = snapshot.info(&cfg.source).await?;
+    let session = Session::open(&cfg.source).await?;
+    let info = session.info().await?;
     let export_id = cfg
         .export_id
         .clone()
         .unwrap_or_else(|| format!("{}-{}", info.database, started_at.format("%Y%m%dT%H%M%SZ")));
 
     progress.phase("discovering tables");
-    let (mut tables, skipped) = discover(&snapshot, &filter).await?;
+    let (mut tables, skipped) = discover(&session, &filter).await?;
     // Only now, with the request known to be good, touch the destination.
     let dest = Destination::open(&cfg.destination, cfg.endpoint.as_deref())?;
     let layout = Layout::new(&dest.root, &export_id);
@@ -93,15 +92,18 @@ pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resu
     }
     progress.phase("reading key bounds");
     for t in tables.iter_mut().filter(|t| cfg.plan.wants_bounds(t)) {
-        snapshot.fetch_bounds(t).await?;
+        session.fetch_bounds(t).await?;
     }
     let chunks = plan(&tables, &cfg.plan);
     progress.planned(tables.len(), &chunks);
+    // The manifest lists tables in catalog order; the readers look them up by name.
+    let order: Vec<TableName> = tables.iter().map(|t| t.name.clone()).collect();
+    let tables: Arc<HashMap<TableName, TableDesc>> =
+        Arc::new(tables.into_iter().map(|t| (t.name.clone(), t)).collect());
 
     let shared = Arc::new(Workers {
-        url: cfg.source.clone(),
-        snapshot_id: snapshot.id().to_string(),
-        tables: tables.iter().map(|t| (t.name.clone(), t.clone())).collect(),
+        readers: session.readers(),
+        tables: tables.clone(),
         dest: dest.clone(),
         layout: layout.clone(),
         parquet: cfg.parquet,
@@ -119,10 +121,11 @@ pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resu
     let manifest = build_manifest(ManifestInput {
         export_id: export_id.clone(),
         destination: dest.url.clone(),
-        source: SourceManifest::new(&info, format!("pg_export_snapshot {}", snapshot.id())),
+        source: SourceManifest::new(&info, session.consistency()),
         started_at,
         include: cfg.include.clone(),
         exclude: cfg.exclude.clone(),
+        order: &order,
         tables: &tables,
         skipped: skipped.clone(),
         layout: &layout,
@@ -132,7 +135,8 @@ pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resu
         .map_err(|e| Error::Internal(format!("manifest: {e}")))?;
     dest.put(&layout.manifest(), json).await?;
     dest.put(&layout.success_marker(), vec![]).await?;
-    drop(snapshot);
+    // The session's consistent view is held until the export is published.
+    drop(session);
 
     let lossy_values = results
         .iter()
@@ -155,13 +159,13 @@ pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resu
 
 /// Streams the catalog through the filter. Every include pattern must match something.
 async fn discover(
-    snapshot: &Snapshot,
+    session: &Session,
     filter: &TableFilter,
 ) -> Result<(Vec<TableDesc>, Vec<SkippedTable>)> {
     let mut tables = Vec::new();
     let mut skipped = Vec::new();
     let mut matched = vec![false; filter.include_count()];
-    snapshot
+    session
         .discover(|d| {
             let name = match &d {
                 Discovered::Table(t) => &t.name,
@@ -185,9 +189,8 @@ async fn discover(
 
 /// What every worker shares.
 struct Workers {
-    url: PgUrl,
-    snapshot_id: String,
-    tables: HashMap<TableName, TableDesc>,
+    readers: ReaderFactory,
+    tables: Arc<HashMap<TableName, TableDesc>>,
     dest: Destination,
     layout: Layout,
     parquet: ParquetOptions,
@@ -214,12 +217,12 @@ async fn run_workers(shared: Arc<Workers>, concurrency: usize) -> Result<Vec<Pie
     for _ in 0..n {
         let shared = shared.clone();
         set.spawn(async move {
-            let client = shared.url.connect().await?;
+            let mut reader = shared.readers.connect().await?;
             let mut out = Vec::new();
             while let Some(chunk) = shared.next_chunk() {
-                Snapshot::begin_reading(&client, &shared.snapshot_id).await?;
-                out.extend(run_chunk(&client, &chunk, &shared).await?);
-                Snapshot::end_reading(&client).await?;
+                reader.begin_chunk().await?;
+                out.extend(run_chunk(&mut reader, &chunk, &shared).await?);
+                reader.end_chunk().await?;
                 shared.progress.chunk_done(&chunk);
             }
             Ok::<_, Error>(out)
@@ -243,20 +246,20 @@ async fn run_workers(shared: Arc<Workers>, concurrency: usize) -> Result<Vec<Pie
 }
 
 /// Reads every piece of one chunk into its file.
-async fn run_chunk(client: &Client, chunk: &Chunk, w: &Workers) -> Result<Vec<PieceResult>> {
+async fn run_chunk(reader: &mut Reader, chunk: &Chunk, w: &Workers) -> Result<Vec<PieceResult>> {
     let mut out = Vec::with_capacity(chunk.pieces.len());
     for piece in &chunk.pieces {
         let table = w
             .tables
             .get(&piece.table)
             .ok_or_else(|| Error::Internal(format!("chunk names unknown table {}", piece.table)))?;
-        out.push(run_piece(client, table, piece, w).await?);
+        out.push(run_piece(reader, table, piece, w).await?);
     }
     Ok(out)
 }
 
 async fn run_piece(
-    client: &Client,
+    source: &mut Reader,
     table: &TableDesc,
     piece: &Piece,
     w: &Workers,
@@ -268,7 +271,7 @@ async fn run_piece(
         w.parquet,
         table.name.to_string(),
     );
-    let mut reader = PieceReader::start(client, table, piece.range, w.batch).await?;
+    let mut reader = source.read(table, piece.range, w.batch).await?;
     let copied = async {
         while let Some(batch) = reader.next_batch().await? {
             let bytes = batch.get_array_memory_size() as u64;
@@ -373,7 +376,8 @@ struct ManifestInput<'a> {
     started_at: chrono::DateTime<Utc>,
     include: Vec<String>,
     exclude: Vec<String>,
-    tables: &'a [TableDesc],
+    order: &'a [TableName],
+    tables: &'a HashMap<TableName, TableDesc>,
     skipped: Vec<SkippedTable>,
     layout: &'a Layout,
     results: &'a [PieceResult],
@@ -387,7 +391,7 @@ fn build_manifest(m: ManifestInput<'_>) -> Manifest {
         by_table.entry(&r.piece.table).or_default().push(r);
     }
     let mut tables = Vec::with_capacity(m.tables.len());
-    for t in m.tables {
+    for t in m.order.iter().filter_map(|name| m.tables.get(name)) {
         let mut pieces = by_table.remove(&t.name).unwrap_or_default();
         pieces.sort_by_key(|r| r.piece.range.map(|x| x.lo));
         let mut lossy: BTreeMap<String, BTreeMap<LossyRule, u64>> = BTreeMap::new();

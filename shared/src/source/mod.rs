@@ -1,11 +1,208 @@
-//! Sources: one module per engine, and the table filter they share.
+//! Sources: one module per engine behind one interface, and the table filter they share.
+//!
+//! The pipeline sees a source as a [`Session`] (one consistent view for a whole export:
+//! discovery, key bounds) and [`Reader`]s (one connection each, reading chunks inside that
+//! view). Each engine's module holds its catalog queries, type map, decoder and reader.
 
 pub mod postgres;
 
+use std::collections::BTreeMap;
+
+use arrow::array::RecordBatch;
 use glob::Pattern;
 
+use crate::config::BatchLimits;
 use crate::error::{Error, Result};
-use crate::model::TableName;
+use crate::model::{KeyRange, LossyRule, SkippedTable, TableDesc, TableName};
+
+/// Where and what we read, without the password (safe to log and to put in the manifest).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SourceInfo {
+    pub engine: &'static str,
+    pub version: String,
+    pub database: String,
+    pub endpoint: String,
+}
+
+/// One table as discovered, before filtering.
+pub enum Discovered {
+    Table(TableDesc),
+    Skipped(SkippedTable),
+}
+
+/// Counts of lossy rules applied, per column name.
+pub type LossyCounts = BTreeMap<String, BTreeMap<LossyRule, u64>>;
+
+/// A validated source URL. `Debug` never prints a password.
+#[derive(Debug, Clone)]
+pub enum SourceUrl {
+    Postgres(postgres::PgUrl),
+}
+
+impl SourceUrl {
+    /// Parses a source URL by its scheme.
+    pub fn parse(url: &str) -> Result<SourceUrl> {
+        let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+        match scheme.as_deref() {
+            Some("postgres" | "postgresql") => {
+                Ok(SourceUrl::Postgres(postgres::PgUrl::parse(url)?))
+            }
+            Some("mysql" | "mariadb") => Err(Error::InvalidInput(
+                "MySQL and MariaDB sources are not supported yet: use a postgres:// URL".into(),
+            )),
+            // No scheme: PostgreSQL's `key=value` connection string.
+            None => Ok(SourceUrl::Postgres(postgres::PgUrl::parse(url)?)),
+            Some(other) => Err(Error::InvalidInput(format!(
+                "invalid PostgreSQL URL: unsupported scheme {other:?}; \
+                 expected postgres://user[:password]@host[:port]/database"
+            ))),
+        }
+    }
+
+    /// `host:port/database`, for messages.
+    pub fn endpoint(&self) -> &str {
+        match self {
+            SourceUrl::Postgres(u) => u.endpoint(),
+        }
+    }
+}
+
+/// One consistent view of the source for a whole export.
+pub enum Session {
+    Postgres {
+        url: postgres::PgUrl,
+        snapshot: postgres::Snapshot,
+    },
+}
+
+impl Session {
+    pub async fn open(url: &SourceUrl) -> Result<Session> {
+        match url {
+            SourceUrl::Postgres(u) => Ok(Session::Postgres {
+                url: u.clone(),
+                snapshot: postgres::Snapshot::begin(u).await?,
+            }),
+        }
+    }
+
+    pub async fn info(&self) -> Result<SourceInfo> {
+        match self {
+            Session::Postgres { url, snapshot } => snapshot.info(url).await,
+        }
+    }
+
+    /// How every reader sees the same moment, for the manifest.
+    pub fn consistency(&self) -> String {
+        match self {
+            Session::Postgres { snapshot, .. } => format!("pg_export_snapshot {}", snapshot.id()),
+        }
+    }
+
+    /// Streams the catalog's tables to `each`.
+    pub async fn discover(&self, each: impl FnMut(Discovered) -> Result<()>) -> Result<()> {
+        match self {
+            Session::Postgres { snapshot, .. } => snapshot.discover(each).await,
+        }
+    }
+
+    /// Fills in the split key's smallest and largest value (None for an empty table).
+    pub async fn fetch_bounds(&self, table: &mut TableDesc) -> Result<()> {
+        match self {
+            Session::Postgres { snapshot, .. } => snapshot.fetch_bounds(table).await,
+        }
+    }
+
+    /// What a reader task needs to open its own connection inside this view.
+    pub fn readers(&self) -> ReaderFactory {
+        match self {
+            Session::Postgres { url, snapshot } => ReaderFactory::Postgres {
+                url: url.clone(),
+                snapshot: snapshot.id().to_string(),
+            },
+        }
+    }
+}
+
+/// Opens readers; cheap to clone into tasks.
+#[derive(Debug, Clone)]
+pub enum ReaderFactory {
+    Postgres {
+        url: postgres::PgUrl,
+        snapshot: String,
+    },
+}
+
+impl ReaderFactory {
+    pub async fn connect(&self) -> Result<Reader> {
+        match self {
+            ReaderFactory::Postgres { url, snapshot } => Ok(Reader::Postgres {
+                client: url.connect().await?,
+                snapshot: snapshot.clone(),
+            }),
+        }
+    }
+}
+
+/// One connection that reads chunks, each inside the export's consistent view.
+pub enum Reader {
+    Postgres {
+        client: tokio_postgres::Client,
+        snapshot: String,
+    },
+}
+
+impl Reader {
+    /// Starts a chunk: enters the export's snapshot.
+    pub async fn begin_chunk(&mut self) -> Result<()> {
+        match self {
+            Reader::Postgres { client, snapshot } => {
+                postgres::Snapshot::begin_reading(client, snapshot).await
+            }
+        }
+    }
+
+    /// Ends a chunk, releasing what it held.
+    pub async fn end_chunk(&mut self) -> Result<()> {
+        match self {
+            Reader::Postgres { client, .. } => postgres::Snapshot::end_reading(client).await,
+        }
+    }
+
+    /// Starts reading `range` of `table` (`None`: the whole table) in bounded batches.
+    pub async fn read(
+        &mut self,
+        table: &TableDesc,
+        range: Option<KeyRange>,
+        limits: BatchLimits,
+    ) -> Result<BatchStream> {
+        match self {
+            Reader::Postgres { client, .. } => Ok(BatchStream::Postgres(
+                postgres::PieceReader::start(client, table, range, limits).await?,
+            )),
+        }
+    }
+}
+
+/// The batches of one piece, as they arrive.
+pub enum BatchStream {
+    Postgres(postgres::PieceReader),
+}
+
+impl BatchStream {
+    /// The next batch, or `None` when the piece is fully read.
+    pub async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        match self {
+            BatchStream::Postgres(r) => r.next_batch().await,
+        }
+    }
+
+    /// Counts of lossy rules applied so far, per column.
+    pub fn lossy_counts(&self) -> &LossyCounts {
+        match self {
+            BatchStream::Postgres(r) => r.lossy_counts(),
+        }
+    }
+}
 
 /// Which tables to export: `schema.table` glob patterns (`*`, `?`, `[...]`). A pattern without
 /// a dot matches a table of that name in any schema. No include pattern means every table.

@@ -9,6 +9,7 @@ use tokio_postgres::Client;
 use super::typemap::{PgType, map_type};
 use crate::error::{Error, Result};
 use crate::model::{ColumnDesc, SkippedTable, TableDesc, TableName};
+use crate::source::Discovered;
 
 /// Every ordinary and partitioned table outside the system schemas, one row per column.
 /// Partitions are reported too (flagged) so they can be listed as covered by their parent.
@@ -58,12 +59,6 @@ SELECT t.typname, n.nspname, t.typtype::text, t.typcategory::text, t.typelem, t.
   JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
  WHERE t.oid = $1
 "#;
-
-/// One table as discovered, before filtering.
-pub enum Discovered {
-    Table(TableDesc),
-    Skipped(SkippedTable),
-}
 
 /// Resolves type oids (domains to their base, arrays to their element) with a cache: a database
 /// has few distinct column types however many tables it has.

@@ -1,8 +1,6 @@
 //! Decodes PostgreSQL's binary COPY stream straight into Arrow builders, one tuple at a time,
 //! without building rows. See "Binary Format" in PostgreSQL's COPY documentation.
 
-use std::collections::BTreeMap;
-
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use std::sync::Arc;
@@ -11,6 +9,7 @@ use super::numeric::{Numeric, decode_numeric};
 use crate::columns::{ColumnBuilder, IntervalBuilder};
 use crate::error::{Error, Result};
 use crate::model::{ColumnDesc, LossyRule, ReadAs};
+use crate::source::LossyCounts;
 use crate::types::ValueKind;
 
 const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
@@ -67,9 +66,6 @@ struct ColumnDecoder {
     is_array: bool,
     builder: ColumnBuilder,
 }
-
-/// Counts of lossy rules applied, per column name.
-pub type LossyCounts = BTreeMap<String, BTreeMap<LossyRule, u64>>;
 
 /// Decodes tuples of one table's COPY output into record batches.
 pub struct TupleDecoder {

@@ -8,8 +8,6 @@ mod reader;
 pub mod sql;
 pub mod typemap;
 
-pub use catalog::Discovered;
-pub use decode::LossyCounts;
 pub use reader::PieceReader;
 
 use std::str::FromStr;
@@ -18,15 +16,7 @@ use tokio_postgres::{Client, Config, NoTls};
 
 use crate::error::{Error, Result};
 use crate::model::TableDesc;
-
-/// Where and what we read, without the password (safe to log and to put in the manifest).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct SourceInfo {
-    pub engine: &'static str,
-    pub version: String,
-    pub database: String,
-    pub endpoint: String,
-}
+use crate::source::{Discovered, SourceInfo};
 
 /// A validated connection URL. `Debug` never prints the password.
 #[derive(Clone)]

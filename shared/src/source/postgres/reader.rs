@@ -10,10 +10,11 @@ use bytes::{Buf, BytesMut};
 use futures::StreamExt;
 use tokio_postgres::{Client, CopyOutStream};
 
-use super::decode::{LossyCounts, TupleDecoder};
+use super::decode::TupleDecoder;
 use super::sql::{quote_ident, quote_table};
 use crate::error::{Error, Result};
 use crate::model::{KeyRange, ReadAs, TableDesc};
+use crate::source::LossyCounts;
 
 use crate::config::BatchLimits;
 
