@@ -40,6 +40,8 @@ pub struct ExportConfig {
     pub plan: PlanConfig,
     pub parquet: ParquetOptions,
     pub batch: BatchLimits,
+    /// How MySQL/MariaDB readers line up on one instant.
+    pub mysql_consistency: crate::source::mysql::Consistency,
 }
 
 impl ExportConfig {
@@ -56,6 +58,7 @@ impl ExportConfig {
             plan: PlanConfig::default(),
             parquet: ParquetOptions::default(),
             batch: BatchLimits::default(),
+            mysql_consistency: Default::default(),
         })
     }
 

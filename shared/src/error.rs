@@ -41,6 +41,20 @@ pub enum Error {
     #[error("cannot decode {column}: {detail}")]
     Decode { column: String, detail: String },
 
+    /// The MySQL/MariaDB source could not be reached or refused us.
+    #[error("cannot connect to the source database at {endpoint}: {} (check the host, port, user, password and database of --source)", full(.cause))]
+    MySqlConnect {
+        endpoint: String,
+        cause: mysql_async::Error,
+    },
+
+    /// A MySQL/MariaDB query failed after we connected.
+    #[error("{context}: {}", full(.cause))]
+    MySql {
+        context: String,
+        cause: mysql_async::Error,
+    },
+
     /// The destination store refused a read or a write.
     #[error("object store {url}: {}", full(.cause))]
     Store {
@@ -113,6 +127,21 @@ impl Error {
                 }
                 Some(_) => ErrorClass::Internal,
             },
+            Error::MySqlConnect { cause, .. } | Error::MySql { cause, .. } => match cause {
+                // Access denied, unknown database, no privilege: the user's to fix.
+                mysql_async::Error::Server(e)
+                    if matches!(e.code, 1044 | 1045 | 1049 | 1142 | 1143 | 1227 | 1146) =>
+                {
+                    ErrorClass::InvalidInput
+                }
+                // Deadlock, lock wait, too many connections, shutdown: may pass.
+                mysql_async::Error::Server(e) if matches!(e.code, 1040 | 1053 | 1205 | 1213) => {
+                    ErrorClass::Retryable
+                }
+                mysql_async::Error::Server(_) => ErrorClass::Internal,
+                mysql_async::Error::Url(_) => ErrorClass::InvalidInput,
+                _ => ErrorClass::Retryable,
+            },
             Error::Store { cause, .. } => match cause {
                 object_store::Error::NotFound { .. }
                 | object_store::Error::PermissionDenied { .. }
@@ -133,6 +162,13 @@ impl Error {
 
     pub(crate) fn query(context: impl Into<String>, cause: tokio_postgres::Error) -> Self {
         Error::Source {
+            context: context.into(),
+            cause,
+        }
+    }
+
+    pub(crate) fn mysql(context: impl Into<String>, cause: mysql_async::Error) -> Self {
+        Error::MySql {
             context: context.into(),
             cause,
         }

@@ -57,6 +57,8 @@ pub enum ReadAs {
     Text,
     /// An array whose elements are cast to text: `col::text[]`.
     TextArray,
+    /// A spatial value as Well-Known Binary (`ST_AsBinary(col)`).
+    Wkb,
 }
 
 /// A rule that changes a value the target cannot represent. Each one is listed in the README's
@@ -72,6 +74,9 @@ pub enum LossyRule {
     ArrayFlattened,
     /// An array whose lower bound is not 1 is written from its first element; the bound is dropped.
     ArrayLowerBoundDropped,
+    /// A zero, partly-zero or invalid date (`0000-00-00`, `2024-00-15`), which only MySQL's
+    /// permissive modes store, is written as NULL.
+    ZeroDateToNull,
 }
 
 impl LossyRule {
@@ -81,6 +86,7 @@ impl LossyRule {
             LossyRule::NumericSpecialToNull => "NaN/Infinity numeric written as NULL",
             LossyRule::ArrayFlattened => "multi-dimensional array flattened in row-major order",
             LossyRule::ArrayLowerBoundDropped => "array lower bound other than 1 dropped",
+            LossyRule::ZeroDateToNull => "zero, partly-zero or invalid date written as NULL",
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::plan::plan;
 use crate::sink::layout::{Layout, MANIFEST, escape_segment};
 use crate::sink::{Destination, FileWritten, ParquetOptions, PieceWriter};
 use crate::source::TableFilter;
-use crate::source::{Discovered, Reader, ReaderFactory, Session};
+use crate::source::{Discovered, Reader, ReaderFactory, Session, SessionOptions};
 
 /// What a running export reports. Every method has a no-op default.
 pub trait Progress: Send + Sync {
@@ -67,7 +67,11 @@ pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resu
     crate::sink::Target::parse(&cfg.destination)?;
 
     progress.phase("connecting");
-    let session = Session::open(&cfg.source).await?;
+    let options = SessionOptions {
+        readers: cfg.concurrency,
+        mysql_consistency: cfg.mysql_consistency,
+    };
+    let session = Session::open(&cfg.source, options).await?;
     let info = session.info().await?;
     let export_id = cfg
         .export_id
@@ -111,7 +115,10 @@ pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resu
         queue: Mutex::new(chunks.into_iter().collect()),
         progress: progress.clone(),
     });
-    let results = run_workers(shared, cfg.concurrency).await?;
+    let readers = session
+        .max_readers()
+        .map_or(cfg.concurrency, |max| max.min(cfg.concurrency));
+    let results = run_workers(shared, readers).await?;
 
     progress.phase("verifying files");
     verify(&dest, &results).await?;

@@ -227,3 +227,87 @@ pub fn fake_aws_env() {
         std::env::set_var("AWS_REGION", "us-east-1");
     }
 }
+
+/// The MySQL/MariaDB server the tests use; `SNAPEX_TEST_MYSQL` overrides (a URL ending in `/`
+/// plus any database, which is replaced).
+pub fn mysql_admin_url() -> String {
+    std::env::var("SNAPEX_TEST_MYSQL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+}
+
+/// A MySQL database (schema) created for one test and dropped when the test ends.
+pub struct MyDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl MyDb {
+    pub async fn create(tag: &str) -> MyDb {
+        use mysql_async::prelude::Queryable;
+        let name = format!(
+            "snapex_t_{tag}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let mut conn = mysql_async::Conn::from_url(mysql_admin_url())
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot connect to MySQL at {}: {e} (is MariaDB running? see .ci/run)",
+                    mysql_admin_url()
+                )
+            });
+        conn.query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
+            .await
+            .unwrap();
+        conn.query_drop(format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+            .await
+            .unwrap();
+        conn.disconnect().await.unwrap();
+        let base = mysql_admin_url();
+        let (server, _) = base
+            .rsplit_once('/')
+            .expect("SNAPEX_TEST_MYSQL must end in /database");
+        MyDb {
+            url: format!("{server}/{name}"),
+            name,
+        }
+    }
+
+    pub async fn conn(&self) -> mysql_async::Conn {
+        mysql_async::Conn::from_url(self.url.as_str())
+            .await
+            .unwrap()
+    }
+
+    /// Runs one or more statements (text protocol, so multi-statement strings work).
+    pub async fn exec(&self, sql: &str) {
+        use mysql_async::prelude::Queryable;
+        let mut c = self.conn().await;
+        c.query_drop(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?} in\n{sql}"));
+        c.disconnect().await.unwrap();
+    }
+}
+
+impl Drop for MyDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                use mysql_async::prelude::Queryable;
+                if let Ok(mut c) = mysql_async::Conn::from_url(mysql_admin_url()).await {
+                    let _ = c
+                        .query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
+                        .await;
+                    let _ = c.disconnect().await;
+                }
+            })
+        })
+        .join();
+    }
+}

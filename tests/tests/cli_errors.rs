@@ -118,11 +118,17 @@ fn export_args<'a>(source: &'a str, dest: &'a str) -> Vec<&'a str> {
 
 #[test]
 fn malformed_source_urls_are_invalid_input() {
-    for source in ["postgres://u:s3cret@h:notaport/db", "mysql-ish://x"] {
+    for (source, says) in [
+        (
+            "postgres://u:s3cret@h:notaport/db",
+            "invalid PostgreSQL URL",
+        ),
+        ("mysql-ish://x", "invalid source URL"),
+    ] {
         let work = temp_dir("cli-badurl");
         let dest = work.join("lake");
         let o = snapex(&export_args(source, dest.to_str().unwrap()), &work);
-        assert_error(&o, 2, &["invalid PostgreSQL URL", "postgres://"]);
+        assert_error(&o, 2, &[says, "postgres://"]);
         assert!(
             !o.stderr.contains("s3cret"),
             "password leaked: {}",

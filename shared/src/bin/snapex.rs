@@ -1,4 +1,4 @@
-//! `snapex`: export a PostgreSQL database to Parquet in a folder or an S3 bucket.
+//! `snapex`: export a PostgreSQL, MySQL or MariaDB database to Parquet in a folder or an S3 bucket.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -12,6 +12,7 @@ use indicatif::{HumanBytes, HumanCount, ProgressBar, ProgressDrawTarget, Progres
 use snapex::model::{Chunk, Piece, TableName};
 use snapex::pipeline::{Progress, run_export};
 use snapex::sink::FileWritten;
+use snapex::source::mysql::Consistency;
 use snapex::{Error, ErrorClass, ExportConfig};
 
 /// Export relational databases to Parquet that Athena can query as soon as the export ends.
@@ -42,8 +43,10 @@ enum Command {
 
 #[derive(Args)]
 struct ExportArgs {
-    /// Source database URL, e.g. postgres://user:password@host:5432/dbname. Prefer the
-    /// SNAPEX_SOURCE variable for URLs with passwords, so they stay out of `ps` output.
+    /// Source database URL: postgres://user:password@host:5432/dbname or
+    /// mysql://user:password@host:3306/dbname (MySQL and MariaDB; without a database, every
+    /// non-system database). Prefer the SNAPEX_SOURCE variable for URLs with passwords, so they
+    /// stay out of `ps` output.
     #[arg(
         short,
         long,
@@ -88,9 +91,27 @@ struct ExportArgs {
     #[arg(long, value_name = "LEVEL", default_value_t = 1)]
     zstd_level: i32,
 
+    /// MySQL/MariaDB only: how readers line up on one instant. `locked-start`: every reader
+    /// takes its snapshot under one brief FLUSH TABLES WITH READ LOCK (needs RELOAD);
+    /// `single`: one reader, one snapshot, no lock; `per-reader`: each reader its own snapshot,
+    /// consistent only on an idle source such as a restored snapshot.
+    #[arg(long, value_name = "MODE", default_value = "locked-start", value_parser = parse_consistency)]
+    mysql_consistency: Consistency,
+
     /// Do not draw a progress bar (it is also hidden when stderr is not a terminal).
     #[arg(long)]
     no_progress: bool,
+}
+
+fn parse_consistency(s: &str) -> Result<Consistency, String> {
+    match s {
+        "locked-start" => Ok(Consistency::LockedStart),
+        "single" => Ok(Consistency::Single),
+        "per-reader" => Ok(Consistency::PerReader),
+        other => Err(format!(
+            "{other:?}: expected locked-start, single or per-reader"
+        )),
+    }
 }
 
 /// Parses `123`, `64KiB`, `128MiB`, `1GiB` (also KB/MB/GB as powers of 1000).
@@ -175,6 +196,7 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
     }
     cfg.plan.target_file_bytes = args.target_file_size;
     cfg.parquet.zstd_level = args.zstd_level;
+    cfg.mysql_consistency = args.mysql_consistency;
 
     let bar = Arc::new(Bar::new(args.no_progress));
     let summary = run_export(&cfg, bar.clone()).await.with_context(|| {

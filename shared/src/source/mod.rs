@@ -4,6 +4,7 @@
 //! discovery, key bounds) and [`Reader`]s (one connection each, reading chunks inside that
 //! view). Each engine's module holds its catalog queries, type map, decoder and reader.
 
+pub mod mysql;
 pub mod postgres;
 
 use std::collections::BTreeMap;
@@ -37,6 +38,7 @@ pub type LossyCounts = BTreeMap<String, BTreeMap<LossyRule, u64>>;
 #[derive(Debug, Clone)]
 pub enum SourceUrl {
     Postgres(postgres::PgUrl),
+    MySql(mysql::MyUrl),
 }
 
 impl SourceUrl {
@@ -47,14 +49,12 @@ impl SourceUrl {
             Some("postgres" | "postgresql") => {
                 Ok(SourceUrl::Postgres(postgres::PgUrl::parse(url)?))
             }
-            Some("mysql" | "mariadb") => Err(Error::InvalidInput(
-                "MySQL and MariaDB sources are not supported yet: use a postgres:// URL".into(),
-            )),
+            Some("mysql" | "mariadb") => Ok(SourceUrl::MySql(mysql::MyUrl::parse(url)?)),
             // No scheme: PostgreSQL's `key=value` connection string.
             None => Ok(SourceUrl::Postgres(postgres::PgUrl::parse(url)?)),
             Some(other) => Err(Error::InvalidInput(format!(
-                "invalid PostgreSQL URL: unsupported scheme {other:?}; \
-                 expected postgres://user[:password]@host[:port]/database"
+                "invalid source URL: unsupported scheme {other:?}; expected \
+                 postgres://user[:password]@host[:port]/database or mysql://user[:password]@host[:port]/database"
             ))),
         }
     }
@@ -63,6 +63,7 @@ impl SourceUrl {
     pub fn endpoint(&self) -> &str {
         match self {
             SourceUrl::Postgres(u) => u.endpoint(),
+            SourceUrl::MySql(u) => u.endpoint(),
         }
     }
 }
@@ -73,21 +74,42 @@ pub enum Session {
         url: postgres::PgUrl,
         snapshot: postgres::Snapshot,
     },
+    MySql(mysql::MySession),
+}
+
+/// Options that only some engines use.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SessionOptions {
+    /// How many readers will run at once (MySQL lines them up at the start).
+    pub readers: usize,
+    pub mysql_consistency: mysql::Consistency,
 }
 
 impl Session {
-    pub async fn open(url: &SourceUrl) -> Result<Session> {
+    pub async fn open(url: &SourceUrl, options: SessionOptions) -> Result<Session> {
         match url {
             SourceUrl::Postgres(u) => Ok(Session::Postgres {
                 url: u.clone(),
                 snapshot: postgres::Snapshot::begin(u).await?,
             }),
+            SourceUrl::MySql(u) => Ok(Session::MySql(
+                mysql::MySession::open(u, options.mysql_consistency, options.readers).await?,
+            )),
+        }
+    }
+
+    /// The most readers this session can serve, if it has a limit.
+    pub fn max_readers(&self) -> Option<usize> {
+        match self {
+            Session::MySql(s) if s.consistency() == mysql::Consistency::Single => Some(1),
+            _ => None,
         }
     }
 
     pub async fn info(&self) -> Result<SourceInfo> {
         match self {
             Session::Postgres { url, snapshot } => snapshot.info(url).await,
+            Session::MySql(s) => s.info().await,
         }
     }
 
@@ -95,6 +117,15 @@ impl Session {
     pub fn consistency(&self) -> String {
         match self {
             Session::Postgres { snapshot, .. } => format!("pg_export_snapshot {}", snapshot.id()),
+            Session::MySql(s) => match s.consistency() {
+                mysql::Consistency::LockedStart => {
+                    "mysql locked-start: every reader's snapshot taken under one FLUSH TABLES WITH READ LOCK".into()
+                }
+                mysql::Consistency::Single => "mysql single: one reader, one consistent snapshot".into(),
+                mysql::Consistency::PerReader => {
+                    "mysql per-reader: each reader's own snapshot (consistent on an idle source only)".into()
+                }
+            },
         }
     }
 
@@ -102,6 +133,7 @@ impl Session {
     pub async fn discover(&self, each: impl FnMut(Discovered) -> Result<()>) -> Result<()> {
         match self {
             Session::Postgres { snapshot, .. } => snapshot.discover(each).await,
+            Session::MySql(s) => s.discover(each).await,
         }
     }
 
@@ -109,6 +141,7 @@ impl Session {
     pub async fn fetch_bounds(&self, table: &mut TableDesc) -> Result<()> {
         match self {
             Session::Postgres { snapshot, .. } => snapshot.fetch_bounds(table).await,
+            Session::MySql(s) => s.fetch_bounds(table).await,
         }
     }
 
@@ -119,6 +152,7 @@ impl Session {
                 url: url.clone(),
                 snapshot: snapshot.id().to_string(),
             },
+            Session::MySql(s) => ReaderFactory::MySql(s.readers()),
         }
     }
 }
@@ -130,6 +164,7 @@ pub enum ReaderFactory {
         url: postgres::PgUrl,
         snapshot: String,
     },
+    MySql(mysql::MyReaders),
 }
 
 impl ReaderFactory {
@@ -139,6 +174,7 @@ impl ReaderFactory {
                 client: url.connect().await?,
                 snapshot: snapshot.clone(),
             }),
+            ReaderFactory::MySql(r) => Ok(Reader::MySql(r.connect().await?)),
         }
     }
 }
@@ -149,6 +185,8 @@ pub enum Reader {
         client: tokio_postgres::Client,
         snapshot: String,
     },
+    /// Inside its snapshot for the whole export: MySQL snapshots cannot be re-entered.
+    MySql(mysql_async::Conn),
 }
 
 impl Reader {
@@ -158,6 +196,7 @@ impl Reader {
             Reader::Postgres { client, snapshot } => {
                 postgres::Snapshot::begin_reading(client, snapshot).await
             }
+            Reader::MySql(_) => Ok(()),
         }
     }
 
@@ -165,6 +204,7 @@ impl Reader {
     pub async fn end_chunk(&mut self) -> Result<()> {
         match self {
             Reader::Postgres { client, .. } => postgres::Snapshot::end_reading(client).await,
+            Reader::MySql(_) => Ok(()),
         }
     }
 
@@ -174,25 +214,30 @@ impl Reader {
         table: &TableDesc,
         range: Option<KeyRange>,
         limits: BatchLimits,
-    ) -> Result<BatchStream> {
+    ) -> Result<BatchStream<'_>> {
         match self {
             Reader::Postgres { client, .. } => Ok(BatchStream::Postgres(
                 postgres::PieceReader::start(client, table, range, limits).await?,
+            )),
+            Reader::MySql(conn) => Ok(BatchStream::MySql(
+                mysql::RowReader::start(conn, table, range, limits).await?,
             )),
         }
     }
 }
 
 /// The batches of one piece, as they arrive.
-pub enum BatchStream {
+pub enum BatchStream<'a> {
     Postgres(postgres::PieceReader),
+    MySql(mysql::RowReader<'a>),
 }
 
-impl BatchStream {
+impl BatchStream<'_> {
     /// The next batch, or `None` when the piece is fully read.
     pub async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         match self {
             BatchStream::Postgres(r) => r.next_batch().await,
+            BatchStream::MySql(r) => r.next_batch().await,
         }
     }
 
@@ -200,6 +245,7 @@ impl BatchStream {
     pub fn lossy_counts(&self) -> &LossyCounts {
         match self {
             BatchStream::Postgres(r) => r.lossy_counts(),
+            BatchStream::MySql(r) => r.lossy_counts(),
         }
     }
 }

@@ -86,6 +86,7 @@ impl TupleDecoder {
             let wire_name = match c.read {
                 ReadAs::Native => c.wire.as_str(),
                 ReadAs::Text | ReadAs::TextArray => "text",
+                ReadAs::Wkb => "bytea",
             };
             let wire = Wire::of(wire_name).ok_or_else(|| {
                 Error::Internal(format!(

@@ -21,7 +21,7 @@ use crate::source::{Discovered, SourceInfo};
 /// A validated connection URL. `Debug` never prints the password.
 #[derive(Clone)]
 pub struct PgUrl {
-    config: Config,
+    config: std::sync::Arc<Config>,
     endpoint: String,
 }
 
@@ -54,7 +54,7 @@ impl PgUrl {
         let db = config.get_dbname().unwrap_or("(default)").to_string();
         Ok(PgUrl {
             endpoint: format!("{host}:{port}/{db}"),
-            config,
+            config: config.into(),
         })
     }
 

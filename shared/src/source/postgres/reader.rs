@@ -42,6 +42,7 @@ fn select_sql(table: &TableDesc, range: Option<KeyRange>) -> String {
                 ReadAs::Native => q,
                 ReadAs::Text => format!("{q}::text"),
                 ReadAs::TextArray => format!("{q}::text[]"),
+                ReadAs::Wkb => format!("ST_AsBinary({q})"),
             }
         })
         .collect::<Vec<_>>()

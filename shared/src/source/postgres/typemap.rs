@@ -46,7 +46,7 @@ fn map_array(element: &PgType, typmod: i32) -> Result<Mapping, Unsupported> {
     lossy.extend([LossyRule::ArrayFlattened, LossyRule::ArrayLowerBoundDropped]);
     let read = match inner.read {
         ReadAs::Native => ReadAs::Native,
-        ReadAs::Text | ReadAs::TextArray => ReadAs::TextArray,
+        ReadAs::Text | ReadAs::TextArray | ReadAs::Wkb => ReadAs::TextArray,
     };
     Ok(Mapping {
         kind: ValueKind::List {

@@ -1,0 +1,186 @@
+//! Discovery from `information_schema`, streamed one column row at a time in table order.
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Row, Value};
+
+use super::sql::{quote_ident, quote_table};
+use super::typemap::{MyColumnType, is_integer, map_type};
+use crate::error::{Error, Result};
+use crate::model::{ColumnDesc, SkippedTable, SplitKey, TableDesc, TableName};
+use crate::source::Discovered;
+
+const COLUMNS: &str = r#"
+SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME, c.DATA_TYPE, c.COLUMN_TYPE,
+       c.NUMERIC_PRECISION, c.NUMERIC_SCALE, c.DATETIME_PRECISION, c.IS_NULLABLE,
+       t.DATA_LENGTH, t.TABLE_ROWS,
+       (SELECT s.SEQ_IN_INDEX FROM information_schema.STATISTICS s
+         WHERE s.TABLE_SCHEMA = c.TABLE_SCHEMA AND s.TABLE_NAME = c.TABLE_NAME
+           AND s.INDEX_NAME = 'PRIMARY' AND s.COLUMN_NAME = c.COLUMN_NAME) AS PK_POSITION
+  FROM information_schema.COLUMNS c
+  JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME
+ WHERE t.TABLE_TYPE = 'BASE TABLE' AND "#;
+
+const ONE_SCHEMA: &str = "c.TABLE_SCHEMA = ?";
+const USER_SCHEMAS: &str =
+    "c.TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')";
+const ORDER: &str = " ORDER BY c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION";
+
+fn text(row: &Row, i: usize) -> Result<String> {
+    match row.as_ref(i) {
+        Some(Value::Bytes(b)) => Ok(String::from_utf8_lossy(b).into_owned()),
+        Some(Value::NULL) | None => Ok(String::new()),
+        Some(other) => Ok(other.as_sql(true)),
+    }
+}
+
+fn number(row: &Row, i: usize) -> Option<u64> {
+    match row.as_ref(i)? {
+        Value::Int(v) => u64::try_from(*v).ok(),
+        Value::UInt(v) => Some(*v),
+        Value::Bytes(b) => std::str::from_utf8(b).ok()?.parse().ok(),
+        _ => None,
+    }
+}
+
+/// Streams every base table of `database` (or of every user database) to `each`.
+pub async fn discover(
+    conn: &mut Conn,
+    database: Option<&str>,
+    mut each: impl FnMut(Discovered) -> Result<()>,
+) -> Result<()> {
+    let sql = format!(
+        "{COLUMNS}{}{ORDER}",
+        if database.is_some() {
+            ONE_SCHEMA
+        } else {
+            USER_SCHEMAS
+        }
+    );
+    let params: Vec<Value> = database.map(|d| vec![Value::from(d)]).unwrap_or_default();
+    let mut result = conn
+        .exec_iter(sql, params)
+        .await
+        .map_err(|e| Error::mysql("listing tables and columns", e))?;
+    let mut current: Option<Building> = None;
+    while let Some(row) = result
+        .next()
+        .await
+        .map_err(|e| Error::mysql("listing tables and columns", e))?
+    {
+        let name = TableName::new(text(&row, 0)?, text(&row, 1)?);
+        if current.as_ref().is_none_or(|b| b.table.name != name) {
+            if let Some(done) = current.take() {
+                each(done.finish())?;
+            }
+            current = Some(Building {
+                table: TableDesc {
+                    name,
+                    columns: vec![],
+                    primary_key: vec![],
+                    split_key: None,
+                    estimated_bytes: number(&row, 9).unwrap_or(0),
+                    estimated_rows: number(&row, 10),
+                },
+                pk: vec![],
+                unsupported: vec![],
+            });
+        }
+        let b = current.as_mut().expect("set above");
+        let column = text(&row, 2)?;
+        let ty = MyColumnType {
+            data_type: text(&row, 3)?.to_ascii_lowercase(),
+            column_type: text(&row, 4)?,
+            precision: number(&row, 5),
+            scale: number(&row, 6),
+            datetime_precision: number(&row, 7),
+        };
+        if let Some(pos) = number(&row, 11) {
+            b.pk.push((pos, column.clone(), ty.data_type.clone()));
+        }
+        match map_type(&ty) {
+            Ok(m) => b.table.columns.push(ColumnDesc {
+                name: column,
+                source_type: ty.column_type.clone(),
+                kind: m.kind,
+                nullable: text(&row, 8)? == "YES",
+                read: m.read,
+                // The TIME decoder needs the declared fractional digits.
+                wire: if m.wire == "time" {
+                    format!("time:{}", ty.datetime_precision.unwrap_or(0))
+                } else {
+                    m.wire
+                },
+                lossy_rules: m.lossy,
+            }),
+            Err(why) => b
+                .unsupported
+                .push(format!("column {column:?} ({}): {}", ty.column_type, why.0)),
+        }
+    }
+    drop(result);
+    if let Some(done) = current.take() {
+        each(done.finish())?;
+    }
+    Ok(())
+}
+
+struct Building {
+    table: TableDesc,
+    pk: Vec<(u64, String, String)>,
+    unsupported: Vec<String>,
+}
+
+impl Building {
+    fn finish(mut self) -> Discovered {
+        if !self.unsupported.is_empty() {
+            return Discovered::Skipped(SkippedTable {
+                name: self.table.name,
+                reason: format!("unsupported column type: {}", self.unsupported.join("; ")),
+            });
+        }
+        self.pk.sort();
+        if let [(_, key, ty)] = self.pk.as_slice()
+            && is_integer(ty)
+        {
+            self.table.split_key = Some(SplitKey {
+                column: key.clone(),
+                bounds: None,
+            });
+        }
+        self.table.primary_key = self.pk.into_iter().map(|(_, n, _)| n).collect();
+        Discovered::Table(self.table)
+    }
+}
+
+/// Fills in the split key's bounds. A BIGINT UNSIGNED key beyond the signed range is not split
+/// (the whole table is read as one piece) rather than risk a range that cannot be written down.
+pub async fn fetch_bounds(conn: &mut Conn, table: &mut TableDesc) -> Result<()> {
+    let Some(key) = table.split_key.as_mut() else {
+        return Ok(());
+    };
+    let k = quote_ident(&key.column);
+    let sql = format!(
+        "SELECT MIN({k}), MAX({k}) FROM {}",
+        quote_table(&table.name)
+    );
+    let row: Option<(Value, Value)> = conn
+        .query_first(sql)
+        .await
+        .map_err(|e| Error::mysql(format!("reading key bounds of {}", table.name), e))?;
+    let as_i64 = |v: &Value| match v {
+        Value::Int(i) => Some(Some(*i)),
+        Value::UInt(u) => i64::try_from(*u).ok().map(Some),
+        Value::Bytes(b) => std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| s.parse::<i64>().ok())
+            .map(Some),
+        Value::NULL => Some(None),
+        _ => None,
+    };
+    match row.as_ref().map(|(lo, hi)| (as_i64(lo), as_i64(hi))) {
+        Some((Some(Some(lo)), Some(Some(hi)))) => key.bounds = Some((lo, hi)),
+        Some((Some(None), Some(None))) | None => key.bounds = None,
+        _ => table.split_key = None,
+    }
+    Ok(())
+}

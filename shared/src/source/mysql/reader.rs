@@ -1,0 +1,432 @@
+//! Reads one piece with a prepared `SELECT` (the binary protocol: typed values, bind
+//! parameters) and appends each row's values to Arrow builders, cutting bounded batches.
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use chrono::NaiveDate;
+use mysql_async::prelude::Queryable;
+use mysql_async::{BinaryProtocol, Conn, QueryResult, Value};
+
+use super::sql::{quote_ident, quote_table};
+use crate::columns::ColumnBuilder;
+use crate::config::BatchLimits;
+use crate::error::{Error, Result};
+use crate::model::{KeyRange, LossyRule, ReadAs, TableDesc};
+use crate::source::LossyCounts;
+
+/// How a column's values arrive and are turned into its builder's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    Int,
+    Decimal,
+    Float,
+    Bit,
+    Date,
+    DateTime,
+    /// TIME with this many fractional digits.
+    Time(u8),
+    Text,
+    Binary,
+}
+
+impl Wire {
+    fn of(name: &str) -> Option<Wire> {
+        Some(match name {
+            "int" => Wire::Int,
+            "decimal" => Wire::Decimal,
+            "float" => Wire::Float,
+            "bit" => Wire::Bit,
+            "date" => Wire::Date,
+            "datetime" => Wire::DateTime,
+            "text" => Wire::Text,
+            "binary" => Wire::Binary,
+            t => Wire::Time(t.strip_prefix("time:")?.parse().ok()?),
+        })
+    }
+}
+
+struct Column {
+    name: String,
+    wire: Wire,
+    builder: ColumnBuilder,
+}
+
+/// A running read of one piece.
+pub struct RowReader<'a> {
+    result: QueryResult<'a, 'static, BinaryProtocol>,
+    schema: SchemaRef,
+    columns: Vec<Column>,
+    limits: BatchLimits,
+    lossy: LossyCounts,
+    context: String,
+    done: bool,
+}
+
+fn select_sql(table: &TableDesc, range: Option<KeyRange>) -> (String, Vec<Value>) {
+    let list = table
+        .columns
+        .iter()
+        .map(|c| {
+            let q = quote_ident(&c.name);
+            match c.read {
+                ReadAs::Native => q,
+                ReadAs::Text | ReadAs::TextArray => format!("CAST({q} AS CHAR)"),
+                ReadAs::Wkb => format!("ST_AsBinary({q})"),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut sql = format!("SELECT {list} FROM {}", quote_table(&table.name));
+    let mut params = Vec::new();
+    if let (Some(r), Some(key)) = (range, &table.split_key) {
+        let k = quote_ident(&key.column);
+        let mut conds = Vec::new();
+        if let Some(lo) = r.lo {
+            conds.push(format!("{k} >= ?"));
+            params.push(Value::Int(lo));
+        }
+        if let Some(hi) = r.hi {
+            conds.push(format!("{k} < ?"));
+            params.push(Value::Int(hi));
+        }
+        if !conds.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&conds.join(" AND "));
+        }
+    }
+    (sql, params)
+}
+
+impl<'a> RowReader<'a> {
+    pub async fn start(
+        conn: &'a mut Conn,
+        table: &TableDesc,
+        range: Option<KeyRange>,
+        limits: BatchLimits,
+    ) -> Result<RowReader<'a>> {
+        let context = format!("reading {}", table.name);
+        let mut fields = Vec::with_capacity(table.columns.len());
+        let mut columns = Vec::with_capacity(table.columns.len());
+        for c in &table.columns {
+            let wire = Wire::of(&c.wire).ok_or_else(|| {
+                Error::Internal(format!(
+                    "column {} has no decoder for wire type {}",
+                    c.name, c.wire
+                ))
+            })?;
+            fields.push(Field::new(&c.name, c.kind.arrow_type(), true));
+            columns.push(Column {
+                name: c.name.clone(),
+                wire,
+                builder: ColumnBuilder::new(&c.kind, limits.rows.min(8192)),
+            });
+        }
+        let (sql, params) = select_sql(table, range);
+        let result = conn
+            .exec_iter(sql, params)
+            .await
+            .map_err(|e| Error::mysql(&context, e))?;
+        Ok(RowReader {
+            result,
+            schema: Arc::new(Schema::new(fields)),
+            columns,
+            limits,
+            lossy: LossyCounts::new(),
+            context,
+            done: false,
+        })
+    }
+
+    pub fn lossy_counts(&self) -> &LossyCounts {
+        &self.lossy
+    }
+
+    /// The next batch, or `None` when the piece is fully read.
+    pub async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        let mut rows = 0usize;
+        let mut bytes = 0usize;
+        while !self.done && rows < self.limits.rows && bytes < self.limits.bytes {
+            let Some(row) = self
+                .result
+                .next()
+                .await
+                .map_err(|e| Error::mysql(&self.context, e))?
+            else {
+                self.done = true;
+                break;
+            };
+            let values = row.unwrap();
+            if values.len() != self.columns.len() {
+                return Err(Error::Internal(format!(
+                    "{}: row has {} values",
+                    self.context,
+                    values.len()
+                )));
+            }
+            for (col, value) in self.columns.iter_mut().zip(values) {
+                bytes += match &value {
+                    Value::Bytes(b) => b.len(),
+                    _ => 8,
+                };
+                let lossy = &mut self.lossy;
+                append(col.wire, value, &mut col.builder, &mut |rule| {
+                    *lossy
+                        .entry(col.name.clone())
+                        .or_default()
+                        .entry(rule)
+                        .or_default() += 1;
+                })
+                .map_err(|detail| Error::Decode {
+                    column: col.name.clone(),
+                    detail,
+                })?;
+            }
+            rows += 1;
+        }
+        if rows == 0 {
+            return Ok(None);
+        }
+        let arrays = self
+            .columns
+            .iter_mut()
+            .map(|c| c.builder.finish())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Error::Internal(format!("finishing arrays: {e}")))?;
+        let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(rows));
+        RecordBatch::try_new_with_options(self.schema.clone(), arrays, &options)
+            .map(Some)
+            .map_err(|e| Error::Internal(format!("assembling batch: {e}")))
+    }
+}
+
+fn int_of(v: &Value) -> Result<i128, String> {
+    match v {
+        Value::Int(i) => Ok(*i as i128),
+        Value::UInt(u) => Ok(*u as i128),
+        Value::Bytes(b) => std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| "not an integer".into()),
+        other => Err(format!("expected an integer, got {other:?}")),
+    }
+}
+
+fn narrow<T: TryFrom<i128>>(v: i128) -> Result<T, String> {
+    T::try_from(v).map_err(|_| format!("{v} does not fit the column's type"))
+}
+
+/// Parses MySQL's decimal text (`-123.4500`) into an integer at `scale` decimal places.
+pub(crate) fn parse_decimal(text: &str, scale: i8) -> Result<i128, String> {
+    let (neg, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let scale = scale.max(0) as usize;
+    if frac.len() > scale && frac[scale..].bytes().any(|b| b != b'0') {
+        return Err(format!(
+            "decimal {text} has more than {scale} decimal places"
+        ));
+    }
+    let mut acc: i128 = 0;
+    let frac_digits = frac.bytes().chain(std::iter::repeat(b'0')).take(scale);
+    for b in int.bytes().chain(frac_digits) {
+        if !b.is_ascii_digit() {
+            return Err(format!("decimal {text} is not a number"));
+        }
+        acc = acc
+            .checked_mul(10)
+            .and_then(|a| a.checked_add((b - b'0') as i128))
+            .ok_or("decimal overflows 38 digits")?;
+    }
+    Ok(if neg { -acc } else { acc })
+}
+
+/// Microseconds since the Unix epoch, or `None` for a zero, partly-zero or invalid date.
+fn micros(y: u16, mo: u8, d: u8, h: u8, mi: u8, s: u8, us: u32) -> Option<i64> {
+    let date = NaiveDate::from_ymd_opt(y as i32, mo as u32, d as u32)?;
+    let t = date.and_hms_micro_opt(h as u32, mi as u32, s as u32, us)?;
+    Some(t.and_utc().timestamp_micros())
+}
+
+fn days(y: u16, mo: u8, d: u8) -> Option<i32> {
+    let date = NaiveDate::from_ymd_opt(y as i32, mo as u32, d as u32)?;
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid");
+    i32::try_from((date - epoch).num_days()).ok()
+}
+
+/// MySQL's text form of TIME: `-838:59:59`, `25:00:00.5` (fraction to the declared digits).
+fn format_time(neg: bool, d: u32, h: u8, m: u8, s: u8, us: u32, digits: u8) -> String {
+    let hours = d as u64 * 24 + h as u64;
+    let mut out = format!("{}{hours:02}:{m:02}:{s:02}", if neg { "-" } else { "" });
+    if digits > 0 {
+        let frac = format!("{us:06}");
+        out.push('.');
+        out.push_str(&frac[..(digits as usize).min(6)]);
+    }
+    out
+}
+
+fn append(
+    wire: Wire,
+    v: Value,
+    builder: &mut ColumnBuilder,
+    lossy: &mut dyn FnMut(LossyRule),
+) -> Result<(), String> {
+    use ColumnBuilder as B;
+    if v == Value::NULL {
+        builder.append_null();
+        return Ok(());
+    }
+    match (wire, builder) {
+        (Wire::Int, B::Int16(b)) => b.append_value(narrow(int_of(&v)?)?),
+        (Wire::Int, B::Int32(b)) => b.append_value(narrow(int_of(&v)?)?),
+        (Wire::Int, B::Int64(b)) => b.append_value(narrow(int_of(&v)?)?),
+        (Wire::Int, B::Decimal(b, ..)) => b.append_value(int_of(&v)?),
+        (Wire::Decimal, B::Decimal(b, _, scale)) => match &v {
+            Value::Bytes(t) => b.append_value(parse_decimal(
+                std::str::from_utf8(t).map_err(|e| e.to_string())?,
+                *scale,
+            )?),
+            other => return Err(format!("expected decimal text, got {other:?}")),
+        },
+        (Wire::Float, B::Float32(b)) => match v {
+            Value::Float(f) => b.append_value(f),
+            Value::Double(f) => b.append_value(f as f32),
+            other => return Err(format!("expected a float, got {other:?}")),
+        },
+        (Wire::Float, B::Float64(b)) => match v {
+            Value::Double(f) => b.append_value(f),
+            Value::Float(f) => b.append_value(f as f64),
+            other => return Err(format!("expected a double, got {other:?}")),
+        },
+        (Wire::Bit, builder) => {
+            // BIT(n) arrives as big-endian bytes.
+            let bits = match &v {
+                Value::Bytes(bytes) if bytes.len() <= 8 => {
+                    bytes.iter().fold(0u64, |a, b| (a << 8) | *b as u64)
+                }
+                Value::Int(_) | Value::UInt(_) => int_of(&v)? as u64,
+                other => return Err(format!("expected BIT bytes, got {other:?}")),
+            };
+            match builder {
+                B::Boolean(b) => b.append_value(bits != 0),
+                B::Int64(b) => b.append_value(narrow(bits as i128)?),
+                B::Decimal(b, ..) => b.append_value(bits as i128),
+                _ => return Err("BIT column with an unexpected builder".into()),
+            }
+        }
+        (Wire::Date, B::Date(b)) => match v {
+            Value::Date(y, mo, d, ..) => match days(y, mo, d) {
+                Some(n) => b.append_value(n),
+                None => {
+                    lossy(LossyRule::ZeroDateToNull);
+                    b.append_null()
+                }
+            },
+            other => return Err(format!("expected a date, got {other:?}")),
+        },
+        (Wire::DateTime, B::Timestamp(b, _)) => match v {
+            Value::Date(y, mo, d, h, mi, s, us) => match micros(y, mo, d, h, mi, s, us) {
+                Some(n) => b.append_value(n),
+                None => {
+                    lossy(LossyRule::ZeroDateToNull);
+                    b.append_null()
+                }
+            },
+            other => return Err(format!("expected a datetime, got {other:?}")),
+        },
+        (Wire::Time(digits), B::Text(b)) => match v {
+            Value::Time(neg, d, h, m, s, us) => {
+                b.append_value(format_time(neg, d, h, m, s, us, digits))
+            }
+            other => return Err(format!("expected a time, got {other:?}")),
+        },
+        (Wire::Text, B::Text(b)) => match &v {
+            Value::Bytes(t) => b.append_value(
+                std::str::from_utf8(t).map_err(|e| format!("invalid UTF-8 from server: {e}"))?,
+            ),
+            other => b.append_value(other.as_sql(true)),
+        },
+        (Wire::Binary, B::Binary(b)) => match &v {
+            Value::Bytes(t) => b.append_value(t),
+            other => return Err(format!("expected bytes, got {other:?}")),
+        },
+        (wire, _) => {
+            return Err(format!(
+                "internal: wire type {wire:?} does not match the column's builder"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_parse_at_scale() {
+        assert_eq!(parse_decimal("-123.4500", 4), Ok(-1234500));
+        assert_eq!(parse_decimal("0.01", 2), Ok(1));
+        assert_eq!(
+            parse_decimal("18446744073709551615", 0),
+            Ok(18446744073709551615)
+        );
+        assert_eq!(parse_decimal("1.5", 3), Ok(1500));
+        assert!(parse_decimal("1.25", 1).is_err());
+        assert!(parse_decimal("1e5", 0).is_err());
+    }
+
+    #[test]
+    fn times_keep_sign_hours_and_declared_digits() {
+        assert_eq!(format_time(true, 34, 22, 59, 59, 0, 0), "-838:59:59");
+        assert_eq!(format_time(false, 1, 1, 0, 0, 0, 0), "25:00:00");
+        assert_eq!(format_time(false, 0, 0, 0, 0, 500_000, 1), "00:00:00.5");
+        assert_eq!(format_time(false, 0, 13, 5, 7, 123, 6), "13:05:07.000123");
+    }
+
+    #[test]
+    fn zero_and_invalid_dates_have_no_instant() {
+        assert_eq!(days(0, 0, 0), None);
+        assert_eq!(days(2024, 0, 15), None);
+        assert_eq!(days(2024, 2, 30), None);
+        assert_eq!(days(1970, 1, 2), Some(1));
+        assert_eq!(micros(1969, 12, 31, 23, 59, 59, 999_999), Some(-1));
+    }
+
+    #[test]
+    fn ranges_become_bound_parameters() {
+        let table = TableDesc {
+            name: crate::model::TableName::new("d", "t"),
+            columns: vec![],
+            primary_key: vec!["id".into()],
+            split_key: Some(crate::model::SplitKey {
+                column: "id".into(),
+                bounds: None,
+            }),
+            estimated_bytes: 0,
+            estimated_rows: None,
+        };
+        let (sql, params) = select_sql(
+            &table,
+            Some(KeyRange {
+                lo: Some(5),
+                hi: None,
+            }),
+        );
+        assert!(sql.ends_with("FROM `d`.`t` WHERE `id` >= ?"), "{sql}");
+        assert_eq!(params, vec![Value::Int(5)]);
+        let (sql, params) = select_sql(
+            &table,
+            Some(KeyRange {
+                lo: Some(-1),
+                hi: Some(9),
+            }),
+        );
+        assert!(sql.ends_with("WHERE `id` >= ? AND `id` < ?"), "{sql}");
+        assert_eq!(params.len(), 2);
+    }
+}
