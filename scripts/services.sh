@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Starts what the tests and the demo need, if it is not already up: the local PostgreSQL,
+# Starts what the tests and the demo need, if it is not already up: the local PostgreSQL and
+# MariaDB,
 # moto's S3-compatible server package (the tests start their own moto on a free port), and
 # DuckDB for Python (an independent Parquet reader the tests check our files with).
 # Sourced by scripts/test.sh and scripts/demo.sh; safe to run more than once.
@@ -12,6 +13,15 @@ if ! pg_up; then
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start
   for _ in $(seq 1 60); do pg_up && break; sleep 0.5; done
   pg_up || { echo "PostgreSQL did not start on 127.0.0.1:5432" >&2; exit 1; }
+fi
+
+mysql_up() { mariadb-admin -uroot -h127.0.0.1 -P3306 ping >/dev/null 2>&1; }
+
+if ! mysql_up; then
+  echo "starting MariaDB" >&2
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+  for _ in $(seq 1 60); do mysql_up && break; sleep 0.5; done
+  mysql_up || { echo "MariaDB did not start on 127.0.0.1:3306" >&2; exit 1; }
 fi
 
 if ! command -v moto_server >/dev/null 2>&1; then
