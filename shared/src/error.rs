@@ -189,11 +189,53 @@ fn full(e: &dyn std::error::Error) -> String {
     let mut next = e.source();
     while let Some(cause) = next {
         let text = cause.to_string();
-        if !out.contains(&text) {
+        // Skip a cause the message already shows, in full or as its last part.
+        let innermost = text.rsplit(": ").next().unwrap_or(&text);
+        if !out.contains(&text) && !out.ends_with(innermost) {
             out.push_str(": ");
             out.push_str(&text);
         }
         next = cause.source();
     }
-    out.lines().map(str::trim).collect::<Vec<_>>().join(" ")
+    let mut parts: Vec<&str> = out.split(": ").collect();
+    // Some drivers repeat a wrapper's label in both layers ("I/O error: I/O error: refused").
+    parts.dedup();
+    parts
+        .join(": ")
+        .lines()
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|l| l as _)
+        }
+    }
+
+    #[test]
+    fn causes_appear_once_on_one_line() {
+        let e = Layer(
+            "db error",
+            Some(Box::new(Layer("FATAL: no such database\nDETAIL: x", None))),
+        );
+        assert_eq!(full(&e), "db error: FATAL: no such database DETAIL: x");
+        let e = Layer(
+            "I/O error: I/O error: refused",
+            Some(Box::new(Layer("refused", None))),
+        );
+        assert_eq!(full(&e), "I/O error: refused");
+    }
 }

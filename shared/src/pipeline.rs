@@ -304,9 +304,9 @@ async fn run_piece(
 /// Every file the results name exists with the size we wrote.
 async fn verify(dest: &Destination, results: &[PieceResult]) -> Result<()> {
     for f in results.iter().filter_map(|r| r.file.as_ref()) {
-        let size = dest
-            .size(&object_store::path::Path::from(f.path.as_str()))
-            .await?;
+        // `parse`, not `from`: the path is already escaped and must not be escaped again.
+        let path = Path::parse(&f.path).map_err(|e| Error::Internal(format!("{}: {e}", f.path)))?;
+        let size = dest.size(&path).await?;
         if size != f.bytes {
             return Err(Error::Verify(format!(
                 "{} is {size} bytes, {} were written",

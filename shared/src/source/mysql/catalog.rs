@@ -1,5 +1,7 @@
 //! Discovery from `information_schema`, streamed one column row at a time in table order.
 
+use std::collections::HashMap;
+
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
 
@@ -12,13 +14,17 @@ use crate::source::Discovered;
 const COLUMNS: &str = r#"
 SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME, c.DATA_TYPE, c.COLUMN_TYPE,
        c.NUMERIC_PRECISION, c.NUMERIC_SCALE, c.DATETIME_PRECISION, c.IS_NULLABLE,
-       t.DATA_LENGTH, t.TABLE_ROWS,
-       (SELECT s.SEQ_IN_INDEX FROM information_schema.STATISTICS s
-         WHERE s.TABLE_SCHEMA = c.TABLE_SCHEMA AND s.TABLE_NAME = c.TABLE_NAME
-           AND s.INDEX_NAME = 'PRIMARY' AND s.COLUMN_NAME = c.COLUMN_NAME) AS PK_POSITION
+       t.DATA_LENGTH, t.TABLE_ROWS
   FROM information_schema.COLUMNS c
   JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME
- WHERE t.TABLE_TYPE = 'BASE TABLE' AND "#;
+ WHERE t.TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') AND "#;
+
+/// Primary key columns, read before the column stream: a correlated subquery per column on
+/// `information_schema.STATISTICS` makes MariaDB open every table's definition once per column.
+const PRIMARY_KEYS: &str = r#"
+SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME, c.SEQ_IN_INDEX
+  FROM information_schema.STATISTICS c
+ WHERE c.INDEX_NAME = 'PRIMARY' AND "#;
 
 const ONE_SCHEMA: &str = "c.TABLE_SCHEMA = ?";
 const USER_SCHEMAS: &str =
@@ -48,17 +54,25 @@ pub async fn discover(
     database: Option<&str>,
     mut each: impl FnMut(Discovered) -> Result<()>,
 ) -> Result<()> {
-    let sql = format!(
-        "{COLUMNS}{}{ORDER}",
-        if database.is_some() {
-            ONE_SCHEMA
-        } else {
-            USER_SCHEMAS
-        }
-    );
+    let schemas = if database.is_some() {
+        ONE_SCHEMA
+    } else {
+        USER_SCHEMAS
+    };
     let params: Vec<Value> = database.map(|d| vec![Value::from(d)]).unwrap_or_default();
+    let mut keys: HashMap<TableName, Vec<(u64, String)>> = HashMap::new();
+    let pk_rows: Vec<Row> = conn
+        .exec(format!("{PRIMARY_KEYS}{schemas}"), params.clone())
+        .await
+        .map_err(|e| Error::mysql("listing primary keys", e))?;
+    for row in pk_rows {
+        let table = TableName::new(text(&row, 0)?, text(&row, 1)?);
+        keys.entry(table)
+            .or_default()
+            .push((number(&row, 3).unwrap_or(0), text(&row, 2)?));
+    }
     let mut result = conn
-        .exec_iter(sql, params)
+        .exec_iter(format!("{COLUMNS}{schemas}{ORDER}"), params)
         .await
         .map_err(|e| Error::mysql("listing tables and columns", e))?;
     let mut current: Option<Building> = None;
@@ -94,8 +108,11 @@ pub async fn discover(
             scale: number(&row, 6),
             datetime_precision: number(&row, 7),
         };
-        if let Some(pos) = number(&row, 11) {
-            b.pk.push((pos, column.clone(), ty.data_type.clone()));
+        let key = keys
+            .get(&b.table.name)
+            .and_then(|k| k.iter().find(|(_, c)| *c == column));
+        if let Some((pos, _)) = key {
+            b.pk.push((*pos, column.clone(), ty.data_type.clone()));
         }
         match map_type(&ty) {
             Ok(m) => b.table.columns.push(ColumnDesc {
