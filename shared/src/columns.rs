@@ -10,10 +10,40 @@ use arrow::array::{
     Float64Builder, Int16Builder, Int32Builder, Int64Builder, ListArray, StringBuilder,
     StructArray, TimestampMicrosecondBuilder,
 };
+use arrow::array::{RecordBatch, RecordBatchOptions};
 use arrow::buffer::{OffsetBuffer, ScalarBuffer};
+use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
 
+use crate::model::ColumnDesc;
 use crate::types::{ValueKind, interval_fields, list_item_field};
+
+/// The Arrow schema a table's batches (and so its Parquet files) have. Every column is nullable.
+pub fn table_schema(columns: &[ColumnDesc]) -> SchemaRef {
+    Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|c| Field::new(&c.name, c.kind.arrow_type(), true))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// Finishes every builder into one batch of `rows` rows (the count is explicit so a batch of
+/// rows is right even when every column happens to be built empty).
+pub fn finish_batch<'a>(
+    schema: &SchemaRef,
+    builders: impl Iterator<Item = &'a mut ColumnBuilder>,
+    rows: usize,
+) -> Result<RecordBatch, ArrowError> {
+    let arrays = builders
+        .map(|b| b.finish())
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new_with_options(
+        schema.clone(),
+        arrays,
+        &RecordBatchOptions::new().with_row_count(Some(rows)),
+    )
+}
 
 /// A builder for one column of any [`ValueKind`].
 pub enum ColumnBuilder {

@@ -311,3 +311,87 @@ impl Drop for MyDb {
         .join();
     }
 }
+
+/// What a run of the `snapex` binary did.
+pub struct Outcome {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `snapex` in `cwd` with a clean environment for the variables it reads.
+pub fn run_snapex(args: &[&str], cwd: &Path) -> Outcome {
+    let out = Command::new(snapex_bin())
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("SNAPEX_SOURCE")
+        .env_remove("SNAPEX_LOG")
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .expect("running snapex");
+    Outcome {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Exit `code`, nothing on stdout, and stderr exactly one `snapex: error:` line containing
+/// every one of `says`.
+pub fn assert_cli_error(o: &Outcome, code: i32, says: &[&str]) {
+    let ctx = format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.code, o.stdout, o.stderr
+    );
+    assert_eq!(o.code, Some(code), "{ctx}");
+    assert!(o.stdout.is_empty(), "{ctx}");
+    assert!(o.stderr.ends_with('\n'), "{ctx}");
+    assert_eq!(
+        o.stderr.lines().count(),
+        1,
+        "exactly one line on stderr: {ctx}"
+    );
+    assert!(o.stderr.starts_with("snapex: error: "), "{ctx}");
+    for s in says {
+        assert!(o.stderr.contains(s), "stderr should mention {s:?}: {ctx}");
+    }
+}
+
+/// Every regular file under `dir`, recursively, sorted.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p)
+            } else {
+                out.push(p)
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// One cell in Arrow's display form, `NULL` for a null: expected values in the type tests are
+/// written this way.
+pub fn cell(batch: &RecordBatch, column: &str, row: usize) -> String {
+    use arrow::array::Array;
+    use arrow::util::display::{ArrayFormatter, FormatOptions};
+    let array = batch
+        .column_by_name(column)
+        .unwrap_or_else(|| panic!("no column {column}"));
+    if array.is_null(row) {
+        return "NULL".into();
+    }
+    let options = FormatOptions::default().with_null("NULL");
+    ArrayFormatter::try_new(array.as_ref(), &options)
+        .unwrap()
+        .value(row)
+        .to_string()
+}

@@ -3,74 +3,8 @@
 //! that names the problem, prints nothing on stdout, and publishes nothing.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use snapex_tests::{TestDb, admin_url, snapex_bin, temp_dir};
-
-struct Outcome {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `snapex` in `cwd` with a clean environment for the variables it reads.
-fn snapex(args: &[&str], cwd: &Path) -> Outcome {
-    let out = Command::new(snapex_bin())
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("SNAPEX_SOURCE")
-        .env_remove("SNAPEX_LOG")
-        .env_remove("AWS_ENDPOINT_URL")
-        .output()
-        .expect("running snapex");
-    Outcome {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// Exit `code`, nothing on stdout, and stderr exactly one `snapex: error:` line containing
-/// every one of `says`.
-fn assert_error(o: &Outcome, code: i32, says: &[&str]) {
-    let ctx = format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.code, o.stdout, o.stderr
-    );
-    assert_eq!(o.code, Some(code), "{ctx}");
-    assert!(o.stdout.is_empty(), "{ctx}");
-    assert!(o.stderr.ends_with('\n'), "{ctx}");
-    assert_eq!(
-        o.stderr.lines().count(),
-        1,
-        "exactly one line on stderr: {ctx}"
-    );
-    assert!(o.stderr.starts_with("snapex: error: "), "{ctx}");
-    for s in says {
-        assert!(o.stderr.contains(s), "stderr should mention {s:?}: {ctx}");
-    }
-}
-
-/// Every regular file under `dir`, recursively.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
+use snapex_tests::{TestDb, admin_url, assert_cli_error, files_under, run_snapex, temp_dir};
 
 /// Nothing was written under `work` (the run's working directory, holding its destination),
 /// apart from the files listed in `except` that the test put there itself.
@@ -127,8 +61,8 @@ fn malformed_source_urls_are_invalid_input() {
     ] {
         let work = temp_dir("cli-badurl");
         let dest = work.join("lake");
-        let o = snapex(&export_args(source, dest.to_str().unwrap()), &work);
-        assert_error(&o, 2, &[says, "postgres://"]);
+        let o = run_snapex(&export_args(source, dest.to_str().unwrap()), &work);
+        assert_cli_error(&o, 2, &[says, "postgres://"]);
         assert!(
             !o.stderr.contains("s3cret"),
             "password leaked: {}",
@@ -149,8 +83,8 @@ fn unreachable_server_is_a_retryable_failure() {
     let source = format!("postgres://postgres:s3cret@127.0.0.1:{port}/test");
     let work = temp_dir("cli-unreachable");
     let dest = work.join("lake");
-    let o = snapex(&export_args(&source, dest.to_str().unwrap()), &work);
-    assert_error(
+    let o = run_snapex(&export_args(&source, dest.to_str().unwrap()), &work);
+    assert_cli_error(
         &o,
         1,
         &[
@@ -173,8 +107,8 @@ fn missing_database_on_a_live_server_is_invalid_input() {
     let source = url_for_db(&db);
     let work = temp_dir("cli-nodb");
     let dest = work.join("lake");
-    let o = snapex(&export_args(&source, dest.to_str().unwrap()), &work);
-    assert_error(
+    let o = run_snapex(&export_args(&source, dest.to_str().unwrap()), &work);
+    assert_cli_error(
         &o,
         2,
         &[
@@ -195,8 +129,8 @@ async fn include_pattern_matching_no_table_is_invalid_input() {
     let dest = work.join("lake");
     let mut args = export_args(&db.url, dest.to_str().unwrap());
     args.extend(["--include", "orders", "--include", "public.nosuch_table"]);
-    let o = snapex(&args, &work);
-    assert_error(&o, 2, &["no table matches \"public.nosuch_table\""]);
+    let o = run_snapex(&args, &work);
+    assert_cli_error(&o, 2, &["no table matches \"public.nosuch_table\""]);
     assert!(
         !o.stderr.contains("\"orders\""),
         "only the pattern that matched nothing is named: {}",
@@ -206,7 +140,7 @@ async fn include_pattern_matching_no_table_is_invalid_input() {
 
     // The same request without the bad pattern works, so the failure above is the pattern's.
     let ok_dest = work.join("ok");
-    let o = snapex(
+    let o = run_snapex(
         &[
             "export",
             "--source",
@@ -234,8 +168,8 @@ async fn destination_under_a_regular_file_is_invalid_input() {
     let blocker = work.join("not-a-dir");
     std::fs::write(&blocker, b"x").unwrap();
     let dest = blocker.join("lake");
-    let o = snapex(&export_args(&db.url, dest.to_str().unwrap()), &work);
-    assert_error(
+    let o = run_snapex(&export_args(&db.url, dest.to_str().unwrap()), &work);
+    assert_cli_error(
         &o,
         2,
         &[&format!(
@@ -258,8 +192,8 @@ async fn unsupported_destination_scheme_is_invalid_input() {
     db.exec("CREATE TABLE public.t (id int8 PRIMARY KEY); INSERT INTO public.t VALUES (1);")
         .await;
     let work = temp_dir("cli-scheme");
-    let o = snapex(&export_args(&db.url, "gs://x"), &work);
-    assert_error(&o, 2, &["\"gs://x\"", "unsupported scheme"]);
+    let o = run_snapex(&export_args(&db.url, "gs://x"), &work);
+    assert_cli_error(&o, 2, &["\"gs://x\"", "unsupported scheme"]);
     // Not taken for a relative folder named "gs:" either.
     assert_nothing_published(&work, &[]);
     assert_eq!(
@@ -273,11 +207,11 @@ async fn unsupported_destination_scheme_is_invalid_input() {
 #[test]
 fn help_lists_the_main_flags() {
     let work = temp_dir("cli-help");
-    let top = snapex(&["--help"], &work);
+    let top = run_snapex(&["--help"], &work);
     assert_eq!(top.code, Some(0), "{}", top.stderr);
     assert!(top.stdout.contains("export"), "{}", top.stdout);
 
-    let o = snapex(&["export", "--help"], &work);
+    let o = run_snapex(&["export", "--help"], &work);
     assert_eq!(o.code, Some(0), "{}", o.stderr);
     assert!(o.stderr.is_empty(), "{}", o.stderr);
     for flag in [

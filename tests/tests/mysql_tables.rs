@@ -3,8 +3,7 @@
 //! written during the export never tearing it; bad requests through the real binary.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -17,7 +16,10 @@ use snapex::manifest::{FileEntry, TableManifest};
 use snapex::model::KeyRange;
 use snapex::pipeline::{Quiet, run_export};
 use snapex::source::mysql::Consistency;
-use snapex_tests::{MyDb, mysql_admin_url, read_manifest, read_parquet_file, snapex_bin, temp_dir};
+use snapex_tests::{
+    MyDb, Outcome, assert_cli_error, files_under, mysql_admin_url, read_manifest,
+    read_parquet_file, run_snapex, temp_dir,
+};
 
 /// A config that splits every table the server reports at 16 KiB or more (InnoDB's smallest)
 /// into 8 key ranges: files of 1 MiB, each from ~1 KiB of source, at most 8 ranges a table.
@@ -655,17 +657,11 @@ async fn per_reader_mode_reads_an_idle_source_whole() {
 
 // --- Bad requests through the binary ---------------------------------------------------------
 
-struct Outcome {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
 /// Runs `snapex export` from `source` to `<work>/lake` in `work`.
 fn snapex_export(source: &str, work: &Path) -> Outcome {
     let dest = work.join("lake");
-    let out = Command::new(snapex_bin())
-        .args([
+    run_snapex(
+        &[
             "export",
             "--source",
             source,
@@ -674,60 +670,19 @@ fn snapex_export(source: &str, work: &Path) -> Outcome {
             "--export-id",
             "e1",
             "--no-progress",
-        ])
-        .current_dir(work)
-        .env_remove("SNAPEX_SOURCE")
-        .env_remove("SNAPEX_LOG")
-        .env_remove("AWS_ENDPOINT_URL")
-        .output()
-        .expect("running snapex");
-    Outcome {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+        ],
+        work,
+    )
 }
 
-/// Exit `code`, nothing on stdout, stderr exactly one `snapex: error:` line containing every
-/// one of `says` and never the password `s3cret`.
+/// The CLI's one-line error (see `assert_cli_error`), which never shows the password `s3cret`.
 fn assert_error(o: &Outcome, code: i32, says: &[&str]) {
-    let ctx = format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.code, o.stdout, o.stderr
+    assert_cli_error(o, code, says);
+    assert!(
+        !o.stderr.contains("s3cret"),
+        "password leaked: {}",
+        o.stderr
     );
-    assert_eq!(o.code, Some(code), "{ctx}");
-    assert!(o.stdout.is_empty(), "{ctx}");
-    assert!(o.stderr.ends_with('\n'), "{ctx}");
-    assert_eq!(
-        o.stderr.lines().count(),
-        1,
-        "exactly one line on stderr: {ctx}"
-    );
-    assert!(o.stderr.starts_with("snapex: error: "), "{ctx}");
-    for s in says {
-        assert!(o.stderr.contains(s), "stderr should mention {s:?}: {ctx}");
-    }
-    assert!(!o.stderr.contains("s3cret"), "password leaked: {ctx}");
-}
-
-/// Every regular file under `dir`, recursively.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 /// The test server's URL with `password` for its user and `database` for its database.

@@ -5,13 +5,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, TimeUnit};
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use snapex::ExportConfig;
 use snapex::model::LossyRule;
 use snapex::pipeline::{Quiet, run_export};
-use snapex_tests::{MyDb, read_manifest, read_table, temp_dir};
+use snapex_tests::{MyDb, cell, read_manifest, read_table, temp_dir};
 
 /// Rows: 1 the low extremes, 2 the high extremes, 3 all NULL, 4 zeros, empty values and
 /// all-zero dates, 5 ordinary values and partly-zero dates.
@@ -132,20 +131,6 @@ INSERT INTO all_types (id, ti, si, tiu, bo, siu, mi, miu, i, iu, bi, biu, d65, d
  NULL, NULL, NULL, NULL,
  '::1', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'x');
 "#;
-
-fn cell(batch: &RecordBatch, column: &str, row: usize) -> String {
-    let array = batch
-        .column_by_name(column)
-        .unwrap_or_else(|| panic!("no column {column}"));
-    if array.is_null(row) {
-        return "NULL".into();
-    }
-    let options = FormatOptions::default().with_null("NULL");
-    ArrayFormatter::try_new(array.as_ref(), &options)
-        .unwrap()
-        .value(row)
-        .to_string()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_mysql_type_round_trips_or_follows_its_documented_rule() {

@@ -5,13 +5,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, RecordBatch};
 use arrow::datatypes::{DataType, TimeUnit};
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use snapex::ExportConfig;
 use snapex::model::LossyRule;
 use snapex::pipeline::{Quiet, run_export};
-use snapex_tests::{TestDb, read_manifest, read_table, temp_dir};
+use snapex_tests::{TestDb, cell, read_manifest, read_table, temp_dir};
 
 const SCHEMA: &str = r#"
 CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
@@ -82,20 +80,6 @@ INSERT INTO all_types VALUES
  '[0:1]={7,8}', '{NULL}', '{-1.25}', '{NULL}', '{ok}',
  '192.168.0.1', 42, B'1111', '(,5]', '😀');
 "#;
-
-fn cell(batch: &RecordBatch, column: &str, row: usize) -> String {
-    let array = batch
-        .column_by_name(column)
-        .unwrap_or_else(|| panic!("no column {column}"));
-    if array.is_null(row) {
-        return "NULL".into();
-    }
-    let options = FormatOptions::default().with_null("NULL");
-    ArrayFormatter::try_new(array.as_ref(), &options)
-        .unwrap()
-        .value(row)
-        .to_string()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_type_round_trips_or_follows_its_documented_rule() {

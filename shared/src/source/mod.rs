@@ -31,6 +31,20 @@ pub enum Discovered {
     Skipped(SkippedTable),
 }
 
+/// How one column is exported: what a type map gives for a catalog type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapping {
+    pub kind: crate::types::ValueKind,
+    pub read: crate::model::ReadAs,
+    /// The engine's name for the wire form its decoder receives.
+    pub wire: String,
+    pub lossy: Vec<LossyRule>,
+}
+
+/// Why a column cannot be exported: the type map's rejection, by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsupported(pub String);
+
 /// Counts of lossy rules applied, per column name.
 pub type LossyCounts = BTreeMap<String, BTreeMap<LossyRule, u64>>;
 

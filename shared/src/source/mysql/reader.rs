@@ -1,16 +1,14 @@
 //! Reads one piece with a prepared `SELECT` (the binary protocol: typed values, bind
 //! parameters) and appends each row's values to Arrow builders, cutting bounded batches.
 
-use std::sync::Arc;
-
 use arrow::array::RecordBatch;
-use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use chrono::NaiveDate;
 use mysql_async::prelude::Queryable;
 use mysql_async::{BinaryProtocol, Conn, QueryResult, Value};
 
 use super::sql::{quote_ident, quote_table};
-use crate::columns::ColumnBuilder;
+use crate::columns::{ColumnBuilder, finish_batch, table_schema};
 use crate::config::BatchLimits;
 use crate::error::{Error, Result};
 use crate::model::{KeyRange, LossyRule, ReadAs, TableDesc};
@@ -107,7 +105,6 @@ impl<'a> RowReader<'a> {
         limits: BatchLimits,
     ) -> Result<RowReader<'a>> {
         let context = format!("reading {}", table.name);
-        let mut fields = Vec::with_capacity(table.columns.len());
         let mut columns = Vec::with_capacity(table.columns.len());
         for c in &table.columns {
             let wire = Wire::of(&c.wire).ok_or_else(|| {
@@ -116,7 +113,6 @@ impl<'a> RowReader<'a> {
                     c.name, c.wire
                 ))
             })?;
-            fields.push(Field::new(&c.name, c.kind.arrow_type(), true));
             columns.push(Column {
                 name: c.name.clone(),
                 wire,
@@ -130,7 +126,7 @@ impl<'a> RowReader<'a> {
             .map_err(|e| Error::mysql(&context, e))?;
         Ok(RowReader {
             result,
-            schema: Arc::new(Schema::new(fields)),
+            schema: table_schema(&table.columns),
             columns,
             limits,
             lossy: LossyCounts::new(),
@@ -188,16 +184,13 @@ impl<'a> RowReader<'a> {
         if rows == 0 {
             return Ok(None);
         }
-        let arrays = self
-            .columns
-            .iter_mut()
-            .map(|c| c.builder.finish())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Error::Internal(format!("finishing arrays: {e}")))?;
-        let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(rows));
-        RecordBatch::try_new_with_options(self.schema.clone(), arrays, &options)
-            .map(Some)
-            .map_err(|e| Error::Internal(format!("assembling batch: {e}")))
+        finish_batch(
+            &self.schema,
+            self.columns.iter_mut().map(|c| &mut c.builder),
+            rows,
+        )
+        .map(Some)
+        .map_err(|e| Error::Internal(format!("assembling a batch: {e}")))
     }
 }
 

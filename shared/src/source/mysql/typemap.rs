@@ -2,6 +2,7 @@
 //! shape we write and the way we read it. The README's MySQL type table is the prose form.
 
 use crate::model::{LossyRule, ReadAs};
+use crate::source::{Mapping, Unsupported};
 use crate::types::{MAX_DECIMAL128_PRECISION, ValueKind};
 
 /// What `information_schema.COLUMNS` says of one column.
@@ -23,19 +24,6 @@ impl MyColumnType {
         self.column_type.to_ascii_lowercase().contains("unsigned")
     }
 }
-
-/// How one column is exported. `wire` names the decoder in `reader`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mapping {
-    pub kind: ValueKind,
-    pub read: ReadAs,
-    pub wire: String,
-    pub lossy: Vec<LossyRule>,
-}
-
-/// Why a column cannot be exported.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unsupported(pub String);
 
 fn m(kind: ValueKind, wire: &str) -> Mapping {
     Mapping {

@@ -2,11 +2,10 @@
 //! without building rows. See "Binary Format" in PostgreSQL's COPY documentation.
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::{Field, Schema, SchemaRef};
-use std::sync::Arc;
+use arrow::datatypes::SchemaRef;
 
 use super::numeric::{Numeric, decode_numeric};
-use crate::columns::{ColumnBuilder, IntervalBuilder};
+use crate::columns::{ColumnBuilder, IntervalBuilder, finish_batch, table_schema};
 use crate::error::{Error, Result};
 use crate::model::{ColumnDesc, LossyRule, ReadAs};
 use crate::source::LossyCounts;
@@ -80,7 +79,6 @@ pub struct TupleDecoder {
 
 impl TupleDecoder {
     pub fn new(columns: &[ColumnDesc], capacity: usize) -> Result<Self> {
-        let mut fields = Vec::with_capacity(columns.len());
         let mut decoders = Vec::with_capacity(columns.len());
         for c in columns {
             let wire_name = match c.read {
@@ -94,7 +92,6 @@ impl TupleDecoder {
                     c.name
                 ))
             })?;
-            fields.push(Field::new(&c.name, c.kind.arrow_type(), true));
             decoders.push(ColumnDecoder {
                 name: c.name.clone(),
                 wire,
@@ -103,7 +100,7 @@ impl TupleDecoder {
             });
         }
         Ok(TupleDecoder {
-            schema: Arc::new(Schema::new(fields)),
+            schema: table_schema(columns),
             columns: decoders,
             rows: 0,
             bytes: 0,
@@ -194,17 +191,14 @@ impl TupleDecoder {
 
     /// Turns the decoded tuples into a batch (possibly empty) and starts a new one.
     pub fn finish_batch(&mut self) -> Result<RecordBatch> {
-        let arrays = self
-            .columns
-            .iter_mut()
-            .map(|c| c.builder.finish())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Error::Internal(format!("finishing arrays: {e}")))?;
-        let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(self.rows));
-        self.rows = 0;
+        let rows = std::mem::take(&mut self.rows);
         self.bytes = 0;
-        RecordBatch::try_new_with_options(self.schema.clone(), arrays, &options)
-            .map_err(|e| Error::Internal(format!("assembling batch: {e}")))
+        finish_batch(
+            &self.schema,
+            self.columns.iter_mut().map(|c| &mut c.builder),
+            rows,
+        )
+        .map_err(|e| Error::Internal(format!("assembling a batch: {e}")))
     }
 }
 

@@ -2,6 +2,7 @@
 //! and the way we read it. The README's type table is the prose form of this file.
 
 use crate::model::{LossyRule, ReadAs};
+use crate::source::{Mapping, Unsupported};
 use crate::types::{MAX_DECIMAL128_PRECISION, ValueKind};
 
 /// A catalog type with domains already resolved to their base type.
@@ -16,20 +17,6 @@ pub struct PgType {
     /// For arrays, the element type (itself resolved); `None` otherwise.
     pub element: Option<Box<PgType>>,
 }
-
-/// How one column is exported.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mapping {
-    pub kind: ValueKind,
-    pub read: ReadAs,
-    /// The base type name whose binary form the decoder receives (the element's, for arrays).
-    pub wire: String,
-    pub lossy: Vec<LossyRule>,
-}
-
-/// Why a column cannot be exported.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unsupported(pub String);
 
 /// Maps a column's resolved type and type modifier to its export.
 pub fn map_type(ty: &PgType, typmod: i32) -> Result<Mapping, Unsupported> {
