@@ -35,16 +35,45 @@ impl Default for ParquetOptions {
 }
 
 impl ParquetOptions {
-    fn properties(&self) -> Result<WriterProperties> {
+    /// Writer settings for a file of `columns` columns. Every column writer buffers up to one
+    /// data page and one dictionary page before they reach the row group, so with the default
+    /// 1 MiB pages a 1,600-column table holds gigabytes whatever the row-group cap. Page limits
+    /// shrink with width so that all columns' pages together stay within the row-group budget.
+    fn properties(&self, columns: usize) -> Result<WriterProperties> {
         let level = ZstdLevel::try_new(self.zstd_level)
             .map_err(|e| Error::InvalidInput(format!("zstd level {}: {e}", self.zstd_level)))?;
+        let page_bytes = page_limit(self.row_group_bytes, columns);
         Ok(WriterProperties::builder()
             .set_compression(Compression::ZSTD(level))
             // Row groups are cut by encoded size, not by a row count, so wide rows stay bounded.
             .set_max_row_group_row_count(None)
             .set_max_row_group_bytes(Some(self.row_group_bytes.max(1)))
+            .set_data_page_size_limit(page_bytes)
+            .set_dictionary_page_size_limit(page_bytes)
             .set_created_by(concat!("snapex ", env!("CARGO_PKG_VERSION")).to_string())
             .build())
+    }
+}
+
+/// The page size limit for `columns` columns: 1 MiB (Parquet's usual size) for narrow tables,
+/// a share of the row-group budget for wide ones, never below 64 KiB.
+fn page_limit(row_group_bytes: usize, columns: usize) -> usize {
+    const MAX: usize = 1024 * 1024;
+    const MIN: usize = 64 * 1024;
+    (row_group_bytes / (2 * columns.max(1))).clamp(MIN, MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page_limit;
+
+    #[test]
+    fn pages_shrink_with_width_within_bounds() {
+        let rg = 64 * 1024 * 1024;
+        assert_eq!(page_limit(rg, 10), 1024 * 1024);
+        assert_eq!(page_limit(rg, 100), rg / 200);
+        assert_eq!(page_limit(rg, 1600), 64 * 1024);
+        assert_eq!(page_limit(rg, 0), 1024 * 1024);
     }
 }
 
@@ -97,9 +126,12 @@ impl PieceWriter {
         }
         if self.writer.is_none() {
             let sink = BufWriter::new(self.store.clone(), self.path.clone());
-            let w =
-                AsyncArrowWriter::try_new(sink, batch.schema(), Some(self.options.properties()?))
-                    .map_err(|e| self.parquet_err(e))?;
+            let w = AsyncArrowWriter::try_new(
+                sink,
+                batch.schema(),
+                Some(self.options.properties(batch.num_columns())?),
+            )
+            .map_err(|e| self.parquet_err(e))?;
             self.writer = Some(w);
         }
         let w = self.writer.as_mut().expect("created above");
