@@ -30,7 +30,8 @@ struct Cli {
 enum Command {
     /// Export every selected table of a database, consistently, to Parquet files plus a manifest.
     ///
-    /// All readers share one snapshot of the source, so rows written while the export runs are
+    /// All readers see the same instant of the source (PostgreSQL: one exported snapshot;
+    /// MySQL/MariaDB: see --mysql-consistency), so rows written while the export runs are
     /// either all in it or all out of it. Output layout:
     ///   <dest>/<export-id>/<schema>/<table>/part-<key range>.parquet
     ///   <dest>/<export-id>/manifest.json   (written last: the export is published)
