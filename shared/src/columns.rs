@@ -15,15 +15,20 @@ use arrow::buffer::{OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
 
+use crate::catalog::names::column_names;
 use crate::model::ColumnDesc;
 use crate::types::{ValueKind, interval_fields, list_item_field};
 
 /// The Arrow schema a table's batches (and so its Parquet files) have. Every column is nullable.
+/// Fields carry the columns' Parquet names: the source name, unless Athena could not find the
+/// column by its Glue name that way (see [`crate::catalog::names`]).
 pub fn table_schema(columns: &[ColumnDesc]) -> SchemaRef {
+    let names = column_names(columns.iter().map(|c| c.name.as_str()));
     Arc::new(Schema::new(
         columns
             .iter()
-            .map(|c| Field::new(&c.name, c.kind.arrow_type(), true))
+            .zip(names)
+            .map(|(c, n)| Field::new(n.parquet, c.kind.arrow_type(), true))
             .collect::<Vec<_>>(),
     ))
 }

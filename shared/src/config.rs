@@ -42,6 +42,9 @@ pub struct ExportConfig {
     pub batch: BatchLimits,
     /// How MySQL/MariaDB readers line up on one instant.
     pub mysql_consistency: crate::source::mysql::Consistency,
+    /// The Glue database the catalog files name; defaults to the source database's name
+    /// reduced to Athena's characters (see [`crate::catalog::names`]).
+    pub glue_database: Option<String>,
 }
 
 impl ExportConfig {
@@ -59,6 +62,7 @@ impl ExportConfig {
             parquet: ParquetOptions::default(),
             batch: BatchLimits::default(),
             mysql_consistency: Default::default(),
+            glue_database: None,
         })
     }
 
@@ -80,6 +84,9 @@ impl ExportConfig {
             return Err(Error::InvalidInput(format!(
                 "--export-id {id:?} must be non-empty and contain no '/'"
             )));
+        }
+        if let Some(name) = &self.glue_database {
+            crate::catalog::names::check_database_name(name)?;
         }
         if !(1..=22).contains(&self.parquet.zstd_level) {
             return Err(Error::InvalidInput(

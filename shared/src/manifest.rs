@@ -1,12 +1,14 @@
 //! The export manifest: written last, it is what makes an export published. It lists every
 //! table with its columns (source, Parquet and Glue types, lossy rules and how often they fired)
-//! and files, and every table that was left out with the reason.
+//! and files, and every table that was left out with the reason. It also maps every table and
+//! column to its name in Glue and Athena, and every column to its name in the Parquet files.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::names::{ColumnName, column_names};
 use crate::model::{ColumnDesc, KeyRange, LossyRule, ReadAs, SkippedTable, TableDesc};
 use crate::source::SourceInfo;
 
@@ -23,6 +25,8 @@ pub struct Manifest {
     pub finished_at: DateTime<Utc>,
     pub include: Vec<String>,
     pub exclude: Vec<String>,
+    /// The Glue database the catalog files (`_catalog/`) name.
+    pub glue_database: String,
     pub tables: Vec<TableManifest>,
     pub skipped: Vec<SkippedTable>,
     pub totals: Totals,
@@ -63,6 +67,8 @@ pub struct Totals {
 pub struct TableManifest {
     pub schema: String,
     pub name: String,
+    /// The table's name in Glue and Athena (and of its files under `_catalog/`).
+    pub glue_table: String,
     /// The table's folder relative to the export root: the Athena table's LOCATION.
     pub location: String,
     pub primary_key: Vec<String>,
@@ -78,7 +84,13 @@ pub struct TableManifest {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ColumnManifest {
+    /// The name in the source.
     pub name: String,
+    /// The name in Glue and Athena: lowercase, unique in the table.
+    pub glue_name: String,
+    /// The name in the Parquet files: `name`, or `glue_name` when Athena could not match
+    /// `name` to it case-insensitively.
+    pub parquet_name: String,
     pub source_type: String,
     pub parquet_type: String,
     pub glue_type: String,
@@ -106,9 +118,15 @@ pub struct FileEntry {
 }
 
 impl ColumnManifest {
-    pub fn new(c: &ColumnDesc, fired: Option<&BTreeMap<LossyRule, u64>>) -> Self {
+    pub fn new(
+        c: &ColumnDesc,
+        names: ColumnName,
+        fired: Option<&BTreeMap<LossyRule, u64>>,
+    ) -> Self {
         ColumnManifest {
             name: c.name.clone(),
+            glue_name: names.glue,
+            parquet_name: names.parquet,
             source_type: c.source_type.clone(),
             parquet_type: c.kind.parquet_type(),
             glue_type: c.kind.glue_type(),
@@ -130,6 +148,7 @@ impl ColumnManifest {
 impl TableManifest {
     pub fn new(
         t: &TableDesc,
+        glue_table: String,
         location: String,
         lossy: &BTreeMap<String, BTreeMap<LossyRule, u64>>,
         files: Vec<FileEntry>,
@@ -138,6 +157,7 @@ impl TableManifest {
         TableManifest {
             schema: t.name.schema.clone(),
             name: t.name.name.clone(),
+            glue_table,
             location,
             primary_key: t.primary_key.clone(),
             split_key: t.split_key.as_ref().map(|k| k.column.clone()),
@@ -146,7 +166,8 @@ impl TableManifest {
             columns: t
                 .columns
                 .iter()
-                .map(|c| ColumnManifest::new(c, lossy.get(&c.name)))
+                .zip(column_names(t.columns.iter().map(|c| c.name.as_str())))
+                .map(|(c, n)| ColumnManifest::new(c, n, lossy.get(&c.name)))
                 .collect(),
             files,
             empty_ranges,

@@ -1,15 +1,18 @@
 //! Runs an export: discover and plan, run chunks on a bounded pool of readers (all inside one
-//! snapshot), verify every file, then publish the manifest. Used by the CLI; the Lambdas will
-//! call the same chunk and finalize steps one at a time.
+//! snapshot), verify every file, write the Glue/Athena catalog files, then publish the
+//! manifest. Used by the CLI; the Lambdas will call the same chunk and finalize steps one at a
+//! time.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use futures::TryStreamExt;
 use object_store::path::Path;
 use tokio::task::JoinSet;
 
+use crate::catalog::{self, ExportInfo, TableEntry, names};
 use crate::config::ExportConfig;
 use crate::error::{Error, Result};
 use crate::manifest::{FORMAT, FileEntry, Manifest, SourceManifest, TableManifest, Totals};
@@ -18,7 +21,10 @@ use crate::plan::plan;
 use crate::sink::layout::{Layout, MANIFEST, escape_segment};
 use crate::sink::{Destination, FileWritten, ParquetOptions, PieceWriter};
 use crate::source::TableFilter;
-use crate::source::{Discovered, Reader, ReaderFactory, Session, SessionOptions};
+use crate::source::{Discovered, Reader, ReaderFactory, Session, SessionOptions, SourceInfo};
+
+/// Catalog files written at once: each is one small PUT, and an export may have thousands.
+const CATALOG_WRITES_AT_ONCE: usize = 32;
 
 /// What a running export reports. Every method has a no-op default.
 pub trait Progress: Send + Sync {
@@ -122,7 +128,23 @@ pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resu
 
     progress.phase("verifying files");
     verify(&dest, &results).await?;
-    remove_strays(&dest, &layout, &export_id, &results).await?;
+
+    progress.phase("writing catalog metadata");
+    let glue = glue_names(cfg, &info, &order);
+    let catalog_files = catalog_files(&info, &export_id, &glue, &order, &tables, &dest, &layout)?;
+    let mut written: HashSet<String> = results
+        .iter()
+        .filter_map(|r| r.file.as_ref())
+        .map(|f| f.path.clone())
+        .collect();
+    written.extend(catalog_files.iter().map(|(path, _)| path.to_string()));
+    futures::stream::iter(catalog_files.into_iter().map(Ok))
+        .try_for_each_concurrent(CATALOG_WRITES_AT_ONCE, |(path, bytes)| {
+            let dest = &dest;
+            async move { dest.put(&path, bytes).await }
+        })
+        .await?;
+    remove_strays(&dest, &layout, &export_id, &written).await?;
 
     progress.phase("publishing manifest");
     let manifest = build_manifest(ManifestInput {
@@ -132,6 +154,7 @@ pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resu
         started_at,
         include: cfg.include.clone(),
         exclude: cfg.exclude.clone(),
+        glue: &glue,
         order: &order,
         tables: &tables,
         skipped: skipped.clone(),
@@ -317,9 +340,9 @@ async fn verify(dest: &Destination, results: &[PieceResult]) -> Result<()> {
     Ok(())
 }
 
-/// Objects already under the export's folder, sorted into files of the shape this tool writes
-/// (`<schema>/<table>/part-*.parquet`, left by an earlier failed attempt with the same export
-/// id) and anything else, which is not ours to delete.
+/// Objects already under the export's folder, sorted into files of the shapes this tool writes
+/// (`<schema>/<table>/part-*.parquet` and the catalog files, left by an earlier failed attempt
+/// with the same export id) and anything else, which is not ours to delete.
 async fn existing_objects(dest: &Destination, layout: &Layout) -> Result<(Vec<Path>, Vec<Path>)> {
     let root = layout.export_root().as_ref().to_string();
     let mut ours = Vec::new();
@@ -333,7 +356,7 @@ async fn existing_objects(dest: &Destination, layout: &Layout) -> Result<(Vec<Pa
         let parts: Vec<&str> = rel.split('/').collect();
         let is_piece =
             parts.len() == 3 && parts[2].starts_with("part-") && parts[2].ends_with(".parquet");
-        if is_piece {
+        if is_piece || Layout::is_catalog_file(rel) {
             ours.push(path)
         } else {
             foreign.push(path)
@@ -351,20 +374,16 @@ fn foreign_objects_error(export_id: &str, foreign: &[Path]) -> Error {
     ))
 }
 
-/// Deletes piece files under the export's folder that this run did not write (left by an
-/// earlier, failed attempt with the same export id), so the published folder holds exactly
-/// the manifest's files. Anything else found there stops the export unpublished.
+/// Deletes piece and catalog files under the export's folder that this run did not write
+/// (`written`; left by an earlier, failed attempt with the same export id), so the published
+/// folder holds exactly the manifest's files and this run's catalog. Anything else found there
+/// stops the export unpublished.
 async fn remove_strays(
     dest: &Destination,
     layout: &Layout,
     export_id: &str,
-    results: &[PieceResult],
+    written: &HashSet<String>,
 ) -> Result<()> {
-    let written: HashSet<&str> = results
-        .iter()
-        .filter_map(|r| r.file.as_ref())
-        .map(|f| f.path.as_str())
-        .collect();
     let (ours, foreign) = existing_objects(dest, layout).await?;
     if !foreign.is_empty() {
         return Err(foreign_objects_error(export_id, &foreign));
@@ -376,6 +395,78 @@ async fn remove_strays(
     Ok(())
 }
 
+/// The export's names in Glue: its database, and each exported table's.
+struct GlueNames {
+    database: String,
+    tables: HashMap<TableName, String>,
+}
+
+/// The Glue database is `--glue-database`, else named after the source database; tables are
+/// named by [`names::table_names`] over every exported table, so collisions resolve the same
+/// way however the work was split.
+fn glue_names(cfg: &ExportConfig, info: &SourceInfo, order: &[TableName]) -> GlueNames {
+    let refs: Vec<&TableName> = order.iter().collect();
+    let tables = names::table_names(&refs, cfg.source.default_schema());
+    GlueNames {
+        database: cfg
+            .glue_database
+            .clone()
+            .unwrap_or_else(|| names::database_name(&info.database)),
+        tables: order.iter().cloned().zip(tables).collect(),
+    }
+}
+
+/// Every catalog file of the export, with its contents: the Glue `DatabaseInput`, and per table
+/// its `TableInput` and Athena DDL, located at the table's folder.
+fn catalog_files(
+    info: &SourceInfo,
+    export_id: &str,
+    glue: &GlueNames,
+    order: &[TableName],
+    tables: &HashMap<TableName, TableDesc>,
+    dest: &Destination,
+    layout: &Layout,
+) -> Result<Vec<(Path, Vec<u8>)>> {
+    let export = ExportInfo {
+        export_id,
+        engine: info.engine,
+        source_database: &info.database,
+        glue_database: &glue.database,
+    };
+    let mut files = Vec::with_capacity(1 + 2 * order.len());
+    files.push((
+        layout.catalog_database(),
+        pretty_json("database.json", &catalog::database_input(&export))?,
+    ));
+    for t in order.iter().filter_map(|name| tables.get(name)) {
+        let glue_name = glue
+            .tables
+            .get(&t.name)
+            .ok_or_else(|| Error::Internal(format!("table {} has no Glue name", t.name)))?;
+        let input = catalog::table_input(
+            &export,
+            &TableEntry {
+                table: t,
+                glue_name,
+                location: dest.folder_url(&layout.table_dir(&t.name)),
+            },
+        );
+        files.push((
+            layout.catalog_table(glue_name),
+            pretty_json(glue_name, &input)?,
+        ));
+        files.push((
+            layout.catalog_ddl(glue_name),
+            catalog::ddl::create_table(&glue.database, &input).into_bytes(),
+        ));
+    }
+    Ok(files)
+}
+
+fn pretty_json(what: &str, v: &impl serde::Serialize) -> Result<Vec<u8>> {
+    serde_json::to_vec_pretty(v).map_err(|e| Error::Internal(format!("catalog file {what}: {e}")))
+}
+
 struct ManifestInput<'a> {
     export_id: String,
     destination: String,
@@ -383,6 +474,7 @@ struct ManifestInput<'a> {
     started_at: chrono::DateTime<Utc>,
     include: Vec<String>,
     exclude: Vec<String>,
+    glue: &'a GlueNames,
     order: &'a [TableName],
     tables: &'a HashMap<TableName, TableDesc>,
     skipped: Vec<SkippedTable>,
@@ -431,6 +523,7 @@ fn build_manifest(m: ManifestInput<'_>) -> Manifest {
             .collect();
         tables.push(TableManifest::new(
             t,
+            m.glue.tables.get(&t.name).cloned().unwrap_or_default(),
             relative(m.layout.table_dir(&t.name).as_ref()) + "/",
             &lossy,
             files,
@@ -453,6 +546,7 @@ fn build_manifest(m: ManifestInput<'_>) -> Manifest {
         finished_at: Utc::now(),
         include: m.include,
         exclude: m.exclude,
+        glue_database: m.glue.database.clone(),
         tables,
         skipped: m.skipped,
         totals,

@@ -323,7 +323,8 @@ async fn verify_s3_export(
         }
     }
 
-    // Exactly the files, the manifest and the marker: no probe, no temporary, no stray part.
+    // Exactly the files, the catalog, the manifest and the marker: no probe, no temporary, no
+    // stray part.
     let listed: BTreeSet<String> = store
         .list(Some(&Path::from(prefix)))
         .map_ok(|m| m.location.to_string())
@@ -335,6 +336,9 @@ async fn verify_s3_export(
         .iter()
         .map(|f| format!("{root}/{}", f.path))
         .collect();
+    for catalog_file in ["database.json", "events.table.json", "events.sql"] {
+        wanted.insert(format!("{root}/_catalog/{catalog_file}"));
+    }
     wanted.insert(format!("{root}/manifest.json"));
     wanted.insert(format!("{root}/_SUCCESS"));
     assert_eq!(listed, wanted);

@@ -34,6 +34,7 @@ enum Command {
     /// MySQL/MariaDB: see --mysql-consistency), so rows written while the export runs are
     /// either all in it or all out of it. Output layout:
     ///   <dest>/<export-id>/<schema>/<table>/part-<key range>.parquet
+    ///   <dest>/<export-id>/_catalog/       (Glue table inputs and Athena DDL per table)
     ///   <dest>/<export-id>/manifest.json   (written last: the export is published)
     ///   <dest>/<export-id>/_SUCCESS
     ///
@@ -98,6 +99,11 @@ struct ExportArgs {
     /// consistent only on an idle source such as a restored snapshot.
     #[arg(long, value_name = "MODE", default_value = "locked-start", value_parser = parse_consistency)]
     mysql_consistency: Consistency,
+
+    /// Name of the Glue database the catalog files (_catalog/ in the export) use: a-z, 0-9 and
+    /// _. Default: the source database's name, lowercased, other characters replaced by _.
+    #[arg(long, value_name = "NAME")]
+    glue_database: Option<String>,
 
     /// Do not draw a progress bar (it is also hidden when stderr is not a terminal).
     #[arg(long)]
@@ -198,6 +204,7 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
     cfg.plan.target_file_bytes = args.target_file_size;
     cfg.parquet.zstd_level = args.zstd_level;
     cfg.mysql_consistency = args.mysql_consistency;
+    cfg.glue_database = args.glue_database;
 
     let bar = Arc::new(Bar::new(args.no_progress));
     let summary = run_export(&cfg, bar.clone()).await.with_context(|| {

@@ -3,12 +3,14 @@
 //!
 //! ```text
 //! <dest>/<export-id>/<schema>/<table>/part-<range>.parquet
+//! <dest>/<export-id>/_catalog/database.json, <glue table>.table.json, <glue table>.sql
 //! <dest>/<export-id>/manifest.json
 //! <dest>/<export-id>/_SUCCESS
 //! ```
 
 use object_store::path::Path;
 
+use crate::catalog::{CATALOG_DIR, DATABASE_FILE, DDL_SUFFIX, TABLE_INPUT_SUFFIX};
 use crate::model::{Piece, TableName};
 
 pub const MANIFEST: &str = "manifest.json";
@@ -80,6 +82,40 @@ impl Layout {
     pub fn success_marker(&self) -> Path {
         self.root.clone().join(SUCCESS)
     }
+
+    /// The folder of the Glue and Athena definitions. Not escaped: its leading `_` is what
+    /// keeps it apart from the schema folders (see [`CATALOG_DIR`]).
+    pub fn catalog_dir(&self) -> Path {
+        self.root.clone().join(CATALOG_DIR)
+    }
+
+    pub fn catalog_database(&self) -> Path {
+        self.catalog_dir().join(DATABASE_FILE)
+    }
+
+    /// A table's `TableInput` file. Glue table names hold only `[a-z0-9_]`, so they need no escaping.
+    pub fn catalog_table(&self, glue_table: &str) -> Path {
+        self.catalog_dir()
+            .join(format!("{glue_table}{TABLE_INPUT_SUFFIX}"))
+    }
+
+    /// A table's Athena DDL file.
+    pub fn catalog_ddl(&self, glue_table: &str) -> Path {
+        self.catalog_dir().join(format!("{glue_table}{DDL_SUFFIX}"))
+    }
+
+    /// True for a path [`Layout::catalog_dir`] holds: a file of the shape this tool writes
+    /// there. `rel` is relative to the export root.
+    pub fn is_catalog_file(rel: &str) -> bool {
+        rel.strip_prefix(CATALOG_DIR)
+            .and_then(|r| r.strip_prefix('/'))
+            .is_some_and(|name| {
+                !name.contains('/')
+                    && (name == DATABASE_FILE
+                        || name.ends_with(TABLE_INPUT_SUFFIX)
+                        || name.ends_with(DDL_SUFFIX))
+            })
+    }
 }
 
 #[cfg(test)]
@@ -123,5 +159,31 @@ mod tests {
             "lake/exp1/s/t/part-all.parquet"
         );
         assert_eq!(l.manifest().as_ref(), "lake/exp1/manifest.json");
+    }
+
+    #[test]
+    fn catalog_files_live_apart_from_every_table_folder() {
+        let l = Layout::new(&Path::from("lake"), "exp1");
+        assert_eq!(
+            l.catalog_database().as_ref(),
+            "lake/exp1/_catalog/database.json"
+        );
+        assert_eq!(
+            l.catalog_table("sales_orders").as_ref(),
+            "lake/exp1/_catalog/sales_orders.table.json"
+        );
+        assert_eq!(
+            l.catalog_ddl("_tmp").as_ref(),
+            "lake/exp1/_catalog/_tmp.sql"
+        );
+        // A schema named `_catalog` gets a folder of its own.
+        let t = l.table_dir(&TableName::new("_catalog", "t"));
+        assert_eq!(t.as_ref(), "lake/exp1/%5Fcatalog/t");
+        assert!(Layout::is_catalog_file("_catalog/database.json"));
+        assert!(Layout::is_catalog_file("_catalog/x.table.json"));
+        assert!(Layout::is_catalog_file("_catalog/x.sql"));
+        assert!(!Layout::is_catalog_file("_catalog/notes.txt"));
+        assert!(!Layout::is_catalog_file("_catalog/a/x.sql"));
+        assert!(!Layout::is_catalog_file("catalog/x.sql"));
     }
 }

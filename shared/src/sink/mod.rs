@@ -24,6 +24,8 @@ pub struct Destination {
     pub root: Path,
     /// The URL as given, for messages and the manifest.
     pub url: String,
+    /// What a store path is appended to for its full URL: `s3://bucket` or `file:///abs/dir`.
+    base: String,
 }
 
 impl std::fmt::Debug for Destination {
@@ -100,6 +102,7 @@ impl Destination {
                     store: Arc::new(store),
                     root,
                     url: url.to_string(),
+                    base: format!("s3://{bucket}"),
                 })
             }
             Target::Local(dir) => {
@@ -112,12 +115,29 @@ impl Destination {
                 let store = LocalFileSystem::new_with_prefix(&dir).map_err(|e| {
                     Error::InvalidInput(format!("destination {}: {e}", dir.display()))
                 })?;
+                // Catalog locations must not depend on the directory the command ran in.
+                let absolute = std::fs::canonicalize(&dir).map_err(|e| {
+                    Error::InvalidInput(format!("destination {}: {e}", dir.display()))
+                })?;
                 Ok(Destination {
                     store: Arc::new(store),
                     root: Path::default(),
                     url: url.to_string(),
+                    base: format!("file://{}", absolute.display()),
                 })
             }
+        }
+    }
+
+    /// The full URL of the folder `dir` (a path in this store), ending in `/`: what Athena
+    /// takes as a table's `LOCATION`. The path's segments are used as stored (escaped by
+    /// [`layout`]), so the URL names exactly the objects that were written.
+    pub fn folder_url(&self, dir: &Path) -> String {
+        let base = self.base.trim_end_matches('/');
+        if dir.as_ref().is_empty() {
+            format!("{base}/")
+        } else {
+            format!("{base}/{dir}/")
         }
     }
 
@@ -180,5 +200,29 @@ impl Destination {
             .await
             .map_err(|e| Error::store(&self.url, e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folder_urls_are_full_and_end_in_a_slash() {
+        let s3 = Destination::open("s3://lake/some/prefix", Some("http://127.0.0.1:1")).unwrap();
+        let dir = Path::parse("some/prefix/e/public/Order%20Items").unwrap();
+        assert_eq!(
+            s3.folder_url(&dir),
+            "s3://lake/some/prefix/e/public/Order%20Items/"
+        );
+
+        let tmp = std::env::temp_dir().join(format!("snapex-url-{}", std::process::id()));
+        let local = Destination::open(tmp.to_str().unwrap(), None).unwrap();
+        let abs = std::fs::canonicalize(&tmp).unwrap();
+        assert_eq!(
+            local.folder_url(&Path::parse("e/s/t").unwrap()),
+            format!("file://{}/e/s/t/", abs.display())
+        );
+        std::fs::remove_dir_all(&tmp).unwrap();
     }
 }

@@ -80,6 +80,15 @@ impl SourceUrl {
             SourceUrl::MySql(u) => u.endpoint(),
         }
     }
+
+    /// The schema an unqualified table name means on this source: PostgreSQL's `public`, or
+    /// the MySQL database named in the URL. Its tables keep their bare names in Glue.
+    pub fn default_schema(&self) -> Option<&str> {
+        match self {
+            SourceUrl::Postgres(_) => Some("public"),
+            SourceUrl::MySql(u) => u.database(),
+        }
+    }
 }
 
 /// One consistent view of the source for a whole export.

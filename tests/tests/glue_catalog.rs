@@ -1,0 +1,617 @@
+//! The catalog files of an export, checked three ways: registered with a Glue API (moto's,
+//! through boto3, which validates every request against the Glue API model) and read back;
+//! against the Parquet files they describe (every Glue column finds, by Athena's name rule,
+//! exactly one Parquet column, of a matching physical and logical type); and through DuckDB,
+//! which reads the files by the Glue names.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::basic::{LogicalType, Repetition, TimeUnit, Type as Physical};
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::schema::types::{Type as ParquetType, TypePtr};
+use serde_json::Value;
+use snapex::manifest::Manifest;
+use snapex::pipeline::{Quiet, run_export};
+use snapex::{ErrorClass, ExportConfig};
+use snapex_tests::{
+    S3Server, TestDb, assert_cli_error, cell, fake_aws_env, read_manifest, read_parquet_file,
+    run_snapex, temp_dir,
+};
+
+const BUCKET: &str = "snapex-glue";
+
+const SETUP_SQL: &str = r#"
+CREATE SCHEMA sales;
+CREATE TABLE public."Orders" (
+    id           int8 PRIMARY KEY,
+    "Name"       text,
+    name         text,
+    "NAME"       text,
+    "ID"         int4,
+    id_2         int4,
+    small        int2,
+    i            int4,
+    flag         boolean,
+    f4           real,
+    f8           double precision,
+    amount       numeric(12,2),
+    big          numeric(38,10),
+    free         numeric,
+    at           timestamptz,
+    wall         timestamp,
+    d            date,
+    tags         int4[],
+    labels       text[],
+    span         interval,
+    spans        interval[],
+    raw          bytea,
+    "Order Date" date,
+    "we`ird ü"   text
+);
+INSERT INTO public."Orders"
+SELECT g, 'Upper ' || g, 'lower ' || g, 'CAPS ' || g, -g, g * 2, g::int2, g, g % 2 = 0,
+       g / 4.0, g / 8.0, g * 1.25, g * 1000000.0000000001, g / 3.0,
+       timestamptz '2024-01-02 03:04:05.678901+00' + g * interval '1 day',
+       timestamp '1999-12-31 23:59:59' + g * interval '1 second', date '2024-02-29' + g,
+       ARRAY[g, NULL, -g]::int4[], ARRAY['a' || g, NULL],
+       make_interval(months => g, days => g + 1, secs => g + 0.5),
+       ARRAY[make_interval(days => g), NULL::interval], '\x00ff'::bytea,
+       date '2000-01-01' + g, 'odd ' || g
+  FROM generate_series(1, 3) g;
+CREATE TABLE sales.orders (id int4 PRIMARY KEY, v text);
+INSERT INTO sales.orders VALUES (1, 'sale');
+CREATE TABLE public.sales_orders (id int4 PRIMARY KEY);
+INSERT INTO public.sales_orders VALUES (7);
+CREATE TABLE public.empty_t (id int4 PRIMARY KEY, v text);
+"#;
+
+const INTERVAL: &str = "struct<months:int,days:int,microseconds:bigint>";
+
+/// `public."Orders"` in Glue: (source name, Glue name, Parquet name, Glue type).
+fn orders_columns() -> Vec<(&'static str, &'static str, &'static str, String)> {
+    let c = |s, g, p, t: &str| (s, g, p, t.to_string());
+    vec![
+        c("id", "id", "id", "bigint"),
+        // "name" is spelled exactly so keeps its name; the others take suffixes, and Athena
+        // could not find them under the new names, so the files carry them too.
+        c("Name", "name_2", "name_2", "string"),
+        c("name", "name", "name", "string"),
+        c("NAME", "name_3", "name_3", "string"),
+        // `id_2` is taken by the column of that name.
+        c("ID", "id_3", "id_3", "int"),
+        c("id_2", "id_2", "id_2", "int"),
+        c("small", "small", "small", "smallint"),
+        c("i", "i", "i", "int"),
+        c("flag", "flag", "flag", "boolean"),
+        c("f4", "f4", "f4", "float"),
+        c("f8", "f8", "f8", "double"),
+        c("amount", "amount", "amount", "decimal(12,2)"),
+        c("big", "big", "big", "decimal(38,10)"),
+        c("free", "free", "free", "string"),
+        c("at", "at", "at", "timestamp"),
+        c("wall", "wall", "wall", "timestamp"),
+        c("d", "d", "d", "date"),
+        c("tags", "tags", "tags", "array<int>"),
+        c("labels", "labels", "labels", "array<string>"),
+        c("span", "span", "span", INTERVAL),
+        c("spans", "spans", "spans", &format!("array<{INTERVAL}>")),
+        c("raw", "raw", "raw", "binary"),
+        // Only the case differs: Athena matches the source spelling in the file.
+        c("Order Date", "order date", "Order Date", "date"),
+        c("we`ird ü", "we`ird ü", "we`ird ü", "string"),
+    ]
+}
+
+fn reader_store(server: &S3Server) -> AmazonS3 {
+    AmazonS3Builder::new()
+        .with_endpoint(&server.endpoint)
+        .with_allow_http(true)
+        .with_bucket_name(BUCKET)
+        .with_region("us-east-1")
+        .with_access_key_id("testing")
+        .with_secret_access_key("testing")
+        .build()
+        .unwrap()
+}
+
+async fn get(store: &AmazonS3, path: &str) -> bytes::Bytes {
+    let path = Path::parse(path).unwrap();
+    store
+        .get(&path)
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+        .bytes()
+        .await
+        .unwrap()
+}
+
+/// Registers the catalog files in `folder` with moto's Glue and returns what Glue then holds.
+fn register_with_glue(server: &S3Server, folder: &std::path::Path) -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/glue_register.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(folder)
+        .env("SNAPEX_GLUE_ENDPOINT", &server.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .output()
+        .expect("running python3");
+    assert!(
+        out.status.success(),
+        "Glue refused the catalog files (boto3 comes with moto: pip install 'moto[server]'): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn duckdb(sql: &str) -> Vec<Option<String>> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/duckdb_query.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(sql)
+        .output()
+        .expect("running python3");
+    assert!(
+        out.status.success(),
+        "duckdb failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A Glue (Hive) type, parsed.
+#[derive(Debug)]
+enum Hive {
+    Primitive(String),
+    Decimal(i32, i32),
+    Array(Box<Hive>),
+    Struct(Vec<(String, Hive)>),
+}
+
+fn parse_hive(s: &str) -> Hive {
+    if let Some(inner) = s.strip_prefix("array<").and_then(|r| r.strip_suffix('>')) {
+        return Hive::Array(Box::new(parse_hive(inner)));
+    }
+    if let Some(inner) = s.strip_prefix("struct<").and_then(|r| r.strip_suffix('>')) {
+        let mut fields = Vec::new();
+        let (mut depth, mut start) = (0, 0);
+        for (i, ch) in inner.char_indices().chain([(inner.len(), ',')]) {
+            match ch {
+                '<' | '(' => depth += 1,
+                '>' | ')' => depth -= 1,
+                ',' if depth == 0 => {
+                    let (name, ty) = inner[start..i].split_once(':').unwrap();
+                    fields.push((name.to_string(), parse_hive(ty)));
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        return Hive::Struct(fields);
+    }
+    if let Some(inner) = s.strip_prefix("decimal(").and_then(|r| r.strip_suffix(')')) {
+        let (p, scale) = inner.split_once(',').unwrap();
+        return Hive::Decimal(p.parse().unwrap(), scale.parse().unwrap());
+    }
+    Hive::Primitive(s.to_string())
+}
+
+/// The Parquet column Athena reads for a Glue column: an exact name match, else a
+/// case-insensitive one. More than one case-insensitive candidate would be ambiguous.
+fn athena_resolve<'a>(fields: &'a [TypePtr], glue_name: &str) -> &'a ParquetType {
+    let folded: Vec<&TypePtr> = fields
+        .iter()
+        .filter(|f| f.name().to_lowercase() == glue_name.to_lowercase())
+        .collect();
+    assert_eq!(
+        folded.len(),
+        1,
+        "Glue column {glue_name:?} must match exactly one Parquet column ignoring case"
+    );
+    fields
+        .iter()
+        .find(|f| f.name() == glue_name)
+        .unwrap_or(folded[0])
+}
+
+/// The Parquet type is what Athena reads as `hive`.
+fn check_type(hive: &Hive, t: &ParquetType, ctx: &str) {
+    let logical = t.get_basic_info().logical_type_ref().cloned();
+    match hive {
+        Hive::Array(element) => {
+            assert!(
+                t.is_group() && logical == Some(LogicalType::List),
+                "{ctx}: an array is a LIST group, got {t:?}"
+            );
+            let [repeated] = t.get_fields() else {
+                panic!("{ctx}: a LIST has one repeated group: {t:?}")
+            };
+            assert!(repeated.is_group(), "{ctx}: {t:?}");
+            assert_eq!(repeated.get_basic_info().repetition(), Repetition::REPEATED);
+            let [item] = repeated.get_fields() else {
+                panic!("{ctx}: a list's repeated group holds one element: {t:?}")
+            };
+            check_type(element, item, &format!("{ctx}[]"));
+        }
+        Hive::Struct(fields) => {
+            assert!(
+                t.is_group() && logical.is_none(),
+                "{ctx}: a struct is a plain group, got {t:?}"
+            );
+            let names: Vec<&str> = t.get_fields().iter().map(|f| f.name()).collect();
+            let wanted: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(names, wanted, "{ctx}: struct fields");
+            for ((name, h), f) in fields.iter().zip(t.get_fields()) {
+                check_type(h, f, &format!("{ctx}.{name}"));
+            }
+        }
+        Hive::Decimal(precision, scale) => {
+            assert!(t.is_primitive(), "{ctx}: {t:?}");
+            assert_eq!(
+                logical,
+                Some(LogicalType::decimal(*scale, *precision)),
+                "{ctx}: decimal({precision},{scale})"
+            );
+            assert!(
+                matches!(
+                    t.get_physical_type(),
+                    Physical::INT32 | Physical::INT64 | Physical::FIXED_LEN_BYTE_ARRAY
+                ),
+                "{ctx}: {t:?}"
+            );
+        }
+        Hive::Primitive(p) => {
+            assert!(t.is_primitive(), "{ctx}: {p} is a primitive, got {t:?}");
+            let physical = t.get_physical_type();
+            let ok = match p.as_str() {
+                "boolean" => physical == Physical::BOOLEAN && logical.is_none(),
+                "smallint" => {
+                    physical == Physical::INT32 && logical == Some(LogicalType::integer(16, true))
+                }
+                "int" => {
+                    physical == Physical::INT32
+                        && (logical.is_none() || logical == Some(LogicalType::integer(32, true)))
+                }
+                "bigint" => {
+                    physical == Physical::INT64
+                        && (logical.is_none() || logical == Some(LogicalType::integer(64, true)))
+                }
+                "float" => physical == Physical::FLOAT && logical.is_none(),
+                "double" => physical == Physical::DOUBLE && logical.is_none(),
+                "string" => {
+                    physical == Physical::BYTE_ARRAY && logical == Some(LogicalType::String)
+                }
+                "binary" => physical == Physical::BYTE_ARRAY && logical.is_none(),
+                "date" => physical == Physical::INT32 && logical == Some(LogicalType::Date),
+                "timestamp" => {
+                    physical == Physical::INT64
+                        && matches!(&logical, Some(LogicalType::Timestamp(ts)) if ts.unit == TimeUnit::MICROS)
+                }
+                other => panic!("{ctx}: unexpected Glue type {other}"),
+            };
+            assert!(ok, "{ctx}: Glue {p} vs Parquet {physical} {logical:?}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn glue_accepts_the_catalog_and_it_matches_the_parquet_files() {
+    let db = TestDb::create("glue").await;
+    db.exec(SETUP_SQL).await;
+    let server = S3Server::start();
+    server.create_bucket(BUCKET);
+    fake_aws_env();
+
+    let mut cfg = ExportConfig::new(&db.url, &format!("s3://{BUCKET}/lake")).unwrap();
+    cfg.endpoint = Some(server.endpoint.clone());
+    cfg.export_id = Some("e".into());
+    cfg.concurrency = 2;
+    run_export(&cfg, Arc::new(Quiet))
+        .await
+        .expect("export succeeds");
+    let store = reader_store(&server);
+
+    // The manifest maps every table and column to its Glue name.
+    let manifest: Manifest =
+        serde_json::from_slice(&get(&store, "lake/e/manifest.json").await).unwrap();
+    assert_eq!(manifest.glue_database, db.name, "lowercase already");
+    let glue_tables: Vec<(String, String, String)> = manifest
+        .tables
+        .iter()
+        .map(|t| (t.schema.clone(), t.name.clone(), t.glue_table.clone()))
+        .collect();
+    let expected_tables = [
+        ("public", "Orders", "orders"),
+        ("public", "empty_t", "empty_t"),
+        ("public", "sales_orders", "sales_orders"),
+        ("sales", "orders", "sales_orders_2"),
+    ];
+    for (schema, name, glue) in expected_tables {
+        assert!(
+            glue_tables.contains(&(schema.into(), name.into(), glue.into())),
+            "{schema}.{name} as {glue}: {glue_tables:?}"
+        );
+    }
+    let orders = manifest.tables.iter().find(|t| t.name == "Orders").unwrap();
+    let names: Vec<(&str, &str, &str, &str)> = orders
+        .columns
+        .iter()
+        .map(|c| {
+            (
+                c.name.as_str(),
+                c.glue_name.as_str(),
+                c.parquet_name.as_str(),
+                c.glue_type.as_str(),
+            )
+        })
+        .collect();
+    let expected = orders_columns();
+    let expected_names: Vec<(&str, &str, &str, &str)> = expected
+        .iter()
+        .map(|(s, g, p, t)| (*s, *g, *p, t.as_str()))
+        .collect();
+    assert_eq!(names, expected_names);
+
+    // The catalog folder holds the database and two files per table, nothing else.
+    let listed: BTreeSet<String> = store
+        .list(Some(&Path::from("lake/e/_catalog")))
+        .map_ok(|m| m.location.filename().unwrap_or_default().to_string())
+        .try_collect()
+        .await
+        .unwrap();
+    let mut wanted = BTreeSet::from(["database.json".to_string()]);
+    for (_, _, glue) in expected_tables {
+        wanted.insert(format!("{glue}.table.json"));
+        wanted.insert(format!("{glue}.sql"));
+    }
+    assert_eq!(listed, wanted);
+    let folder = temp_dir("glue-catalog");
+    for name in &listed {
+        let body = get(&store, &format!("lake/e/_catalog/{name}")).await;
+        std::fs::write(folder.join(name), body).unwrap();
+    }
+
+    // Glue takes every file as it is, and gives back the same definitions.
+    let glue = register_with_glue(&server, &folder);
+    assert_eq!(glue["Database"]["Name"], db.name.as_str());
+    let tables = glue["Tables"].as_object().unwrap();
+    assert_eq!(tables.len(), expected_tables.len());
+    for (schema, name, glue_name) in expected_tables {
+        let t = &tables[glue_name];
+        assert_eq!(t["Name"], glue_name);
+        assert_eq!(t["TableType"], "EXTERNAL_TABLE");
+        assert_eq!(t["Parameters"]["classification"], "parquet");
+        assert_eq!(t["Parameters"]["snapex.export_id"], "e");
+        assert_eq!(t["Parameters"]["snapex.source_schema"], schema);
+        assert_eq!(t["Parameters"]["snapex.source_table"], name);
+        let sd = &t["StorageDescriptor"];
+        assert_eq!(
+            sd["Location"],
+            format!("s3://{BUCKET}/lake/e/{schema}/{name}/")
+        );
+        assert_eq!(
+            sd["SerdeInfo"]["SerializationLibrary"],
+            "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+        );
+        assert_eq!(
+            sd["InputFormat"],
+            "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+        );
+        assert_eq!(t["PartitionKeys"], Value::Array(vec![]));
+    }
+    let glue_columns: Vec<(String, String)> = tables["orders"]["StorageDescriptor"]["Columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["Name"].as_str().unwrap().to_string(),
+                c["Type"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let wanted: Vec<(String, String)> = expected
+        .iter()
+        .map(|(_, g, _, t)| (g.to_string(), t.clone()))
+        .collect();
+    assert_eq!(glue_columns, wanted);
+    assert_eq!(
+        tables["orders"]["StorageDescriptor"]["Columns"][1]["Comment"],
+        "\"Name\" text"
+    );
+
+    // Every Glue column finds one Parquet column by Athena's rule, of the type Athena expects,
+    // and every Parquet column is found.
+    for t in &manifest.tables {
+        let columns = tables[t.glue_table.as_str()]["StorageDescriptor"]["Columns"]
+            .as_array()
+            .unwrap();
+        if t.name == "empty_t" {
+            assert!(
+                t.files.is_empty(),
+                "an empty table writes no file but is registered"
+            );
+        }
+        for f in &t.files {
+            let body = get(&store, &format!("lake/e/{}", f.path)).await;
+            let reader = SerializedFileReader::new(body).unwrap();
+            let root = reader.metadata().file_metadata().schema();
+            let fields = root.get_fields();
+            assert_eq!(
+                fields.len(),
+                columns.len(),
+                "{}: one Parquet column per Glue column",
+                f.path
+            );
+            let mut found = BTreeSet::new();
+            for c in columns {
+                let name = c["Name"].as_str().unwrap();
+                let parquet = athena_resolve(fields, name);
+                found.insert(parquet.name().to_string());
+                check_type(
+                    &parse_hive(c["Type"].as_str().unwrap()),
+                    parquet,
+                    &format!("{}: {name}", f.path),
+                );
+            }
+            assert_eq!(
+                found.len(),
+                fields.len(),
+                "{}: every Parquet column is read",
+                f.path
+            );
+        }
+    }
+
+    // The renamed columns hold their own source column's values.
+    let file = &orders.files[0];
+    let body = get(&store, &format!("lake/e/{}", file.path)).await;
+    std::fs::write(folder.join("orders.parquet"), &body).unwrap();
+    let batch = &read_parquet_file(&body)[0];
+    assert_eq!(cell(batch, "name_2", 0), "Upper 1");
+    assert_eq!(cell(batch, "name", 0), "lower 1");
+    assert_eq!(cell(batch, "name_3", 0), "CAPS 1");
+    assert_eq!(cell(batch, "id_3", 0), "-1");
+    // DuckDB, like Athena, finds columns by name ignoring case: every Glue name reads back.
+    let row = duckdb(&format!(
+        "SELECT name_2, name, name_3, id_3, id_2, \"order date\", \"we`ird ü\", amount, span.days
+           FROM read_parquet('{}') WHERE id = 2",
+        folder.join("orders.parquet").display()
+    ));
+    let row: Vec<String> = row.into_iter().map(Option::unwrap).collect();
+    assert_eq!(
+        row,
+        [
+            "Upper 2",
+            "lower 2",
+            "CAPS 2",
+            "-2",
+            "4",
+            "2000-01-03",
+            "odd 2",
+            "2.50",
+            "3"
+        ]
+    );
+
+    // The DDL says the same as the TableInput.
+    let sql = std::fs::read_to_string(folder.join("orders.sql")).unwrap();
+    assert!(
+        sql.starts_with(&format!(
+            "CREATE EXTERNAL TABLE IF NOT EXISTS `{}`.`orders` (\n  `id` bigint COMMENT '\"id\" bigint',\n  `name_2` string COMMENT '\"Name\" text',",
+            db.name
+        )),
+        "{sql}"
+    );
+    for line in [
+        "  `we``ird ü` string COMMENT '\"we`ird ü\" text'\n)",
+        &format!("  `spans` array<{INTERVAL}> COMMENT"),
+        "  `amount` decimal(12,2) COMMENT '\"amount\" numeric(12,2)',",
+        "STORED AS PARQUET\n",
+        &format!("LOCATION 's3://{BUCKET}/lake/e/public/Orders/'\n"),
+        "  'classification'='parquet',",
+    ] {
+        assert!(sql.contains(line), "DDL lacks {line:?}:\n{sql}");
+    }
+    std::fs::remove_dir_all(&folder).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_replaces_catalog_files_and_local_locations_are_file_urls() {
+    let db = TestDb::create("glue_local").await;
+    db.exec(r#"CREATE TABLE t (id int8 PRIMARY KEY, "Name" text, name text); INSERT INTO t VALUES (1, 'A', 'a');"#)
+        .await;
+    let dest = temp_dir("glue-local");
+    // An earlier attempt with the same export id left catalog files, one for a table that is
+    // no longer exported.
+    let catalog = dest.join("e/_catalog");
+    std::fs::create_dir_all(&catalog).unwrap();
+    std::fs::write(catalog.join("database.json"), b"{}").unwrap();
+    std::fs::write(catalog.join("gone.table.json"), b"{}").unwrap();
+    std::fs::write(catalog.join("gone.sql"), b"--").unwrap();
+
+    let mut cfg = ExportConfig::new(&db.url, dest.to_str().unwrap()).unwrap();
+    cfg.export_id = Some("e".into());
+    cfg.glue_database = Some("analytics".into());
+    run_export(&cfg, Arc::new(Quiet)).await.unwrap();
+
+    let mut files: Vec<String> = std::fs::read_dir(&catalog)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["database.json", "t.sql", "t.table.json"]);
+    let database: Value =
+        serde_json::from_slice(&std::fs::read(catalog.join("database.json")).unwrap()).unwrap();
+    assert_eq!(database["Name"], "analytics");
+    let table: Value =
+        serde_json::from_slice(&std::fs::read(catalog.join("t.table.json")).unwrap()).unwrap();
+    let root = std::fs::canonicalize(&dest).unwrap();
+    assert_eq!(
+        table["StorageDescriptor"]["Location"],
+        format!("file://{}/e/public/t/", root.display())
+    );
+    let sql = std::fs::read_to_string(catalog.join("t.sql")).unwrap();
+    assert!(
+        sql.starts_with("CREATE EXTERNAL TABLE IF NOT EXISTS `analytics`.`t` ("),
+        "{sql}"
+    );
+    let manifest = read_manifest(&dest.join("e"));
+    assert_eq!(manifest.glue_database, "analytics");
+    assert_eq!(manifest.tables[0].glue_table, "t");
+    let batch = snapex_tests::read_table(&dest.join("e"), "public", "t");
+    let schema = batch.schema();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(
+        names,
+        ["id", "name_2", "name"],
+        "the Parquet file carries the renamed column"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_file_in_the_catalog_folder_stops_the_export() {
+    let db = TestDb::create("glue_foreign").await;
+    db.exec("CREATE TABLE t (id int8 PRIMARY KEY); INSERT INTO t VALUES (1);")
+        .await;
+    let dest = temp_dir("glue-foreign");
+    let notes = dest.join("e/_catalog/notes.txt");
+    std::fs::create_dir_all(notes.parent().unwrap()).unwrap();
+    std::fs::write(&notes, b"mine").unwrap();
+    let mut cfg = ExportConfig::new(&db.url, dest.to_str().unwrap()).unwrap();
+    cfg.export_id = Some("e".into());
+    let err = run_export(&cfg, Arc::new(Quiet)).await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::InvalidInput);
+    assert!(err.to_string().contains("did not write"), "{err}");
+    assert_eq!(std::fs::read(&notes).unwrap(), b"mine");
+}
+
+#[test]
+fn a_bad_glue_database_name_is_refused_before_anything_runs() {
+    let work = temp_dir("glue-cli");
+    let o = run_snapex(
+        &[
+            "export",
+            "--source",
+            "postgres://postgres@127.0.0.1:1/nowhere",
+            "--dest",
+            work.join("lake").to_str().unwrap(),
+            "--glue-database",
+            "Sales-DB",
+            "--no-progress",
+        ],
+        &work,
+    );
+    assert_cli_error(&o, 2, &["--glue-database \"Sales-DB\"", "a-z, 0-9 and _"]);
+    assert!(!work.join("lake").exists());
+    std::fs::remove_dir_all(&work).unwrap();
+}
