@@ -218,6 +218,38 @@ impl Drop for S3Server {
     }
 }
 
+impl S3Server {
+    /// A client of this server for reading what an export wrote, independent of snapex's own store.
+    pub fn reader(&self, bucket: &str) -> object_store::aws::AmazonS3 {
+        object_store::aws::AmazonS3Builder::new()
+            .with_endpoint(&self.endpoint)
+            .with_allow_http(true)
+            .with_bucket_name(bucket)
+            .with_region("us-east-1")
+            .with_access_key_id("testing")
+            .with_secret_access_key("testing")
+            .build()
+            .unwrap()
+    }
+}
+
+/// Runs one query with DuckDB, an independent Parquet reader (through Python), and returns the
+/// single result row as text.
+pub fn duckdb(sql: &str) -> Vec<Option<String>> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/duckdb_query.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(sql)
+        .output()
+        .expect("running python3");
+    assert!(
+        out.status.success(),
+        "duckdb failed (install it with pip install duckdb; scripts/services.sh does): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// Sets the AWS variables object_store reads for a test server (moto accepts any credentials).
 pub fn fake_aws_env() {
     // SAFETY: set before any thread of this test reads the environment; every test sets the same values.

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use futures::TryStreamExt;
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::aws::AmazonS3;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::basic::{LogicalType, Repetition, TimeUnit, Type as Physical};
@@ -20,8 +20,8 @@ use snapex::manifest::Manifest;
 use snapex::pipeline::{Quiet, run_export};
 use snapex::{ErrorClass, ExportConfig};
 use snapex_tests::{
-    S3Server, TestDb, assert_cli_error, cell, fake_aws_env, read_manifest, read_parquet_file,
-    run_snapex, temp_dir,
+    S3Server, TestDb, assert_cli_error, cell, duckdb, fake_aws_env, read_manifest,
+    read_parquet_file, run_snapex, temp_dir,
 };
 
 const BUCKET: &str = "snapex-glue";
@@ -108,18 +108,6 @@ fn orders_columns() -> Vec<(&'static str, &'static str, &'static str, String)> {
     ]
 }
 
-fn reader_store(server: &S3Server) -> AmazonS3 {
-    AmazonS3Builder::new()
-        .with_endpoint(&server.endpoint)
-        .with_allow_http(true)
-        .with_bucket_name(BUCKET)
-        .with_region("us-east-1")
-        .with_access_key_id("testing")
-        .with_secret_access_key("testing")
-        .build()
-        .unwrap()
-}
-
 async fn get(store: &AmazonS3, path: &str) -> bytes::Bytes {
     let path = Path::parse(path).unwrap();
     store
@@ -148,21 +136,6 @@ fn register_with_glue(server: &S3Server, folder: &std::path::Path) -> Value {
     assert!(
         out.status.success(),
         "Glue refused the catalog files (boto3 comes with moto: pip install 'moto[server]'): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn duckdb(sql: &str) -> Vec<Option<String>> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/duckdb_query.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(sql)
-        .output()
-        .expect("running python3");
-    assert!(
-        out.status.success(),
-        "duckdb failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
@@ -318,7 +291,7 @@ async fn glue_accepts_the_catalog_and_it_matches_the_parquet_files() {
     run_export(&cfg, Arc::new(Quiet))
         .await
         .expect("export succeeds");
-    let store = reader_store(&server);
+    let store = server.reader(BUCKET);
 
     // The manifest maps every table and column to its Glue name.
     let manifest: Manifest =

@@ -1,27 +1,11 @@
 //! The export read by an independent Parquet reader (DuckDB, through Python), compared with
 //! the same aggregates computed by PostgreSQL on the source.
 
-use std::process::Command;
 use std::sync::Arc;
 
 use snapex::ExportConfig;
 use snapex::pipeline::{Quiet, run_export};
-use snapex_tests::{TestDb, temp_dir};
-
-fn duckdb(sql: &str) -> Vec<Option<String>> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/duckdb_query.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(sql)
-        .output()
-        .expect("running python3");
-    assert!(
-        out.status.success(),
-        "duckdb failed (install it with pip install duckdb; scripts/services.sh does): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
+use snapex_tests::{TestDb, duckdb, temp_dir};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duckdb_reads_what_postgres_holds() {

@@ -11,7 +11,7 @@ use arrow::datatypes::{
     DataType, Decimal128Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType,
 };
 use futures::TryStreamExt;
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::aws::AmazonS3;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use snapex::manifest::Manifest;
@@ -112,19 +112,6 @@ async fn source_db(tag: &str) -> TestDb {
     db
 }
 
-/// A client of the test server that reads what the export wrote, independent of snapex's own store.
-fn reader_store(server: &S3Server) -> AmazonS3 {
-    AmazonS3Builder::new()
-        .with_endpoint(&server.endpoint)
-        .with_allow_http(true)
-        .with_bucket_name(BUCKET)
-        .with_region("us-east-1")
-        .with_access_key_id("testing")
-        .with_secret_access_key("testing")
-        .build()
-        .unwrap()
-}
-
 async fn get(store: &AmazonS3, path: &Path) -> bytes::Bytes {
     store
         .get(path)
@@ -188,7 +175,7 @@ async fn verify_s3_export(
     export_id: &str,
     min_files: usize,
 ) -> Manifest {
-    let store = reader_store(server);
+    let store = server.reader(BUCKET);
     let root = format!("{prefix}/{export_id}");
 
     let manifest: Manifest =
