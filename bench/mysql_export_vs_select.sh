@@ -21,6 +21,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 BENCH_MYSQL="${BENCH_MYSQL:-mysql://root@127.0.0.1:3306}"
 BENCH_DB="${BENCH_DB:-snapex_bench}"
@@ -36,13 +38,8 @@ TABLE="${BENCH_DB}.${TABLE_NAME}"
 # Bump when the table definition below changes, so existing tables are rebuilt.
 DATA_VERSION="snapex-bench-mysql v1"
 
-die() { echo "error: $*" >&2; exit 1; }
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
-
-[[ "$ROWS" =~ ^[1-9][0-9]*$ ]] || die "ROWS must be a positive integer, got '$ROWS'"
-[[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, got '$RUNS'"
 [[ "$BATCH" =~ ^[1-9][0-9]*$ ]] || die "BATCH must be a positive integer, got '$BATCH'"
-[[ "$BENCH_DB" =~ ^[a-z_][a-z0-9_]*$ ]] || die "BENCH_DB must be a plain lower-case identifier"
+bench_preflight
 if command -v mariadb >/dev/null; then
     CLIENT=mariadb
 elif command -v mysql >/dev/null; then
@@ -50,38 +47,17 @@ elif command -v mysql >/dev/null; then
 else
     die "neither mariadb nor mysql client found"
 fi
-command -v cargo >/dev/null || die "cargo not found"
-if ! command -v jq >/dev/null && ! command -v python3 >/dev/null; then
-    die "need jq or python3 to read the manifest"
-fi
-if [[ ! -x /usr/bin/time ]]; then
-    log "/usr/bin/time missing; installing the 'time' package"
-    if [[ $(id -u) -eq 0 ]]; then
-        apt-get install -y time >/dev/null || { apt-get update >/dev/null && apt-get install -y time >/dev/null; }
-    else
-        sudo apt-get install -y time >/dev/null
-    fi
-    [[ -x /usr/bin/time ]] || die "could not install /usr/bin/time"
-fi
 
 # --- URLs: BENCH_MYSQL may carry a database path and/or a query string; replace the database.
 # mysql://user[:password]@host[:port][/db][?query]; the client gets user/password/host/port.
-base="${BENCH_MYSQL%/}"
-query=""
-if [[ "$base" == *\?* ]]; then
-    query="?${base#*\?}"
-    base="${base%%\?*}"
-fi
-scheme="${base%%://*}"
-[[ "$scheme" == mysql || "$scheme" == mariadb ]] || die "BENCH_MYSQL must start with mysql:// or mariadb://"
-rest="${base#*://}"
-rest="${rest%%/*}"
-DB_URL="${scheme}://${rest}/${BENCH_DB}${query}"
+split_server_url "$BENCH_MYSQL"
+[[ "$URL_SCHEME" == mysql || "$URL_SCHEME" == mariadb ]] || die "BENCH_MYSQL must start with mysql:// or mariadb://"
+DB_URL="${URL_SCHEME}://${URL_AUTHORITY}/${BENCH_DB}${URL_QUERY}"
 userinfo=""
-hostport="$rest"
-if [[ "$rest" == *@* ]]; then
-    userinfo="${rest%@*}"
-    hostport="${rest##*@}"
+hostport="$URL_AUTHORITY"
+if [[ "$URL_AUTHORITY" == *@* ]]; then
+    userinfo="${URL_AUTHORITY%@*}"
+    hostport="${URL_AUTHORITY##*@}"
 fi
 urldecode() { local s="${1//+/ }"; printf '%b' "${s//%/\\x}"; }
 my_user="$(urldecode "${userinfo%%:*}")"
@@ -101,11 +77,7 @@ if [[ -n "$my_user" ]]; then MYSQL+=(-u "$my_user"); fi
 q() { "${MYSQL[@]}" -N -B -e "$1"; }
 
 # --- 1. Build -----------------------------------------------------------------------------
-log "building release binary"
-cargo build --release -p snapex --bin snapex
-TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-BIN="$TARGET_DIR/release/snapex"
-[[ -x "$BIN" ]] || die "binary not found at $BIN"
+bench_build
 # What was built: HEAD at build time, plus a note if the sources differed from it.
 BUILD_COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
 if ! git -C "$ROOT" diff --quiet HEAD -- Cargo.toml Cargo.lock shared 2>/dev/null; then
@@ -180,7 +152,7 @@ SELECT
     CASE WHEN g % 10 = 7 THEN NULL ELSE concat('note ', g % 9973) END -- 10% NULL
 FROM (SELECT CAST(seq AS SIGNED) AS g FROM seq_${lo}_to_${hi}) AS s;
 SQL
-        log "  inserted rows $lo..$hi ($(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.0f", b-a}') s so far)"
+        log "  inserted rows $lo..$hi ($(elapsed "$t0" 0) s so far)"
     done
     "${MYSQL[@]}" -D "$BENCH_DB" >/dev/null <<SQL
 ANALYZE TABLE $TABLE_NAME;
@@ -188,30 +160,13 @@ ALTER TABLE $TABLE_NAME COMMENT = '$expected_comment';
 SQL
     got="$(q "select count(*) from $TABLE")"
     [[ "$got" == "$ROWS" ]] || die "built $TABLE has $got rows, expected $ROWS"
-    log "table built in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b-a}') s"
+    log "table built in $(elapsed "$t0" 1) s"
 fi
 
 # --- 3. Measurements ------------------------------------------------------------------------
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/snapex-bench-mysql.XXXXXX")"
-cleanup() { rm -rf "$WORK"; }
-trap cleanup EXIT
+make_work snapex-bench-mysql
 
-# Results: one line per method in $WORK/results: label wall_s rss_kib parquet_bytes
-: >"$WORK/results"
-
-# rss_kib of a /usr/bin/time -v report
-rss_of() { awk -F': ' '/Maximum resident set size/ {print $2}' "$1"; }
-
-manifest_rows() {
-    if command -v jq >/dev/null; then
-        jq -r '.totals.rows' "$1"
-    else
-        python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["totals"]["rows"])' "$1"
-    fi
-}
-
-LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
-log "load average before measuring: $LOAD_START"
+note_load_start
 log "measuring SELECT text stream size"
 SELECT_SQL="SELECT * FROM $TABLE"
 SELECT_BYTES="$("${MYSQL[@]}" --quick -e "$SELECT_SQL" | wc -c)"
@@ -219,83 +174,22 @@ SELECT_BYTES="${SELECT_BYTES// /}"
 [[ "$SELECT_BYTES" -gt 0 ]] || die "SELECT produced no bytes"
 
 BASE_LABEL="select($CLIENT)"
-best_sel=""
-sel_rss=0
-for ((r = 1; r <= RUNS; r++)); do
-    t0=$EPOCHREALTIME
-    /usr/bin/time -v -o "$WORK/time.select" "${MYSQL[@]}" --quick -e "$SELECT_SQL" >/dev/null
-    t1=$EPOCHREALTIME
-    wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}')"
-    rss="$(rss_of "$WORK/time.select")"
-    log "SELECT run $r: ${wall} s, $CLIENT peak RSS ${rss} KiB"
-    if [[ -z "$best_sel" ]] || awk -v a="$wall" -v b="$best_sel" 'BEGIN{exit !(a<b)}'; then
-        best_sel="$wall"
-    fi
-    if [[ "$rss" -gt "$sel_rss" ]]; then sel_rss="$rss"; fi
-done
-echo "$BASE_LABEL $best_sel $sel_rss -" >>"$WORK/results"
+run_baseline "$BASE_LABEL" SELECT "$CLIENT" "${MYSQL[@]}" --quick -e "$SELECT_SQL"
 
-run_snapex() { # label, extra args...
-    local label="$1"; shift
-    local best="" max_rss=0 r t0 t1 wall rss out mrows pq mbytes nfiles
-    for ((r = 1; r <= RUNS; r++)); do
-        out="$WORK/out"
-        rm -rf "$out"
-        t0=$EPOCHREALTIME
-        if ! /usr/bin/time -v -o "$WORK/time.snapex" "$BIN" export \
-                --source "$DB_URL" --dest "$out" --export-id bench \
-                --include "$TABLE" --no-progress "${EXTRA_ARGS[@]}" "$@" \
-                >"$WORK/snapex.stdout" 2>"$WORK/snapex.stderr"; then
-            echo "---- snapex stderr ----" >&2; tail -n 50 "$WORK/snapex.stderr" >&2
-            echo "---- snapex stdout ----" >&2; tail -n 20 "$WORK/snapex.stdout" >&2
-            die "snapex export ($label) failed"
-        fi
-        t1=$EPOCHREALTIME
-        wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}')"
-        rss="$(rss_of "$WORK/time.snapex")"
-        [[ -f "$out/bench/manifest.json" ]] || die "snapex ($label): no manifest at $out/bench/manifest.json"
-        mrows="$(manifest_rows "$out/bench/manifest.json")"
-        [[ "$mrows" == "$ROWS" ]] || die "snapex ($label): manifest totals.rows = $mrows, expected $ROWS"
-        pq="$(find "$out" -type f -name '*.parquet' -printf '%s\n' | awk '{s+=$1} END{print s+0}')"
-        mbytes="$(jq -r '.totals.bytes' "$out/bench/manifest.json" 2>/dev/null || echo '?')"
-        nfiles="$(find "$out" -type f -name '*.parquet' | wc -l) files of $(find "$out" -type f -name '*.parquet' -printf '%s\n' | sort -n | awk '{printf "%s%.1f", (NR>1?"/":""), $1/1048576}') MiB"
-        log "snapex $label run $r: ${wall} s, peak RSS ${rss} KiB, ${nfiles}, ${pq} Parquet bytes (manifest totals.bytes ${mbytes}), manifest rows OK"
-        if [[ -s "$WORK/snapex.stderr" ]]; then
-            log "snapex $label run $r wrote to stderr (last lines):"
-            tail -n 5 "$WORK/snapex.stderr" | sed 's/^/    /' >&2
-        fi
-        rm -rf "$out"
-        if [[ -z "$best" ]] || awk -v a="$wall" -v b="$best" 'BEGIN{exit !(a<b)}'; then
-            best="$wall"
-        fi
-        if [[ "$rss" -gt "$max_rss" ]]; then max_rss="$rss"; fi
-    done
-    # Fastest wall time, but the highest peak RSS seen in any run (memory varies run to run).
-    echo "$label $best $max_rss $pq" >>"$WORK/results"
-}
-
-run_snapex "snapex(default-j)"
+run_snapex "snapex(default-j)" "${EXTRA_ARGS[@]}"
 if [[ "$SNAPEX_J1" == 1 ]]; then
-    run_snapex "snapex(-j1)" -j 1
+    run_snapex "snapex(-j1)" "${EXTRA_ARGS[@]}" -j 1
 fi
 
 # --- 4. Report ------------------------------------------------------------------------------
 echo
 echo "snapex export vs SELECT: $TABLE, $ROWS rows, fastest of $RUNS run(s) each"
-echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  host: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)  load avg before: $LOAD_START, after: $(cut -d' ' -f1-3 /proc/loadavg)"
+report_host_line
 echo "server: $(q 'select version()')  innodb_buffer_pool_size: $(q 'select @@innodb_buffer_pool_size DIV 1048576') MiB  snapex: $("$BIN" --version)  built from: $BUILD_COMMIT"
 if [[ ${#EXTRA_ARGS[@]} -gt 0 ]]; then echo "extra snapex arguments: ${EXTRA_ARGS[*]}"; fi
 echo "SELECT text stream ($CLIENT --quick, tab-separated): $SELECT_BYTES bytes ($(awk -v b="$SELECT_BYTES" 'BEGIN{printf "%.1f", b/1e6}') MB); MB/s below = that size / wall time (MB = 10^6 bytes)"
 echo
-sel_wall="$(awk -v l="$BASE_LABEL" '$1 == l {print $2}' "$WORK/results")"
-awk -v rows="$ROWS" -v bytes="$SELECT_BYTES" -v cw="$sel_wall" '
-BEGIN {
-    printf "%-18s %10s %8s %11s %8s %9s %14s %10s %10s\n", "method", "rows", "wall_s", "rows/s", "MB/s", "RSS_MiB", "parquet_bytes", "time/SEL", "SEL/thru"
-}
-{
-    wall = $2; rss = $3 / 1024; pq = $4
-    printf "%-18s %10d %8.2f %11.0f %8.1f %9.1f %14s %10.2f %10.2f\n", $1, rows, wall, rows / wall, bytes / 1e6 / wall, rss, pq, wall / cw, (bytes / cw) / (bytes / wall)
-}' "$WORK/results"
+report_table "$BASE_LABEL" "$SELECT_BYTES" SEL
 echo
 echo "time/SEL = wall / SELECT wall (lower is better); SEL/thru = SELECT throughput / this throughput (same as time/SEL)."
 echo "wall_s = fastest run; RSS_MiB = highest peak RSS of any run (for SELECT it is the client's, not the server's)."

@@ -1,0 +1,155 @@
+# Shared helpers for the export benchmarks (export_vs_copy.sh, mysql_export_vs_select.sh).
+# Sourced, not run. The functions below read these globals, set by the calling script:
+#   ROOT, ROWS, RUNS, BENCH_DB            (before bench_preflight)
+#   DB_URL, TABLE, WORK                   (before run_baseline / run_snapex)
+# and set BIN (bench_build), LOAD_START (note_load_start).
+# shellcheck shell=bash disable=SC2154   # the globals above are assigned by the caller
+
+die() { echo "error: $*" >&2; exit 1; }
+log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+
+# Seconds since $1 (an $EPOCHREALTIME), with $2 decimals (default 3).
+elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" -v d="${2:-3}" 'BEGIN{printf "%." d "f", b-a}'; }
+# True if $1 < $2 as decimals (bash arithmetic is integer-only).
+less_than() { awk -v a="$1" -v b="$2" 'BEGIN{exit !(a<b)}'; }
+
+# Checks shared by both scripts: parameters, and the tools needed to build and measure.
+bench_preflight() {
+    [[ "$ROWS" =~ ^[1-9][0-9]*$ ]] || die "ROWS must be a positive integer, got '$ROWS'"
+    [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, got '$RUNS'"
+    [[ "$BENCH_DB" =~ ^[a-z_][a-z0-9_]*$ ]] || die "BENCH_DB must be a plain lower-case identifier"
+    command -v cargo >/dev/null || die "cargo not found"
+    if ! command -v jq >/dev/null && ! command -v python3 >/dev/null; then
+        die "need jq or python3 to read the manifest"
+    fi
+    # GNU time -v is what reports peak RSS; the shell keyword cannot.
+    if [[ ! -x /usr/bin/time ]]; then
+        log "/usr/bin/time missing; installing the 'time' package"
+        if [[ $(id -u) -eq 0 ]]; then
+            apt-get install -y time >/dev/null || { apt-get update >/dev/null && apt-get install -y time >/dev/null; }
+        else
+            sudo apt-get install -y time >/dev/null
+        fi
+        [[ -x /usr/bin/time ]] || die "could not install /usr/bin/time"
+    fi
+}
+
+# Splits a server URL scheme://authority[/db][?query] into URL_SCHEME, URL_AUTHORITY and
+# URL_QUERY ("" or "?..."), dropping any database path so the script can put its own.
+# shellcheck disable=SC2034   # the URL_* globals are read by the caller
+split_server_url() {
+    local base="${1%/}"
+    URL_QUERY=""
+    if [[ "$base" == *\?* ]]; then
+        URL_QUERY="?${base#*\?}"
+        base="${base%%\?*}"
+    fi
+    URL_SCHEME="${base%%://*}"
+    URL_AUTHORITY="${base#*://}"
+    URL_AUTHORITY="${URL_AUTHORITY%%/*}"
+}
+
+bench_build() {
+    log "building release binary"
+    cargo build --release -p snapex --bin snapex
+    BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/snapex"
+    [[ -x "$BIN" ]] || die "binary not found at $BIN"
+}
+
+# Makes the temporary folder $WORK (removed on exit) and the empty results file, which gets
+# one line per method: label wall_s rss_kib parquet_bytes
+make_work() { # mktemp prefix
+    WORK="$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")"
+    trap 'rm -rf "$WORK"' EXIT
+    : >"$WORK/results"
+}
+
+# rss_kib of a /usr/bin/time -v report
+rss_of() { awk -F': ' '/Maximum resident set size/ {print $2}' "$1"; }
+
+manifest_rows() {
+    if command -v jq >/dev/null; then
+        jq -r '.totals.rows' "$1"
+    else
+        python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["totals"]["rows"])' "$1"
+    fi
+}
+
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+note_load_start() {
+    LOAD_START="$(loadavg)"
+    log "load average before measuring: $LOAD_START"
+}
+
+# Times the client baseline RUNS times, output to /dev/null, and records it in the results.
+run_baseline() { # label, name in the log, client name in the log, command...
+    local label="$1" what="$2" client="$3"; shift 3
+    local best="" max_rss=0 r t0 wall rss
+    for ((r = 1; r <= RUNS; r++)); do
+        t0=$EPOCHREALTIME
+        /usr/bin/time -v -o "$WORK/time.baseline" "$@" >/dev/null
+        wall="$(elapsed "$t0")"
+        rss="$(rss_of "$WORK/time.baseline")"
+        log "$what run $r: ${wall} s, $client peak RSS ${rss} KiB"
+        if [[ -z "$best" ]] || less_than "$wall" "$best"; then best="$wall"; fi
+        if [[ "$rss" -gt "$max_rss" ]]; then max_rss="$rss"; fi
+    done
+    echo "$label $best $max_rss -" >>"$WORK/results"
+}
+
+# Times `snapex export` of $TABLE RUNS times, checks the manifest's row count after each run,
+# and records it in the results.
+run_snapex() { # label, extra snapex args...
+    local label="$1"; shift
+    local best="" max_rss=0 r t0 wall rss out mrows pq mbytes nfiles
+    for ((r = 1; r <= RUNS; r++)); do
+        out="$WORK/out"
+        rm -rf "$out"
+        t0=$EPOCHREALTIME
+        if ! /usr/bin/time -v -o "$WORK/time.snapex" "$BIN" export \
+                --source "$DB_URL" --dest "$out" --export-id bench \
+                --include "$TABLE" --no-progress "$@" \
+                >"$WORK/snapex.stdout" 2>"$WORK/snapex.stderr"; then
+            echo "---- snapex stderr ----" >&2; tail -n 50 "$WORK/snapex.stderr" >&2
+            echo "---- snapex stdout ----" >&2; tail -n 20 "$WORK/snapex.stdout" >&2
+            die "snapex export ($label) failed"
+        fi
+        wall="$(elapsed "$t0")"
+        rss="$(rss_of "$WORK/time.snapex")"
+        [[ -f "$out/bench/manifest.json" ]] || die "snapex ($label): no manifest at $out/bench/manifest.json"
+        mrows="$(manifest_rows "$out/bench/manifest.json")"
+        [[ "$mrows" == "$ROWS" ]] || die "snapex ($label): manifest totals.rows = $mrows, expected $ROWS"
+        pq="$(find "$out" -type f -name '*.parquet' -printf '%s\n' | awk '{s+=$1} END{print s+0}')"
+        mbytes="$(jq -r '.totals.bytes' "$out/bench/manifest.json" 2>/dev/null || echo '?')"
+        nfiles="$(find "$out" -type f -name '*.parquet' | wc -l) files of $(find "$out" -type f -name '*.parquet' -printf '%s\n' | sort -n | awk '{printf "%s%.1f", (NR>1?"/":""), $1/1048576}') MiB"
+        log "snapex $label run $r: ${wall} s, peak RSS ${rss} KiB, ${nfiles}, ${pq} Parquet bytes (manifest totals.bytes ${mbytes}), manifest rows OK"
+        if [[ -s "$WORK/snapex.stderr" ]]; then
+            log "snapex $label run $r wrote to stderr (last lines):"
+            tail -n 5 "$WORK/snapex.stderr" | sed 's/^/    /' >&2
+        fi
+        rm -rf "$out"
+        if [[ -z "$best" ]] || less_than "$wall" "$best"; then best="$wall"; fi
+        if [[ "$rss" -gt "$max_rss" ]]; then max_rss="$rss"; fi
+    done
+    # Fastest wall time, but the highest peak RSS seen in any run (memory varies run to run).
+    echo "$label $best $max_rss $pq" >>"$WORK/results"
+}
+
+report_host_line() {
+    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  host: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)  load avg before: $LOAD_START, after: $(loadavg)"
+}
+
+# The results table. Every MB/s figure divides the same baseline byte count, so they compare
+# directly; the last two columns relate each line to the baseline's wall time.
+report_table() { # baseline label, baseline stream bytes, short baseline name (COPY, SEL)
+    local base_label="$1" bytes="$2" short="$3" base_wall
+    base_wall="$(awk -v l="$base_label" '$1 == l {print $2}' "$WORK/results")"
+    awk -v rows="$ROWS" -v bytes="$bytes" -v cw="$base_wall" -v s="$short" '
+    BEGIN {
+        printf "%-18s %10s %8s %11s %8s %9s %14s %10s %10s\n", "method", "rows", "wall_s", "rows/s", "MB/s", "RSS_MiB", "parquet_bytes", "time/" s, s "/thru"
+    }
+    {
+        wall = $2; rss = $3 / 1024; pq = $4
+        printf "%-18s %10d %8.2f %11.0f %8.1f %9.1f %14s %10.2f %10.2f\n", $1, rows, wall, rows / wall, bytes / 1e6 / wall, rss, pq, wall / cw, (bytes / cw) / (bytes / wall)
+    }' "$WORK/results"
+}
