@@ -1,0 +1,221 @@
+//! Runs an export: discover and plan, run chunks on a bounded pool of readers (all inside one
+//! snapshot), verify every file, write the Glue/Athena catalog files, then publish the
+//! manifest. Used by the CLI; the Lambdas will call the same chunk and finalize steps one at a
+//! time.
+//!
+//! `chunks` holds the reader pool and the per-piece read-and-write loop; `publish` everything
+//! after the last chunk: verification, leftovers, catalog files and the manifest.
+
+mod chunks;
+mod publish;
+
+pub use chunks::PieceResult;
+
+use chunks::{Workers, run_workers};
+use publish::{
+    ManifestInput, build_manifest, catalog_files, existing_objects, foreign_objects_error,
+    glue_names, remove_strays, verify,
+};
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures::TryStreamExt;
+
+use crate::config::ExportConfig;
+use crate::error::{Error, Result};
+use crate::manifest::{SourceManifest, Totals};
+use crate::model::{Chunk, Piece, SkippedTable, TableDesc, TableName};
+use crate::plan::plan;
+use crate::sink::layout::{Layout, MANIFEST, escape_segment};
+use crate::sink::{Destination, FileWritten};
+use crate::source::TableFilter;
+use crate::source::{Discovered, Session, SessionOptions};
+
+/// Catalog files written at once: each is one small PUT, and an export may have thousands.
+const CATALOG_WRITES_AT_ONCE: usize = 32;
+
+/// What a running export reports. Every method has a no-op default.
+pub trait Progress: Send + Sync {
+    /// A phase with no count, e.g. "discovering tables".
+    fn phase(&self, _what: &str) {}
+    /// The plan is made: `tables` selected tables, split into `chunks`.
+    fn planned(&self, _tables: usize, _chunks: &[Chunk]) {}
+    /// Rows and source bytes decoded since the last call.
+    fn rows(&self, _rows: u64, _bytes: u64) {}
+    /// A table's piece is written.
+    fn piece_done(&self, _piece: &Piece, _file: Option<&FileWritten>) {}
+    fn chunk_done(&self, _chunk: &Chunk) {}
+}
+
+/// A progress sink that reports nothing.
+pub struct Quiet;
+impl Progress for Quiet {}
+
+/// What a finished export did.
+#[derive(Debug, Clone)]
+pub struct ExportSummary {
+    pub export_id: String,
+    /// Where the manifest is, as a URL-ish string (destination + path).
+    pub manifest: String,
+    pub totals: Totals,
+    pub lossy_values: u64,
+    pub elapsed: Duration,
+    pub skipped: Vec<SkippedTable>,
+}
+
+/// Runs a whole export. On any error nothing is published: no manifest, no `_SUCCESS`.
+pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Result<ExportSummary> {
+    cfg.validate()?;
+    let started = Instant::now();
+    let started_at = Utc::now();
+    let filter = TableFilter::new(&cfg.include, &cfg.exclude)?;
+    // Check the destination's syntax now; open (and create) it only once the source is known good.
+    crate::sink::Target::parse(&cfg.destination)?;
+
+    progress.phase("connecting");
+    let options = SessionOptions {
+        readers: cfg.concurrency,
+        mysql_consistency: cfg.mysql_consistency,
+    };
+    let session = Session::open(&cfg.source, options).await?;
+    let info = session.info().await?;
+    let export_id = cfg
+        .export_id
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", info.database, started_at.format("%Y%m%dT%H%M%SZ")));
+
+    progress.phase("discovering tables");
+    let (mut tables, skipped) = discover(&session, &filter).await?;
+    // Only now, with the request known to be good, touch the destination.
+    let dest = Destination::open(&cfg.destination, cfg.endpoint.as_deref())?;
+    let layout = Layout::new(&dest.root, &export_id);
+    if dest.exists(&layout.manifest()).await? {
+        return Err(Error::InvalidInput(format!(
+            "export {export_id:?} is already published in {}: choose another --export-id",
+            dest.url
+        )));
+    }
+    dest.check_writable(&dest.root).await?;
+    let (_, foreign) = existing_objects(&dest, &layout).await?;
+    if !foreign.is_empty() {
+        return Err(foreign_objects_error(&export_id, &foreign));
+    }
+    progress.phase("reading key bounds");
+    for t in tables.iter_mut().filter(|t| cfg.plan.wants_bounds(t)) {
+        session.fetch_bounds(t).await?;
+    }
+    let chunks = plan(&tables, &cfg.plan);
+    progress.planned(tables.len(), &chunks);
+    // The manifest lists tables in catalog order; the readers look them up by name.
+    let order: Vec<TableName> = tables.iter().map(|t| t.name.clone()).collect();
+    let tables: Arc<HashMap<TableName, TableDesc>> =
+        Arc::new(tables.into_iter().map(|t| (t.name.clone(), t)).collect());
+
+    let shared = Arc::new(Workers {
+        readers: session.readers(),
+        tables: tables.clone(),
+        dest: dest.clone(),
+        layout: layout.clone(),
+        parquet: cfg.parquet,
+        batch: cfg.batch,
+        queue: Mutex::new(chunks.into_iter().collect()),
+        progress: progress.clone(),
+    });
+    let readers = session
+        .max_readers()
+        .map_or(cfg.concurrency, |max| max.min(cfg.concurrency));
+    let results = run_workers(shared, readers).await?;
+
+    progress.phase("verifying files");
+    verify(&dest, &results).await?;
+
+    progress.phase("writing catalog metadata");
+    let glue = glue_names(cfg, &info, &order);
+    let catalog_files = catalog_files(&info, &export_id, &glue, &order, &tables, &dest, &layout)?;
+    let mut written: HashSet<String> = results
+        .iter()
+        .filter_map(|r| r.file.as_ref())
+        .map(|f| f.path.clone())
+        .collect();
+    written.extend(catalog_files.iter().map(|(path, _)| path.to_string()));
+    futures::stream::iter(catalog_files.into_iter().map(Ok))
+        .try_for_each_concurrent(CATALOG_WRITES_AT_ONCE, |(path, bytes)| {
+            let dest = &dest;
+            async move { dest.put(&path, bytes).await }
+        })
+        .await?;
+    remove_strays(&dest, &layout, &export_id, &written).await?;
+
+    progress.phase("publishing manifest");
+    let manifest = build_manifest(ManifestInput {
+        export_id: export_id.clone(),
+        destination: dest.url.clone(),
+        source: SourceManifest::new(&info, session.consistency()),
+        started_at,
+        include: cfg.include.clone(),
+        exclude: cfg.exclude.clone(),
+        glue: &glue,
+        order: &order,
+        tables: &tables,
+        skipped: skipped.clone(),
+        layout: &layout,
+        results: &results,
+    });
+    let json = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| Error::Internal(format!("manifest: {e}")))?;
+    dest.put(&layout.manifest(), json).await?;
+    dest.put(&layout.success_marker(), vec![]).await?;
+    // The session's consistent view is held until the export is published.
+    drop(session);
+
+    let lossy_values = results
+        .iter()
+        .flat_map(|r| r.lossy.values())
+        .flat_map(|m| m.values())
+        .sum();
+    Ok(ExportSummary {
+        manifest: format!(
+            "{}/{}/{MANIFEST}",
+            dest.url.trim_end_matches('/'),
+            escape_segment(&export_id)
+        ),
+        export_id,
+        totals: manifest.totals,
+        lossy_values,
+        elapsed: started.elapsed(),
+        skipped,
+    })
+}
+
+/// Streams the catalog through the filter. Every include pattern must match something.
+async fn discover(
+    session: &Session,
+    filter: &TableFilter,
+) -> Result<(Vec<TableDesc>, Vec<SkippedTable>)> {
+    let mut tables = Vec::new();
+    let mut skipped = Vec::new();
+    let mut matched = vec![false; filter.include_count()];
+    session
+        .discover(|d| {
+            let name = match &d {
+                Discovered::Table(t) => &t.name,
+                Discovered::Skipped(s) => &s.name,
+            };
+            if let Some(hits) = filter.selects(name) {
+                for i in hits {
+                    matched[i] = true;
+                }
+                match d {
+                    Discovered::Table(t) => tables.push(t),
+                    Discovered::Skipped(s) => skipped.push(s),
+                }
+            }
+            Ok(())
+        })
+        .await?;
+    filter.check_all_matched(&matched)?;
+    Ok((tables, skipped))
+}
