@@ -417,7 +417,7 @@ async fn cli_exports_to_s3_with_endpoint_flag() {
         stderr.is_empty(),
         "no warnings or errors expected, got:\n{stderr}"
     );
-    assert!(stdout.contains("exported 1 tables (0 skipped)"), "{stdout}");
+    assert!(stdout.contains("exported 1 table (0 skipped)"), "{stdout}");
     assert!(stdout.contains("20,000 rows"), "{stdout}");
     assert!(
         stdout.contains(&format!(

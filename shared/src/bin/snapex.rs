@@ -217,11 +217,11 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
 
     let t = &summary.totals;
     println!(
-        "exported {} tables ({} skipped): {} files, {} rows, {} in {:.1}s",
-        HumanCount(t.tables),
+        "exported {} ({} skipped): {}, {}, {} in {:.1}s",
+        counted(t.tables, "table"),
         t.skipped,
-        HumanCount(t.files),
-        HumanCount(t.rows),
+        counted(t.files, "file"),
+        counted(t.rows, "row"),
         HumanBytes(t.bytes),
         summary.elapsed.as_secs_f64()
     );
@@ -236,6 +236,11 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
     }
     println!("manifest: {}", summary.manifest);
     Ok(())
+}
+
+/// `1 table`, `5,000 tables`.
+fn counted(n: u64, noun: &str) -> String {
+    format!("{} {noun}{}", HumanCount(n), if n == 1 { "" } else { "s" })
 }
 
 /// The progress bar: chunks as its length; tables, rows and bytes in its message.
