@@ -91,10 +91,14 @@ impl LossyRule {
     }
 }
 
-/// The key a table can be split on: one integer column of its primary key.
+/// The key a table can be split on: one integer column of its primary key, or, for a
+/// PostgreSQL table without one, its physical block number (`ctid`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SplitKey {
     pub column: String,
+    /// True when ranges are of heap blocks (`ctid`), not of a column's values.
+    #[serde(default)]
+    pub physical: bool,
     /// Smallest and largest key in the snapshot; `None` for an empty table (never 0).
     pub bounds: Option<(i64, i64)>,
 }

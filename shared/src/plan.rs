@@ -153,6 +153,7 @@ mod tests {
             columns: vec![],
             primary_key: vec![],
             split_key: splittable.then(|| SplitKey {
+                physical: false,
                 column: "id".into(),
                 bounds,
             }),

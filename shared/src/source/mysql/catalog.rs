@@ -160,6 +160,7 @@ impl Building {
             && is_integer(ty)
         {
             self.table.split_key = Some(SplitKey {
+                physical: false,
                 column: key.clone(),
                 bounds: None,
             });

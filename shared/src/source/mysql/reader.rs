@@ -397,6 +397,7 @@ mod tests {
             columns: vec![],
             primary_key: vec!["id".into()],
             split_key: Some(crate::model::SplitKey {
+                physical: false,
                 column: "id".into(),
                 bounds: None,
             }),

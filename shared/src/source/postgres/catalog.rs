@@ -116,6 +116,7 @@ impl TypeResolver<'_> {
 /// Streams every table with its columns to `each`, in catalog order.
 pub async fn discover(
     client: &Client,
+    ctid_ranges: bool,
     mut each: impl FnMut(Discovered) -> Result<()>,
 ) -> Result<()> {
     // Types are resolved before the column stream starts: a query issued on the same
@@ -160,6 +161,8 @@ pub async fn discover(
                         estimated_rows: (reltuples >= 0.0).then_some(reltuples as u64),
                     },
                     partition: row.get("relispartition"),
+                    plain: row.get::<_, String>("relkind") == "r",
+                    ctid_ranges,
                     pk: vec![],
                     pk_types: vec![],
                     unsupported: vec![],
@@ -214,6 +217,11 @@ pub async fn discover(
 struct Building {
     table: TableDesc,
     partition: bool,
+    /// An ordinary table (not a partitioned parent, whose ctids are per partition).
+    plain: bool,
+    /// The server has TID range scans (PostgreSQL 14+); without them a block range would be a
+    /// full scan per chunk.
+    ctid_ranges: bool,
     pk: Vec<(i32, String)>,
     pk_types: Vec<String>,
     unsupported: Vec<String>,
@@ -246,6 +254,15 @@ impl Building {
         {
             self.table.split_key = Some(crate::model::SplitKey {
                 column: key.clone(),
+                physical: false,
+                bounds: None,
+            });
+        } else if self.plain && self.ctid_ranges {
+            // No integer key: ranges of heap blocks, each read with a TID range scan. Within one
+            // snapshot every visible row version has exactly one ctid, so each row is read once.
+            self.table.split_key = Some(crate::model::SplitKey {
+                column: "ctid".into(),
+                physical: true,
                 bounds: None,
             });
         }

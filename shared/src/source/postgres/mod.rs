@@ -140,7 +140,13 @@ impl Snapshot {
 
     /// Streams the catalog's tables to `each`.
     pub async fn discover(&self, each: impl FnMut(Discovered) -> Result<()>) -> Result<()> {
-        catalog::discover(&self.client, each).await
+        let version: i32 = self
+            .client
+            .query_one("SELECT current_setting('server_version_num')::int4", &[])
+            .await
+            .map_err(|e| Error::query("reading the server version", e))?
+            .get(0);
+        catalog::discover(&self.client, version >= 140_000, each).await
     }
 
     /// Fills in the split key's smallest and largest value (None for an empty table).
@@ -148,16 +154,28 @@ impl Snapshot {
         let Some(key) = table.split_key.as_mut() else {
             return Ok(());
         };
-        let k = sql::quote_ident(&key.column);
-        let q = format!(
-            "SELECT min({k})::int8, max({k})::int8 FROM {}",
-            sql::quote_table(&table.name)
-        );
-        let row = self
-            .client
-            .query_one(&q, &[])
-            .await
-            .map_err(|e| Error::query(format!("reading key bounds of {}", table.name), e))?;
+        let context = || format!("reading key bounds of {}", table.name);
+        let row = if key.physical {
+            // Blocks 0 ..= n-1 of the heap; the last range is unbounded anyway.
+            self.client
+                .query_one(
+                    "SELECT 0::int8, nullif(pg_catalog.pg_relation_size(pg_catalog.to_regclass($1)) \
+                     / current_setting('block_size')::int8, 0) - 1",
+                    &[&sql::quote_table(&table.name)],
+                )
+                .await
+                .map_err(|e| Error::query(context(), e))?
+        } else {
+            let k = sql::quote_ident(&key.column);
+            let q = format!(
+                "SELECT min({k})::int8, max({k})::int8 FROM {}",
+                sql::quote_table(&table.name)
+            );
+            self.client
+                .query_one(&q, &[])
+                .await
+                .map_err(|e| Error::query(context(), e))?
+        };
         key.bounds = match (row.get::<_, Option<i64>>(0), row.get::<_, Option<i64>>(1)) {
             (Some(lo), Some(hi)) => Some((lo, hi)),
             _ => None,

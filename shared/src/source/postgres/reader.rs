@@ -48,11 +48,25 @@ fn select_sql(table: &TableDesc, range: Option<KeyRange>) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     let mut sql = format!("SELECT {list} FROM {}", quote_table(&table.name));
-    if let (Some(_), Some(key)) = (range, &table.split_key) {
-        sql.push_str(&format!(
+    match (range, &table.split_key) {
+        (Some(r), Some(key)) if key.physical => {
+            let mut conds = Vec::new();
+            if r.lo.is_some() {
+                conds.push("ctid >= format('(%s,0)', current_setting('snapex.lo'))::tid");
+            }
+            if r.hi.is_some() {
+                conds.push("ctid < format('(%s,0)', current_setting('snapex.hi'))::tid");
+            }
+            if !conds.is_empty() {
+                sql.push_str(" WHERE ");
+                sql.push_str(&conds.join(" AND "));
+            }
+        }
+        (Some(_), Some(key)) => sql.push_str(&format!(
             " WHERE {k} BETWEEN current_setting('snapex.lo')::int8 AND current_setting('snapex.hi')::int8",
             k = quote_ident(&key.column)
-        ));
+        )),
+        _ => {}
     }
     sql
 }
@@ -79,9 +93,16 @@ impl PieceReader {
         let context = format!("reading {}", table.name);
         let range = range.filter(|r| *r != KeyRange::ALL);
         if let Some(r) = range {
-            let (lo, hi) = inclusive_bounds(r).ok_or_else(|| {
-                Error::Internal(format!("empty key range {r:?} for {}", table.name))
-            })?;
+            let physical = table.split_key.as_ref().is_some_and(|k| k.physical);
+            // Block ranges keep their half-open bounds (an absent side has no condition at all);
+            // key ranges become inclusive so both sides are always bounded (see `select_sql`).
+            let (lo, hi) = if physical {
+                (r.lo.unwrap_or(0), r.hi.unwrap_or(0))
+            } else {
+                inclusive_bounds(r).ok_or_else(|| {
+                    Error::Internal(format!("empty key range {r:?} for {}", table.name))
+                })?
+            };
             client
                 .execute(
                     "SELECT set_config('snapex.lo', $1, true), set_config('snapex.hi', $2, true)",
