@@ -772,3 +772,39 @@ fn unreachable_mysql_server_is_a_retryable_failure() {
     );
     std::fs::remove_dir_all(&work).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unique_not_null_integer_index_splits_a_table_without_a_primary_key() {
+    let db = MyDb::create("myunique").await;
+    // `id` is unique and NOT NULL but not the primary key (there is none); `maybe` is unique
+    // but nullable, so it must not be chosen.
+    db.exec(
+        "CREATE TABLE t (id BIGINT NOT NULL, v BIGINT NOT NULL, maybe INT NULL, UNIQUE KEY by_id (id), UNIQUE KEY by_maybe (maybe));
+         INSERT INTO t (id, v, maybe)
+         WITH RECURSIVE d (k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM d WHERE k < 9),
+              s (n) AS (SELECT 1 + a.k + 10 * b.k + 100 * c.k + 1000 * e.k + 10000 * f.k
+                          FROM d a, d b, d c, d e, d f WHERE f.k < 2)
+         SELECT n * 3 - 30000, n, IF(n % 2 = 0, n, NULL) FROM s;
+         ANALYZE TABLE t;",
+    )
+    .await;
+    let dest = temp_dir("myunique");
+    run_export(&splitting_config(&db, &dest), Arc::new(Quiet))
+        .await
+        .unwrap();
+    let root = dest.join("e");
+    let manifest = read_manifest(&root);
+    let t = table(&manifest, "t");
+    assert!(t.primary_key.is_empty());
+    assert_eq!(t.split_key.as_deref(), Some("id"));
+    assert!(
+        t.files.len() >= 3,
+        "split by the unique index: {} files",
+        t.files.len()
+    );
+    assert_tiles(t);
+    let mut rows = exported_rows(&root, "t");
+    rows.sort();
+    let want: Vec<(i64, i64)> = (1..=20000).map(|n| (n * 3 - 30000, n)).collect();
+    assert_eq!(rows, want, "every row exactly once");
+}

@@ -26,6 +26,13 @@ SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME, c.SEQ_IN_INDEX
   FROM information_schema.STATISTICS c
  WHERE c.INDEX_NAME = 'PRIMARY' AND "#;
 
+/// Columns of unique indexes other than the primary key, for tables that have no usable key:
+/// a unique, NOT NULL, single integer column splits a table as well as a primary key does.
+const UNIQUE_INDEXES: &str = r#"
+SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.INDEX_NAME, c.COLUMN_NAME, c.NULLABLE
+  FROM information_schema.STATISTICS c
+ WHERE c.NON_UNIQUE = 0 AND c.INDEX_NAME <> 'PRIMARY' AND "#;
+
 const ONE_SCHEMA: &str = "c.TABLE_SCHEMA = ?";
 const USER_SCHEMAS: &str =
     "c.TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')";
@@ -71,6 +78,27 @@ pub async fn discover(
             .or_default()
             .push((number(&row, 3).unwrap_or(0), text(&row, 2)?));
     }
+    // (table, index) -> its columns, and whether any of them may be NULL.
+    let mut indexes: HashMap<(TableName, String), (Vec<String>, bool)> = HashMap::new();
+    let index_rows: Vec<Row> = conn
+        .exec(format!("{UNIQUE_INDEXES}{schemas}"), params.clone())
+        .await
+        .map_err(|e| Error::mysql("listing unique indexes", e))?;
+    for row in index_rows {
+        let table = TableName::new(text(&row, 0)?, text(&row, 1)?);
+        let entry = indexes.entry((table, text(&row, 2)?)).or_default();
+        entry.0.push(text(&row, 3)?);
+        entry.1 |= text(&row, 4)? == "YES";
+    }
+    let mut unique_columns: HashMap<TableName, Vec<(String, String)>> = HashMap::new();
+    for ((table, index), (columns, nullable)) in indexes {
+        if let ([column], false) = (columns.as_slice(), nullable) {
+            unique_columns
+                .entry(table)
+                .or_default()
+                .push((index, column.clone()));
+        }
+    }
     let mut result = conn
         .exec_iter(format!("{COLUMNS}{schemas}{ORDER}"), params)
         .await
@@ -86,6 +114,7 @@ pub async fn discover(
             if let Some(done) = current.take() {
                 each(done.finish())?;
             }
+            let name_for_unique = name.clone();
             current = Some(Building {
                 table: TableDesc {
                     name,
@@ -96,6 +125,12 @@ pub async fn discover(
                     estimated_rows: number(&row, 10),
                 },
                 pk: vec![],
+                unique: {
+                    let mut u = unique_columns.remove(&name_for_unique).unwrap_or_default();
+                    u.sort();
+                    u.into_iter().map(|(_, c)| c).collect()
+                },
+                types: HashMap::new(),
                 unsupported: vec![],
             });
         }
@@ -114,6 +149,7 @@ pub async fn discover(
         if let Some((pos, _)) = key {
             b.pk.push((*pos, column.clone(), ty.data_type.clone()));
         }
+        b.types.insert(column.clone(), ty.data_type.clone());
         match map_type(&ty) {
             Ok(m) => b.table.columns.push(ColumnDesc {
                 name: column,
@@ -144,6 +180,10 @@ pub async fn discover(
 struct Building {
     table: TableDesc,
     pk: Vec<(u64, String, String)>,
+    /// Single-column unique NOT NULL indexes' columns, by index name.
+    unique: Vec<String>,
+    /// Each column's `DATA_TYPE`.
+    types: HashMap<String, String>,
     unsupported: Vec<String>,
 }
 
@@ -156,12 +196,22 @@ impl Building {
             });
         }
         self.pk.sort();
-        if let [(_, key, ty)] = self.pk.as_slice()
-            && is_integer(ty)
-        {
+        let primary = match self.pk.as_slice() {
+            [(_, key, ty)] if is_integer(ty) => Some(key.clone()),
+            _ => None,
+        };
+        // Without an integer primary key, a unique NOT NULL integer column does as well: its
+        // ranges hold each row exactly once.
+        let split = primary.or_else(|| {
+            self.unique
+                .iter()
+                .find(|c| self.types.get(*c).is_some_and(|t| is_integer(t)))
+                .cloned()
+        });
+        if let Some(column) = split {
             self.table.split_key = Some(SplitKey {
                 physical: false,
-                column: key.clone(),
+                column,
                 bounds: None,
             });
         }
