@@ -101,6 +101,10 @@ pub struct SplitKey {
     pub physical: bool,
     /// Smallest and largest key in the snapshot; `None` for an empty table (never 0).
     pub bounds: Option<(i64, i64)>,
+    /// Equal-frequency quantiles of the key from the source's statistics, if it keeps any:
+    /// ranges are cut at them so skewed keys still give chunks of similar row counts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quantiles: Vec<i64>,
 }
 
 /// Everything the planner and readers need to know about one table.

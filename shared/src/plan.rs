@@ -57,6 +57,42 @@ pub fn split_key_range(min: i64, max: i64, parts: u64) -> Vec<KeyRange> {
             bounds.push(b);
         }
     }
+    ranges_between(bounds)
+}
+
+/// Splits `[min, max]` into at most `parts` ranges holding near-equal numbers of rows, from
+/// `quantiles`: equal-frequency bucket bounds of the key, such as PostgreSQL's `pg_stats`
+/// histogram (each bucket holds the same share of rows). A boundary between two quantiles is
+/// placed by linear interpolation. With fewer than two quantiles this is [`split_key_range`].
+pub fn split_by_quantiles(min: i64, max: i64, quantiles: &[i64], parts: u64) -> Vec<KeyRange> {
+    if quantiles.len() < 2 || quantiles.windows(2).any(|w| w[0] > w[1]) {
+        return split_key_range(min, max, parts);
+    }
+    let buckets = (quantiles.len() - 1) as u128;
+    let parts = parts.max(1) as u128;
+    let mut bounds: Vec<i64> = Vec::with_capacity(parts as usize);
+    for i in 1..parts {
+        // Position i/parts of the way through the rows, in buckets: whole part and remainder.
+        let scaled = i * buckets;
+        let (b, rem) = ((scaled / parts) as usize, scaled % parts);
+        let (lo, hi) = (
+            quantiles[b] as i128,
+            quantiles[(b + 1).min(quantiles.len() - 1)] as i128,
+        );
+        let value = lo + (hi - lo) * rem as i128 / parts as i128;
+        // Boundaries must be strictly increasing and leave no empty range at either end.
+        if value > min as i128
+            && value <= max as i128
+            && bounds.last().is_none_or(|last| (*last as i128) < value)
+        {
+            bounds.push(value as i64);
+        }
+    }
+    ranges_between(bounds)
+}
+
+/// The half-open ranges between increasing `bounds`, unbounded at both ends.
+fn ranges_between(bounds: Vec<i64>) -> Vec<KeyRange> {
     let mut ranges = Vec::with_capacity(bounds.len() + 1);
     let mut lo = None;
     for b in bounds {
@@ -87,7 +123,8 @@ pub fn plan(tables: &[TableDesc], config: &PlanConfig) -> Vec<Chunk> {
                     .estimated_bytes
                     .div_ceil(target)
                     .min(config.max_ranges_per_table);
-                let ranges = split_key_range(min, max, parts);
+                let quantiles = t.split_key.as_ref().map_or(&[][..], |k| &k.quantiles[..]);
+                let ranges = split_by_quantiles(min, max, quantiles, parts);
                 let each = t.estimated_bytes / ranges.len() as u64;
                 for r in ranges {
                     chunks.push(Chunk {
@@ -154,6 +191,7 @@ mod tests {
             primary_key: vec![],
             split_key: splittable.then(|| SplitKey {
                 physical: false,
+                quantiles: vec![],
                 column: "id".into(),
                 bounds,
             }),
@@ -198,6 +236,46 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn quantiles_balance_skewed_keys() {
+        // 99% of rows in keys 0..10_000, 1% spread up to 1_000_000: an even split of the span
+        // would put nearly every row in the first range.
+        let mut keys: Vec<i64> = (0..99_000)
+            .map(|i| i / 10 + (i % 10) * 1000 % 10_000)
+            .collect();
+        keys.extend((0..1_000).map(|i| 10_000 + i * 990));
+        keys.sort();
+        let quantiles: Vec<i64> = (0..=100)
+            .map(|i| keys[(i * (keys.len() - 1)) / 100])
+            .collect();
+        let ranges = split_by_quantiles(keys[0], *keys.last().unwrap(), &quantiles, 10);
+        assert_eq!(ranges.len(), 10);
+        assert_partition(&ranges, keys.iter().copied().chain([i64::MIN, i64::MAX]));
+        let counts: Vec<usize> = ranges
+            .iter()
+            .map(|r| keys.iter().filter(|k| r.contains(**k)).count())
+            .collect();
+        let (lo, hi) = (*counts.iter().min().unwrap(), *counts.iter().max().unwrap());
+        assert!(hi <= 2 * lo, "row counts per range within 2x: {counts:?}");
+        let even = split_key_range(keys[0], *keys.last().unwrap(), 10);
+        let first = keys.iter().filter(|k| even[0].contains(**k)).count();
+        assert!(
+            first > keys.len() * 9 / 10,
+            "the even split is skewed, so the test means something"
+        );
+    }
+
+    #[test]
+    fn quantiles_that_are_missing_or_flat_fall_back_or_collapse() {
+        assert_eq!(split_by_quantiles(0, 99, &[], 4), split_key_range(0, 99, 4));
+        assert_eq!(
+            split_by_quantiles(0, 99, &[50, 10], 4),
+            split_key_range(0, 99, 4)
+        );
+        // One value holds every row: nothing to split.
+        assert_eq!(split_by_quantiles(7, 7, &[7, 7, 7], 5), vec![KeyRange::ALL]);
     }
 
     #[test]

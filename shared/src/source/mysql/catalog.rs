@@ -211,6 +211,7 @@ impl Building {
         if let Some(column) = split {
             self.table.split_key = Some(SplitKey {
                 physical: false,
+                quantiles: vec![],
                 column,
                 bounds: None,
             });

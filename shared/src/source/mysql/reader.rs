@@ -398,6 +398,7 @@ mod tests {
             primary_key: vec!["id".into()],
             split_key: Some(crate::model::SplitKey {
                 physical: false,
+                quantiles: vec![],
                 column: "id".into(),
                 bounds: None,
             }),

@@ -255,6 +255,7 @@ impl Building {
             self.table.split_key = Some(crate::model::SplitKey {
                 column: key.clone(),
                 physical: false,
+                quantiles: vec![],
                 bounds: None,
             });
         } else if self.plain && self.ctid_ranges {
@@ -263,6 +264,7 @@ impl Building {
             self.table.split_key = Some(crate::model::SplitKey {
                 column: "ctid".into(),
                 physical: true,
+                quantiles: vec![],
                 bounds: None,
             });
         }

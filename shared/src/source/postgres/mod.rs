@@ -176,11 +176,35 @@ impl Snapshot {
                 .await
                 .map_err(|e| Error::query(context(), e))?
         };
+        if !key.physical {
+            key.quantiles = self.key_quantiles(&table.name, &key.column).await?;
+        }
         key.bounds = match (row.get::<_, Option<i64>>(0), row.get::<_, Option<i64>>(1)) {
             (Some(lo), Some(hi)) => Some((lo, hi)),
             _ => None,
         };
         Ok(())
+    }
+
+    /// The key's histogram from `pg_stats` (ANALYZE keeps about 100 equal-frequency bounds): the
+    /// planner cuts ranges at them so skewed keys still give balanced chunks. Empty when the
+    /// table was never analysed; the planner then splits the key span evenly.
+    async fn key_quantiles(
+        &self,
+        table: &crate::model::TableName,
+        column: &str,
+    ) -> Result<Vec<i64>> {
+        let row = self
+            .client
+            .query_opt(
+                "SELECT histogram_bounds::text FROM pg_catalog.pg_stats \
+                 WHERE schemaname = $1 AND tablename = $2 AND attname = $3 AND NOT inherited",
+                &[&table.schema, &table.name, &column],
+            )
+            .await
+            .map_err(|e| Error::query(format!("reading key statistics of {table}"), e))?;
+        let text: Option<String> = row.and_then(|r| r.get(0));
+        Ok(text.map(|t| parse_int_array(&t)).unwrap_or_default())
     }
 
     /// Starts a transaction on a reader connection that sees the snapshot `id` (from
@@ -212,6 +236,16 @@ impl Snapshot {
     }
 }
 
+/// Parses an integer array's text form (`{1,5,9}`); anything unparsable gives no quantiles.
+fn parse_int_array(text: &str) -> Vec<i64> {
+    let inner = text.trim().trim_start_matches('{').trim_end_matches('}');
+    inner
+        .split(',')
+        .map(|v| v.trim().parse::<i64>())
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap_or_default()
+}
+
 fn is_snapshot_id(id: &str) -> bool {
     !id.is_empty() && id.len() < 64 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
 }
@@ -219,6 +253,13 @@ fn is_snapshot_id(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn histogram_text_parses_or_gives_nothing() {
+        assert_eq!(parse_int_array("{-5,0,17}"), vec![-5, 0, 17]);
+        assert_eq!(parse_int_array("{}"), Vec::<i64>::new());
+        assert_eq!(parse_int_array("{1,x}"), Vec::<i64>::new());
+    }
 
     #[test]
     fn snapshot_ids_are_validated_before_quoting() {
