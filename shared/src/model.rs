@@ -120,6 +120,17 @@ pub struct TableDesc {
     pub estimated_bytes: u64,
     /// The catalog's row estimate; `None` when the table was never analysed.
     pub estimated_rows: Option<u64>,
+    /// For a partitioned table (PostgreSQL declarative partitioning): its leaf partitions, each
+    /// read as its own piece and written into this table's folder. Empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partitions: Vec<Partition>,
+}
+
+/// A leaf partition of a partitioned table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Partition {
+    pub name: TableName,
+    pub estimated_bytes: u64,
 }
 
 /// A table the export leaves out, and why. Listed in the manifest: nothing disappears silently.
@@ -158,15 +169,19 @@ pub struct Piece {
     pub table: TableName,
     /// `None` reads the whole table (no split key, or one piece covers it all).
     pub range: Option<KeyRange>,
+    /// The leaf partition to read instead of `table` itself (whose folder it is written to).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<TableName>,
 }
 
 impl Piece {
     /// The file stem this piece writes. A function of the piece's identity only, so a retry
     /// overwrites its own file and never adds a second one.
     pub fn file_stem(&self) -> String {
-        match &self.range {
-            None => "part-all".to_string(),
-            Some(r) => format!("part-{}", r.label()),
+        match (&self.partition, &self.range) {
+            (Some(p), _) => format!("part-of-{}.{}", p.schema, p.name),
+            (None, None) => "part-all".to_string(),
+            (None, Some(r)) => format!("part-{}", r.label()),
         }
     }
 }

@@ -40,7 +40,9 @@ impl PlanConfig {
 
     /// True when the table is big enough that its key bounds are worth a query.
     pub fn wants_bounds(&self, table: &TableDesc) -> bool {
-        table.split_key.is_some() && table.estimated_bytes > self.target_source_bytes()
+        table.split_key.is_some()
+            && table.partitions.is_empty()
+            && table.estimated_bytes > self.target_source_bytes()
     }
 }
 
@@ -103,6 +105,41 @@ fn ranges_between(bounds: Vec<i64>) -> Vec<KeyRange> {
     ranges
 }
 
+/// Adds a piece read whole: a chunk of its own when it is a file's worth, else packed with other
+/// small pieces into `batch` (started anew when full).
+fn add_whole(
+    chunks: &mut Vec<Chunk>,
+    batch: &mut Chunk,
+    piece: Piece,
+    bytes: u64,
+    target: u64,
+    config: &PlanConfig,
+) {
+    if bytes >= target {
+        chunks.push(Chunk {
+            id: 0,
+            pieces: vec![piece],
+            estimated_bytes: bytes,
+        });
+        return;
+    }
+    if !batch.pieces.is_empty()
+        && (batch.estimated_bytes + bytes > target
+            || batch.pieces.len() >= config.max_pieces_per_chunk)
+    {
+        chunks.push(std::mem::replace(
+            batch,
+            Chunk {
+                id: 0,
+                pieces: vec![],
+                estimated_bytes: 0,
+            },
+        ));
+    }
+    batch.pieces.push(piece);
+    batch.estimated_bytes += bytes;
+}
+
 /// Turns tables into chunks: big splittable tables into key ranges, one per chunk; every other
 /// table into one whole-table piece, small ones packed together. Largest chunks come first so
 /// the longest work starts earliest.
@@ -116,6 +153,26 @@ pub fn plan(tables: &[TableDesc], config: &PlanConfig) -> Vec<Chunk> {
     };
 
     for t in tables {
+        if !t.partitions.is_empty() {
+            // A partitioned table: each leaf is a piece of its own, written into the table's
+            // folder; big leaves get chunks of their own, small ones are packed.
+            for leaf in &t.partitions {
+                let piece = Piece {
+                    table: t.name.clone(),
+                    range: None,
+                    partition: Some(leaf.name.clone()),
+                };
+                add_whole(
+                    &mut chunks,
+                    &mut batch,
+                    piece,
+                    leaf.estimated_bytes,
+                    target,
+                    config,
+                );
+            }
+            continue;
+        }
         let bounds = t.split_key.as_ref().and_then(|k| k.bounds);
         match bounds {
             Some((min, max)) if t.estimated_bytes > target => {
@@ -132,38 +189,26 @@ pub fn plan(tables: &[TableDesc], config: &PlanConfig) -> Vec<Chunk> {
                         pieces: vec![Piece {
                             table: t.name.clone(),
                             range: Some(r),
+                            partition: None,
                         }],
                         estimated_bytes: each,
                     });
                 }
             }
-            _ if t.estimated_bytes >= target => chunks.push(Chunk {
-                id: 0,
-                pieces: vec![Piece {
-                    table: t.name.clone(),
-                    range: None,
-                }],
-                estimated_bytes: t.estimated_bytes,
-            }),
             _ => {
-                if !batch.pieces.is_empty()
-                    && (batch.estimated_bytes + t.estimated_bytes > target
-                        || batch.pieces.len() >= config.max_pieces_per_chunk)
-                {
-                    chunks.push(std::mem::replace(
-                        &mut batch,
-                        Chunk {
-                            id: 0,
-                            pieces: vec![],
-                            estimated_bytes: 0,
-                        },
-                    ));
-                }
-                batch.pieces.push(Piece {
+                let piece = Piece {
                     table: t.name.clone(),
                     range: None,
-                });
-                batch.estimated_bytes += t.estimated_bytes;
+                    partition: None,
+                };
+                add_whole(
+                    &mut chunks,
+                    &mut batch,
+                    piece,
+                    t.estimated_bytes,
+                    target,
+                    config,
+                );
             }
         }
     }
@@ -197,6 +242,7 @@ mod tests {
             }),
             estimated_bytes: bytes,
             estimated_rows: None,
+            partitions: vec![],
         }
     }
 
@@ -332,6 +378,49 @@ mod tests {
                 .windows(2)
                 .all(|w| w[0].estimated_bytes >= w[1].estimated_bytes)
         );
+    }
+
+    #[test]
+    fn partitioned_tables_are_read_leaf_by_leaf() {
+        let cfg = PlanConfig {
+            target_file_bytes: 100,
+            source_bytes_per_file_byte: 1.0,
+            ..Default::default()
+        };
+        let mut parent = table("events", 0, None, true);
+        parent.partitions = vec![
+            crate::model::Partition {
+                name: TableName::new("public", "events_big"),
+                estimated_bytes: 500,
+            },
+            crate::model::Partition {
+                name: TableName::new("public", "events_a"),
+                estimated_bytes: 10,
+            },
+            crate::model::Partition {
+                name: TableName::new("public", "events_b"),
+                estimated_bytes: 10,
+            },
+        ];
+        assert!(!cfg.wants_bounds(&parent));
+        let chunks = plan(&[parent], &cfg);
+        let pieces: Vec<&Piece> = chunks.iter().flat_map(|c| &c.pieces).collect();
+        assert_eq!(pieces.len(), 3);
+        assert!(
+            pieces
+                .iter()
+                .all(|p| p.table.name == "events" && p.range.is_none() && p.partition.is_some())
+        );
+        assert_eq!(
+            chunks.len(),
+            2,
+            "the big leaf alone, the two small ones together"
+        );
+        assert_eq!(
+            chunks[0].pieces[0].partition.as_ref().unwrap().name,
+            "events_big"
+        );
+        assert_eq!(chunks[0].pieces[0].file_stem(), "part-of-public.events_big");
     }
 
     #[test]

@@ -100,7 +100,9 @@ async fn five_thousand_tables_export_into_few_chunks() {
         "CREATE TABLE no_columns ();
          CREATE TABLE events (id int8, at date NOT NULL) PARTITION BY RANGE (at);
          CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
-         CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+         -- Attached with its columns in another order: leaves are read by column name.
+         CREATE TABLE events_2025 (at date NOT NULL, id int8);
+         ALTER TABLE events ATTACH PARTITION events_2025 FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
          INSERT INTO events VALUES (1, '2024-05-01'), (2, '2025-05-01'), (3, '2025-06-01');",
     )
     .await;
@@ -118,7 +120,24 @@ async fn five_thousand_tables_export_into_few_chunks() {
         "5000 tables and the partitioned parent"
     );
     assert_eq!(summary.totals.rows as usize, MANY_TABLES * 2 + 3);
-    assert_eq!(summary.totals.files as usize, MANY_TABLES + 1);
+    // Each leaf partition is a piece of its own, written into the parent's folder.
+    assert_eq!(summary.totals.files as usize, MANY_TABLES + 2);
+    let events_files: Vec<&str> = manifest
+        .tables
+        .iter()
+        .find(|t| t.name == "events")
+        .unwrap()
+        .files
+        .iter()
+        .map(|f| f.path.as_str())
+        .collect();
+    assert_eq!(
+        events_files,
+        [
+            "public/events/part-of-public.events_2024.parquet",
+            "public/events/part-of-public.events_2025.parquet"
+        ]
+    );
     let skipped: Vec<(String, &str)> = manifest
         .skipped
         .iter()
@@ -150,5 +169,18 @@ async fn five_thousand_tables_export_into_few_chunks() {
         );
     }
     let events = read_table(&root, "public", "events");
-    assert_eq!(events.num_rows(), 3);
+    let ids = events
+        .column_by_name("id")
+        .unwrap()
+        .as_primitive::<arrow::datatypes::Int64Type>();
+    let days = events
+        .column_by_name("at")
+        .unwrap()
+        .as_primitive::<arrow::datatypes::Date32Type>();
+    let mut got: Vec<(i64, i32)> = (0..events.num_rows())
+        .map(|r| (ids.value(r), days.value(r)))
+        .collect();
+    got.sort();
+    // 2024-05-01, 2025-05-01 and 2025-06-01 as days since 1970-01-01.
+    assert_eq!(got, vec![(1, 19844), (2, 20209), (3, 20240)]);
 }

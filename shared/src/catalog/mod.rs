@@ -161,6 +161,7 @@ mod tests {
             split_key: None,
             estimated_bytes: 0,
             estimated_rows: None,
+            partitions: vec![],
         }
     }
 

@@ -108,7 +108,22 @@ async fn run_piece(
         w.parquet,
         table.name.to_string(),
     );
-    let mut reader = source.read(table, piece.range, w.batch).await?;
+    // A leaf partition is read under its own name, with its parent's columns (selected by name,
+    // so a leaf's own column order does not matter), and written into the parent's folder.
+    let leaf;
+    let read_as = match &piece.partition {
+        Some(name) => {
+            leaf = TableDesc {
+                name: name.clone(),
+                split_key: None,
+                partitions: vec![],
+                ..table.clone()
+            };
+            &leaf
+        }
+        None => table,
+    };
+    let mut reader = source.read(read_as, piece.range, w.batch).await?;
     let copied = async {
         while let Some(batch) = reader.next_batch().await? {
             let bytes = batch.get_array_memory_size() as u64;

@@ -145,6 +145,7 @@ mod tests {
                 lo: Some(-5),
                 hi: None,
             }),
+            partition: None,
         };
         assert_eq!(
             l.piece_file(&p).as_ref(),
@@ -153,6 +154,7 @@ mod tests {
         let whole = Piece {
             table: TableName::new("s", "t"),
             range: None,
+            partition: None,
         };
         assert_eq!(
             l.piece_file(&whole).as_ref(),

@@ -123,6 +123,7 @@ pub async fn discover(
                     split_key: None,
                     estimated_bytes: number(&row, 9).unwrap_or(0),
                     estimated_rows: number(&row, 10),
+                    partitions: vec![],
                 },
                 pk: vec![],
                 unique: {

@@ -404,6 +404,7 @@ mod tests {
             }),
             estimated_bytes: 0,
             estimated_rows: None,
+            partitions: vec![],
         };
         let (sql, params) = select_sql(
             &table,

@@ -8,7 +8,7 @@ use tokio_postgres::Client;
 
 use super::typemap::{PgType, map_type};
 use crate::error::{Error, Result};
-use crate::model::{ColumnDesc, SkippedTable, TableDesc, TableName};
+use crate::model::{ColumnDesc, Partition, SkippedTable, TableDesc, TableName};
 use crate::source::Discovered;
 
 /// Every ordinary and partitioned table outside the system schemas, one row per column.
@@ -51,6 +51,17 @@ SELECT DISTINCT a.atttypid
  WHERE c.relkind IN ('r', 'p')
    AND n.nspname <> 'information_schema'
    AND n.nspname NOT LIKE 'pg\_%'
+"#;
+
+/// Leaf partitions with the root of their partition tree (PostgreSQL 12+), read before the
+/// column stream so that each partitioned table is described with its leaves.
+const LEAVES_SQL: &str = r#"
+SELECT pg_catalog.pg_partition_root(c.oid)::oid AS root, n.nspname, c.relname,
+       pg_catalog.pg_table_size(c.oid)::int8 AS bytes
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relispartition AND c.relkind = 'r'
+ ORDER BY 1, 2, 3
 "#;
 
 const TYPE_SQL: &str = r#"
@@ -117,6 +128,7 @@ impl TypeResolver<'_> {
 pub async fn discover(
     client: &Client,
     ctid_ranges: bool,
+    partition_roots: bool,
     mut each: impl FnMut(Discovered) -> Result<()>,
 ) -> Result<()> {
     // Types are resolved before the column stream starts: a query issued on the same
@@ -131,6 +143,19 @@ pub async fn discover(
         .map_err(|e| Error::query("listing column types", e))?;
     for row in used {
         types.resolve(row.get(0)).await?;
+    }
+    let mut leaves: HashMap<u32, Vec<Partition>> = HashMap::new();
+    if partition_roots {
+        for row in client
+            .query(LEAVES_SQL, &[])
+            .await
+            .map_err(|e| Error::query("listing partitions", e))?
+        {
+            leaves.entry(row.get(0)).or_default().push(Partition {
+                name: TableName::new(row.get::<_, String>(1), row.get::<_, String>(2)),
+                estimated_bytes: row.get::<_, i64>(3).max(0) as u64,
+            });
+        }
     }
     let rows = client
         .query_raw(COLUMNS_SQL, std::iter::empty::<i32>())
@@ -159,6 +184,8 @@ pub async fn discover(
                         split_key: None,
                         estimated_bytes: row.get::<_, i64>("bytes").max(0) as u64,
                         estimated_rows: (reltuples >= 0.0).then_some(reltuples as u64),
+                        // A partitioned root is read leaf by leaf.
+                        partitions: leaves.remove(&oid).unwrap_or_default(),
                     },
                     partition: row.get("relispartition"),
                     plain: row.get::<_, String>("relkind") == "r",
@@ -232,7 +259,8 @@ impl Building {
         if self.partition {
             return Discovered::Skipped(SkippedTable {
                 name: self.table.name,
-                reason: "partition: its rows are exported with its partitioned parent table".into(),
+                reason: "partition: its rows are exported as part of its partitioned parent table"
+                    .into(),
             });
         }
         if self.table.columns.is_empty() && self.unsupported.is_empty() {

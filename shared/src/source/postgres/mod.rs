@@ -146,7 +146,7 @@ impl Snapshot {
             .await
             .map_err(|e| Error::query("reading the server version", e))?
             .get(0);
-        catalog::discover(&self.client, version >= 140_000, each).await
+        catalog::discover(&self.client, version >= 140_000, version >= 120_000, each).await
     }
 
     /// Fills in the split key's smallest and largest value (None for an empty table).
