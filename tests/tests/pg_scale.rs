@@ -184,3 +184,52 @@ async fn five_thousand_tables_export_into_few_chunks() {
     // 2024-05-01, 2025-05-01 and 2025-06-01 as days since 1970-01-01.
     assert_eq!(got, vec![(1, 19844), (2, 20209), (3, 20240)]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn columns_added_and_dropped_over_the_years_export_as_they_are_now() {
+    let db = TestDb::create("altered").await;
+    // Hundreds of ALTER TABLE ADD COLUMN, every third later dropped: PostgreSQL keeps the
+    // dropped ones as holes in the attribute numbers.
+    let mut sql = String::from("CREATE TABLE grown (id int4 PRIMARY KEY);");
+    for k in 1..=300 {
+        sql.push_str(&format!(
+            "ALTER TABLE grown ADD COLUMN c{k} int4 DEFAULT {k};"
+        ));
+    }
+    for k in (3..=300).step_by(3) {
+        sql.push_str(&format!("ALTER TABLE grown DROP COLUMN c{k};"));
+    }
+    sql.push_str(
+        "INSERT INTO grown (id) SELECT g FROM generate_series(1, 50) g; UPDATE grown SET c1 = id;",
+    );
+    db.exec(&sql).await;
+
+    let dest = temp_dir("altered");
+    let mut cfg = ExportConfig::new(&db.url, dest.to_str().unwrap()).unwrap();
+    cfg.export_id = Some("e".into());
+    run_export(&cfg, Arc::new(Quiet)).await.unwrap();
+    let batch = read_table(&dest.join("e"), "public", "grown");
+    assert_eq!(
+        batch.num_columns(),
+        1 + 200,
+        "id and the 200 columns still there"
+    );
+    assert_eq!(batch.num_rows(), 50);
+    assert!(batch.column_by_name("c3").is_none() && batch.column_by_name("c300").is_none());
+    let ids = batch
+        .column_by_name("id")
+        .unwrap()
+        .as_primitive::<Int32Type>();
+    let c1 = batch
+        .column_by_name("c1")
+        .unwrap()
+        .as_primitive::<Int32Type>();
+    let c299 = batch
+        .column_by_name("c299")
+        .unwrap()
+        .as_primitive::<Int32Type>();
+    for r in 0..batch.num_rows() {
+        assert_eq!(c1.value(r), ids.value(r));
+        assert_eq!(c299.value(r), 299, "the default of a column added later");
+    }
+}
