@@ -75,24 +75,29 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        // Best effort, on a thread of its own: Drop may run inside a runtime.
         let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok((c, conn)) = tokio_postgres::connect(&admin_url(), NoTls).await {
-                    tokio::spawn(conn);
-                    let _ = c
-                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
-                }
-            })
-        })
-        .join();
+        on_own_runtime(async move {
+            if let Ok((c, conn)) = tokio_postgres::connect(&admin_url(), NoTls).await {
+                tokio::spawn(conn);
+                let _ = c
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+            }
+        });
     }
+}
+
+/// Runs `work` to completion on a runtime of its own, on a thread of its own: best-effort
+/// clean-up in `Drop`, which may itself run inside a runtime.
+fn on_own_runtime(work: impl std::future::Future<Output = ()> + Send + 'static) {
+    let _ = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(work)
+    })
+    .join();
 }
 
 /// A fresh, empty folder under the system temp dir.
@@ -325,22 +330,15 @@ impl MyDb {
 impl Drop for MyDb {
     fn drop(&mut self) {
         let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                use mysql_async::prelude::Queryable;
-                if let Ok(mut c) = mysql_async::Conn::from_url(mysql_admin_url()).await {
-                    let _ = c
-                        .query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
-                        .await;
-                    let _ = c.disconnect().await;
-                }
-            })
-        })
-        .join();
+        on_own_runtime(async move {
+            use mysql_async::prelude::Queryable;
+            if let Ok(mut c) = mysql_async::Conn::from_url(mysql_admin_url()).await {
+                let _ = c
+                    .query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
+                    .await;
+                let _ = c.disconnect().await;
+            }
+        });
     }
 }
 
@@ -426,4 +424,47 @@ pub fn cell(batch: &RecordBatch, column: &str, row: usize) -> String {
         .unwrap()
         .value(row)
         .to_string()
+}
+
+/// Writers committing in the background while an export runs: a shared stop flag and commit
+/// counter, so a test can prove writes happened during the export it checks.
+#[derive(Clone, Default)]
+pub struct LiveWrites {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    commits: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl LiveWrites {
+    /// True until [`LiveWrites::stop`]: the writers' loop condition.
+    pub fn running(&self) -> bool {
+        !self.stop.load(Ordering::Relaxed)
+    }
+
+    /// A writer calls this after each commit.
+    pub fn committed(&self) {
+        self.commits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn count(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// Waits until the writers have got going, so they are committing while readers run.
+    pub async fn started(&self) {
+        while self.count() < 20 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Runs `work` and returns its result with the number of commits made meanwhile.
+    pub async fn during<T>(&self, work: impl std::future::Future<Output = T>) -> (T, u64) {
+        let before = self.count();
+        let out = work.await;
+        (out, self.count() - before)
+    }
+
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }

@@ -5,7 +5,6 @@
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::Int64Type;
@@ -17,7 +16,7 @@ use snapex::model::KeyRange;
 use snapex::pipeline::{Quiet, run_export};
 use snapex::source::mysql::Consistency;
 use snapex_tests::{
-    MyDb, Outcome, assert_cli_error, files_under, mysql_admin_url, read_manifest,
+    LiveWrites, MyDb, Outcome, assert_cli_error, files_under, mysql_admin_url, read_manifest,
     read_parquet_file, run_snapex, temp_dir,
 };
 
@@ -540,20 +539,19 @@ async fn export_under_writes(consistency: Consistency, tag: &str) {
     let db = MyDb::create(tag).await;
     db.exec(&accounts_sql(ACCOUNTS)).await;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let commits = Arc::new(AtomicU64::new(0));
+    let live = LiveWrites::default();
     // Several writers, each on keys of its own, so commits come often enough that readers
     // which started their snapshots even milliseconds apart would see different instants.
     let writers: Vec<_> = (0..WRITERS)
         .map(|w| {
-            let (stop, commits) = (stop.clone(), commits.clone());
+            let live = live.clone();
             let url = db.url.clone();
             tokio::spawn(async move {
                 let mut conn = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
                 let mut next_low = 1 + w;
                 let mut next_high = ACCOUNTS + 1 + w;
                 let mid = ACCOUNTS / 2 + w;
-                while !stop.load(Ordering::Relaxed) {
+                while live.running() {
                     let sql = format!(
                         "START TRANSACTION;
                          INSERT INTO accounts (id, v, pad) SELECT {next_high}, v + 5, 'moved' FROM accounts WHERE id = {next_low};
@@ -566,7 +564,7 @@ async fn export_under_writes(consistency: Consistency, tag: &str) {
                         conn.query_drop("ROLLBACK").await.unwrap_or_else(|r| panic!("{e}; then {r}"));
                         continue;
                     }
-                    commits.fetch_add(1, Ordering::Relaxed);
+                    live.committed();
                     next_low += WRITERS;
                     next_high += WRITERS;
                 }
@@ -574,19 +572,14 @@ async fn export_under_writes(consistency: Consistency, tag: &str) {
             })
         })
         .collect();
-    // Let the writers get going, so they are committing while the readers run.
-    while commits.load(Ordering::Relaxed) < 20 {
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    live.started().await;
 
     let dest = temp_dir(tag);
     let mut cfg = splitting_config(&db, &dest);
     cfg.mysql_consistency = consistency;
     cfg.batch.rows = 1_000;
-    let before = commits.load(Ordering::Relaxed);
-    let result = run_export(&cfg, Arc::new(Quiet)).await;
-    let during = commits.load(Ordering::Relaxed) - before;
-    stop.store(true, Ordering::Relaxed);
+    let (result, during) = live.during(run_export(&cfg, Arc::new(Quiet))).await;
+    live.stop();
     for w in writers {
         w.await.unwrap();
     }

@@ -3,14 +3,13 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use arrow::array::AsArray;
 use arrow::datatypes::Int64Type;
 use snapex::ExportConfig;
 use snapex::model::KeyRange;
 use snapex::pipeline::{Quiet, run_export};
-use snapex_tests::{TestDb, read_manifest, read_parquet_file, temp_dir};
+use snapex_tests::{LiveWrites, TestDb, read_manifest, read_parquet_file, temp_dir};
 
 /// A config that splits a table of a few MB into many ranges (1 MiB files, and every source
 /// byte counted as ten file bytes), with small batches so readers interleave.
@@ -151,15 +150,14 @@ async fn rows_written_during_the_export_never_tear_it() {
     // A writer that, until told to stop, commits transactions that each keep two invariants:
     // the row count and the sum of v. Every one moves a row across the key space (from the low
     // end to the high end, so from the first chunk to the last) and moves value between rows.
-    let stop = Arc::new(AtomicBool::new(false));
-    let commits = Arc::new(AtomicU64::new(0));
+    let live = LiveWrites::default();
     let writer = {
-        let (stop, commits) = (stop.clone(), commits.clone());
+        let live = live.clone();
         let client = db.client().await;
         tokio::spawn(async move {
             let mut next_low = 1i64;
             let mut next_high = ACCOUNTS + 1;
-            while !stop.load(Ordering::Relaxed) {
+            while live.running() {
                 let sql = format!(
                     "BEGIN;
                      WITH gone AS (DELETE FROM accounts WHERE id = {next_low} RETURNING v)
@@ -169,24 +167,20 @@ async fn rows_written_during_the_export_never_tear_it() {
                     mid = ACCOUNTS / 2
                 );
                 client.batch_execute(&sql).await.unwrap();
-                commits.fetch_add(1, Ordering::Relaxed);
+                live.committed();
                 next_low += 1;
                 next_high += 1;
             }
         })
     };
-    // Let the writer get going, so it is committing while the readers run.
-    while commits.load(Ordering::Relaxed) < 20 {
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    live.started().await;
 
     let dest = temp_dir("snapshot");
     let mut cfg = splitting_config(&db, &dest);
     cfg.batch.rows = 1_000;
-    let before = commits.load(Ordering::Relaxed);
-    run_export(&cfg, Arc::new(Quiet)).await.unwrap();
-    let during = commits.load(Ordering::Relaxed) - before;
-    stop.store(true, Ordering::Relaxed);
+    let (exported, during) = live.during(run_export(&cfg, Arc::new(Quiet))).await;
+    exported.unwrap();
+    live.stop();
     writer.await.unwrap();
     assert!(
         during > 0,
@@ -224,14 +218,13 @@ async fn tables_without_a_key_split_by_block_ranges_with_every_row_once_under_wr
 
     // Updates write each changed row's new version at a new place in the heap (a later block),
     // so a reader without the shared snapshot would see some rows twice or not at all.
-    let stop = Arc::new(AtomicBool::new(false));
-    let commits = Arc::new(AtomicU64::new(0));
+    let live = LiveWrites::default();
     let writer = {
-        let (stop, commits) = (stop.clone(), commits.clone());
+        let live = live.clone();
         let client = db.client().await;
         tokio::spawn(async move {
             let mut i = 0i64;
-            while !stop.load(Ordering::Relaxed) {
+            while live.running() {
                 let (from, to) = (i % (ROWS / 2), (i * 7 + 1) % (ROWS / 2));
                 client
                     .batch_execute(&format!(
@@ -242,22 +235,19 @@ async fn tables_without_a_key_split_by_block_ranges_with_every_row_once_under_wr
                     ))
                     .await
                     .unwrap();
-                commits.fetch_add(1, Ordering::Relaxed);
+                live.committed();
                 i += 1;
             }
         })
     };
-    while commits.load(Ordering::Relaxed) < 20 {
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    live.started().await;
 
     let dest = temp_dir("ctid");
     let mut cfg = splitting_config(&db, &dest);
     cfg.batch.rows = 2_000;
-    let before = commits.load(Ordering::Relaxed);
-    run_export(&cfg, Arc::new(Quiet)).await.unwrap();
-    let during = commits.load(Ordering::Relaxed) - before;
-    stop.store(true, Ordering::Relaxed);
+    let (exported, during) = live.during(run_export(&cfg, Arc::new(Quiet))).await;
+    exported.unwrap();
+    live.stop();
     writer.await.unwrap();
     assert!(
         during > 0,
