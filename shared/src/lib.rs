@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod manifest;
 pub mod model;
+pub mod partitioning;
 pub mod pipeline;
 pub mod plan;
 pub mod sink;

@@ -124,6 +124,76 @@ pub struct TableDesc {
     /// read as its own piece and written into this table's folder. Empty otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub partitions: Vec<Partition>,
+    /// How the table's files are grouped into Hive-style partition folders; `None` writes
+    /// them all into the table's folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition_by: Option<Partitioning>,
+}
+
+/// A table's Hive-style partition folders (`<key>=<value>/`), as the consumer asked for them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Partitioning {
+    /// The partition key's exported name, e.g. `created_at_day`: lowercase, `[a-z0-9_]`, and
+    /// distinct from every exported column name. The folders and the catalog use it.
+    pub key: String,
+    /// The source column the partition value is computed from. It stays in the data files too.
+    pub column: String,
+    pub by: PartitionBy,
+}
+
+/// What a partition value is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum PartitionBy {
+    /// The UTC calendar period of a date or timestamp column: `2024`, `2024-03`, `2024-03-01`,
+    /// `2024-03-01-13`. Rows whose time is NULL (or has no instant: infinity, zero dates) go
+    /// to the default partition.
+    Time { granularity: Granularity },
+    /// Buckets of the integer split key `width` keys wide; the value is the bucket's first
+    /// key (`floor(key / width) * width`), so a consumer computes it from a key.
+    KeyBuckets { width: u64 },
+    /// The column's value itself, as text (for low-cardinality columns: region, tenant, status).
+    Value,
+}
+
+/// A calendar period of a time partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Granularity {
+    Year,
+    Month,
+    Day,
+    Hour,
+}
+
+/// The partition folder a piece writes into, and which of the table's rows belong to it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct HivePartition {
+    /// The table's partition key ([`Partitioning::key`]): the folder is `<key>=<value>/`.
+    pub key: String,
+    /// The partition value; `None` is the default partition (NULL values).
+    pub value: Option<String>,
+    pub filter: PartFilter,
+}
+
+/// The rows of one partition a piece reads (besides its key range, if any).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum PartFilter {
+    /// Times in `[lo, hi)`, in seconds since the Unix epoch read as UTC.
+    TimeRange {
+        lo: i64,
+        hi: i64,
+    },
+    /// Times that are NULL or have no instant (infinity, MySQL zero dates): they are written as NULL.
+    TimeNull,
+    /// Rows whose column, as text, equals this exactly (byte for byte).
+    ValueEquals {
+        text: String,
+    },
+    ValueNull,
+    /// The piece's key range alone selects the partition's rows (key buckets).
+    KeyRangeOnly,
 }
 
 /// A leaf partition of a partitioned table.
@@ -172,16 +242,26 @@ pub struct Piece {
     /// The leaf partition to read instead of `table` itself (whose folder it is written to).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition: Option<TableName>,
+    /// The Hive partition folder this piece writes into, for a table with [`Partitioning`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hive: Option<HivePartition>,
 }
 
 impl Piece {
     /// The file stem this piece writes. A function of the piece's identity only, so a retry
     /// overwrites its own file and never adds a second one.
     pub fn file_stem(&self) -> String {
-        match (&self.partition, &self.range) {
-            (Some(p), _) => format!("part-of-{}.{}", p.schema, p.name),
-            (None, None) => "part-all".to_string(),
-            (None, Some(r)) => format!("part-{}", r.label()),
+        // Within one partition folder, a time range is what tells pieces apart (their key
+        // ranges are only hints); a value or NULL partition has one piece.
+        match (&self.partition, &self.hive, &self.range) {
+            (Some(p), _, _) => format!("part-of-{}.{}", p.schema, p.name),
+            (None, Some(h), range) => match (&h.filter, range) {
+                (PartFilter::TimeRange { lo, hi }, _) => format!("part-t{lo}_{hi}"),
+                (PartFilter::KeyRangeOnly, Some(r)) => format!("part-{}", r.label()),
+                _ => "part-all".to_string(),
+            },
+            (None, None, None) => "part-all".to_string(),
+            (None, None, Some(r)) => format!("part-{}", r.label()),
         }
     }
 }

@@ -161,6 +161,7 @@ pub fn plan(tables: &[TableDesc], config: &PlanConfig) -> Vec<Chunk> {
                     table: t.name.clone(),
                     range: None,
                     partition: Some(leaf.name.clone()),
+                    hive: None,
                 };
                 add_whole(
                     &mut chunks,
@@ -190,6 +191,7 @@ pub fn plan(tables: &[TableDesc], config: &PlanConfig) -> Vec<Chunk> {
                             table: t.name.clone(),
                             range: Some(r),
                             partition: None,
+                            hive: None,
                         }],
                         estimated_bytes: each,
                     });
@@ -200,6 +202,7 @@ pub fn plan(tables: &[TableDesc], config: &PlanConfig) -> Vec<Chunk> {
                     table: t.name.clone(),
                     range: None,
                     partition: None,
+                    hive: None,
                 };
                 add_whole(
                     &mut chunks,
@@ -243,6 +246,7 @@ mod tests {
             estimated_bytes: bytes,
             estimated_rows: None,
             partitions: vec![],
+            partition_by: None,
         }
     }
 

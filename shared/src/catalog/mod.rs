@@ -162,6 +162,7 @@ mod tests {
             estimated_bytes: 0,
             estimated_rows: None,
             partitions: vec![],
+            partition_by: None,
         }
     }
 

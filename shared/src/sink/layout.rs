@@ -68,11 +68,32 @@ impl Layout {
         join(&self.root, &[&table.schema, &table.name])
     }
 
+    /// A piece's file: in its table's folder, or in its partition's folder under it.
     pub fn piece_file(&self, piece: &Piece) -> Path {
-        join(
-            &self.table_dir(&piece.table),
-            &[&format!("{}.parquet", piece.file_stem())],
-        )
+        let file = format!("{}.parquet", piece.file_stem());
+        let dir = self.table_dir(&piece.table);
+        match &piece.hive {
+            None => join(&dir, &[&file]),
+            Some(h) => {
+                // The segment is escaped already, and `file` needs no escaping.
+                let raw = format!(
+                    "{}/{}/{file}",
+                    dir.as_ref(),
+                    crate::partitioning::folder_segment(&h.key, h.value.as_deref())
+                );
+                Path::parse(raw).expect("escaped segments are valid path parts")
+            }
+        }
+    }
+
+    /// A partition's folder under its table's: the Glue `PartitionInput` location.
+    pub fn partition_dir(&self, table: &TableName, key: &str, value: Option<&str>) -> Path {
+        let raw = format!(
+            "{}/{}",
+            self.table_dir(table).as_ref(),
+            crate::partitioning::folder_segment(key, value)
+        );
+        Path::parse(raw).expect("escaped segments are valid path parts")
     }
 
     pub fn manifest(&self) -> Path {
@@ -146,6 +167,7 @@ mod tests {
                 hi: None,
             }),
             partition: None,
+            hive: None,
         };
         assert_eq!(
             l.piece_file(&p).as_ref(),
@@ -155,6 +177,7 @@ mod tests {
             table: TableName::new("s", "t"),
             range: None,
             partition: None,
+            hive: None,
         };
         assert_eq!(
             l.piece_file(&whole).as_ref(),

@@ -124,6 +124,7 @@ pub async fn discover(
                     estimated_bytes: number(&row, 9).unwrap_or(0),
                     estimated_rows: number(&row, 10),
                     partitions: vec![],
+                    partition_by: None,
                 },
                 pk: vec![],
                 unique: {

@@ -405,6 +405,7 @@ mod tests {
             estimated_bytes: 0,
             estimated_rows: None,
             partitions: vec![],
+            partition_by: None,
         };
         let (sql, params) = select_sql(
             &table,

@@ -186,6 +186,7 @@ pub async fn discover(
                         estimated_rows: (reltuples >= 0.0).then_some(reltuples as u64),
                         // A partitioned root is read leaf by leaf.
                         partitions: leaves.remove(&oid).unwrap_or_default(),
+                        partition_by: None,
                     },
                     partition: row.get("relispartition"),
                     plain: row.get::<_, String>("relkind") == "r",

@@ -1,0 +1,509 @@
+//! Hive-style partition folders chosen for the consumer: the rules a user gives (on the command
+//! line as `--partition-by TABLE=COLUMN:KIND`, or in the config file), and how they resolve
+//! against the discovered tables. The planner (`plan::plan`) turns a resolved
+//! [`Partitioning`] and the source's row counts per partition into pieces, one file each.
+//!
+//! Kinds:
+//! - `year`, `month`, `day`, `hour`: the UTC period of a date or timestamp column
+//!   (`created_at_day=2024-03-01/`); NULL times in `<key>=__HIVE_DEFAULT_PARTITION__/`.
+//! - `buckets[:WIDTH]` on `key` (or the split key's name): integer key buckets
+//!   (`id_bucket=3000000/` holds ids 3,000,000 ..= 3,999,999).
+//! - `value`: the column's own value, for low-cardinality columns (`region_value=eu-west/`).
+//!
+//! The partition key is named `<column>_<kind>` and the column stays in the files, so every
+//! file holds every source column whatever the layout.
+
+pub mod time;
+
+use glob::Pattern;
+use serde::Deserialize;
+
+use crate::catalog::names;
+use crate::error::{Error, Result};
+use crate::model::{Granularity, PartitionBy, Partitioning, TableDesc};
+use crate::types::ValueKind;
+
+/// The folder name of the default partition (NULL values), as Hive, Spark and Athena spell it.
+pub const DEFAULT_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
+
+/// At most this many value partitions per table: each is one read with an equality filter.
+pub const MAX_VALUE_PARTITIONS: usize = 10_000;
+
+/// The key-bucket count a default width aims for is the table's file count; never more than this.
+pub const MAX_KEY_BUCKETS: u64 = 100_000;
+
+/// What a rule asks for, before it meets a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleKind {
+    Time(Granularity),
+    /// `None`: a width chosen from the table's size (see [`default_bucket_width`]).
+    KeyBuckets(Option<u64>),
+    Value,
+}
+
+/// One `--partition-by` rule: tables matching `pattern` are partitioned by `column`.
+#[derive(Debug, Clone)]
+pub struct PartitionRule {
+    /// As the user wrote it, for messages.
+    pub spec: String,
+    pattern: Pattern,
+    /// A column name, or `key` for the table's split key (key buckets only).
+    pub column: String,
+    pub kind: RuleKind,
+}
+
+/// The partition section of the config file (`--config`):
+///
+/// ```toml
+/// [[partition]]
+/// table = "public.events"   # a pattern, as for --include
+/// column = "created_at"
+/// by = "day"                # year | month | day | hour | buckets | value
+///
+/// [[partition]]
+/// table = "public.orders"
+/// column = "key"            # the table's integer key
+/// by = "buckets"
+/// width = 1000000           # optional
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleEntry {
+    pub table: String,
+    pub column: String,
+    pub by: String,
+    #[serde(default)]
+    pub width: Option<u64>,
+}
+
+impl PartitionRule {
+    /// Parses `TABLE=COLUMN:KIND[:WIDTH]`. The table is everything before the last `=`, so
+    /// table names may hold `=` but column names may not (the config file has no such limit).
+    pub fn parse(spec: &str) -> Result<PartitionRule> {
+        let bad = |why: &str| {
+            Error::InvalidInput(format!(
+                "--partition-by {spec:?}: {why}; expected TABLE=COLUMN:KIND with KIND one of \
+                 year, month, day, hour, value, buckets[:WIDTH] (e.g. public.events=created_at:day \
+                 or public.orders=key:buckets)"
+            ))
+        };
+        let (table, rest) = spec.rsplit_once('=').ok_or_else(|| bad("no '='"))?;
+        let (column, kind) = rest.split_once(':').ok_or_else(|| bad("no ':KIND'"))?;
+        let (kind, width) = match kind.split_once(':') {
+            Some((k, w)) => (k, Some(w)),
+            None => (kind, None),
+        };
+        let width = width
+            .map(|w| w.parse::<u64>().ok().filter(|w| *w > 0))
+            .map(|w| w.ok_or_else(|| bad("the bucket width must be a positive integer")))
+            .transpose()?;
+        PartitionRule::new(
+            spec,
+            &RuleEntry {
+                table: table.into(),
+                column: column.into(),
+                by: kind.into(),
+                width,
+            },
+        )
+    }
+
+    /// A rule from the config file's fields; `spec` names it in messages.
+    pub fn new(spec: &str, e: &RuleEntry) -> Result<PartitionRule> {
+        let bad = |why: String| Error::InvalidInput(format!("partition rule {spec:?}: {why}"));
+        if e.table.is_empty() || e.column.is_empty() {
+            return Err(bad("the table and the column must not be empty".into()));
+        }
+        let kind = match (e.by.as_str(), e.width) {
+            ("buckets", w) => RuleKind::KeyBuckets(w),
+            (_, Some(_)) => return Err(bad("a width is only for 'buckets'".into())),
+            ("value", None) => RuleKind::Value,
+            (other, None) => RuleKind::Time(Granularity::parse(other).ok_or_else(|| {
+                bad(format!(
+                    "unknown kind {other:?}: use year, month, day, hour, value or buckets"
+                ))
+            })?),
+        };
+        if e.width == Some(0) {
+            return Err(bad("the bucket width must be positive".into()));
+        }
+        let full = if e.table.contains('.') {
+            e.table.clone()
+        } else {
+            format!("*.{}", e.table)
+        };
+        let pattern = Pattern::new(&full)
+            .map_err(|err| bad(format!("table pattern {:?}: {err}", e.table)))?;
+        Ok(PartitionRule {
+            spec: spec.to_string(),
+            pattern,
+            column: e.column.clone(),
+            kind,
+        })
+    }
+
+    pub fn matches(&self, table: &crate::model::TableName) -> bool {
+        self.pattern.matches(&table.to_string())
+    }
+}
+
+/// Parses the config file's text (TOML) into rules.
+pub fn rules_from_toml(text: &str, file: &str) -> Result<Vec<PartitionRule>> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct File {
+        #[serde(default)]
+        partition: Vec<RuleEntry>,
+    }
+    let parsed: File = toml::from_str(text)
+        .map_err(|e| Error::InvalidInput(format!("config file {file}: {}", e.message())))?;
+    parsed
+        .partition
+        .iter()
+        .enumerate()
+        .map(|(i, e)| PartitionRule::new(&format!("{file}: partition #{}", i + 1), e))
+        .collect()
+}
+
+/// Gives each table the layout of the last rule that matches it (the config file's rules come
+/// before the command line's, so the command line wins). Fails when a rule matches no table
+/// (a typo must not silently give another layout) or cannot apply to a table it matches.
+pub fn resolve(rules: &[PartitionRule], tables: &mut [TableDesc]) -> Result<()> {
+    let mut used = vec![false; rules.len()];
+    for t in tables.iter_mut() {
+        let mut last = None;
+        for (i, r) in rules.iter().enumerate().filter(|(_, r)| r.matches(&t.name)) {
+            used[i] = true;
+            last = Some(r);
+        }
+        if let Some(rule) = last {
+            t.partition_by = Some(partitioning_for(rule, t)?);
+        }
+    }
+    if let Some(i) = used.iter().position(|u| !u) {
+        return Err(Error::InvalidInput(format!(
+            "partition rule {:?} matches no exported table",
+            rules[i].spec
+        )));
+    }
+    Ok(())
+}
+
+fn partitioning_for(rule: &PartitionRule, t: &TableDesc) -> Result<Partitioning> {
+    let bad = |why: String| {
+        Error::InvalidInput(format!(
+            "partition rule {:?} on {}: {why}",
+            rule.spec, t.name
+        ))
+    };
+    let (column, by, suffix) = match rule.kind {
+        RuleKind::KeyBuckets(width) => {
+            let key = t
+                .split_key
+                .as_ref()
+                .filter(|k| !k.physical)
+                .ok_or_else(|| {
+                    bad(
+                        "key buckets need an integer primary key (or unique NOT NULL integer \
+                     index), and this table has none"
+                            .into(),
+                    )
+                })?;
+            if rule.column != "key" && rule.column != key.column {
+                return Err(bad(format!(
+                    "key buckets are of the split key {:?}; write 'key' or {:?}",
+                    key.column, key.column
+                )));
+            }
+            // Width 0 is a placeholder the planner replaces once it knows the key's span.
+            let by = PartitionBy::KeyBuckets {
+                width: width.unwrap_or(0),
+            };
+            (key.column.clone(), by, "bucket")
+        }
+        RuleKind::Time(g) => {
+            let c = column(t, &rule.column).map_err(bad)?;
+            match (&c.kind, g) {
+                (ValueKind::Date, Granularity::Hour) => {
+                    return Err(bad(format!(
+                        "{:?} is a date: it has no hours; use day, month or year",
+                        c.name
+                    )));
+                }
+                (ValueKind::Date | ValueKind::Timestamp { .. }, _) => {}
+                _ => {
+                    return Err(bad(format!(
+                        "{:?} is {}: time partitions need a date or timestamp column",
+                        c.name, c.source_type
+                    )));
+                }
+            }
+            (
+                c.name.clone(),
+                PartitionBy::Time { granularity: g },
+                g.name(),
+            )
+        }
+        RuleKind::Value => {
+            let c = column(t, &rule.column).map_err(bad)?;
+            if !matches!(
+                c.kind,
+                ValueKind::Text
+                    | ValueKind::Int16
+                    | ValueKind::Int32
+                    | ValueKind::Int64
+                    | ValueKind::Boolean
+                    | ValueKind::Date
+            ) {
+                return Err(bad(format!(
+                    "{:?} is {}: value partitions need a text, integer, boolean or date column",
+                    c.name, c.source_type
+                )));
+            }
+            (c.name.clone(), PartitionBy::Value, "value")
+        }
+    };
+    Ok(Partitioning {
+        key: partition_key_name(t, &column, suffix),
+        column,
+        by,
+    })
+}
+
+fn column<'a>(
+    t: &'a TableDesc,
+    name: &str,
+) -> std::result::Result<&'a crate::model::ColumnDesc, String> {
+    t.columns
+        .iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| format!("no column named {name:?}"))
+}
+
+/// `<column>_<suffix>` reduced to `[a-z0-9_]` (a path segment and an Athena name that need no
+/// quoting), made distinct from every exported column name by the catalog's own rule.
+fn partition_key_name(t: &TableDesc, column: &str, suffix: &str) -> String {
+    let natural = names::database_name(&format!("{column}_{suffix}"));
+    let all = t
+        .columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .chain(std::iter::once(natural.as_str()));
+    names::column_names(all)
+        .pop()
+        .map_or(natural.clone(), |n| n.glue)
+}
+
+/// A bucket width for a key spanning `span` keys that should fill about `files` files: a round
+/// number (1, 2 or 5 times a power of ten), so bucket values read well and a consumer can
+/// compute them in SQL.
+pub fn default_bucket_width(span: u128, files: u64) -> u64 {
+    let buckets = files.clamp(1, MAX_KEY_BUCKETS) as u128;
+    let raw = span.div_ceil(buckets).max(1);
+    let mut power: u128 = 1;
+    loop {
+        for m in [1u128, 2, 5] {
+            let w = m * power;
+            if w >= raw {
+                return u64::try_from(w).unwrap_or(u64::MAX);
+            }
+        }
+        power *= 10;
+    }
+}
+
+/// The folder segment of one partition: `<key>=<value>`, the value escaped as path segments
+/// are (every byte but `[A-Za-z0-9._-]` as `%XX`, a leading `_` or `.` too), NULL as
+/// [`DEFAULT_PARTITION`] (which no escaped value can spell: its leading `_` would be escaped)
+/// and the empty string as nothing at all (`key=`).
+pub fn folder_segment(key: &str, value: Option<&str>) -> String {
+    let value = match value {
+        None => DEFAULT_PARTITION.to_string(),
+        Some("") => String::new(),
+        Some(v) => crate::sink::layout::escape_segment(v),
+    };
+    format!("{key}={value}")
+}
+
+/// The value a folder segment's value part stands for: the inverse of [`folder_segment`].
+pub fn unescape_value(escaped: &str) -> Option<Option<String>> {
+    if escaped == DEFAULT_PARTITION {
+        return Some(None);
+    }
+    let bytes = escaped.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = escaped.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok().map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ColumnDesc, ReadAs, SplitKey, TableName};
+
+    fn col(name: &str, kind: ValueKind) -> ColumnDesc {
+        ColumnDesc {
+            name: name.into(),
+            source_type: format!("{kind:?}"),
+            kind,
+            nullable: true,
+            read: ReadAs::Native,
+            wire: String::new(),
+            lossy_rules: vec![],
+        }
+    }
+
+    fn table() -> TableDesc {
+        TableDesc {
+            name: TableName::new("public", "events"),
+            columns: vec![
+                col("id", ValueKind::Int64),
+                col("created_at", ValueKind::Timestamp { utc: true }),
+                col("created_at_day", ValueKind::Text),
+                col("day", ValueKind::Date),
+                col("Region", ValueKind::Text),
+                col("amount", ValueKind::Float64),
+            ],
+            primary_key: vec!["id".into()],
+            split_key: Some(SplitKey {
+                column: "id".into(),
+                physical: false,
+                bounds: None,
+                quantiles: vec![],
+            }),
+            estimated_bytes: 0,
+            estimated_rows: None,
+            partitions: vec![],
+            partition_by: None,
+        }
+    }
+
+    #[test]
+    fn rules_parse_from_the_command_line() {
+        let r = PartitionRule::parse("public.events=created_at:day").unwrap();
+        assert_eq!(r.column, "created_at");
+        assert_eq!(r.kind, RuleKind::Time(Granularity::Day));
+        assert!(r.matches(&TableName::new("public", "events")));
+        let r = PartitionRule::parse("a=b.t=key:buckets:1000").unwrap();
+        assert_eq!(r.kind, RuleKind::KeyBuckets(Some(1000)));
+        assert!(r.matches(&TableName::new("a=b", "t")));
+        let r = PartitionRule::parse("events=Region:value").unwrap();
+        assert!(r.matches(&TableName::new("any", "events")));
+        for bad in [
+            "events",
+            "events=created_at",
+            "events=created_at:week",
+            "events=key:buckets:0",
+            "events=key:buckets:x",
+            "events=created_at:day:5",
+            "=c:day",
+            "t=:day",
+        ] {
+            let e = PartitionRule::parse(bad).unwrap_err();
+            assert!(matches!(e, Error::InvalidInput(_)), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn rules_parse_from_the_config_file() {
+        let rules = rules_from_toml(
+            "[[partition]]\ntable = \"public.events\"\ncolumn = \"created_at\"\nby = \"month\"\n\
+             [[partition]]\ntable = \"orders\"\ncolumn = \"key\"\nby = \"buckets\"\nwidth = 500\n",
+            "snapex.toml",
+        )
+        .unwrap();
+        assert_eq!(rules[0].kind, RuleKind::Time(Granularity::Month));
+        assert_eq!(rules[1].kind, RuleKind::KeyBuckets(Some(500)));
+        let e = rules_from_toml("[[partition]]\ntable = \"t\"\n", "x.toml").unwrap_err();
+        assert!(e.to_string().contains("x.toml"), "{e}");
+        let e = rules_from_toml("[[partitions]]\n", "x.toml").unwrap_err();
+        assert!(e.to_string().contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn rules_resolve_with_unique_key_names_and_clear_refusals() {
+        let mut t = vec![table()];
+        resolve(
+            &[PartitionRule::parse("public.events=created_at:day").unwrap()],
+            &mut t,
+        )
+        .unwrap();
+        // A column is already named created_at_day: the key takes the next free name.
+        let p = t[0].partition_by.clone().unwrap();
+        assert_eq!(p.key, "created_at_day_2");
+        assert_eq!(p.column, "created_at");
+
+        let mut t = vec![table()];
+        resolve(
+            &[
+                PartitionRule::parse("*=created_at:day").unwrap(),
+                PartitionRule::parse("events=Region:value").unwrap(),
+            ],
+            &mut t,
+        )
+        .unwrap();
+        let p = t[0].partition_by.clone().unwrap();
+        assert_eq!((p.key.as_str(), p.by), ("region_value", PartitionBy::Value));
+
+        let mut t = vec![table()];
+        resolve(
+            &[PartitionRule::parse("events=key:buckets").unwrap()],
+            &mut t,
+        )
+        .unwrap();
+        assert_eq!(t[0].partition_by.as_ref().unwrap().key, "id_bucket");
+
+        for (rule, needle) in [
+            ("events=amount:day", "need a date or timestamp"),
+            ("events=day:hour", "has no hours"),
+            ("events=nope:day", "no column named"),
+            ("events=amount:value", "value partitions need"),
+            ("events=created_at:buckets", "split key"),
+            ("other=created_at:day", "matches no exported table"),
+        ] {
+            let mut t = vec![table()];
+            let e = resolve(&[PartitionRule::parse(rule).unwrap()], &mut t).unwrap_err();
+            assert!(e.to_string().contains(needle), "{rule}: {e}");
+        }
+    }
+
+    #[test]
+    fn bucket_widths_are_round() {
+        assert_eq!(default_bucket_width(10_000_000, 7), 2_000_000);
+        assert_eq!(default_bucket_width(100, 1), 100);
+        assert_eq!(default_bucket_width(0, 3), 1);
+        assert_eq!(default_bucket_width(u64::MAX as u128 * 2, 1), u64::MAX);
+    }
+
+    #[test]
+    fn folder_segments_round_trip_any_value() {
+        for v in [
+            Some("2024-03-01"),
+            Some("a/b=c%d e"),
+            Some("ünïcødé 😀"),
+            Some(""),
+            Some("__HIVE_DEFAULT_PARTITION__"),
+            Some(".."),
+            None,
+        ] {
+            let seg = folder_segment("k", v);
+            let (key, escaped) = seg.split_once('=').unwrap();
+            assert_eq!(key, "k");
+            assert!(!escaped.contains(['/', '=', ' ']), "{seg}");
+            assert_eq!(unescape_value(escaped), Some(v.map(String::from)), "{seg}");
+        }
+        assert_eq!(folder_segment("k", Some("")), "k=");
+        assert_eq!(folder_segment("k", None), "k=__HIVE_DEFAULT_PARTITION__");
+        assert_eq!(folder_segment("k", Some("a/b")), "k=a%2Fb");
+    }
+}
