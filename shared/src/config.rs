@@ -45,6 +45,8 @@ pub struct ExportConfig {
     /// The Glue database the catalog files name; defaults to the source database's name
     /// reduced to Athena's characters (see [`crate::catalog::names`]).
     pub glue_database: Option<String>,
+    /// Hive partition layouts by table, in order: the last rule matching a table decides.
+    pub partition_rules: Vec<crate::partitioning::PartitionRule>,
 }
 
 impl ExportConfig {
@@ -63,6 +65,7 @@ impl ExportConfig {
             batch: BatchLimits::default(),
             mysql_consistency: Default::default(),
             glue_database: None,
+            partition_rules: vec![],
         })
     }
 

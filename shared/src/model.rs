@@ -166,6 +166,30 @@ pub enum Granularity {
     Hour,
 }
 
+/// One group of a partitioned table's rows, as the source counted them in the export's
+/// snapshot: the planner's picture of how big each partition is and where its keys lie.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileGroup {
+    pub value: GroupValue,
+    pub rows: u64,
+    /// The smallest and largest split key (or heap block) among the group's rows, when the
+    /// table has a split key: a piece reads its partition's rows within this span.
+    pub keys: Option<(i64, i64)>,
+}
+
+/// What a profile group is of.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum GroupValue {
+    /// NULL (or, for times, no instant).
+    Null,
+    /// Times in `[start, start + step)`, seconds since the epoch (UTC).
+    Time(i64),
+    /// Key bucket number `n`: keys in `[n * width, (n + 1) * width)`.
+    Bucket(i64),
+    /// A value's text.
+    Text(String),
+}
+
 /// The partition folder a piece writes into, and which of the table's rows belong to it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct HivePartition {

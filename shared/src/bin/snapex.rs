@@ -105,6 +105,21 @@ struct ExportArgs {
     #[arg(long, value_name = "NAME")]
     glue_database: Option<String>,
 
+    /// Write a table's files into Hive-style partition folders (repeatable):
+    /// TABLE=COLUMN:KIND, TABLE a pattern as for --include. KIND is year, month, day or hour
+    /// (the UTC period of a date/timestamp column: created_at_day=2024-03-01/; NULL times in
+    /// created_at_day=__HIVE_DEFAULT_PARTITION__/), value (the column's value, for
+    /// low-cardinality columns), or buckets[:WIDTH] with COLUMN `key` (integer key buckets:
+    /// id_bucket=3000000/; the width defaults to one about a target file's worth of keys).
+    /// The last rule matching a table wins; these come after --config's.
+    #[arg(long = "partition-by", value_name = "TABLE=COLUMN:KIND")]
+    partition_by: Vec<String>,
+
+    /// A TOML file with [[partition]] entries (table, column, by, width), the same rules as
+    /// --partition-by; see the README.
+    #[arg(long, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
+
     /// Do not draw a progress bar (it is also hidden when stderr is not a terminal).
     #[arg(long)]
     no_progress: bool,
@@ -205,6 +220,17 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
     cfg.parquet.zstd_level = args.zstd_level;
     cfg.mysql_consistency = args.mysql_consistency;
     cfg.glue_database = args.glue_database;
+    if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::InvalidInput(format!("cannot read config file {}: {e}", path.display()))
+        })?;
+        cfg.partition_rules =
+            snapex::partitioning::rules_from_toml(&text, &path.display().to_string())?;
+    }
+    for spec in &args.partition_by {
+        cfg.partition_rules
+            .push(snapex::partitioning::PartitionRule::parse(spec)?);
+    }
 
     let bar = Arc::new(Bar::new(args.no_progress));
     let summary = run_export(&cfg, bar.clone()).await.with_context(|| {

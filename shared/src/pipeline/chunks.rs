@@ -123,7 +123,14 @@ async fn run_piece(
         }
         None => table,
     };
-    let mut reader = source.read(read_as, piece.range, w.batch).await?;
+    let mut reader = source
+        .read(
+            read_as,
+            piece.range,
+            piece.hive.as_ref().map(|h| &h.filter),
+            w.batch,
+        )
+        .await?;
     let copied = async {
         while let Some(batch) = reader.next_batch().await? {
             let bytes = batch.get_array_memory_size() as u64;

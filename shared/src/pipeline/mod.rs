@@ -27,7 +27,7 @@ use futures::TryStreamExt;
 use crate::config::ExportConfig;
 use crate::error::{Error, Result};
 use crate::manifest::{SourceManifest, Totals};
-use crate::model::{Chunk, Piece, SkippedTable, TableDesc, TableName};
+use crate::model::{Chunk, PartitionBy, Piece, ProfileGroup, SkippedTable, TableDesc, TableName};
 use crate::plan::plan;
 use crate::sink::layout::{Layout, MANIFEST, escape_segment};
 use crate::sink::{Destination, FileWritten};
@@ -103,11 +103,13 @@ pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resu
     if !foreign.is_empty() {
         return Err(foreign_objects_error(&export_id, &foreign));
     }
+    crate::partitioning::resolve(&cfg.partition_rules, &mut tables)?;
     progress.phase("reading key bounds");
     for t in tables.iter_mut().filter(|t| cfg.plan.wants_bounds(t)) {
         session.fetch_bounds(t).await?;
     }
-    let chunks = plan(&tables, &cfg.plan);
+    let profiles = profile_partitions(&session, &mut tables, &cfg.plan, progress.as_ref()).await?;
+    let chunks = plan(&tables, &profiles, &cfg.plan);
     progress.planned(tables.len(), &chunks);
     // The manifest lists tables in catalog order; the readers look them up by name.
     let order: Vec<TableName> = tables.iter().map(|t| t.name.clone()).collect();
@@ -188,6 +190,50 @@ pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resu
         elapsed: started.elapsed(),
         skipped,
     })
+}
+
+/// Counts rows per partition group of every table with Hive partitions, after giving key
+/// buckets without a width one from the key's span.
+async fn profile_partitions(
+    session: &Session,
+    tables: &mut [TableDesc],
+    plan: &crate::plan::PlanConfig,
+    progress: &dyn Progress,
+) -> Result<HashMap<TableName, Vec<ProfileGroup>>> {
+    let mut profiles = HashMap::new();
+    for t in tables.iter_mut() {
+        let Some(mut p) = t.partition_by.clone() else {
+            continue;
+        };
+        progress.phase(&format!("counting rows per partition of {}", t.name));
+        if let PartitionBy::KeyBuckets { width: 0 } = p.by {
+            let span = t
+                .split_key
+                .as_ref()
+                .and_then(|k| k.bounds)
+                .map_or(0, |(lo, hi)| (hi as i128 - lo as i128 + 1) as u128);
+            let files = t
+                .estimated_bytes
+                .div_ceil(plan.target_source_bytes().max(1));
+            p.by = PartitionBy::KeyBuckets {
+                width: crate::partitioning::default_bucket_width(span, files),
+            };
+            t.partition_by = Some(p.clone());
+        }
+        let groups = session.profile(t, &p).await?;
+        if p.by == PartitionBy::Value && groups.len() > crate::partitioning::MAX_VALUE_PARTITIONS {
+            return Err(Error::InvalidInput(format!(
+                "{} has {} distinct values of {:?}, more than {} value partitions: partition \
+                 it by time or key buckets instead",
+                t.name,
+                groups.len(),
+                p.column,
+                crate::partitioning::MAX_VALUE_PARTITIONS
+            )));
+        }
+        profiles.insert(t.name.clone(), groups);
+    }
+    Ok(profiles)
 }
 
 /// Streams the catalog through the filter. Every include pattern must match something.

@@ -33,7 +33,7 @@ pub(super) async fn verify(dest: &Destination, results: &[PieceResult]) -> Resul
 }
 
 /// Objects already under the export's folder, sorted into files of the shapes this tool writes
-/// (`<schema>/<table>/part-*.parquet` and the catalog files, left by an earlier failed attempt
+/// (`<schema>/<table>/[<key>=<value>/]part-*.parquet` and the catalog files, left by an earlier failed attempt
 /// with the same export id) and anything else, which is not ours to delete.
 pub(super) async fn existing_objects(
     dest: &Destination,
@@ -49,8 +49,11 @@ pub(super) async fn existing_objects(
             .unwrap_or(path.as_ref())
             .trim_start_matches('/');
         let parts: Vec<&str> = rel.split('/').collect();
-        let is_piece =
-            parts.len() == 3 && parts[2].starts_with("part-") && parts[2].ends_with(".parquet");
+        // `<schema>/<table>/part-*.parquet`, or one partition folder `<key>=<value>/` deeper.
+        let file = parts.last().copied().unwrap_or_default();
+        let is_piece = (parts.len() == 3 || (parts.len() == 4 && parts[2].contains('=')))
+            && file.starts_with("part-")
+            && file.ends_with(".parquet");
         if is_piece || Layout::is_catalog_file(rel) {
             ours.push(path)
         } else {

@@ -14,7 +14,9 @@ use glob::Pattern;
 
 use crate::config::BatchLimits;
 use crate::error::{Error, Result};
-use crate::model::{KeyRange, LossyRule, SkippedTable, TableDesc, TableName};
+use crate::model::{
+    KeyRange, LossyRule, PartFilter, Partitioning, ProfileGroup, SkippedTable, TableDesc, TableName,
+};
 
 /// Where and what we read, without the password (safe to log and to put in the manifest).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -168,6 +170,14 @@ impl Session {
         }
     }
 
+    /// Rows per partition group of a table with Hive partitions, for the planner.
+    pub async fn profile(&self, table: &TableDesc, p: &Partitioning) -> Result<Vec<ProfileGroup>> {
+        match self {
+            Session::Postgres { snapshot, .. } => snapshot.profile(table, p).await,
+            Session::MySql(s) => s.profile(table, p).await,
+        }
+    }
+
     /// What a reader task needs to open its own connection inside this view.
     pub fn readers(&self) -> ReaderFactory {
         match self {
@@ -231,19 +241,21 @@ impl Reader {
         }
     }
 
-    /// Starts reading `range` of `table` (`None`: the whole table) in bounded batches.
+    /// Starts reading `range` of `table` (`None`: the whole table), and of it only the rows of
+    /// one Hive partition when `filter` is given, in bounded batches.
     pub async fn read(
         &mut self,
         table: &TableDesc,
         range: Option<KeyRange>,
+        filter: Option<&PartFilter>,
         limits: BatchLimits,
     ) -> Result<BatchStream<'_>> {
         match self {
             Reader::Postgres { client, .. } => Ok(BatchStream::Postgres(
-                postgres::PieceReader::start(client, table, range, limits).await?,
+                postgres::PieceReader::start(client, table, range, filter, limits).await?,
             )),
             Reader::MySql(conn) => Ok(BatchStream::MySql(
-                mysql::RowReader::start(conn, table, range, limits).await?,
+                mysql::RowReader::start(conn, table, range, filter, limits).await?,
             )),
         }
     }

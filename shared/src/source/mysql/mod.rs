@@ -3,6 +3,7 @@
 //! prepared statements (the binary protocol), row by row into Arrow builders.
 
 mod catalog;
+mod profile;
 mod reader;
 pub mod sql;
 pub mod typemap;
@@ -225,6 +226,16 @@ impl MySession {
     pub async fn fetch_bounds(&self, table: &mut TableDesc) -> Result<()> {
         let mut c = self.coordinator.lock().await;
         catalog::fetch_bounds(&mut c, table).await
+    }
+
+    /// Rows per partition group of a table with Hive partitions, for the planner.
+    pub async fn profile(
+        &self,
+        table: &TableDesc,
+        p: &crate::model::Partitioning,
+    ) -> Result<Vec<crate::model::ProfileGroup>> {
+        let mut c = self.coordinator.lock().await;
+        profile::profile(&mut c, table, p).await
     }
 
     /// A factory for reader connections: lined-up ones first, else new ones.

@@ -11,7 +11,7 @@ use super::sql::{quote_ident, quote_table};
 use crate::columns::{ColumnBuilder, finish_batch, table_schema};
 use crate::config::BatchLimits;
 use crate::error::{Error, Result};
-use crate::model::{KeyRange, LossyRule, ReadAs, TableDesc};
+use crate::model::{KeyRange, LossyRule, PartFilter, ReadAs, TableDesc};
 use crate::source::LossyCounts;
 
 /// How a column's values arrive and are turned into its builder's type.
@@ -62,7 +62,12 @@ pub struct RowReader<'a> {
     done: bool,
 }
 
-fn select_sql(table: &TableDesc, range: Option<KeyRange>) -> (String, Vec<Value>) {
+/// The SELECT of one piece, its bounds and partition value all `?` parameters.
+fn select_sql(
+    table: &TableDesc,
+    range: Option<KeyRange>,
+    filter: Option<&PartFilter>,
+) -> (String, Vec<Value>) {
     let list = table
         .columns
         .iter()
@@ -78,9 +83,9 @@ fn select_sql(table: &TableDesc, range: Option<KeyRange>) -> (String, Vec<Value>
         .join(", ");
     let mut sql = format!("SELECT {list} FROM {}", quote_table(&table.name));
     let mut params = Vec::new();
+    let mut conds = Vec::new();
     if let (Some(r), Some(key)) = (range, &table.split_key) {
         let k = quote_ident(&key.column);
-        let mut conds = Vec::new();
         if let Some(lo) = r.lo {
             conds.push(format!("{k} >= ?"));
             params.push(Value::Int(lo));
@@ -89,12 +94,51 @@ fn select_sql(table: &TableDesc, range: Option<KeyRange>) -> (String, Vec<Value>
             conds.push(format!("{k} < ?"));
             params.push(Value::Int(hi));
         }
-        if !conds.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&conds.join(" AND "));
+    }
+    if let (Some(f), Some(p)) = (filter, &table.partition_by) {
+        let c = quote_ident(&p.column);
+        match f {
+            // Compared in the column's own type, so an index on it serves the range; the
+            // last test keeps out zero and partial dates, which go with the NULLs (they are
+            // written as NULL) but would otherwise compare as dates of December.
+            PartFilter::TimeRange { lo, hi } => {
+                conds.push(format!(
+                    "{c} >= {EPOCH} + INTERVAL ? SECOND AND {c} < {EPOCH} + INTERVAL ? SECOND \
+                     AND {} IS NOT NULL",
+                    epoch_seconds(&c)
+                ));
+                params.extend([Value::Int(*lo), Value::Int(*hi)]);
+            }
+            PartFilter::TimeNull => conds.push(format!("{} IS NULL", epoch_seconds(&c))),
+            PartFilter::ValueEquals { text } => {
+                conds.push(format!("{} = ?", exact_text(&c)));
+                params.push(Value::Bytes(text.as_bytes().to_vec()));
+            }
+            PartFilter::ValueNull => conds.push(format!("{c} IS NULL")),
+            PartFilter::KeyRangeOnly => {}
         }
     }
+    if !conds.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conds.join(" AND "));
+    }
     (sql, params)
+}
+
+/// The Unix epoch as a DATETIME. Times are compared and grouped in UTC: the session's
+/// `time_zone` is `+00:00`, which is how TIMESTAMP columns read.
+pub(crate) const EPOCH: &str = "TIMESTAMP('1970-01-01 00:00:00')";
+
+/// Seconds since the epoch of a time column's value; NULL for NULL and for dates that are no
+/// instant (zero and partial dates).
+pub(crate) fn epoch_seconds(column: &str) -> String {
+    format!("TIMESTAMPDIFF(SECOND, {EPOCH}, {column})")
+}
+
+/// A column's value as exact UTF-8 bytes: compared byte for byte, not by the column's
+/// collation (which may fold case or accents and would put one row in two partitions' reach).
+pub(crate) fn exact_text(column: &str) -> String {
+    format!("CAST(CONVERT({column} USING utf8mb4) AS BINARY)")
 }
 
 impl<'a> RowReader<'a> {
@@ -102,6 +146,7 @@ impl<'a> RowReader<'a> {
         conn: &'a mut Conn,
         table: &TableDesc,
         range: Option<KeyRange>,
+        filter: Option<&PartFilter>,
         limits: BatchLimits,
     ) -> Result<RowReader<'a>> {
         let context = format!("reading {}", table.name);
@@ -119,7 +164,7 @@ impl<'a> RowReader<'a> {
                 builder: ColumnBuilder::new(&c.kind, limits.rows.min(8192)),
             });
         }
-        let (sql, params) = select_sql(table, range);
+        let (sql, params) = select_sql(table, range, filter);
         let result = conn
             .exec_iter(sql, params)
             .await
@@ -413,6 +458,7 @@ mod tests {
                 lo: Some(5),
                 hi: None,
             }),
+            None,
         );
         assert!(sql.ends_with("FROM `d`.`t` WHERE `id` >= ?"), "{sql}");
         assert_eq!(params, vec![Value::Int(5)]);
@@ -422,6 +468,7 @@ mod tests {
                 lo: Some(-1),
                 hi: Some(9),
             }),
+            None,
         );
         assert!(sql.ends_with("WHERE `id` >= ? AND `id` < ?"), "{sql}");
         assert_eq!(params.len(), 2);

@@ -4,6 +4,7 @@
 mod catalog;
 mod decode;
 mod numeric;
+mod profile;
 mod reader;
 pub mod sql;
 pub mod typemap;
@@ -184,6 +185,15 @@ impl Snapshot {
             _ => None,
         };
         Ok(())
+    }
+
+    /// Rows per partition group of a partitioned table, inside the snapshot (see `profile`).
+    pub async fn profile(
+        &self,
+        table: &TableDesc,
+        p: &crate::model::Partitioning,
+    ) -> Result<Vec<crate::model::ProfileGroup>> {
+        profile::profile(&self.client, table, p).await
     }
 
     /// The key's histogram from `pg_stats` (ANALYZE keeps about 100 equal-frequency bounds): the

@@ -13,8 +13,9 @@ use tokio_postgres::{Client, CopyOutStream};
 use super::decode::TupleDecoder;
 use super::sql::{quote_ident, quote_table};
 use crate::error::{Error, Result};
-use crate::model::{KeyRange, ReadAs, TableDesc};
+use crate::model::{KeyRange, PartFilter, Partitioning, ReadAs, TableDesc};
 use crate::source::LossyCounts;
+use crate::types::ValueKind;
 
 use crate::config::BatchLimits;
 
@@ -31,8 +32,9 @@ pub struct PieceReader {
 
 /// The SELECT inside the COPY. Key bounds are inclusive here (`BETWEEN`), so that every range,
 /// the first and last included, has both bounds and PostgreSQL estimates it as a narrow range
-/// scan rather than a full scan. They arrive as settings, never as literals in the SQL.
-fn select_sql(table: &TableDesc, range: Option<KeyRange>) -> String {
+/// scan rather than a full scan. They arrive as settings, never as literals in the SQL, as do
+/// a partition's time bounds and value.
+fn select_sql(table: &TableDesc, range: Option<KeyRange>, filter: Option<&PartFilter>) -> String {
     let list = table
         .columns
         .iter()
@@ -48,27 +50,76 @@ fn select_sql(table: &TableDesc, range: Option<KeyRange>) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     let mut sql = format!("SELECT {list} FROM {}", quote_table(&table.name));
+    let mut conds: Vec<String> = Vec::new();
     match (range, &table.split_key) {
         (Some(r), Some(key)) if key.physical => {
-            let mut conds = Vec::new();
             if r.lo.is_some() {
-                conds.push("ctid >= format('(%s,0)', current_setting('snapex.lo'))::tid");
+                conds.push("ctid >= format('(%s,0)', current_setting('snapex.lo'))::tid".into());
             }
             if r.hi.is_some() {
-                conds.push("ctid < format('(%s,0)', current_setting('snapex.hi'))::tid");
-            }
-            if !conds.is_empty() {
-                sql.push_str(" WHERE ");
-                sql.push_str(&conds.join(" AND "));
+                conds.push("ctid < format('(%s,0)', current_setting('snapex.hi'))::tid".into());
             }
         }
-        (Some(_), Some(key)) => sql.push_str(&format!(
-            " WHERE {k} BETWEEN current_setting('snapex.lo')::int8 AND current_setting('snapex.hi')::int8",
+        (Some(_), Some(key)) => conds.push(format!(
+            "{k} BETWEEN current_setting('snapex.lo')::int8 AND current_setting('snapex.hi')::int8",
             k = quote_ident(&key.column)
         )),
         _ => {}
     }
+    if let (Some(f), Some(p)) = (filter, &table.partition_by) {
+        conds.extend(partition_condition(table, p, f));
+    }
+    if !conds.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conds.join(" AND "));
+    }
     sql
+}
+
+/// The condition selecting one partition's rows. Time bounds are whole seconds since the epoch,
+/// compared in the column's own type so an index on it serves the range: an instant for
+/// `timestamptz`, the UTC wall-clock reading for `timestamp`, the UTC date for `date`.
+fn partition_condition(table: &TableDesc, p: &Partitioning, f: &PartFilter) -> Option<String> {
+    let c = quote_ident(&p.column);
+    let kind = table
+        .columns
+        .iter()
+        .find(|col| col.name == p.column)
+        .map(|col| &col.kind);
+    let bound = |setting: &str| {
+        let instant = format!("to_timestamp(current_setting('{setting}')::float8)");
+        match kind {
+            Some(ValueKind::Timestamp { utc: true }) => instant,
+            Some(ValueKind::Date) => format!("({instant} AT TIME ZONE 'UTC')::date"),
+            _ => format!("({instant} AT TIME ZONE 'UTC')"),
+        }
+    };
+    match f {
+        PartFilter::TimeRange { .. } => Some(format!(
+            "{c} >= {} AND {c} < {}",
+            bound("snapex.plo"),
+            bound("snapex.phi")
+        )),
+        // Infinite times are written as NULL, so they belong with the NULLs.
+        PartFilter::TimeNull => Some(format!("({c} IS NULL OR NOT isfinite({c}))")),
+        PartFilter::ValueEquals { .. } => Some(format!("{c}::text = current_setting('snapex.pv')")),
+        PartFilter::ValueNull => Some(format!("{c} IS NULL")),
+        PartFilter::KeyRangeOnly => None,
+    }
+}
+
+/// The settings a partition's condition reads.
+fn partition_settings(f: Option<&PartFilter>) -> Vec<(&'static str, String)> {
+    match f {
+        Some(PartFilter::TimeRange { lo, hi }) => {
+            vec![
+                ("snapex.plo", lo.to_string()),
+                ("snapex.phi", hi.to_string()),
+            ]
+        }
+        Some(PartFilter::ValueEquals { text }) => vec![("snapex.pv", text.clone())],
+        _ => vec![],
+    }
 }
 
 /// The inclusive bounds of a half-open range.
@@ -88,6 +139,7 @@ impl PieceReader {
         client: &Client,
         table: &TableDesc,
         range: Option<KeyRange>,
+        filter: Option<&PartFilter>,
         limits: BatchLimits,
     ) -> Result<PieceReader> {
         let context = format!("reading {}", table.name);
@@ -111,9 +163,15 @@ impl PieceReader {
                 .await
                 .map_err(|e| Error::query(&context, e))?;
         }
+        for (name, value) in partition_settings(filter) {
+            client
+                .execute("SELECT set_config($1, $2, true)", &[&name, &value])
+                .await
+                .map_err(|e| Error::query(&context, e))?;
+        }
         let copy = format!(
             "COPY ({}) TO STDOUT (FORMAT binary)",
-            select_sql(table, range)
+            select_sql(table, range, filter)
         );
         let stream = client
             .copy_out(&copy)

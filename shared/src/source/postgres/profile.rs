@@ -1,0 +1,91 @@
+//! The planner's picture of a partitioned table: one aggregate query, inside the export's
+//! snapshot, counting rows per partition group (a time step one level finer than the
+//! partition, a key bucket, or a value) with the split key's span in each. It costs one scan
+//! of the table (an index-only scan when an index covers the column and the key).
+
+use super::sql::{quote_ident, quote_table};
+use crate::error::{Error, Result};
+use crate::model::{GroupValue, PartitionBy, Partitioning, ProfileGroup, TableDesc};
+use crate::types::ValueKind;
+
+/// The expression giving a row's time as a `timestamp` read in UTC.
+pub(super) fn utc_time(table: &TableDesc, p: &Partitioning) -> Result<(String, bool)> {
+    let c = quote_ident(&p.column);
+    let kind = table
+        .columns
+        .iter()
+        .find(|col| col.name == p.column)
+        .map(|col| &col.kind)
+        .ok_or_else(|| Error::Internal(format!("{}: no column {:?}", table.name, p.column)))?;
+    Ok(match kind {
+        ValueKind::Timestamp { utc: true } => (format!("({c} AT TIME ZONE 'UTC')"), false),
+        ValueKind::Date => (format!("{c}::timestamp"), true),
+        _ => (c, false),
+    })
+}
+
+/// The split key as an `int8` expression (heap block numbers for a physical key), or NULL when
+/// the table has none to narrow reads with.
+fn key_expr(table: &TableDesc) -> String {
+    match &table.split_key {
+        Some(k) if table.partitions.is_empty() && k.physical => {
+            "((ctid::text::point)[0])::int8".into()
+        }
+        Some(k) if table.partitions.is_empty() => format!("{}::int8", quote_ident(&k.column)),
+        _ => "NULL::int8".into(),
+    }
+}
+
+pub(super) async fn profile(
+    client: &tokio_postgres::Client,
+    table: &TableDesc,
+    p: &Partitioning,
+) -> Result<Vec<ProfileGroup>> {
+    let c = quote_ident(&p.column);
+    let k = key_expr(table);
+    let (group, step): (String, Option<i64>) = match p.by {
+        PartitionBy::Time { granularity } => {
+            let (t, date) = utc_time(table, p)?;
+            let g = format!(
+                "CASE WHEN isfinite({c}) THEN \
+                 (floor(extract(epoch FROM {t}) / $1::int8) * $1::int8)::int8 END"
+            );
+            (g, Some(granularity.profile_step(date)))
+        }
+        PartitionBy::KeyBuckets { width } => (
+            format!("floor({c}::numeric / $1::int8)::int8"),
+            Some(i64::try_from(width.max(1)).unwrap_or(i64::MAX)),
+        ),
+        PartitionBy::Value => (format!("{c}::text"), None),
+    };
+    let sql = format!(
+        "SELECT {group}, count(*)::int8, min({k}), max({k}) FROM {} GROUP BY 1",
+        quote_table(&table.name)
+    );
+    let context = || format!("counting rows per partition of {}", table.name);
+    let rows = match &step {
+        Some(s) => client.query(&sql, &[s]).await,
+        None => client.query(&sql, &[]).await,
+    }
+    .map_err(|e| Error::query(context(), e))?;
+    rows.iter()
+        .map(|r| {
+            let value = match p.by {
+                PartitionBy::Value => r.get::<_, Option<String>>(0).map(GroupValue::Text),
+                PartitionBy::Time { .. } => r.get::<_, Option<i64>>(0).map(GroupValue::Time),
+                PartitionBy::KeyBuckets { .. } => {
+                    r.get::<_, Option<i64>>(0).map(GroupValue::Bucket)
+                }
+            };
+            let keys = match (r.get::<_, Option<i64>>(2), r.get::<_, Option<i64>>(3)) {
+                (Some(lo), Some(hi)) => Some((lo, hi)),
+                _ => None,
+            };
+            Ok(ProfileGroup {
+                value: value.unwrap_or(GroupValue::Null),
+                rows: r.get::<_, i64>(1).max(0) as u64,
+                keys,
+            })
+        })
+        .collect()
+}
