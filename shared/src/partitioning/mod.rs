@@ -98,7 +98,7 @@ impl PartitionRule {
             .map(|w| w.ok_or_else(|| bad("the bucket width must be a positive integer")))
             .transpose()?;
         PartitionRule::new(
-            spec,
+            &format!("--partition-by {spec:?}"),
             &RuleEntry {
                 table: table.into(),
                 column: column.into(),
@@ -110,7 +110,7 @@ impl PartitionRule {
 
     /// A rule from the config file's fields; `spec` names it in messages.
     pub fn new(spec: &str, e: &RuleEntry) -> Result<PartitionRule> {
-        let bad = |why: String| Error::InvalidInput(format!("partition rule {spec:?}: {why}"));
+        let bad = |why: String| Error::InvalidInput(format!("{spec}: {why}"));
         if e.table.is_empty() || e.column.is_empty() {
             return Err(bad("the table and the column must not be empty".into()));
         }
@@ -182,7 +182,7 @@ pub fn resolve(rules: &[PartitionRule], tables: &mut [TableDesc]) -> Result<()> 
     }
     if let Some(i) = used.iter().position(|u| !u) {
         return Err(Error::InvalidInput(format!(
-            "partition rule {:?} matches no exported table",
+            "{} matches no exported table",
             rules[i].spec
         )));
     }
