@@ -37,7 +37,10 @@ async fn export(url: &str, dest: &Path, rules: &[&str], target: u64) {
     let mut cfg = ExportConfig::new(url, dest.to_str().unwrap()).unwrap();
     cfg.export_id = Some("e".into());
     cfg.plan.target_file_bytes = target;
-    cfg.partition_rules = rules.iter().map(|r| PartitionRule::parse(r).unwrap()).collect();
+    cfg.partition_rules = rules
+        .iter()
+        .map(|r| PartitionRule::parse(r).unwrap())
+        .collect();
     run_export(&cfg, Arc::new(Quiet)).await.unwrap();
 }
 
@@ -70,7 +73,12 @@ async fn day_partitions_over_three_years_read_through_the_table_definition() {
     let table_dir = dest.join("e/public/events");
     let folders = partition_folders(&table_dir);
     // 90,000 rows every 1051 s span 2021-01-01 .. 2023-12-31: 1095 days, plus NULLs.
-    assert_eq!(folders.len(), 1096, "{:?}", folders.keys().take(3).collect::<Vec<_>>());
+    assert_eq!(
+        folders.len(),
+        1096,
+        "{:?}",
+        folders.keys().take(3).collect::<Vec<_>>()
+    );
     assert!(folders.contains_key("created_at_day=2021-01-01"));
     assert!(folders.contains_key("created_at_day=2023-12-31"));
     assert!(folders.contains_key("created_at_day=__HIVE_DEFAULT_PARTITION__"));
@@ -100,7 +108,10 @@ async fn day_partitions_over_three_years_read_through_the_table_definition() {
                     (SELECT sum(amount) FROM t WHERE {day}) FROM t"
         ),
     );
-    assert_eq!(ours, source, "DuckDB over the export differs from PostgreSQL");
+    assert_eq!(
+        ours, source,
+        "DuckDB over the export differs from PostgreSQL"
+    );
     // Every row is in the partition of its own UTC day; NULL and infinite times in the default one.
     let misplaced = duck(
         &def,
@@ -113,7 +124,11 @@ async fn day_partitions_over_three_years_read_through_the_table_definition() {
     // How we know the day's query reads only that partition: DuckDB's plan says so, and the
     // same query still answers when every other partition's files are made unreadable.
     let files_that_day = folders["created_at_day=2022-06-15"].len();
-    let explained = duck_raw(&def, &format!("SELECT sum(amount) FROM t WHERE {day}"), true);
+    let explained = duck_raw(
+        &def,
+        &format!("SELECT sum(amount) FROM t WHERE {day}"),
+        true,
+    );
     let explained: serde_json::Value = serde_json::from_str(&explained).unwrap();
     assert_eq!(explained["read"], files_that_day, "{explained}");
     let total_files: usize = folders.values().map(Vec::len).sum();
@@ -129,22 +144,44 @@ async fn day_partitions_over_three_years_read_through_the_table_definition() {
             }
         }
     }
-    let after = duck(&def, &format!("SELECT count(*), sum(amount) FROM t WHERE {day}"));
+    let after = duck(
+        &def,
+        &format!("SELECT count(*), sum(amount) FROM t WHERE {day}"),
+    );
     assert_eq!(after, source[2..].to_vec());
     let out = Command::new("python3")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/duckdb_glue_table.py"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/duckdb_glue_table.py"
+        ))
         .arg(&def)
         .arg("SELECT count(*) FROM t")
         .output()
         .unwrap();
-    assert!(!out.status.success(), "reading every partition must hit a broken file");
+    assert!(
+        !out.status.success(),
+        "reading every partition must hit a broken file"
+    );
 }
 
 /// Values that need escaping in a path, on both engines: the folder decodes to the value,
 /// DuckDB's Hive reader gives back exactly the column's value, and NULL has its own folder.
-const HOSTILE: [&str; 8] = ["a/b", "k=v", "50%", "two words", "ünïcødé 😀", "", "_x", ".."];
+const HOSTILE: [&str; 8] = [
+    "a/b",
+    "k=v",
+    "50%",
+    "two words",
+    "ünïcødé 😀",
+    "",
+    "_x",
+    "..",
+];
 
-fn check_values_round_trip(table_dir: &Path, def: &Path, rows_per_value: &BTreeMap<Option<String>, u64>) {
+fn check_values_round_trip(
+    table_dir: &Path,
+    def: &Path,
+    rows_per_value: &BTreeMap<Option<String>, u64>,
+) {
     let folders = partition_folders(table_dir);
     let mut decoded: BTreeMap<Option<String>, usize> = BTreeMap::new();
     for folder in folders.keys() {
@@ -157,7 +194,10 @@ fn check_values_round_trip(table_dir: &Path, def: &Path, rows_per_value: &BTreeM
         decoded.keys().collect::<Vec<_>>(),
         rows_per_value.keys().collect::<Vec<_>>()
     );
-    let mismatched = duck(def, "SELECT count(*) FROM t WHERE region_value IS DISTINCT FROM region");
+    let mismatched = duck(
+        def,
+        "SELECT count(*) FROM t WHERE region_value IS DISTINCT FROM region",
+    );
     assert_eq!(mismatched, vec![Some("0".into())]);
     for (value, rows) in rows_per_value {
         let filter = match value {
@@ -337,10 +377,17 @@ async fn key_buckets_hold_exactly_their_keys_and_big_months_split_near_the_targe
         vec!["at_month=2024-01", "at_month=2024-02", "at_month=2024-03"]
     );
     let jan = &folders["at_month=2024-01"];
-    assert!((4..=20).contains(&jan.len()), "{} files in January", jan.len());
+    assert!(
+        (4..=20).contains(&jan.len()),
+        "{} files in January",
+        jan.len()
+    );
     let sizes: Vec<u64> = jan.iter().map(|f| f.metadata().unwrap().len()).collect();
     let (min, max) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
-    assert!(*max <= 2 * *min + 64 * 1024, "file sizes in one month: {sizes:?}");
+    assert!(
+        *max <= 2 * *min + 64 * 1024,
+        "file sizes in one month: {sizes:?}"
+    );
 }
 
 #[test]
@@ -348,14 +395,80 @@ fn bad_partition_rules_are_one_line_errors() {
     use snapex_tests::{assert_cli_error, run_snapex};
     let dir = temp_dir("part_cli");
     let o = run_snapex(
-        &["export", "-s", "postgres://u@127.0.0.1:1/x", "--partition-by", "events=created_at:week"],
+        &[
+            "export",
+            "-s",
+            "postgres://u@127.0.0.1:1/x",
+            "--partition-by",
+            "events=created_at:week",
+        ],
         &dir,
     );
     assert_cli_error(&o, 2, &["--partition-by", "week", "year, month, day, hour"]);
     std::fs::write(dir.join("bad.toml"), "[[partition]]\ntable = 1\n").unwrap();
     let o = run_snapex(
-        &["export", "-s", "postgres://u@127.0.0.1:1/x", "--config", "bad.toml"],
+        &[
+            "export",
+            "-s",
+            "postgres://u@127.0.0.1:1/x",
+            "--config",
+            "bad.toml",
+        ],
         &dir,
     );
     assert_cli_error(&o, 2, &["bad.toml"]);
+}
+
+/// On S3 the partition folders are the same escaped keys, byte for byte (what a Glue
+/// partition's location names), as an independent client (boto3) lists them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partition_keys_on_s3_are_the_escaped_folders() {
+    use snapex_tests::{S3Server, fake_aws_env};
+    let db = TestDb::create("part_s3").await;
+    db.exec(
+        "CREATE TABLE shops (id int4 PRIMARY KEY, region text);
+         INSERT INTO shops VALUES (1, 'a/b'), (2, 'k=v'), (3, ''), (4, NULL), (5, 'ü 1'), (6, 'a/b');",
+    )
+    .await;
+    let server = S3Server::start();
+    server.create_bucket("lake");
+    fake_aws_env();
+    let mut cfg = ExportConfig::new(&db.url, "s3://lake/x").unwrap();
+    cfg.endpoint = Some(server.endpoint.clone());
+    cfg.export_id = Some("e".into());
+    cfg.partition_rules = vec![PartitionRule::parse("shops=region:value").unwrap()];
+    run_export(&cfg, Arc::new(Quiet)).await.unwrap();
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(concat!(
+            "import boto3, sys\n",
+            "s3 = boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1',",
+            " aws_access_key_id='testing', aws_secret_access_key='testing')\n",
+            "for o in s3.list_objects_v2(Bucket='lake', Prefix='x/e/public/shops/')['Contents']:\n",
+            "    print(o['Key'])\n",
+        ))
+        .arg(&server.endpoint)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let keys: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            // Listed in byte order: `%` sorts before `/`.
+            "x/e/public/shops/region_value=%C3%BC%201/part-all.parquet",
+            "x/e/public/shops/region_value=/part-all.parquet",
+            "x/e/public/shops/region_value=__HIVE_DEFAULT_PARTITION__/part-all.parquet",
+            "x/e/public/shops/region_value=a%2Fb/part-all.parquet",
+            "x/e/public/shops/region_value=k%3Dv/part-all.parquet",
+        ]
+    );
 }
