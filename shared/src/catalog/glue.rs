@@ -1,9 +1,7 @@
 //! The AWS Glue Data Catalog request shapes, as the Glue API spells them (PascalCase JSON), so
 //! a file holding one is a valid `--database-input` or `--table-input` for the AWS CLI and
-//! `DatabaseInput=` / `TableInput=` for an SDK. Only the fields we set are modelled.
-//!
-//! Partitioned tables will reuse [`StorageDescriptor`] (a Glue `PartitionInput` carries one
-//! per partition, next to its `Values`) and fill [`TableInput::partition_keys`].
+//! `DatabaseInput=` / `TableInput=` for an SDK, and a [`BatchCreatePartition`] file is a whole
+//! `batch-create-partition --cli-input-json` request. Only the fields we set are modelled.
 
 use std::collections::BTreeMap;
 
@@ -40,6 +38,28 @@ pub struct TableInput {
     pub storage_descriptor: StorageDescriptor,
     /// Athena wants the list even when empty.
     pub partition_keys: Vec<Column>,
+}
+
+/// `BatchCreatePartition`'s request: the partitions of one table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BatchCreatePartition {
+    pub database_name: String,
+    pub table_name: String,
+    /// At most [`MAX_PARTITIONS_PER_BATCH`].
+    pub partition_input_list: Vec<PartitionInput>,
+}
+
+/// Glue takes at most this many partitions in one `BatchCreatePartition`.
+pub const MAX_PARTITIONS_PER_BATCH: usize = 100;
+
+/// One partition: its values, one per partition key, and where its files are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PartitionInput {
+    pub values: Vec<String>,
+    pub storage_descriptor: StorageDescriptor,
+    pub parameters: BTreeMap<String, String>,
 }
 
 /// Where a table's (or a partition's) files are and how to read them.

@@ -1,13 +1,16 @@
 //! Catalog metadata, so Athena can query an export: the Glue `DatabaseInput` and one Glue
 //! `TableInput` per table (JSON, ready for `aws glue create-database` / `create-table` or an
-//! SDK), and the same table as Athena DDL. Pure functions: nothing here touches a store or AWS.
+//! SDK), and the same table as Athena DDL; for a table with partition folders, its partitions
+//! as `batch-create-partition` requests ([`partitions`]). Pure functions: nothing here touches
+//! a store or AWS.
 //!
 //! Files, under the export root:
 //!
 //! ```text
-//! _catalog/database.json          DatabaseInput
-//! _catalog/<glue table>.table.json TableInput (Location = the table's folder)
-//! _catalog/<glue table>.sql       CREATE EXTERNAL TABLE ... STORED AS PARQUET LOCATION ...
+//! _catalog/database.json                     DatabaseInput
+//! _catalog/<glue table>.table.json           TableInput (Location = the table's folder)
+//! _catalog/<glue table>.sql                  CREATE EXTERNAL TABLE ... STORED AS PARQUET LOCATION ...
+//! _catalog/<glue table>.partitions-0001.json BatchCreatePartition request, up to 100 partitions
 //! ```
 //!
 //! How names are chosen (lowercase, unique, with a documented suffix on collision) is in
@@ -16,11 +19,16 @@
 pub mod ddl;
 pub mod glue;
 pub mod names;
+pub mod partitions;
 
 use std::collections::BTreeMap;
 
-pub use glue::{Column, DatabaseInput, SerDeInfo, StorageDescriptor, TableInput};
+pub use glue::{
+    BatchCreatePartition, Column, DatabaseInput, PartitionInput, SerDeInfo, StorageDescriptor,
+    TableInput,
+};
 
+use crate::error::{Error, Result};
 use crate::model::TableDesc;
 
 /// The folder under the export root holding the catalog files. The leading `_` keeps it apart
@@ -33,6 +41,24 @@ pub const DATABASE_FILE: &str = "database.json";
 pub const TABLE_INPUT_SUFFIX: &str = ".table.json";
 /// A table's Athena DDL file in [`CATALOG_DIR`] is `<glue table>` plus this.
 pub const DDL_SUFFIX: &str = ".sql";
+/// A table's partitions files in [`CATALOG_DIR`] are `<glue table>` plus this, a number of at
+/// least four digits counting from 1, and [`PARTITIONS_SUFFIX`].
+pub const PARTITIONS_INFIX: &str = ".partitions-";
+pub const PARTITIONS_SUFFIX: &str = ".json";
+
+/// The name of a table's `n`th partitions file (from 1): `<glue table>.partitions-0001.json`.
+pub fn partitions_file_name(glue_table: &str, n: usize) -> String {
+    format!("{glue_table}{PARTITIONS_INFIX}{n:04}{PARTITIONS_SUFFIX}")
+}
+
+/// True for a file name [`partitions_file_name`] gives.
+pub fn is_partitions_file_name(name: &str) -> bool {
+    name.strip_suffix(PARTITIONS_SUFFIX)
+        .and_then(|n| n.rsplit_once(PARTITIONS_INFIX))
+        .is_some_and(|(table, n)| {
+            !table.is_empty() && n.len() >= 4 && n.bytes().all(|b| b.is_ascii_digit())
+        })
+}
 
 /// Glue limits a table's or database's description to 2048 characters.
 const MAX_DESCRIPTION_CHARS: usize = 2048;
@@ -55,6 +81,10 @@ pub struct TableEntry<'a> {
     pub glue_name: &'a str,
     /// The table folder's full URL (`s3://bucket/prefix/<export>/<schema>/<table>/`), with `/` at the end.
     pub location: String,
+    /// For a table with [`TableDesc::partition_by`]: the partition values its files were
+    /// written under, distinct and in [`partitions::value_order`] (`None` is the NULL
+    /// partition). Empty for other tables.
+    pub partitions: &'a [Option<String>],
 }
 
 /// The Glue database for the export.
@@ -71,8 +101,34 @@ pub fn database_input(e: &ExportInfo<'_>) -> DatabaseInput {
     }
 }
 
+/// Checks that a table's partition key can be a folder name and a Glue partition key: `[a-z0-9_]`
+/// (so it needs no escaping) and no exported column's name. The partitioning rules choose it
+/// so; this keeps the catalog from describing a table Athena would refuse.
+pub fn check_partition_key(t: &TableDesc) -> Result<()> {
+    let Some(p) = &t.partition_by else {
+        return Ok(());
+    };
+    let plain = !p.key.is_empty()
+        && p.key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    let names = names::column_names(t.columns.iter().map(|c| c.name.as_str()));
+    let why = if !plain {
+        "is not made of a-z, 0-9 and _"
+    } else if names.iter().any(|n| n.glue == p.key) {
+        "is also an exported column's name"
+    } else {
+        return Ok(());
+    };
+    Err(Error::Internal(format!(
+        "table {}: partition key {:?} {why}",
+        t.name, p.key
+    )))
+}
+
 /// The Glue table for one exported table: its columns under their exported names, each
-/// commented with its source name and type.
+/// commented with its source name and type; for a table with partition folders, its
+/// partition key and, when the partitions written allow, Athena partition projection.
 pub fn table_input(e: &ExportInfo<'_>, t: &TableEntry<'_>) -> TableInput {
     let names = names::column_names(t.table.columns.iter().map(|c| c.name.as_str()));
     let columns = t
@@ -89,7 +145,7 @@ pub fn table_input(e: &ExportInfo<'_>, t: &TableEntry<'_>) -> TableInput {
         })
         .collect();
     let source = &t.table.name;
-    let parameters = BTreeMap::from([
+    let mut parameters = BTreeMap::from([
         ("classification".to_string(), "parquet".to_string()),
         ("EXTERNAL".into(), "TRUE".into()),
         ("parquet.compression".into(), "ZSTD".into()),
@@ -99,6 +155,36 @@ pub fn table_input(e: &ExportInfo<'_>, t: &TableEntry<'_>) -> TableInput {
         ("snapex.source_schema".into(), source.schema.clone()),
         ("snapex.source_table".into(), source.name.clone()),
     ]);
+    let mut partition_keys = vec![];
+    if let Some(p) = &t.table.partition_by {
+        partition_keys.push(partitions::key_column(p));
+        match partitions::projection(p, &t.location, t.partitions) {
+            Ok(properties) => {
+                parameters.extend(properties);
+                parameters.insert(partitions::PROJECTION_STATUS.into(), "on".into());
+            }
+            Err(why) if t.partitions.is_empty() => {
+                parameters.insert(partitions::PROJECTION_STATUS.into(), format!("off: {why}"));
+            }
+            Err(why) => {
+                parameters.insert(
+                    partitions::PROJECTION_STATUS.into(),
+                    format!("off: {why}; partitions are registered instead"),
+                );
+            }
+        }
+        if let (_, Some(v)) = partitions::registered(t.partitions) {
+            parameters.insert(
+                partitions::UNREGISTERED.into(),
+                format!(
+                    "{}/ holds the rows whose value is empty: Glue has no empty partition \
+                     value, and the NULL partition has {}",
+                    crate::partitioning::folder_segment(&p.key, Some(v)),
+                    crate::partitioning::DEFAULT_PARTITION
+                ),
+            );
+        }
+    }
     TableInput {
         name: t.glue_name.to_string(),
         description: glue::single_line(
@@ -111,7 +197,21 @@ pub fn table_input(e: &ExportInfo<'_>, t: &TableEntry<'_>) -> TableInput {
         table_type: glue::TABLE_TYPE.into(),
         parameters,
         storage_descriptor: StorageDescriptor::parquet(columns, t.location.clone()),
-        partition_keys: vec![],
+        partition_keys,
+    }
+}
+
+/// The `BatchCreatePartition` requests registering the partitions of `t` (see
+/// [`partitions::batch_requests`]), whose `TableInput` is `input`; none for a table without
+/// partition folders, or with no partition written.
+pub fn partition_requests(
+    e: &ExportInfo<'_>,
+    t: &TableEntry<'_>,
+    input: &TableInput,
+) -> Vec<BatchCreatePartition> {
+    match &t.table.partition_by {
+        Some(p) => partitions::batch_requests(e.glue_database, input, p, t.partitions),
+        None => vec![],
     }
 }
 
@@ -191,6 +291,7 @@ mod tests {
             table: &t,
             glue_name: "sales_orders",
             location: "s3://lake/x/shop-20240102T030405Z/sales/Orders/".into(),
+            partitions: &[],
         };
         assert_eq!(
             serde_json::to_value(table_input(&EXPORT, &entry)).unwrap(),
@@ -242,6 +343,7 @@ mod tests {
             table: &t,
             glue_name: "t",
             location: "s3://b/t/".into(),
+            partitions: &[],
         };
         let input = table_input(&EXPORT, &entry);
         let comment = &input.storage_descriptor.columns[0].comment;
@@ -273,6 +375,7 @@ mod tests {
             table: &t,
             glue_name: "_odd",
             location: "s3://b/p'q\\r/e/sales/Orders/".into(),
+            partitions: &[],
         };
         let e = ExportInfo {
             glue_database: "db`x",
@@ -302,5 +405,202 @@ TBLPROPERTIES (
 "#
         );
         assert_eq!(ddl::quote_string("a\nb\\'"), r"'a\nb\\\''");
+    }
+
+    fn events(by: crate::model::PartitionBy, key: &str) -> TableDesc {
+        TableDesc {
+            name: TableName::new("public", "events"),
+            columns: vec![
+                col("id", "bigint", ValueKind::Int64),
+                col(
+                    "created_at",
+                    "timestamp with time zone",
+                    ValueKind::Timestamp { utc: true },
+                ),
+            ],
+            primary_key: vec!["id".into()],
+            split_key: None,
+            estimated_bytes: 0,
+            estimated_rows: None,
+            partitions: vec![],
+            partition_by: Some(crate::model::Partitioning {
+                key: key.into(),
+                column: "created_at".into(),
+                by,
+            }),
+        }
+    }
+
+    const DAY: crate::model::PartitionBy = crate::model::PartitionBy::Time {
+        granularity: crate::model::Granularity::Day,
+    };
+
+    #[test]
+    fn a_partitioned_table_has_its_key_and_projection_in_glue_and_athena() {
+        let t = events(DAY, "created_at_day");
+        let written = [Some("2024-03-01".to_string()), Some("2024-03-03".into())];
+        let entry = TableEntry {
+            table: &t,
+            glue_name: "events",
+            location: "s3://b/e/public/events/".into(),
+            partitions: &written,
+        };
+        let input = table_input(&EXPORT, &entry);
+        let v = serde_json::to_value(&input).unwrap();
+        assert_eq!(
+            v["PartitionKeys"],
+            json!([{"Name": "created_at_day", "Type": "string", "Comment": "UTC day of \"created_at\""}])
+        );
+        let names: Vec<&str> = input
+            .storage_descriptor
+            .columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(names, ["id", "created_at"], "the key is not a data column");
+        for (k, want) in [
+            ("projection.enabled", "true"),
+            ("projection.created_at_day.type", "date"),
+            ("projection.created_at_day.range", "2024-03-01,2024-03-03"),
+            ("snapex.projection", "on"),
+        ] {
+            assert_eq!(v["Parameters"][k], want, "{k}");
+        }
+        let sql = ddl::create_table("shop", &input);
+        assert!(
+            sql.contains(
+                "COMMENT 'postgresql table \"public\".\"events\" of database \"Shop\", exported by snapex as \"shop-20240102T030405Z\"'\n\
+                 PARTITIONED BY (\n  `created_at_day` string COMMENT 'UTC day of \"created_at\"'\n)\n\
+                 STORED AS PARQUET\n"
+            ),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("  'storage.location.template'='s3://b/e/public/events/created_at_day=${created_at_day}/'\n)\n"),
+            "{sql}"
+        );
+        assert_eq!(ddl::partitions_note("shop", &input, &[]), None);
+        let requests = partition_requests(&EXPORT, &entry, &input);
+        assert_eq!(requests.len(), 1);
+        assert_eq!(requests[0].database_name, "shop");
+        assert_eq!(requests[0].partition_input_list.len(), 2);
+    }
+
+    #[test]
+    fn without_projection_the_table_says_why_and_the_ddl_how_to_register_partitions() {
+        let t = events(DAY, "created_at_day");
+        let written = [Some("2024-03-01".to_string()), None];
+        let entry = TableEntry {
+            table: &t,
+            glue_name: "events",
+            location: "s3://b/e/public/events/".into(),
+            partitions: &written,
+        };
+        let input = table_input(&EXPORT, &entry);
+        assert!(
+            !input
+                .parameters
+                .keys()
+                .any(|k| k.starts_with("projection."))
+        );
+        let status = &input.parameters[partitions::PROJECTION_STATUS];
+        assert!(status.starts_with("off: a NULL partition"), "{status}");
+        let note = ddl::partitions_note(
+            "shop",
+            &input,
+            &[
+                partitions_file_name("events", 1),
+                partitions_file_name("events", 2),
+            ],
+        )
+        .unwrap();
+        assert!(
+            note.starts_with(&format!("-- Partition projection is {status}.\n")),
+            "{note}"
+        );
+        for line in [
+            "--   MSCK REPAIR TABLE `shop`.`events`;\n",
+            "--   aws glue batch-create-partition --cli-input-json file://events.partitions-0001.json\n",
+            "--   aws glue batch-create-partition --cli-input-json file://events.partitions-0002.json\n",
+        ] {
+            assert!(note.contains(line), "{note}");
+        }
+        assert!(note.lines().all(|l| l.starts_with("-- ")), "{note}");
+
+        // Nothing written: no projection, no partitions.
+        let entry = TableEntry {
+            partitions: &[],
+            ..entry
+        };
+        let input = table_input(&EXPORT, &entry);
+        assert!(input.parameters[partitions::PROJECTION_STATUS].contains("no partition"));
+        assert!(partition_requests(&EXPORT, &entry, &input).is_empty());
+        // An unpartitioned table has neither.
+        let t = table();
+        let entry = TableEntry {
+            table: &t,
+            glue_name: "t",
+            location: "s3://b/t/".into(),
+            partitions: &[],
+        };
+        let input = table_input(&EXPORT, &entry);
+        assert!(!input.parameters.contains_key(partitions::PROJECTION_STATUS));
+        assert_eq!(ddl::partitions_note("shop", &input, &[]), None);
+    }
+
+    #[test]
+    fn an_empty_value_beside_a_null_partition_is_named_as_unregistered() {
+        let t = events(crate::model::PartitionBy::Value, "created_at_value");
+        let written = [Some(String::new()), Some("a".into()), None];
+        let entry = TableEntry {
+            table: &t,
+            glue_name: "events",
+            location: "s3://b/e/public/events/".into(),
+            partitions: &written,
+        };
+        let input = table_input(&EXPORT, &entry);
+        let why = &input.parameters[partitions::UNREGISTERED];
+        assert!(
+            why.starts_with("created_at_value=/ holds the rows whose value is empty"),
+            "{why}"
+        );
+        let requests = partition_requests(&EXPORT, &entry, &input);
+        assert_eq!(requests[0].partition_input_list.len(), 2);
+        // Without a NULL partition, the empty value's folder is registered as NULL.
+        let entry = TableEntry {
+            partitions: &written[..2],
+            ..entry
+        };
+        let input = table_input(&EXPORT, &entry);
+        assert!(!input.parameters.contains_key(partitions::UNREGISTERED));
+        let requests = partition_requests(&EXPORT, &entry, &input);
+        assert_eq!(
+            requests[0].partition_input_list[0].values,
+            ["__HIVE_DEFAULT_PARTITION__"]
+        );
+    }
+
+    #[test]
+    fn a_partition_key_must_be_plain_and_no_column_name() {
+        assert!(check_partition_key(&events(DAY, "created_at_day")).is_ok());
+        assert!(check_partition_key(&table()).is_ok());
+        for key in ["created_at", "id", "Day", "a=b", "a/b", ""] {
+            let e = check_partition_key(&events(DAY, key)).unwrap_err();
+            assert!(e.to_string().contains("partition key"), "{key}: {e}");
+        }
+        // A column spelled `Created_At_Day` is exported as `created_at_day`.
+        let mut t = events(DAY, "created_at_day");
+        t.columns
+            .push(col("Created_At_Day", "text", ValueKind::Text));
+        assert!(check_partition_key(&t).is_err());
+    }
+
+    #[test]
+    fn partitions_file_names_count_from_one() {
+        assert_eq!(partitions_file_name("t", 1), "t.partitions-0001.json");
+        assert_eq!(partitions_file_name("t", 12345), "t.partitions-12345.json");
+        assert!(is_partitions_file_name("t.partitions-0001.json"));
+        assert!(!is_partitions_file_name("t.partitions-1.json"));
+        assert!(!is_partitions_file_name("t.table.json"));
     }
 }

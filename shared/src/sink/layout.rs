@@ -10,7 +10,9 @@
 
 use object_store::path::Path;
 
-use crate::catalog::{CATALOG_DIR, DATABASE_FILE, DDL_SUFFIX, TABLE_INPUT_SUFFIX};
+use crate::catalog::{
+    CATALOG_DIR, DATABASE_FILE, DDL_SUFFIX, TABLE_INPUT_SUFFIX, is_partitions_file_name,
+};
 use crate::model::{Piece, TableName};
 
 pub const MANIFEST: &str = "manifest.json";
@@ -134,7 +136,8 @@ impl Layout {
                 !name.contains('/')
                     && (name == DATABASE_FILE
                         || name.ends_with(TABLE_INPUT_SUFFIX)
-                        || name.ends_with(DDL_SUFFIX))
+                        || name.ends_with(DDL_SUFFIX)
+                        || is_partitions_file_name(name))
             })
     }
 }
@@ -207,7 +210,21 @@ mod tests {
         assert!(Layout::is_catalog_file("_catalog/database.json"));
         assert!(Layout::is_catalog_file("_catalog/x.table.json"));
         assert!(Layout::is_catalog_file("_catalog/x.sql"));
+        assert!(Layout::is_catalog_file("_catalog/x.partitions-0001.json"));
+        assert!(Layout::is_catalog_file(
+            "_catalog/x_2.partitions-12345.json"
+        ));
         assert!(!Layout::is_catalog_file("_catalog/notes.txt"));
+        for other in [
+            "_catalog/x.partitions-001.json",
+            "_catalog/x.partitions-00a1.json",
+            "_catalog/x.partitions-0001.json.tmp",
+            "_catalog/.partitions-0001.json",
+            "_catalog/x.json",
+            "_catalog/a/x.partitions-0001.json",
+        ] {
+            assert!(!Layout::is_catalog_file(other), "{other}");
+        }
         assert!(!Layout::is_catalog_file("_catalog/a/x.sql"));
         assert!(!Layout::is_catalog_file("catalog/x.sql"));
     }
