@@ -6,10 +6,12 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::catalog::names::{ColumnName, column_names};
-use crate::model::{ColumnDesc, KeyRange, LossyRule, ReadAs, SkippedTable, TableDesc};
+use crate::model::{
+    ColumnDesc, KeyRange, LossyRule, PartitionBy, Partitioning, ReadAs, SkippedTable, TableDesc,
+};
 use crate::source::SourceInfo;
 
 pub const FORMAT: &str = "snapex-manifest/1";
@@ -73,6 +75,9 @@ pub struct TableManifest {
     pub location: String,
     pub primary_key: Vec<String>,
     pub split_key: Option<String>,
+    /// How the table's files are grouped into `<key>=<value>/` folders; absent when they are not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitioning: Option<PartitioningManifest>,
     pub rows: u64,
     pub bytes: u64,
     pub columns: Vec<ColumnManifest>,
@@ -80,6 +85,36 @@ pub struct TableManifest {
     /// Key ranges that were read and held no rows, so wrote no file. With the files' ranges
     /// they tile the whole key space: the proof that no range was left unread.
     pub empty_ranges: Vec<KeyRange>,
+}
+
+/// A table's partition folders, as the manifest describes them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitioningManifest {
+    /// The partition key: the folders' `<key>=` and the Glue partition key.
+    pub key: String,
+    /// The source column the values come from (it is in the files too).
+    pub column: String,
+    /// `year`, `month`, `day`, `hour` (the UTC period), `buckets` or `value`.
+    pub by: String,
+    /// For `buckets`: how many keys a bucket holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u64>,
+}
+
+impl PartitioningManifest {
+    pub fn new(p: &Partitioning) -> Self {
+        let (by, width) = match p.by {
+            PartitionBy::Time { granularity } => (granularity.name(), None),
+            PartitionBy::KeyBuckets { width } => ("buckets", Some(width)),
+            PartitionBy::Value => ("value", None),
+        };
+        PartitioningManifest {
+            key: p.key.clone(),
+            column: p.column.clone(),
+            by: by.to_string(),
+            width,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -113,8 +148,21 @@ pub struct FileEntry {
     /// Relative to the export root.
     pub path: String,
     pub range: Option<KeyRange>,
+    /// For a table with partition folders: the value of the partition holding the file,
+    /// `null` for the NULL partition. Absent for other tables.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub partition: Option<Option<String>>,
     pub rows: u64,
     pub bytes: u64,
+}
+
+/// A field that is present, even as `null`, is `Some`; `default` makes an absent one `None`.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 impl ColumnManifest {
@@ -161,6 +209,7 @@ impl TableManifest {
             location,
             primary_key: t.primary_key.clone(),
             split_key: t.split_key.as_ref().map(|k| k.column.clone()),
+            partitioning: t.partition_by.as_ref().map(PartitioningManifest::new),
             rows: files.iter().map(|f| f.rows).sum(),
             bytes: files.iter().map(|f| f.bytes).sum(),
             columns: t
@@ -172,5 +221,61 @@ impl TableManifest {
             files,
             empty_ranges,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Granularity;
+    use serde_json::json;
+
+    fn file(partition: Option<Option<&str>>) -> FileEntry {
+        FileEntry {
+            path: "s/t/k=a/part-all.parquet".into(),
+            range: None,
+            partition: partition.map(|p| p.map(str::to_string)),
+            rows: 1,
+            bytes: 2,
+        }
+    }
+
+    #[test]
+    fn a_file_partition_is_absent_null_or_a_value_and_reads_back_the_same() {
+        for (f, partition) in [
+            (file(None), None),
+            (file(Some(None)), Some(json!(null))),
+            (file(Some(Some("2024-03-01"))), Some(json!("2024-03-01"))),
+        ] {
+            let v = serde_json::to_value(&f).unwrap();
+            assert_eq!(v.get("partition"), partition.as_ref(), "{v}");
+            assert_eq!(serde_json::from_value::<FileEntry>(v).unwrap(), f);
+        }
+    }
+
+    #[test]
+    fn partitioning_names_its_rule() {
+        let p = |by| {
+            serde_json::to_value(PartitioningManifest::new(&Partitioning {
+                key: "k".into(),
+                column: "c".into(),
+                by,
+            }))
+            .unwrap()
+        };
+        assert_eq!(
+            p(PartitionBy::Time {
+                granularity: Granularity::Day
+            }),
+            json!({"key": "k", "column": "c", "by": "day"})
+        );
+        assert_eq!(
+            p(PartitionBy::KeyBuckets { width: 1000 }),
+            json!({"key": "k", "column": "c", "by": "buckets", "width": 1000})
+        );
+        assert_eq!(
+            p(PartitionBy::Value),
+            json!({"key": "k", "column": "c", "by": "value"})
+        );
     }
 }

@@ -239,7 +239,7 @@ pub(super) fn build_manifest(m: ManifestInput<'_>) -> Manifest {
     let mut tables = Vec::with_capacity(m.tables.len());
     for t in m.order.iter().filter_map(|name| m.tables.get(name)) {
         let mut pieces = by_table.remove(&t.name).unwrap_or_default();
-        pieces.sort_by_key(|r| r.piece.range.map(|x| x.lo));
+        sort_pieces(t, &mut pieces, m.layout);
         let mut lossy: BTreeMap<String, BTreeMap<LossyRule, u64>> = BTreeMap::new();
         for r in &pieces {
             for (col, rules) in &r.lossy {
@@ -258,6 +258,7 @@ pub(super) fn build_manifest(m: ManifestInput<'_>) -> Manifest {
                 r.file.as_ref().map(|f| FileEntry {
                     path: relative(&f.path),
                     range: r.piece.range,
+                    partition: r.piece.hive.as_ref().map(|h| h.value.clone()),
                     rows: f.rows,
                     bytes: f.bytes,
                 })
@@ -298,6 +299,32 @@ pub(super) fn build_manifest(m: ManifestInput<'_>) -> Manifest {
         skipped: m.skipped,
         totals,
     }
+}
+
+/// A table's pieces in manifest order: by partition (in catalog order), then key range, then
+/// file, so the order does not depend on which reader finished first.
+fn sort_pieces(t: &TableDesc, pieces: &mut [&PieceResult], layout: &Layout) {
+    fn value(r: &PieceResult) -> Option<&str> {
+        r.piece.hive.as_ref().and_then(|h| h.value.as_deref())
+    }
+    pieces.sort_by(|a, b| {
+        let by_partition = match &t.partition_by {
+            Some(p) => partitions::value_order(&p.by, value(a), value(b)),
+            None => std::cmp::Ordering::Equal,
+        };
+        by_partition
+            .then_with(|| {
+                a.piece
+                    .range
+                    .map(|x| x.lo)
+                    .cmp(&b.piece.range.map(|x| x.lo))
+            })
+            .then_with(|| {
+                layout
+                    .piece_file(&a.piece)
+                    .cmp(&layout.piece_file(&b.piece))
+            })
+    });
 }
 
 #[cfg(test)]
@@ -613,5 +640,67 @@ mod tests {
         assert!(sql("events").contains("file://events.partitions-0001.json\n"));
         assert!(!sql("orders").contains("MSCK"));
         assert!(!sql("plain").contains("PARTITIONED BY"));
+    }
+
+    #[test]
+    fn the_manifest_names_each_files_partition_in_catalog_order() {
+        let f = Fixture::new();
+        let glue = f.glue();
+        let manifest = build_manifest(ManifestInput {
+            export_id: "e".into(),
+            destination: "s3://b/lake".into(),
+            source: SourceManifest {
+                engine: "postgresql".into(),
+                version: "16".into(),
+                database: "shop".into(),
+                endpoint: "localhost".into(),
+                consistency: "test".into(),
+            },
+            started_at: Utc::now(),
+            include: vec![],
+            exclude: vec![],
+            glue: &glue,
+            order: &f.order,
+            tables: &f.tables,
+            skipped: vec![],
+            layout: &f.layout,
+            results: &f.results,
+        });
+        let v = serde_json::to_value(&manifest).unwrap();
+        let events = &v["tables"][0];
+        assert_eq!(
+            events["partitioning"],
+            serde_json::json!({"key": "at_day", "column": "at", "by": "day"})
+        );
+        let files: Vec<(&str, serde_json::Value)> = events["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["path"].as_str().unwrap(), f["partition"].clone()))
+            .collect();
+        assert_eq!(
+            files,
+            [
+                (
+                    "public/events/at_day=2024-03-01/part-t1709251200_1709294400.parquet",
+                    "2024-03-01".into()
+                ),
+                (
+                    "public/events/at_day=2024-03-01/part-t1709294400_1709337600.parquet",
+                    "2024-03-01".into()
+                ),
+                (
+                    "public/events/at_day=__HIVE_DEFAULT_PARTITION__/part-all.parquet",
+                    serde_json::Value::Null
+                ),
+            ]
+        );
+        let orders = &v["tables"][1];
+        assert_eq!(orders["partitioning"]["width"], 10);
+        assert_eq!(orders["files"][0]["partition"], "-10");
+        assert_eq!(orders["files"][249]["partition"], "2480");
+        let plain = &v["tables"][3];
+        assert!(plain.get("partitioning").is_none());
+        assert!(plain["files"][0].get("partition").is_none());
     }
 }
