@@ -4,7 +4,11 @@ The tests point it at moto's Glue: botocore validates every request against the 
 model before sending it (unknown or misspelt keys, wrong types and missing required fields
 fail), and moto stores what it was given, so what comes back is what Athena would see.
 
-Usage: python3 glue_register.py <folder holding database.json and *.table.json>
+Partitions files (<table>.partitions-NNNN.json) are sent as they are, each one whole
+BatchCreatePartition request (as `aws glue batch-create-partition --cli-input-json` would);
+any partition Glue refuses fails the script.
+
+Usage: python3 glue_register.py <folder holding database.json, *.table.json, *.partitions-*.json>
 Environment: SNAPEX_GLUE_ENDPOINT (the Glue endpoint URL), AWS_ACCESS_KEY_ID,
 AWS_SECRET_ACCESS_KEY and AWS_REGION (any values for moto).
 """
@@ -30,8 +34,26 @@ for path in sorted(glob.glob(os.path.join(folder, "*.table.json"))):
     got = glue.get_table(DatabaseName=database["Name"], Name=table["Name"])["Table"]
     tables[table["Name"]] = got
 
+partitions = {}
+for path in sorted(glob.glob(os.path.join(folder, "*.partitions-*.json"))):
+    with open(path, encoding="utf-8") as f:
+        request = json.load(f)
+    if len(request["PartitionInputList"]) > 100:
+        sys.exit(f"{path}: more than BatchCreatePartition's 100 partitions")
+    errors = glue.batch_create_partition(**request).get("Errors")
+    if errors:
+        sys.exit(f"{path}: Glue refused partitions: {errors}")
+    partitions[request["TableName"]] = []
+for name in partitions:
+    pages = glue.get_paginator("get_partitions").paginate(
+        DatabaseName=database["Name"], TableName=name
+    )
+    for page in pages:
+        partitions[name].extend(page["Partitions"])
+
 out = {
     "Database": glue.get_database(Name=database["Name"])["Database"],
     "Tables": tables,
+    "Partitions": partitions,
 }
 print(json.dumps(out, default=str, ensure_ascii=False))

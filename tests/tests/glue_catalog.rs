@@ -17,6 +17,7 @@ use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::schema::types::{Type as ParquetType, TypePtr};
 use serde_json::Value;
 use snapex::manifest::Manifest;
+use snapex::partitioning::PartitionRule;
 use snapex::pipeline::{Quiet, run_export};
 use snapex::{ErrorClass, ExportConfig};
 use snapex_tests::{
@@ -494,6 +495,219 @@ async fn glue_accepts_the_catalog_and_it_matches_the_parquet_files() {
         "  'classification'='parquet',",
     ] {
         assert!(sql.contains(line), "DDL lacks {line:?}:\n{sql}");
+    }
+    std::fs::remove_dir_all(&folder).unwrap();
+}
+
+const PARTITIONED_SQL: &str = r#"
+CREATE TABLE events (id int8 PRIMARY KEY, created_at timestamptz, v text);
+INSERT INTO events
+SELECT g, timestamptz '2024-01-01 05:00:00+00' + (g % 150) * interval '1 day', 'e' || g
+  FROM generate_series(1, 1500) g;
+UPDATE events SET created_at = NULL WHERE id % 97 = 0;
+CREATE TABLE shops (id int8 PRIMARY KEY, region text);
+INSERT INTO shops
+SELECT g, (ARRAY['eu-west', 'us.east_1', 'a/b=c%d e', 'ü', ''])[1 + g % 5]
+  FROM generate_series(1, 50) g;
+CREATE TABLE orders (id int8 PRIMARY KEY, v text);
+INSERT INTO orders SELECT g, 'o' || g FROM generate_series(-50, 2000) g;
+CREATE TABLE quiet (id int8 PRIMARY KEY, at timestamptz);
+ANALYZE;
+"#;
+
+/// Glue's partitions of `table`, as (value, location), sorted.
+fn glue_partitions(glue: &Value, table: &str) -> BTreeSet<(String, String)> {
+    glue["Partitions"][table]
+        .as_array()
+        .unwrap_or_else(|| panic!("no partitions registered for {table}: {glue}"))
+        .iter()
+        .map(|p| {
+            let values = p["Values"].as_array().unwrap();
+            assert_eq!(values.len(), 1, "one partition key: {p}");
+            (
+                values[0].as_str().unwrap().to_string(),
+                p["StorageDescriptor"]["Location"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn glue_registers_every_partition_written_and_projection_where_the_folders_allow() {
+    let db = TestDb::create("glue_parts").await;
+    db.exec(PARTITIONED_SQL).await;
+    let server = S3Server::start();
+    server.create_bucket(BUCKET);
+    fake_aws_env();
+    let mut cfg = ExportConfig::new(&db.url, &format!("s3://{BUCKET}/lake")).unwrap();
+    cfg.endpoint = Some(server.endpoint.clone());
+    cfg.export_id = Some("e".into());
+    cfg.plan.target_file_bytes = 1 << 20;
+    cfg.partition_rules = [
+        "public.events=created_at:day",
+        "public.shops=region:value",
+        "public.orders=key:buckets:100",
+        "public.quiet=at:hour",
+    ]
+    .iter()
+    .map(|r| PartitionRule::parse(r).unwrap())
+    .collect();
+    run_export(&cfg, Arc::new(Quiet))
+        .await
+        .expect("export succeeds");
+    let store = server.reader(BUCKET);
+    let manifest: Manifest =
+        serde_json::from_slice(&get(&store, "lake/e/manifest.json").await).unwrap();
+
+    // 150 days and the NULL partition need two requests; the others one; an empty table none.
+    let listed: BTreeSet<String> = store
+        .list(Some(&Path::from("lake/e/_catalog")))
+        .map_ok(|m| m.location.filename().unwrap_or_default().to_string())
+        .try_collect()
+        .await
+        .unwrap();
+    let partitions_files: Vec<&str> = listed
+        .iter()
+        .filter(|n| n.contains(".partitions-"))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        partitions_files,
+        [
+            "events.partitions-0001.json",
+            "events.partitions-0002.json",
+            "orders.partitions-0001.json",
+            "shops.partitions-0001.json",
+        ]
+    );
+    let folder = temp_dir("glue-partitions");
+    for name in &listed {
+        let body = get(&store, &format!("lake/e/_catalog/{name}")).await;
+        std::fs::write(folder.join(name), body).unwrap();
+    }
+    let glue = register_with_glue(&server, &folder);
+
+    // Glue holds one partition per folder written, at that folder, under its value; the
+    // manifest names the same partition for every file in it.
+    for t in manifest.tables.iter().filter(|t| t.name != "quiet") {
+        let p = t.partitioning.as_ref().expect("partitioned");
+        let mut wanted = BTreeSet::new();
+        for f in &t.files {
+            let (dir, _) = f.path.rsplit_once('/').unwrap();
+            let value = f.partition.clone().expect("a partitioned table's file");
+            let folder = snapex::partitioning::folder_segment(&p.key, value.as_deref());
+            assert!(
+                dir.ends_with(&format!("/{folder}")),
+                "{} in {folder}",
+                f.path
+            );
+            let glue_value = value
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| "__HIVE_DEFAULT_PARTITION__".into());
+            wanted.insert((glue_value, format!("s3://{BUCKET}/lake/e/{dir}/")));
+        }
+        assert_eq!(glue_partitions(&glue, &t.glue_table), wanted, "{}", t.name);
+    }
+    let events = glue_partitions(&glue, "events");
+    assert_eq!(events.len(), 151);
+    assert!(events.contains(&(
+        "2024-05-29".into(),
+        format!("s3://{BUCKET}/lake/e/public/events/created_at_day=2024-05-29/")
+    )));
+    let shops: BTreeSet<(String, String)> = glue_partitions(&glue, "shops");
+    let shop_folders: BTreeSet<&str> = shops
+        .iter()
+        .map(|(_, l)| l.rsplit('/').nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        shop_folders,
+        BTreeSet::from([
+            "region_value=",
+            "region_value=%C3%BC",
+            "region_value=a%2Fb%3Dc%25d%20e",
+            "region_value=eu-west",
+            "region_value=us.east_1",
+        ])
+    );
+    assert!(shops.contains(&(
+        "a/b=c%d e".into(),
+        format!("s3://{BUCKET}/lake/e/public/shops/region_value=a%2Fb%3Dc%25d%20e/")
+    )));
+    assert!(shops.contains(&(
+        "ü".into(),
+        format!("s3://{BUCKET}/lake/e/public/shops/region_value=%C3%BC/")
+    )));
+    let orders = glue_partitions(&glue, "orders");
+    let buckets: BTreeSet<i64> = orders.iter().map(|(v, _)| v.parse().unwrap()).collect();
+    assert_eq!(buckets, (-1..=20).map(|b| b * 100).collect());
+    assert!(glue["Partitions"].get("quiet").is_none());
+
+    // The partition key is a partition column of its own type, not a data column; projection
+    // is on only where every partition can be projected.
+    let tables = glue["Tables"].as_object().unwrap();
+    let keys = |t: &str| {
+        (
+            tables[t]["PartitionKeys"][0]["Name"].clone(),
+            tables[t]["PartitionKeys"][0]["Type"].clone(),
+        )
+    };
+    assert_eq!(keys("events"), ("created_at_day".into(), "string".into()));
+    assert_eq!(keys("orders"), ("id_bucket".into(), "bigint".into()));
+    assert_eq!(keys("shops"), ("region_value".into(), "string".into()));
+    assert_eq!(keys("quiet"), ("at_hour".into(), "string".into()));
+    let params = |t: &str| tables[t]["Parameters"].clone();
+    assert_eq!(params("orders")["projection.enabled"], "true");
+    assert_eq!(params("orders")["projection.id_bucket.type"], "integer");
+    assert_eq!(params("orders")["projection.id_bucket.range"], "-100,2000");
+    assert_eq!(params("orders")["projection.id_bucket.interval"], "100");
+    assert_eq!(
+        params("orders")["storage.location.template"],
+        format!("s3://{BUCKET}/lake/e/public/orders/id_bucket=${{id_bucket}}/")
+    );
+    for (t, why) in [
+        ("events", "NULL partition"),
+        ("shops", "empty value"),
+        ("quiet", "no partition"),
+    ] {
+        assert!(params(t).get("projection.enabled").is_none(), "{t}");
+        let status = params(t)["snapex.projection"].as_str().unwrap().to_string();
+        assert!(
+            status.starts_with("off: ") && status.contains(why),
+            "{t}: {status}"
+        );
+    }
+    let sql = std::fs::read_to_string(folder.join("events.sql")).unwrap();
+    for line in [
+        "PARTITIONED BY (\n  `created_at_day` string COMMENT 'UTC day of \"created_at\"'\n)\nSTORED AS PARQUET\n",
+        "--   MSCK REPAIR TABLE",
+        "file://events.partitions-0001.json\n",
+        "file://events.partitions-0002.json\n",
+    ] {
+        assert!(sql.contains(line), "DDL lacks {line:?}:\n{sql}");
+    }
+
+    // The files hold every data column, and not the partition key (the folder holds it).
+    for t in &manifest.tables {
+        let columns = tables[t.glue_table.as_str()]["StorageDescriptor"]["Columns"]
+            .as_array()
+            .unwrap();
+        let key = &t.partitioning.as_ref().unwrap().key;
+        for f in &t.files {
+            let body = get(&store, &format!("lake/e/{}", f.path)).await;
+            let reader = SerializedFileReader::new(body).unwrap();
+            let root = reader.metadata().file_metadata().schema();
+            let fields = root.get_fields();
+            assert_eq!(fields.len(), columns.len(), "{}", f.path);
+            for c in columns {
+                let name = c["Name"].as_str().unwrap();
+                let parquet = athena_resolve(fields, name);
+                check_type(&parse_hive(c["Type"].as_str().unwrap()), parquet, name);
+            }
+            assert!(fields.iter().all(|f| f.name() != key), "{}", f.path);
+        }
     }
     std::fs::remove_dir_all(&folder).unwrap();
 }
