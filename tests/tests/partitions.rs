@@ -137,9 +137,12 @@ async fn day_partitions_over_three_years_read_through_the_table_definition() {
         format!("{files_that_day}/{total_files}"),
         "{explained}"
     );
+    // DuckDB takes the table's schema from the first file its glob lists, so that one file
+    // (of another day) keeps its footer; every other file of every other day is broken.
+    let first = folders.values().flatten().min().unwrap().clone();
     for (folder, files) in &folders {
         if folder != "created_at_day=2022-06-15" {
-            for f in files {
+            for f in files.iter().filter(|f| **f != first) {
                 std::fs::write(f, b"not parquet").unwrap();
             }
         }
@@ -309,7 +312,7 @@ async fn mysql_time_partitions_put_each_row_in_its_utc_period() {
             &def,
             &format!(
                 "SELECT count(*), count(DISTINCT id),
-                        count(*) FILTER (WHERE {key} IS DISTINCT FROM strftime({column}, '{format}')),
+                        count(*) FILTER (WHERE {key} IS DISTINCT FROM strftime(\"{column}\", '{format}')),
                         count(*) FILTER (WHERE {key} IS NULL)
                    FROM t"
             ),
@@ -362,8 +365,8 @@ async fn key_buckets_hold_exactly_their_keys_and_big_months_split_near_the_targe
         ]
     );
 
-    // Two months of ~65,000 rows each, partitioned by month with a small target: each month
-    // becomes several files of similar size, never one per day.
+    // 120,000 rows 40 s apart span January and most of February, partitioned by month with a
+    // small target: each month becomes several files of similar size, never one per day.
     let dest = temp_dir("part_month");
     let mut cfg = ExportConfig::new(&db.url, dest.to_str().unwrap()).unwrap();
     cfg.export_id = Some("e".into());
@@ -374,7 +377,7 @@ async fn key_buckets_hold_exactly_their_keys_and_big_months_split_near_the_targe
     let folders = partition_folders(&dest.join("e/public/t"));
     assert_eq!(
         folders.keys().collect::<Vec<_>>(),
-        vec!["at_month=2024-01", "at_month=2024-02", "at_month=2024-03"]
+        vec!["at_month=2024-01", "at_month=2024-02"]
     );
     let jan = &folders["at_month=2024-01"];
     assert!(

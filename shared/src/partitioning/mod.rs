@@ -281,17 +281,43 @@ fn column<'a>(
 }
 
 /// `<column>_<suffix>` reduced to `[a-z0-9_]` (a path segment and an Athena name that need no
-/// quoting), made distinct from every exported column name by the catalog's own rule.
+/// quoting), without a leading `_` (readers skip folders that start with one), and the first of
+/// `<name>`, `<name>_2`, ... that no column's exported name already is.
 fn partition_key_name(t: &TableDesc, column: &str, suffix: &str) -> String {
     let natural = names::database_name(&format!("{column}_{suffix}"));
-    let all = t
-        .columns
-        .iter()
-        .map(|c| c.name.as_str())
-        .chain(std::iter::once(natural.as_str()));
-    names::column_names(all)
-        .pop()
-        .map_or(natural.clone(), |n| n.glue)
+    let natural = match natural.trim_start_matches('_') {
+        "" => "partition".to_string(),
+        trimmed => trimmed.to_string(),
+    };
+    let taken: std::collections::HashSet<String> =
+        names::column_names(t.columns.iter().map(|c| c.name.as_str()))
+            .into_iter()
+            .map(|n| n.glue)
+            .collect();
+    std::iter::once(natural.clone())
+        .chain((2..).map(|n| format!("{natural}_{n}")))
+        .find(|name| !taken.contains(name))
+        .expect("an unbounded sequence has a free name")
+}
+
+/// Glue's limit on a partition value, in characters.
+pub const MAX_VALUE_CHARS: usize = 1024;
+/// The longest folder name common filesystems allow, in bytes.
+pub const MAX_SEGMENT_BYTES: usize = 255;
+
+/// Refuses a value partition whose value Glue cannot hold or whose folder no filesystem can
+/// name, before anything is written.
+pub fn check_value(table: &crate::model::TableName, key: &str, value: &str) -> Result<()> {
+    let segment = folder_segment(key, Some(value));
+    if value.chars().count() > MAX_VALUE_CHARS || segment.len() > MAX_SEGMENT_BYTES {
+        return Err(Error::InvalidInput(format!(
+            "{table}: a value of {key:?} is too long for a partition folder ({} bytes escaped, \
+             at most {MAX_SEGMENT_BYTES}; Glue takes at most {MAX_VALUE_CHARS} characters): \
+             partition this table by another column",
+            segment.len()
+        )));
+    }
+    Ok(())
 }
 
 /// A bucket width for a key spanning `span` keys that should fill about `files` files: a round
@@ -462,6 +488,31 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t[0].partition_by.as_ref().unwrap().key, "id_bucket");
+
+        // A column whose exported name is the key's, though spelled otherwise, and a column
+        // with a leading underscore.
+        let mut t = vec![table()];
+        t[0].columns.push(col("Id_Bucket", ValueKind::Int64));
+        t[0].columns.push(col("_ts", ValueKind::Date));
+        resolve(
+            &[
+                PartitionRule::parse("events=key:buckets").unwrap(),
+                PartitionRule::parse("events=_ts:day").unwrap(),
+            ],
+            &mut t,
+        )
+        .unwrap();
+        assert_eq!(t[0].partition_by.as_ref().unwrap().key, "ts_day");
+        let mut t = vec![table()];
+        t[0].columns.push(col("Id_Bucket", ValueKind::Int64));
+        resolve(
+            &[PartitionRule::parse("events=key:buckets").unwrap()],
+            &mut t,
+        )
+        .unwrap();
+        assert_eq!(t[0].partition_by.as_ref().unwrap().key, "id_bucket_2");
+        assert!(check_value(&t[0].name, "k", &"x".repeat(240)).is_ok());
+        assert!(check_value(&t[0].name, "k", &"/".repeat(90)).is_err());
 
         for (rule, needle) in [
             ("events=amount:day", "need a date or timestamp"),

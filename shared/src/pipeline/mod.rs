@@ -136,7 +136,9 @@ pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resu
 
     progress.phase("writing catalog metadata");
     let glue = glue_names(cfg, &info, &order);
-    let catalog_files = catalog_files(&info, &export_id, &glue, &order, &tables, &dest, &layout)?;
+    let catalog_files = catalog_files(
+        &info, &export_id, &glue, &order, &tables, &dest, &layout, &results,
+    )?;
     let mut written: HashSet<String> = results
         .iter()
         .filter_map(|r| r.file.as_ref())
@@ -231,6 +233,11 @@ async fn profile_partitions(
                 crate::partitioning::MAX_VALUE_PARTITIONS
             )));
         }
+        for g in &groups {
+            if let crate::model::GroupValue::Text(v) = &g.value {
+                crate::partitioning::check_value(&t.name, &p.key, v)?;
+            }
+        }
         profiles.insert(t.name.clone(), groups);
     }
     Ok(profiles)
@@ -255,7 +262,7 @@ async fn discover(
                     matched[i] = true;
                 }
                 match d {
-                    Discovered::Table(t) => tables.push(t),
+                    Discovered::Table(t) => tables.push(*t),
                     Discovered::Skipped(s) => skipped.push(s),
                 }
             }

@@ -264,9 +264,18 @@ pub(super) fn build_manifest(m: ManifestInput<'_>) -> Manifest {
                 })
             })
             .collect();
+        // A time or value partition's key range only narrows its read (the partition's condition
+        // selects the rows), so its ranges do not tile the key space and are not listed.
+        let tiles = |r: &&&PieceResult| {
+            r.piece
+                .hive
+                .as_ref()
+                .is_none_or(|h| h.filter == crate::model::PartFilter::KeyRangeOnly)
+        };
         let empty = pieces
             .iter()
             .filter(|r| r.file.is_none())
+            .filter(tiles)
             .filter_map(|r| r.piece.range)
             .collect();
         tables.push(TableManifest::new(

@@ -29,7 +29,8 @@ pub struct SourceInfo {
 
 /// One table as discovered, before filtering.
 pub enum Discovered {
-    Table(TableDesc),
+    /// Boxed: a table's description is far bigger than a skipped table's.
+    Table(Box<TableDesc>),
     Skipped(SkippedTable),
 }
 

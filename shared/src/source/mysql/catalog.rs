@@ -219,7 +219,7 @@ impl Building {
             });
         }
         self.table.primary_key = self.pk.into_iter().map(|(_, n, _)| n).collect();
-        Discovered::Table(self.table)
+        Discovered::Table(Box::new(self.table))
     }
 }
 

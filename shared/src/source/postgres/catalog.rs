@@ -297,6 +297,6 @@ impl Building {
                 bounds: None,
             });
         }
-        Discovered::Table(self.table)
+        Discovered::Table(Box::new(self.table))
     }
 }
