@@ -1,0 +1,184 @@
+//! What can stop a registration, classified like the core's errors ([`snapex::ErrorClass`]) so
+//! the command line (and later a Lambda's error boundary) can tell "fix the request" from
+//! "try again" without parsing text.
+
+use aws_sdk_glue::error::{ProvideErrorMetadata, SdkError};
+use snapex::ErrorClass;
+
+/// Everything that can stop a registration. Messages are one line and say what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum GlueError {
+    /// The export cannot be registered as it is: not published, or its catalog files are
+    /// missing, malformed or disagree with its manifest.
+    #[error("{0}")]
+    InvalidExport(String),
+
+    /// Opening, listing or reading the export's folder failed.
+    #[error(transparent)]
+    Export(#[from] snapex::Error),
+
+    /// No AWS credentials could be found, or the provider that should supply them failed.
+    #[error(
+        "no AWS credentials for Glue: {0} (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
+         AWS_PROFILE, or run with a role)"
+    )]
+    Credentials(String),
+
+    /// A Glue call failed, after the SDK's own retries.
+    #[error("Glue {operation} {target}: {message}")]
+    Api {
+        operation: &'static str,
+        /// What the call was about: `database shop`, `table shop.events`.
+        target: String,
+        /// Glue's error code (`AccessDeniedException`, ...); none when no answer came back.
+        code: Option<String>,
+        message: String,
+        retryable: bool,
+    },
+
+    /// A batch call went through, but Glue refused some of its partitions: batch calls report
+    /// per-partition failures inside a successful response.
+    #[error("Glue {operation} on table {database}.{table} refused {count} partition(s): {detail}")]
+    Partitions {
+        operation: &'static str,
+        database: String,
+        table: String,
+        count: usize,
+        /// The first few refusals: `[values] Code: message`.
+        detail: String,
+        retryable: bool,
+    },
+
+    /// A catalog file lacks a field the Glue request requires. The core writes every such
+    /// field, so this is a bug or a hand-edited file.
+    #[error("building the Glue request for {target}: {message}")]
+    Build { target: String, message: String },
+}
+
+/// Glue error codes that a later attempt may not meet: the catalog was changed meanwhile, or
+/// Glue was busy. The SDK has retried throttling already; these say a rerun may succeed.
+const RETRYABLE_CODES: &[&str] = &[
+    "ThrottlingException",
+    "ConcurrentModificationException",
+    "InternalServiceException",
+    "OperationTimeoutException",
+    "ServiceUnavailableException",
+    // Another registration created it between our read and our write.
+    "AlreadyExistsException",
+    "EntityNotFoundException",
+];
+
+fn code_is_retryable(code: Option<&str>) -> bool {
+    code.is_some_and(|c| RETRYABLE_CODES.contains(&c))
+}
+
+impl GlueError {
+    /// Classifies the error by cause: [`ErrorClass::InvalidInput`] for an export or request to
+    /// fix (not published, access denied, a value Glue refuses), [`ErrorClass::Retryable`]
+    /// for what may pass on another run, [`ErrorClass::Internal`] for a bug.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            GlueError::InvalidExport(_) | GlueError::Credentials(_) => ErrorClass::InvalidInput,
+            GlueError::Export(e) => e.class(),
+            GlueError::Api { retryable, .. } | GlueError::Partitions { retryable, .. } => {
+                if *retryable {
+                    ErrorClass::Retryable
+                } else {
+                    ErrorClass::InvalidInput
+                }
+            }
+            GlueError::Build { .. } => ErrorClass::Internal,
+        }
+    }
+
+    /// A failed SDK call as an [`GlueError::Api`]: the service's code when it answered, and
+    /// the whole cause chain on one line (the SDK's own `Display` stops at "service error" or
+    /// "dispatch failure").
+    pub(crate) fn api<E>(
+        operation: &'static str,
+        target: impl Into<String>,
+        e: SdkError<E>,
+    ) -> GlueError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let code = e.code().map(str::to_string);
+        let retryable = match &e {
+            // The request could not even be built (a missing region, say): fix the setup.
+            SdkError::ConstructionFailure(_) => false,
+            SdkError::ServiceError(_) => code_is_retryable(code.as_deref()),
+            // No answer, a timeout, or an answer we could not read: the network or the service.
+            _ => true,
+        };
+        let message = chain(&e);
+        GlueError::Api {
+            operation,
+            target: target.into(),
+            code,
+            message,
+            retryable,
+        }
+    }
+
+    /// The per-partition refusals of one batch call, or `None` when there were none.
+    pub(crate) fn partitions<'a>(
+        operation: &'static str,
+        database: &str,
+        table: &str,
+        refused: impl IntoIterator<Item = (&'a [String], Option<&'a aws_sdk_glue::types::ErrorDetail>)>,
+    ) -> Option<GlueError> {
+        const SHOWN: usize = 5;
+        let mut count = 0;
+        let mut lines = Vec::new();
+        let mut retryable = true;
+        for (values, detail) in refused {
+            count += 1;
+            let code = detail.and_then(|d| d.error_code());
+            retryable &= code_is_retryable(code);
+            if lines.len() < SHOWN {
+                let message = detail.and_then(|d| d.error_message()).unwrap_or("");
+                lines.push(format!(
+                    "{values:?} {}: {}",
+                    code.unwrap_or("(no code)"),
+                    one_line(message)
+                ));
+            }
+        }
+        if count == 0 {
+            return None;
+        }
+        let mut detail = lines.join("; ");
+        if count > SHOWN {
+            detail.push_str(&format!("; and {} more", count - SHOWN));
+        }
+        Some(GlueError::Partitions {
+            operation,
+            database: database.to_string(),
+            table: table.to_string(),
+            count,
+            detail,
+            retryable,
+        })
+    }
+}
+
+/// An error and its causes, each once, on one line: `dispatch failure: io error: client
+/// error (Connect): tcp connect error: Connection refused (os error 111)`. Layers that repeat
+/// their cause's text in their own are not repeated.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = cause.source();
+    }
+    one_line(&parts.join(": "))
+}
+
+/// Glue's messages may span lines; ours are one line each.
+fn one_line(s: &str) -> String {
+    s.lines().map(str::trim).collect::<Vec<_>>().join(" ")
+}

@@ -1,0 +1,242 @@
+//! A published export's catalog, read back from its `_catalog/` folder: the Glue database,
+//! every table and every partition, parsed with snapex's own types, checked against the
+//! manifest before anything is sent to Glue.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStoreExt;
+use object_store::path::Path;
+use serde::de::DeserializeOwned;
+use snapex::catalog::{
+    BatchCreatePartition, CATALOG_DIR, DATABASE_FILE, DatabaseInput, PartitionInput,
+    TABLE_INPUT_SUFFIX, TableInput, is_partitions_file_name,
+};
+use snapex::manifest::Manifest;
+use snapex::sink::layout::{MANIFEST, SUCCESS};
+use snapex::sink::{Destination, Target};
+
+use crate::error::GlueError;
+
+/// Catalog files read at once: an export of thousands of tables has thousands of small files.
+const READS_AT_ONCE: usize = 16;
+
+/// One table of an export: its definition and the partitions its files were written under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogTable {
+    pub input: TableInput,
+    /// Empty for a table without partition folders.
+    pub partitions: Vec<PartitionInput>,
+}
+
+/// What a published export asks of the Glue catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportCatalog {
+    /// The export folder's URL, as given.
+    pub url: String,
+    pub export_id: String,
+    pub database: DatabaseInput,
+    /// By Glue name.
+    pub tables: Vec<CatalogTable>,
+}
+
+impl ExportCatalog {
+    /// Opens the export folder at `url` (a local path, `file://` or `s3://bucket/prefix/<export-id>`;
+    /// `endpoint` as for `snapex export --endpoint-url`) and reads its catalog.
+    pub async fn open(url: &str, endpoint: Option<&str>) -> Result<ExportCatalog, GlueError> {
+        // Opening a local destination creates the folder: reading must not leave one behind.
+        if let Target::Local(dir) = Target::parse(url)?
+            && !dir.is_dir()
+        {
+            return Err(GlueError::InvalidExport(format!(
+                "{url} is not a folder: name an export's folder, <dest>/<export-id>"
+            )));
+        }
+        let dest = Destination::open(url, endpoint)?;
+        ExportCatalog::read(&dest).await
+    }
+
+    /// Reads the catalog of the export whose folder is `dest`'s root. Refuses an export that
+    /// is not published (no `manifest.json` or no `_SUCCESS`): its files may still change, or
+    /// it failed. Checks that the catalog files agree with the manifest (the same Glue
+    /// database, one table file per exported table) and that every location is inside this
+    /// export, so a copied or moved export is not registered pointing at the original.
+    pub async fn read(dest: &Destination) -> Result<ExportCatalog, GlueError> {
+        let root = &dest.root;
+        let url = &dest.url;
+        let mut missing = vec![];
+        for name in [MANIFEST, SUCCESS] {
+            if !dest.exists(&root.clone().join(name)).await? {
+                missing.push(name);
+            }
+        }
+        if !missing.is_empty() {
+            return Err(GlueError::InvalidExport(format!(
+                "{url} is not a published export: it has no {} (an export is published when \
+                 it finishes; name the export's own folder, <dest>/<export-id>)",
+                missing.join(" and no ")
+            )));
+        }
+        let manifest: Manifest = parse(dest, &root.clone().join(MANIFEST)).await?;
+
+        let catalog_dir = root.clone().join(CATALOG_DIR);
+        let mut files = dest.list(&catalog_dir).await?;
+        files.sort();
+        let name_of = |p: &Path| p.filename().unwrap_or_default().to_string();
+
+        let database_path = catalog_dir.clone().join(DATABASE_FILE);
+        if !files.contains(&database_path) {
+            return Err(GlueError::InvalidExport(format!(
+                "{url}: the export has no {CATALOG_DIR}/{DATABASE_FILE}"
+            )));
+        }
+        let database: DatabaseInput = parse(dest, &database_path).await?;
+
+        let table_files: Vec<&Path> = files
+            .iter()
+            .filter(|p| name_of(p).ends_with(TABLE_INPUT_SUFFIX))
+            .collect();
+        let inputs: Vec<TableInput> = futures::stream::iter(&table_files)
+            .map(|p| parse::<TableInput>(dest, p))
+            .buffered(READS_AT_ONCE)
+            .try_collect()
+            .await?;
+        let partition_files: Vec<&Path> = files
+            .iter()
+            .filter(|p| is_partitions_file_name(&name_of(p)))
+            .collect();
+        let requests: Vec<BatchCreatePartition> = futures::stream::iter(&partition_files)
+            .map(|p| parse::<BatchCreatePartition>(dest, p))
+            .buffered(READS_AT_ONCE)
+            .try_collect()
+            .await?;
+
+        let invalid = |what: String| GlueError::InvalidExport(format!("{url}: {what}"));
+        if database.name != manifest.glue_database {
+            return Err(invalid(format!(
+                "{DATABASE_FILE} names Glue database {:?} but the manifest {:?}",
+                database.name, manifest.glue_database
+            )));
+        }
+        let mut tables = BTreeMap::new();
+        for (path, input) in table_files.iter().zip(inputs) {
+            let file = name_of(path);
+            if file.strip_suffix(TABLE_INPUT_SUFFIX) != Some(&input.name) {
+                return Err(invalid(format!("{file} defines table {:?}", input.name)));
+            }
+            tables.insert(
+                input.name.clone(),
+                CatalogTable {
+                    input,
+                    partitions: vec![],
+                },
+            );
+        }
+        let wanted: BTreeSet<&str> = manifest
+            .tables
+            .iter()
+            .map(|t| t.glue_table.as_str())
+            .collect();
+        let found: BTreeSet<&str> = tables.keys().map(String::as_str).collect();
+        if wanted != found {
+            let lacking: Vec<_> = wanted.difference(&found).collect();
+            let extra: Vec<_> = found.difference(&wanted).collect();
+            return Err(invalid(format!(
+                "the catalog files do not match the manifest's tables (no table file for \
+                 {lacking:?}; not in the manifest: {extra:?})"
+            )));
+        }
+
+        let mut seen = BTreeSet::new();
+        for (path, request) in partition_files.iter().zip(requests) {
+            let file = name_of(path);
+            if request.database_name != database.name {
+                return Err(invalid(format!(
+                    "{file} names database {:?}, not {:?}",
+                    request.database_name, database.name
+                )));
+            }
+            let Some(table) = tables.get_mut(&request.table_name) else {
+                return Err(invalid(format!(
+                    "{file} names table {:?}, which has no table file",
+                    request.table_name
+                )));
+            };
+            let keys = table.input.partition_keys.len();
+            for p in request.partition_input_list {
+                if p.values.len() != keys || keys == 0 {
+                    return Err(invalid(format!(
+                        "{file}: partition {:?} has {} value(s) but table {:?} has {keys} \
+                         partition key(s)",
+                        p.values,
+                        p.values.len(),
+                        request.table_name
+                    )));
+                }
+                if !seen.insert((request.table_name.clone(), p.values.clone())) {
+                    return Err(invalid(format!(
+                        "{file}: partition {:?} of table {:?} is listed twice",
+                        p.values, request.table_name
+                    )));
+                }
+                table.partitions.push(p);
+            }
+        }
+
+        let export_url = dest.folder_url(root);
+        for t in tables.values() {
+            let locations = std::iter::once(&t.input.storage_descriptor.location)
+                .chain(t.partitions.iter().map(|p| &p.storage_descriptor.location));
+            for location in locations {
+                if !location.starts_with(&export_url) {
+                    return Err(invalid(format!(
+                        "table {:?} is at {location}, outside this export ({export_url}): \
+                         was the export moved or copied? Register it where it was written",
+                        t.input.name
+                    )));
+                }
+            }
+        }
+
+        Ok(ExportCatalog {
+            url: url.clone(),
+            export_id: manifest.export_id,
+            database,
+            tables: tables.into_values().collect(),
+        })
+    }
+
+    /// How many partitions the export registers, over all tables.
+    pub fn partition_count(&self) -> usize {
+        self.tables.iter().map(|t| t.partitions.len()).sum()
+    }
+}
+
+/// Reads and parses one JSON file of the export.
+async fn parse<T: DeserializeOwned>(dest: &Destination, path: &Path) -> Result<T, GlueError> {
+    let bytes = dest
+        .store
+        .get(path)
+        .await
+        .map_err(|cause| read_error(dest, path, cause))?
+        .bytes()
+        .await
+        .map_err(|cause| read_error(dest, path, cause))?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        GlueError::InvalidExport(format!(
+            "{}: not a valid snapex file: {e}",
+            dest.folder_url(path).trim_end_matches('/')
+        ))
+    })
+}
+
+fn read_error(dest: &Destination, path: &Path, cause: object_store::Error) -> GlueError {
+    let url = dest.folder_url(path);
+    match cause {
+        object_store::Error::NotFound { .. } => GlueError::InvalidExport(format!(
+            "{} disappeared while it was read",
+            url.trim_end_matches('/')
+        )),
+        cause => GlueError::Export(snapex::Error::Store { url, cause }),
+    }
+}

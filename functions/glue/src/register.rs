@@ -1,0 +1,463 @@
+//! Converging the Glue catalog onto what an export describes: its database, its tables and,
+//! for each table, exactly its partitions. Every step first reads what Glue holds and writes
+//! only the difference, so registering the same export again changes nothing, and
+//! registering a newer export of the same database moves every table and partition to it.
+//!
+//! Tables are handled a few at a time; each table's steps run in order (table, then new,
+//! changed and stale partitions). Nothing here retries: the SDK's retry policy (standard
+//! mode, with backoff) retries throttled and failed calls, and a registration that stops
+//! part-way is finished by running it again.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use aws_sdk_glue::Client;
+use aws_sdk_glue::types::{BatchUpdatePartitionRequestEntry, PartitionValueList};
+use futures::{StreamExt, TryStreamExt};
+use snapex::catalog::glue::{MAX_PARTITIONS_PER_BATCH, PartitionInput};
+
+use crate::convert;
+use crate::error::GlueError;
+use crate::export::{CatalogTable, ExportCatalog};
+
+/// Glue takes at most this many partitions in one `BatchUpdatePartition`.
+const MAX_PARTITION_UPDATES_PER_BATCH: usize = 100;
+/// Glue takes at most this many partitions in one `BatchDeletePartition`.
+const MAX_PARTITION_DELETES_PER_BATCH: usize = 25;
+/// Tables converged at once: enough to hide the round trips of a database of thousands of
+/// tables, few enough to stay under Glue's request rate limits in the common case.
+const TABLES_AT_ONCE: usize = 8;
+
+/// How many objects of one kind were created, updated, deleted or found as they should be.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub created: u64,
+    pub updated: u64,
+    pub deleted: u64,
+    pub unchanged: u64,
+}
+
+impl Counts {
+    fn add(&mut self, o: Counts) {
+        self.created += o.created;
+        self.updated += o.updated;
+        self.deleted += o.deleted;
+        self.unchanged += o.unchanged;
+    }
+
+    /// True when nothing was created, updated or deleted.
+    pub fn is_unchanged(&self) -> bool {
+        self.created == 0 && self.updated == 0 && self.deleted == 0
+    }
+}
+
+/// What a registration did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub export_id: String,
+    pub database_name: String,
+    /// The database is created when missing and otherwise left as it is (`unchanged`).
+    pub database: Counts,
+    /// Tables are created or updated, never deleted: a Glue database may hold other tables.
+    pub tables: Counts,
+    /// Partitions of this export's tables that it does not describe are deleted.
+    pub partitions: Counts,
+}
+
+impl Report {
+    /// True when the catalog already was what the export describes.
+    pub fn is_unchanged(&self) -> bool {
+        self.database.is_unchanged() && self.tables.is_unchanged() && self.partitions.is_unchanged()
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (d, t, p) = (&self.database, &self.tables, &self.partitions);
+        write!(
+            f,
+            "export {} in Glue database {}: database {}; tables: {} created, {} updated, {} \
+             unchanged; partitions: {} created, {} updated, {} deleted, {} unchanged",
+            self.export_id,
+            self.database_name,
+            if d.created > 0 {
+                "created"
+            } else {
+                "unchanged"
+            },
+            t.created,
+            t.updated,
+            t.unchanged,
+            p.created,
+            p.updated,
+            p.deleted,
+            p.unchanged
+        )
+    }
+}
+
+/// Makes the Glue catalog `client` reaches hold `export`: its database (created if missing),
+/// each of its tables (created, or updated where any field snapex sets differs, which is how
+/// a table moves to a newer export), and for each table exactly the export's partitions (new
+/// ones created, ones whose location, columns or other fields differ updated, others deleted).
+/// Running it again with the same export changes nothing and reports everything unchanged.
+pub async fn register(export: &ExportCatalog, client: &Client) -> Result<Report, GlueError> {
+    let database = ensure_database(client, export).await?;
+    let db = export.database.name.as_str();
+    let per_table: Vec<(Counts, Counts)> = futures::stream::iter(&export.tables)
+        .map(|t| converge_table(client, db, t))
+        .buffer_unordered(TABLES_AT_ONCE)
+        .try_collect()
+        .await?;
+    let mut tables = Counts::default();
+    let mut partitions = Counts::default();
+    for (t, p) in per_table {
+        tables.add(t);
+        partitions.add(p);
+    }
+    Ok(Report {
+        export_id: export.export_id.clone(),
+        database_name: db.to_string(),
+        database,
+        tables,
+        partitions,
+    })
+}
+
+/// Creates the database if it is missing. An existing one is left as it is: its description
+/// names whichever export created it, and other tables may live in it.
+async fn ensure_database(client: &Client, export: &ExportCatalog) -> Result<Counts, GlueError> {
+    let name = &export.database.name;
+    let target = format!("database {name}");
+    match client.get_database().name(name).send().await {
+        Ok(_) => {
+            return Ok(Counts {
+                unchanged: 1,
+                ..Counts::default()
+            });
+        }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_entity_not_found_exception()) => {}
+        Err(e) => return Err(GlueError::api("GetDatabase", target, e)),
+    }
+    match client
+        .create_database()
+        .database_input(convert::database_input(&export.database)?)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(Counts {
+            created: 1,
+            ..Counts::default()
+        }),
+        // Another registration created it meanwhile: it exists, which is all we need.
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_already_exists_exception()) =>
+        {
+            Ok(Counts {
+                unchanged: 1,
+                ..Counts::default()
+            })
+        }
+        Err(e) => Err(GlueError::api("CreateDatabase", target, e)),
+    }
+}
+
+/// One table and its partitions; returns the table's counts and its partitions'.
+async fn converge_table(
+    client: &Client,
+    db: &str,
+    t: &CatalogTable,
+) -> Result<(Counts, Counts), GlueError> {
+    let name = &t.input.name;
+    let target = format!("table {db}.{name}");
+    let existing = match client.get_table().database_name(db).name(name).send().await {
+        Ok(out) => out.table,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_entity_not_found_exception()) =>
+        {
+            None
+        }
+        Err(e) => return Err(GlueError::api("GetTable", target, e)),
+    };
+    let mut counts = Counts::default();
+    // Whether Glue may hold partitions for this table that the export must account for.
+    let mut may_have_partitions = true;
+    match &existing {
+        None => {
+            let created = client
+                .create_table()
+                .database_name(db)
+                .table_input(convert::table_input(&t.input)?)
+                .send()
+                .await;
+            match created {
+                Ok(_) => {
+                    counts.created = 1;
+                    may_have_partitions = false;
+                }
+                // Created by someone else since we looked: make it ours.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_already_exists_exception()) =>
+                {
+                    update_table(client, db, t).await?;
+                    counts.updated = 1;
+                }
+                Err(e) => return Err(GlueError::api("CreateTable", target, e)),
+            }
+        }
+        Some(held) => {
+            if convert::table_from_glue(held) == t.input {
+                counts.unchanged = 1;
+            } else {
+                update_table(client, db, t).await?;
+                counts.updated = 1;
+            }
+            // An unpartitioned table in Glue and in the export has no partitions to compare.
+            may_have_partitions =
+                !held.partition_keys().is_empty() || !t.input.partition_keys.is_empty();
+        }
+    }
+    let held = if may_have_partitions {
+        list_partitions(client, db, name).await?
+    } else {
+        vec![]
+    };
+    let partitions = converge_partitions(client, db, t, held).await?;
+    Ok((counts, partitions))
+}
+
+async fn update_table(client: &Client, db: &str, t: &CatalogTable) -> Result<(), GlueError> {
+    // Glue archives the previous definition as a table version, which keeps the way back to
+    // the previous export.
+    client
+        .update_table()
+        .database_name(db)
+        .table_input(convert::table_input(&t.input)?)
+        .send()
+        .await
+        .map_err(|e| GlueError::api("UpdateTable", format!("table {db}.{}", t.input.name), e))?;
+    Ok(())
+}
+
+/// Every partition Glue holds for the table, in snapex's shape.
+async fn list_partitions(
+    client: &Client,
+    db: &str,
+    table: &str,
+) -> Result<Vec<PartitionInput>, GlueError> {
+    let mut pages = client
+        .get_partitions()
+        .database_name(db)
+        .table_name(table)
+        .into_paginator()
+        .send();
+    let mut out = vec![];
+    while let Some(page) = pages.next().await {
+        let page =
+            page.map_err(|e| GlueError::api("GetPartitions", format!("table {db}.{table}"), e))?;
+        out.extend(page.partitions().iter().map(convert::partition_from_glue));
+    }
+    Ok(out)
+}
+
+/// The partitions to create, to update and to delete so that Glue holds exactly `wanted`,
+/// given what it `held`; and how many were already right.
+struct PartitionPlan<'a> {
+    create: Vec<&'a PartitionInput>,
+    update: Vec<&'a PartitionInput>,
+    delete: Vec<Vec<String>>,
+    unchanged: u64,
+}
+
+fn plan_partitions(wanted: &[PartitionInput], held: Vec<PartitionInput>) -> PartitionPlan<'_> {
+    let mut held: HashMap<Vec<String>, PartitionInput> =
+        held.into_iter().map(|p| (p.values.clone(), p)).collect();
+    let mut plan = PartitionPlan {
+        create: vec![],
+        update: vec![],
+        delete: vec![],
+        unchanged: 0,
+    };
+    for p in wanted {
+        match held.remove(&p.values) {
+            None => plan.create.push(p),
+            Some(h) if h == *p => plan.unchanged += 1,
+            Some(_) => plan.update.push(p),
+        }
+    }
+    plan.delete = held.into_keys().collect();
+    plan.delete.sort();
+    plan
+}
+
+async fn converge_partitions(
+    client: &Client,
+    db: &str,
+    t: &CatalogTable,
+    held: Vec<PartitionInput>,
+) -> Result<Counts, GlueError> {
+    let table = t.input.name.as_str();
+    let target = || format!("table {db}.{table}");
+    let plan = plan_partitions(&t.partitions, held);
+
+    for batch in plan.create.chunks(MAX_PARTITIONS_PER_BATCH) {
+        let inputs = batch
+            .iter()
+            .map(|p| convert::partition_input(p, table))
+            .collect::<Result<Vec<_>, _>>()?;
+        let out = client
+            .batch_create_partition()
+            .database_name(db)
+            .table_name(table)
+            .set_partition_input_list(Some(inputs))
+            .send()
+            .await
+            .map_err(|e| GlueError::api("BatchCreatePartition", target(), e))?;
+        let refused = out
+            .errors()
+            .iter()
+            .map(|e| (e.partition_values(), e.error_detail()));
+        if let Some(e) = GlueError::partitions("BatchCreatePartition", db, table, refused) {
+            return Err(e);
+        }
+    }
+
+    for batch in plan.update.chunks(MAX_PARTITION_UPDATES_PER_BATCH) {
+        let entries = batch
+            .iter()
+            .map(|p| {
+                let build = |e: aws_sdk_glue::error::BuildError| GlueError::Build {
+                    target: target(),
+                    message: e.to_string(),
+                };
+                BatchUpdatePartitionRequestEntry::builder()
+                    .set_partition_value_list(Some(p.values.clone()))
+                    .partition_input(convert::partition_input(p, table)?)
+                    .build()
+                    .map_err(build)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let out = client
+            .batch_update_partition()
+            .database_name(db)
+            .table_name(table)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| GlueError::api("BatchUpdatePartition", target(), e))?;
+        let refused = out
+            .errors()
+            .iter()
+            .map(|e| (e.partition_value_list(), e.error_detail()));
+        if let Some(e) = GlueError::partitions("BatchUpdatePartition", db, table, refused) {
+            return Err(e);
+        }
+    }
+
+    for batch in plan.delete.chunks(MAX_PARTITION_DELETES_PER_BATCH) {
+        let values = batch
+            .iter()
+            .map(|v| {
+                PartitionValueList::builder()
+                    .set_values(Some(v.clone()))
+                    .build()
+                    .map_err(|e| GlueError::Build {
+                        target: target(),
+                        message: e.to_string(),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let out = client
+            .batch_delete_partition()
+            .database_name(db)
+            .table_name(table)
+            .set_partitions_to_delete(Some(values))
+            .send()
+            .await
+            .map_err(|e| GlueError::api("BatchDeletePartition", target(), e))?;
+        let refused = out
+            .errors()
+            .iter()
+            .map(|e| (e.partition_values(), e.error_detail()));
+        if let Some(e) = GlueError::partitions("BatchDeletePartition", db, table, refused) {
+            return Err(e);
+        }
+    }
+
+    Ok(Counts {
+        created: plan.create.len() as u64,
+        updated: plan.update.len() as u64,
+        deleted: plan.delete.len() as u64,
+        unchanged: plan.unchanged,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use snapex::catalog::glue::StorageDescriptor;
+    use std::collections::BTreeMap;
+
+    fn part(value: &str, location: &str) -> PartitionInput {
+        PartitionInput {
+            values: vec![value.into()],
+            storage_descriptor: StorageDescriptor::parquet(vec![], location.into()),
+            parameters: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn partitions_are_created_updated_deleted_or_left_by_their_values() {
+        let wanted = vec![
+            part("a", "s3://b/new/t/k=a/"),
+            part("b", "s3://b/new/t/k=b/"),
+            part("c", "s3://b/new/t/k=c/"),
+        ];
+        let held = vec![
+            part("z", "s3://b/old/t/k=z/"),
+            part("b", "s3://b/old/t/k=b/"),
+            part("c", "s3://b/new/t/k=c/"),
+            part("y", "s3://b/old/t/k=y/"),
+        ];
+        let plan = plan_partitions(&wanted, held);
+        let values = |ps: &[&PartitionInput]| -> Vec<String> {
+            ps.iter().map(|p| p.values[0].clone()).collect()
+        };
+        assert_eq!(values(&plan.create), ["a"]);
+        assert_eq!(values(&plan.update), ["b"]);
+        assert_eq!(plan.delete, [vec!["y".to_string()], vec!["z".to_string()]]);
+        assert_eq!(plan.unchanged, 1);
+    }
+
+    #[test]
+    fn the_report_is_one_line() {
+        let r = Report {
+            export_id: "e1".into(),
+            database_name: "shop".into(),
+            database: Counts {
+                created: 1,
+                ..Counts::default()
+            },
+            tables: Counts {
+                created: 2,
+                ..Counts::default()
+            },
+            partitions: Counts {
+                created: 5,
+                deleted: 1,
+                ..Counts::default()
+            },
+        };
+        assert_eq!(
+            r.to_string(),
+            "export e1 in Glue database shop: database created; tables: 2 created, 0 updated, \
+             0 unchanged; partitions: 5 created, 0 updated, 1 deleted, 0 unchanged"
+        );
+        assert!(!r.is_unchanged());
+    }
+}
