@@ -1,0 +1,486 @@
+//! `snapex-glue register` against moto's Glue and S3 on loopback: exports of a real PostgreSQL
+//! database are registered, then what Glue holds is read back with boto3 (an independent
+//! client) and compared with the export's own catalog files and with the source's data.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path as FsPath;
+use std::process::Command;
+use std::sync::Arc;
+
+use object_store::ObjectStoreExt;
+use object_store::aws::AmazonS3;
+use object_store::path::Path;
+use serde_json::Value;
+use snapex::ExportConfig;
+use snapex::catalog::{BatchCreatePartition, TableInput};
+use snapex::partitioning::PartitionRule;
+use snapex::pipeline::{Quiet, run_export};
+use snapex_glue::{Counts, ExportCatalog};
+use snapex_tests::{S3Server, TestDb, fake_aws_env, temp_dir};
+
+const BUCKET: &str = "snapex-register";
+
+/// `events` has a row on each of 130 days from 2024-01-01, and NULL times: 131 partitions,
+/// more than one BatchCreatePartition takes. `customers` is not partitioned.
+const SETUP_SQL: &str = r#"
+CREATE TABLE events (id int8 PRIMARY KEY, created_at timestamptz, v text);
+INSERT INTO events
+SELECT g,
+       CASE WHEN g % 50 = 0 THEN NULL
+            ELSE timestamptz '2024-01-01 12:00:00+00' + (g % 130) * interval '1 day' END,
+       'v' || g
+  FROM generate_series(1, 400) g;
+CREATE TABLE customers (id int4 PRIMARY KEY, name text);
+INSERT INTO customers VALUES (1, 'Ada'), (2, 'Grace');
+"#;
+
+/// Exports `db` to `s3://BUCKET/lake/<export_id>`, `events` partitioned by day.
+async fn export(db: &TestDb, server: &S3Server, export_id: &str) {
+    let mut cfg = ExportConfig::new(&db.url, &format!("s3://{BUCKET}/lake")).unwrap();
+    cfg.endpoint = Some(server.endpoint.clone());
+    cfg.export_id = Some(export_id.into());
+    cfg.concurrency = 2;
+    cfg.partition_rules = vec![PartitionRule::parse("events=created_at:day").unwrap()];
+    run_export(&cfg, Arc::new(Quiet))
+        .await
+        .expect("export succeeds");
+}
+
+fn export_url(export_id: &str) -> String {
+    format!("s3://{BUCKET}/lake/{export_id}")
+}
+
+/// The environment of a `snapex-glue` run: moto's fake credentials and nothing from the
+/// machine's own AWS setup, and no instance-metadata lookups (no traffic off loopback).
+fn glue_command() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_snapex-glue"));
+    c.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_ENDPOINT_URL_GLUE")
+        .env_remove("AWS_ENDPOINT_URL_S3");
+    c
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(c: &mut Command) -> Run {
+    let out = c.output().expect("running snapex-glue");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Registers `export_id` with the command line and returns its one-line summary.
+fn register_cli(server: &S3Server, export_id: &str) -> String {
+    let r = run(glue_command().args([
+        "register",
+        &export_url(export_id),
+        "--endpoint-url",
+        &server.endpoint,
+    ]));
+    assert_eq!(
+        r.code,
+        Some(0),
+        "snapex-glue failed:\nstdout: {}\nstderr: {}",
+        r.stdout,
+        r.stderr
+    );
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+    assert_eq!(r.stdout.lines().count(), 1, "{}", r.stdout);
+    r.stdout.trim_end().to_string()
+}
+
+/// What moto's Glue holds for `database`, read with boto3; `Value::Null` when it has no such
+/// database.
+fn glue_dump(server: &S3Server, database: &str) -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scripts/glue_dump.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(database)
+        .env("SNAPEX_GLUE_ENDPOINT", &server.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .output()
+        .expect("running python3");
+    assert!(
+        out.status.success(),
+        "reading Glue with boto3 failed (boto3 comes with moto: pip install 'moto[server]'): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+async fn get(store: &AmazonS3, path: &str) -> Vec<u8> {
+    let path = Path::parse(path).unwrap();
+    store
+        .get(&path)
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec()
+}
+
+/// The export's own catalog files: its tables and, per table, its partitions by value.
+async fn catalog_files(
+    store: &AmazonS3,
+    export_id: &str,
+) -> (
+    BTreeMap<String, TableInput>,
+    BTreeMap<String, BTreeMap<String, String>>,
+) {
+    let mut tables = BTreeMap::new();
+    for name in ["events", "customers"] {
+        let body = get(
+            store,
+            &format!("lake/{export_id}/_catalog/{name}.table.json"),
+        )
+        .await;
+        tables.insert(name.to_string(), serde_json::from_slice(&body).unwrap());
+    }
+    let mut partitions: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for n in 1.. {
+        let path = Path::parse(format!(
+            "lake/{export_id}/_catalog/events.partitions-{n:04}.json"
+        ))
+        .unwrap();
+        let Ok(got) = store.get(&path).await else {
+            break;
+        };
+        let request: BatchCreatePartition =
+            serde_json::from_slice(&got.bytes().await.unwrap()).unwrap();
+        for p in request.partition_input_list {
+            partitions
+                .entry(request.table_name.clone())
+                .or_default()
+                .insert(p.values[0].clone(), p.storage_descriptor.location);
+        }
+    }
+    (tables, partitions)
+}
+
+/// The partition values the source's `events` rows fall into: their UTC days, and NULL.
+async fn source_days(db: &TestDb) -> BTreeSet<String> {
+    let rows = db
+        .client()
+        .await
+        .query(
+            "SELECT DISTINCT coalesce(to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), \
+             '__HIVE_DEFAULT_PARTITION__') FROM events",
+            &[],
+        )
+        .await
+        .unwrap();
+    rows.iter().map(|r| r.get::<_, String>(0)).collect()
+}
+
+fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or_else(|| panic!("{v} is not a string"))
+}
+
+/// Glue holds exactly the export's tables and partitions, with every field the catalog files
+/// set, at this export's locations; the partitions are the source's days.
+fn assert_glue_holds(
+    glue: &Value,
+    db_name: &str,
+    export_id: &str,
+    tables: &BTreeMap<String, TableInput>,
+    partitions: &BTreeMap<String, BTreeMap<String, String>>,
+    days: &BTreeSet<String>,
+) {
+    assert_eq!(s(&glue["Database"]["Name"]), db_name);
+    let held: BTreeSet<&str> = glue["Tables"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(held, BTreeSet::from(["customers", "events"]));
+    for (name, input) in tables {
+        let t = &glue["Tables"][name];
+        let sd = &t["StorageDescriptor"];
+        let table_location = format!("s3://{BUCKET}/lake/{export_id}/public/{name}/");
+        assert_eq!(input.storage_descriptor.location, table_location);
+        assert_eq!(s(&sd["Location"]), table_location, "{name}");
+        assert_eq!(s(&t["Description"]), input.description);
+        assert_eq!(s(&t["TableType"]), "EXTERNAL_TABLE");
+        assert_eq!(
+            t["Parameters"],
+            serde_json::to_value(&input.parameters).unwrap(),
+            "{name}"
+        );
+        assert_eq!(s(&t["Parameters"]["snapex.export_id"]), export_id);
+        let columns: Vec<(&str, &str)> = sd["Columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (s(&c["Name"]), s(&c["Type"])))
+            .collect();
+        let wanted: Vec<(&str, &str)> = input
+            .storage_descriptor
+            .columns
+            .iter()
+            .map(|c| (c.name.as_str(), c.glue_type.as_str()))
+            .collect();
+        assert_eq!(columns, wanted, "{name}");
+        let keys: Vec<&str> = t["PartitionKeys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| s(&c["Name"]))
+            .collect();
+        let want_keys: Vec<&str> = input
+            .partition_keys
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(keys, want_keys, "{name}");
+
+        let held: BTreeMap<&str, &str> = t["Partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let values = p["Values"].as_array().unwrap();
+                assert_eq!(values.len(), 1);
+                (s(&values[0]), s(&p["StorageDescriptor"]["Location"]))
+            })
+            .collect();
+        let wanted: BTreeMap<&str, &str> = partitions
+            .get(name)
+            .map(|m| m.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect())
+            .unwrap_or_default();
+        assert_eq!(held, wanted, "{name}: partitions");
+        if name == "events" {
+            let values: BTreeSet<String> = held.keys().map(|v| v.to_string()).collect();
+            assert_eq!(&values, days, "one partition per day of the source's rows");
+            for (value, location) in &held {
+                assert_eq!(
+                    *location,
+                    format!("{table_location}created_at_day={value}/")
+                );
+            }
+        } else {
+            assert!(held.is_empty(), "{name} is not partitioned");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_converges_and_a_newer_export_replaces_the_older() {
+    let db = TestDb::create("glue_register").await;
+    db.exec(SETUP_SQL).await;
+    let server = S3Server::start();
+    server.create_bucket(BUCKET);
+    fake_aws_env();
+    let store = server.reader(BUCKET);
+
+    // First export: 130 days and the NULL partition.
+    export(&db, &server, "e1").await;
+    let days1 = source_days(&db).await;
+    assert_eq!(days1.len(), 131);
+    let summary = register_cli(&server, "e1");
+    assert_eq!(
+        summary,
+        format!(
+            "registered export e1 in Glue database {}: database created; tables: 2 created, 0 \
+             updated, 0 unchanged; partitions: 131 created, 0 updated, 0 deleted, 0 unchanged",
+            db.name
+        )
+    );
+    let (tables1, partitions1) = catalog_files(&store, "e1").await;
+    assert_eq!(partitions1["events"].len(), 131);
+    let first = glue_dump(&server, &db.name);
+    assert_glue_holds(&first, &db.name, "e1", &tables1, &partitions1, &days1);
+
+    // Again: nothing to do, and Glue is exactly as it was (not even rewritten in place).
+    let summary = register_cli(&server, "e1");
+    assert_eq!(
+        summary,
+        format!(
+            "registered export e1 in Glue database {}: database unchanged; tables: 0 created, 0 \
+             updated, 2 unchanged; partitions: 0 created, 0 updated, 0 deleted, 131 unchanged",
+            db.name
+        )
+    );
+    assert_eq!(glue_dump(&server, &db.name), first);
+
+    // A newer export with fewer days, no NULL time, one new day and one fewer customer,
+    // registered through the library this time.
+    db.exec(
+        "DELETE FROM events WHERE created_at >= '2024-03-01' OR created_at IS NULL;
+         INSERT INTO events VALUES (1000, '2024-06-01 08:00:00+00', 'late');
+         DELETE FROM customers WHERE id = 2;",
+    )
+    .await;
+    export(&db, &server, "e2").await;
+    let days2 = source_days(&db).await;
+    assert_eq!(days2.len(), 61);
+    let catalog = ExportCatalog::open(&export_url("e2"), Some(&server.endpoint))
+        .await
+        .unwrap();
+    assert_eq!(catalog.export_id, "e2");
+    assert_eq!(catalog.partition_count(), 61);
+    let client = snapex_glue::connect(Some(&server.endpoint), None)
+        .await
+        .unwrap();
+    let report = snapex_glue::register(&catalog, &client).await.unwrap();
+    assert_eq!(
+        report.database,
+        Counts {
+            unchanged: 1,
+            ..Counts::default()
+        }
+    );
+    assert_eq!(
+        report.tables,
+        Counts {
+            updated: 2,
+            ..Counts::default()
+        }
+    );
+    // 60 days moved to e2, 2024-06-01 new, 70 days and NULL gone: three BatchDeletePartition
+    // calls of at most 25.
+    assert_eq!(
+        report.partitions,
+        Counts {
+            created: 1,
+            updated: 60,
+            deleted: 71,
+            unchanged: 0
+        }
+    );
+    let (tables2, partitions2) = catalog_files(&store, "e2").await;
+    let second = glue_dump(&server, &db.name);
+    assert_glue_holds(&second, &db.name, "e2", &tables2, &partitions2, &days2);
+    // With no NULL partition any more, the table is projected now: its parameters changed too.
+    assert_eq!(
+        s(&second["Tables"]["events"]["Parameters"]["projection.enabled"]),
+        "true"
+    );
+    assert!(first["Tables"]["events"]["Parameters"]["projection.enabled"].is_null());
+
+    // And the newer export, registered again, is left alone.
+    let again = snapex_glue::register(&catalog, &client).await.unwrap();
+    assert!(again.is_unchanged(), "{again}");
+    assert_eq!(again.partitions.unchanged, 61);
+    assert_eq!(glue_dump(&server, &db.name), second);
+}
+
+/// One `snapex-glue: error:` line on stderr, nothing on stdout, exit `code`.
+fn assert_error(r: &Run, code: i32, says: &[&str]) {
+    let ctx = format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        r.code, r.stdout, r.stderr
+    );
+    assert_eq!(r.code, Some(code), "{ctx}");
+    assert!(r.stdout.is_empty(), "{ctx}");
+    assert_eq!(r.stderr.lines().count(), 1, "{ctx}");
+    assert!(r.stderr.starts_with("snapex-glue: error: "), "{ctx}");
+    for s in says {
+        assert!(r.stderr.contains(s), "{s:?} missing: {ctx}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unpublished_export_is_refused_before_glue_is_touched() {
+    let db = TestDb::create("glue_unpublished").await;
+    db.exec(SETUP_SQL).await;
+    let server = S3Server::start();
+    server.create_bucket(BUCKET);
+    fake_aws_env();
+    export(&db, &server, "e1").await;
+    // An export whose marker is gone looks like one that stopped before publishing.
+    let store = server.reader(BUCKET);
+    store
+        .delete(&Path::parse("lake/e1/_SUCCESS").unwrap())
+        .await
+        .unwrap();
+
+    let r = run(glue_command().args([
+        "register",
+        &export_url("e1"),
+        "--endpoint-url",
+        &server.endpoint,
+    ]));
+    assert_error(
+        &r,
+        2,
+        &[
+            "s3://snapex-register/lake/e1 is not a published export: it has no _SUCCESS",
+            "<dest>/<export-id>",
+        ],
+    );
+    assert!(!r.stderr.contains("manifest.json"), "{}", r.stderr);
+    assert_eq!(glue_dump(&server, &db.name)["Database"], Value::Null);
+
+    // The destination instead of an export's folder, and a local folder that holds nothing.
+    let r = run(glue_command().args([
+        "register",
+        &format!("s3://{BUCKET}/lake"),
+        "--endpoint-url",
+        &server.endpoint,
+    ]));
+    assert_error(&r, 2, &["has no manifest.json and no _SUCCESS"]);
+    let empty = temp_dir("glue-unpublished");
+    let r = run(glue_command().args(["register", empty.to_str().unwrap()]));
+    assert_error(&r, 2, &["is not a published export"]);
+    let missing = empty.join("nothing-here");
+    let r = run(glue_command().args(["register", missing.to_str().unwrap()]));
+    assert_error(&r, 2, &["is not a folder"]);
+    assert!(!FsPath::new(&missing).exists(), "reading creates nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_glue_endpoint_that_does_not_answer_is_a_retryable_failure() {
+    let db = TestDb::create("glue_down").await;
+    db.exec("CREATE TABLE t (id int4 PRIMARY KEY); INSERT INTO t VALUES (1);")
+        .await;
+    let server = S3Server::start();
+    server.create_bucket(BUCKET);
+    fake_aws_env();
+    let mut cfg = ExportConfig::new(&db.url, &format!("s3://{BUCKET}/lake")).unwrap();
+    cfg.endpoint = Some(server.endpoint.clone());
+    cfg.export_id = Some("e1".into());
+    run_export(&cfg, Arc::new(Quiet)).await.unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // S3 answers (the export is read), Glue's own endpoint does not: after the SDK's retries
+    // the run fails with 1, not 2.
+    let r = run(glue_command()
+        .args(["register", &export_url("e1")])
+        .env("AWS_ENDPOINT_URL", &server.endpoint)
+        .env(
+            "AWS_ENDPOINT_URL_GLUE",
+            format!("http://127.0.0.1:{closed}"),
+        ));
+    assert_error(
+        &r,
+        1,
+        &[
+            "registering s3://snapex-register/lake/e1 in Glue: Glue GetDatabase database",
+            "Connection refused",
+        ],
+    );
+}
