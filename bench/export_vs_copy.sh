@@ -20,6 +20,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
+# shellcheck source=bench/pg_bench_table.sh
+source "$ROOT/bench/pg_bench_table.sh"
 
 BENCH_PG="${BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
 BENCH_DB="${BENCH_DB:-snapex_bench}"
@@ -28,8 +30,6 @@ ROWS="${ROWS//_/}"
 RUNS="${RUNS:-2}"
 SNAPEX_J1="${SNAPEX_J1:-1}"
 TABLE="public.bench_rows"
-# Bump when the table definition below changes, so existing tables are rebuilt.
-DATA_VERSION="snapex-bench v1"
 
 bench_preflight
 command -v psql >/dev/null || die "psql not found"
@@ -45,62 +45,8 @@ PSQL=(psql -X -q -v ON_ERROR_STOP=1)
 bench_build
 
 # --- 2. Data --------------------------------------------------------------------------------
-"${PSQL[@]}" "$ADMIN_URL" -Atc "select 1" >/dev/null || die "cannot connect to $ADMIN_URL"
-if [[ -z "$("${PSQL[@]}" "$ADMIN_URL" -Atc "select 1 from pg_database where datname = '$BENCH_DB'")" ]]; then
-    log "creating database $BENCH_DB"
-    "${PSQL[@]}" "$ADMIN_URL" -c "CREATE DATABASE $BENCH_DB"
-fi
-
-expected_comment="$DATA_VERSION rows=$ROWS"
-current_comment="$("${PSQL[@]}" "$DB_URL" -Atc \
-    "select coalesce(obj_description(to_regclass('$TABLE'), 'pg_class'), '')")"
-current_rows=-1
-if [[ "$current_comment" == "$expected_comment" ]]; then
-    current_rows="$("${PSQL[@]}" "$DB_URL" -Atc "select count(*) from $TABLE")"
-fi
-if [[ "$current_rows" == "$ROWS" ]]; then
-    log "reusing $TABLE ($ROWS rows)"
-else
-    log "(re)creating $TABLE with $ROWS rows (this takes a while once)"
-    t0=$EPOCHREALTIME
-    "${PSQL[@]}" "$DB_URL" <<SQL
-BEGIN;
-DROP TABLE IF EXISTS $TABLE;
-CREATE TABLE $TABLE (
-    id          int8          NOT NULL,
-    qty         int4          NOT NULL,
-    label       text          NOT NULL,
-    amount      numeric(12,2) NOT NULL,
-    score       float8        NOT NULL,
-    active      boolean       NOT NULL,
-    created_at  timestamptz   NOT NULL,
-    day         date          NOT NULL,
-    ref         uuid          NOT NULL,
-    attrs       jsonb         NOT NULL,
-    note        text
-);
--- Deterministic values, so every rebuild produces the same data (and the same Parquet sizes).
-INSERT INTO $TABLE
-SELECT
-    g,
-    ((g * 7919) % 2000001 - 1000000)::int4,
-    substr(md5(g::text) || md5((g + 1)::text), 1, 10 + (g * 13 % 31)::int),   -- 10..40 chars
-    ((g * 104729) % 10000000000) / 100.0,                                       -- < 1e8, 2 decimals
-    sin(g::float8) * 1000.0,
-    g % 3 = 0,
-    timestamptz '2020-01-01 00:00:00+00' + g * interval '17 seconds',
-    date '2000-01-01' + (g % 10000)::int,
-    md5(g::text || ':uuid')::uuid,
-    jsonb_build_object('k', g % 100, 'tag', 't' || (g % 7), 'ok', g % 2 = 0),
-    CASE WHEN g % 10 = 7 THEN NULL ELSE 'note ' || (g % 9973) END               -- 10% NULL
-FROM generate_series(1::int8, ${ROWS}::int8) AS g;
-ALTER TABLE $TABLE ADD PRIMARY KEY (id);
-COMMIT;
-VACUUM (ANALYZE) $TABLE;
-COMMENT ON TABLE $TABLE IS '$expected_comment';
-SQL
-    log "table built in $(elapsed "$t0" 1) s"
-fi
+# Reuse public.bench_rows if it is intact, else (re)build it (bench/pg_bench_table.sh).
+pg_bench_table
 
 # --- 3. Measurements ------------------------------------------------------------------------
 make_work snapex-bench
