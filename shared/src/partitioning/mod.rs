@@ -320,22 +320,40 @@ pub fn check_value(table: &crate::model::TableName, key: &str, value: &str) -> R
     Ok(())
 }
 
-/// A bucket width for a key spanning `span` keys that should fill about `files` files: a round
-/// number (1, 2 or 5 times a power of ten), so bucket values read well and a consumer can
-/// compute them in SQL.
-pub fn default_bucket_width(span: u128, files: u64) -> u64 {
+/// A bucket width for keys `min ..= max` that should fill about `files` files: a round number
+/// (1, 2 or 5 times a power of ten), so bucket values read well and a consumer can compute
+/// them in SQL. Buckets are aligned to multiples of the width, so the first and last may hold
+/// only a sliver of the keys (ids `1 ..= 5,000,000` in buckets of 5,000,000 leave id
+/// 5,000,000 alone in the second); then the next smaller round width is taken.
+pub fn default_bucket_width(min: i64, max: i64, files: u64) -> u64 {
+    let span = (max as i128 - min as i128 + 1).max(1) as u128;
     let buckets = files.clamp(1, MAX_KEY_BUCKETS) as u128;
     let raw = span.div_ceil(buckets).max(1);
+    // Round widths in increasing order, up to the first that is wide enough.
+    let mut round: Vec<u128> = Vec::new();
     let mut power: u128 = 1;
-    loop {
-        for m in [1u128, 2, 5] {
-            let w = m * power;
-            if w >= raw {
-                return u64::try_from(w).unwrap_or(u64::MAX);
+    'outer: loop {
+        for m in [1, 2, 5] {
+            round.push(m * power);
+            if m * power >= raw {
+                break 'outer;
             }
         }
         power *= 10;
     }
+    let sliver = |w: u128| {
+        let (lo, hi, w) = (min as i128, max as i128, w as i128);
+        let (first, last) = (lo.div_euclid(w), hi.div_euclid(w));
+        // Keys of the span in its first and in its last bucket.
+        let head = (first + 1) * w - lo;
+        let tail = hi - last * w + 1;
+        first != last && head.min(tail) * 10 < w
+    };
+    let mut chosen = round[round.len() - 1];
+    if sliver(chosen) && round.len() > 1 {
+        chosen = round[round.len() - 2];
+    }
+    u64::try_from(chosen).unwrap_or(u64::MAX)
 }
 
 /// The folder segment of one partition: `<key>=<value>`, the value escaped as path segments
@@ -530,10 +548,13 @@ mod tests {
 
     #[test]
     fn bucket_widths_are_round() {
-        assert_eq!(default_bucket_width(10_000_000, 7), 2_000_000);
-        assert_eq!(default_bucket_width(100, 1), 100);
-        assert_eq!(default_bucket_width(0, 3), 1);
-        assert_eq!(default_bucket_width(u64::MAX as u128 * 2, 1), u64::MAX);
+        assert_eq!(default_bucket_width(0, 9_999_999, 7), 2_000_000);
+        assert_eq!(default_bucket_width(0, 99, 1), 100);
+        assert_eq!(default_bucket_width(5, 5, 3), 1);
+        assert_eq!(default_bucket_width(i64::MIN, i64::MAX, 1), u64::MAX);
+        // A round span from 1 would leave its last key alone in a bucket of 5,000,000.
+        assert_eq!(default_bucket_width(1, 5_000_000, 2), 2_000_000);
+        assert_eq!(default_bucket_width(0, 4_999_999, 2), 5_000_000);
     }
 
     #[test]

@@ -209,16 +209,16 @@ async fn profile_partitions(
         };
         progress.phase(&format!("counting rows per partition of {}", t.name));
         if let PartitionBy::KeyBuckets { width: 0 } = p.by {
-            let span = t
+            let (min, max) = t
                 .split_key
                 .as_ref()
                 .and_then(|k| k.bounds)
-                .map_or(0, |(lo, hi)| (hi as i128 - lo as i128 + 1) as u128);
+                .unwrap_or((0, 0));
             let files = t
                 .estimated_bytes
                 .div_ceil(plan.target_source_bytes().max(1));
             p.by = PartitionBy::KeyBuckets {
-                width: crate::partitioning::default_bucket_width(span, files),
+                width: crate::partitioning::default_bucket_width(min, max, files),
             };
             t.partition_by = Some(p.clone());
         }
