@@ -182,3 +182,58 @@ fn chain(e: &dyn std::error::Error) -> String {
 fn one_line(s: &str) -> String {
     s.lines().map(str::trim).collect::<Vec<_>>().join(" ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_glue::types::ErrorDetail;
+
+    fn detail(code: &str, message: &str) -> ErrorDetail {
+        ErrorDetail::builder()
+            .error_code(code)
+            .error_message(message)
+            .build()
+    }
+
+    #[test]
+    fn refused_partitions_are_counted_named_and_classified() {
+        let values: Vec<Vec<String>> = (0..7).map(|i| vec![format!("2024-01-0{i}")]).collect();
+        let bad = detail("InvalidInputException", "value too\nlong");
+        let e = GlueError::partitions(
+            "BatchCreatePartition",
+            "shop",
+            "events",
+            values.iter().map(|v| (v.as_slice(), Some(&bad))),
+        )
+        .unwrap();
+        assert_eq!(
+            e.to_string(),
+            "Glue BatchCreatePartition on table shop.events refused 7 partition(s): \
+             [\"2024-01-00\"] InvalidInputException: value too long; \
+             [\"2024-01-01\"] InvalidInputException: value too long; \
+             [\"2024-01-02\"] InvalidInputException: value too long; \
+             [\"2024-01-03\"] InvalidInputException: value too long; \
+             [\"2024-01-04\"] InvalidInputException: value too long; and 2 more"
+        );
+        assert_eq!(e.class(), ErrorClass::InvalidInput);
+
+        // Only refusals that a rerun can get past make the whole batch retryable.
+        let raced = detail("AlreadyExistsException", "Partition already exists.");
+        let e = GlueError::partitions(
+            "BatchCreatePartition",
+            "shop",
+            "events",
+            [(values[0].as_slice(), Some(&raced))],
+        )
+        .unwrap();
+        assert_eq!(e.class(), ErrorClass::Retryable);
+        let mixed = [
+            (values[0].as_slice(), Some(&raced)),
+            (values[1].as_slice(), Some(&bad)),
+        ];
+        let e = GlueError::partitions("BatchCreatePartition", "shop", "events", mixed).unwrap();
+        assert_eq!(e.class(), ErrorClass::InvalidInput);
+
+        assert!(GlueError::partitions("BatchDeletePartition", "shop", "events", []).is_none());
+    }
+}

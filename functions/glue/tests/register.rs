@@ -484,3 +484,76 @@ async fn a_glue_endpoint_that_does_not_answer_is_a_retryable_failure() {
         ],
     );
 }
+
+/// Copies the folder `from` to `to`, recursively.
+fn copy_dir(from: &FsPath, to: &FsPath) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_export_registers_where_it_was_written_and_a_copy_is_refused() {
+    let db = TestDb::create("glue_local").await;
+    db.exec(SETUP_SQL).await;
+    let server = S3Server::start();
+    let work = temp_dir("glue-local");
+    let mut cfg = ExportConfig::new(&db.url, work.join("lake").to_str().unwrap()).unwrap();
+    cfg.export_id = Some("e1".into());
+    cfg.partition_rules = vec![PartitionRule::parse("events=created_at:day").unwrap()];
+    run_export(&cfg, Arc::new(Quiet)).await.unwrap();
+
+    // A relative path, from the folder holding the lake.
+    let r = run(glue_command().current_dir(&work).args([
+        "register",
+        "./lake/e1",
+        "--endpoint-url",
+        &server.endpoint,
+    ]));
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(
+        r.stdout
+            .ends_with("tables: 2 created, 0 updated, 0 unchanged; partitions: 131 created, 0 updated, 0 deleted, 0 unchanged\n"),
+        "{}",
+        r.stdout
+    );
+    let glue = glue_dump(&server, &db.name);
+    let root = std::fs::canonicalize(&work).unwrap();
+    let events = format!("file://{}/lake/e1/public/events/", root.display());
+    assert_eq!(
+        s(&glue["Tables"]["events"]["StorageDescriptor"]["Location"]),
+        events
+    );
+    let partitions = glue["Tables"]["events"]["Partitions"].as_array().unwrap();
+    assert_eq!(partitions.len(), 131);
+    assert_eq!(
+        s(&partitions[0]["StorageDescriptor"]["Location"]),
+        format!("{events}created_at_day=2024-01-01/")
+    );
+
+    // A copy's catalog still names the original's folders: registering it would point Glue
+    // at files that may be gone.
+    copy_dir(&work.join("lake/e1"), &work.join("copy/e1"));
+    let r = run(glue_command().args([
+        "register",
+        work.join("copy/e1").to_str().unwrap(),
+        "--endpoint-url",
+        &server.endpoint,
+    ]));
+    assert_error(
+        &r,
+        2,
+        &[
+            "table \"customers\" is at file://",
+            "outside this export",
+            "was the export moved or copied?",
+        ],
+    );
+}
