@@ -34,7 +34,8 @@ enum Command {
     /// MySQL/MariaDB: see --mysql-consistency), so rows written while the export runs are
     /// either all in it or all out of it. Output layout:
     ///   <dest>/<export-id>/<schema>/<table>/part-<key range>.parquet
-    ///   <dest>/<export-id>/_catalog/       (Glue table inputs and Athena DDL per table)
+    ///   <dest>/<export-id>/<schema>/<table>/<key>=<value>/part-*.parquet   (--partition-by)
+    ///   <dest>/<export-id>/_catalog/       (Glue table and partition inputs, Athena DDL)
     ///   <dest>/<export-id>/manifest.json   (written last: the export is published)
     ///   <dest>/<export-id>/_SUCCESS
     ///
