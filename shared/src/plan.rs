@@ -107,6 +107,42 @@ pub fn split_by_quantiles(min: i64, max: i64, quantiles: &[i64], parts: u64) -> 
     ranges_between(bounds)
 }
 
+/// `n + 1` equal-frequency quantiles (the first the smallest key, the last the largest) from
+/// row counts of consecutive inclusive key ranges `(lo, hi, rows)`, sorted: the input of
+/// [`split_by_quantiles`] for a source that can count rows in a range but keeps no histogram.
+/// Within a range, keys are taken as evenly spread. Empty when there are no rows.
+pub fn quantiles_from_counts(ranges: &[(i64, i64, u64)], n: usize) -> Vec<i64> {
+    let total: u128 = ranges.iter().map(|r| r.2 as u128).sum();
+    let (Some(first), Some(last)) = (ranges.first(), ranges.last()) else {
+        return vec![];
+    };
+    if total == 0 || n == 0 {
+        return vec![];
+    }
+    let mut out = Vec::with_capacity(n + 1);
+    out.push(first.0);
+    let mut seen: u128 = 0;
+    let mut i = 0;
+    for q in 1..n {
+        let want = total * q as u128 / n as u128;
+        while i < ranges.len() && seen + ranges[i].2 as u128 <= want {
+            seen += ranges[i].2 as u128;
+            i += 1;
+        }
+        let Some(&(lo, hi, rows)) = ranges.get(i) else {
+            break;
+        };
+        let span = hi as i128 - lo as i128 + 1;
+        let into = span * (want - seen) as i128 / (rows as i128).max(1);
+        let value = (lo as i128 + into).min(hi as i128) as i64;
+        if out.last().is_none_or(|l| *l <= value) {
+            out.push(value);
+        }
+    }
+    out.push(last.1.max(*out.last().unwrap_or(&last.1)));
+    out
+}
+
 /// The half-open ranges between increasing `bounds`, unbounded at both ends.
 fn ranges_between(bounds: Vec<i64>) -> Vec<KeyRange> {
     let mut ranges = Vec::with_capacity(bounds.len() + 1);
@@ -424,6 +460,25 @@ mod tests {
             let n = ranges.iter().filter(|r| r.contains(k)).count();
             assert_eq!(n, 1, "key {k} is in {n} ranges of {ranges:?}");
         }
+    }
+
+    #[test]
+    fn quantiles_follow_the_counts() {
+        // 99% of the rows in keys 1..=1000, 1% spread over a billion keys.
+        let counts = [(1, 1000, 9900), (1001, 1_000_000_000, 100)];
+        let q = quantiles_from_counts(&counts, 100);
+        assert_eq!(q.len(), 101);
+        assert_eq!(q[0], 1);
+        assert_eq!(q[50], 1 + 1000 * 5000 / 9900);
+        assert_eq!(*q.last().unwrap(), 1_000_000_000);
+        assert!(q.windows(2).all(|w| w[0] <= w[1]), "{q:?}");
+        assert!(q[98] <= 1000 && q[99] > 1000, "{:?}", &q[97..]);
+        // Split into 7 ranges, the dense keys get all but the last.
+        let ranges = split_by_quantiles(1, 1_000_000_000, &q, 7);
+        assert_eq!(ranges.len(), 7);
+        assert!(ranges[5].hi.unwrap() <= 1001, "{ranges:?}");
+        assert!(quantiles_from_counts(&[], 10).is_empty());
+        assert!(quantiles_from_counts(&[(5, 9, 0)], 10).is_empty());
     }
 
     #[test]
