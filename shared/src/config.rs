@@ -15,6 +15,16 @@ pub struct BatchLimits {
     pub bytes: usize,
 }
 
+impl BatchLimits {
+    /// The rows a reader's column builders make room for up front: a batch's worth, but no
+    /// more than the byte limit allows for `columns` columns of a few bytes each, so a
+    /// 1,600-column table does not reserve 8,192 rows in every builder to fill a few hundred.
+    pub fn initial_rows(&self, columns: usize) -> usize {
+        let by_bytes = self.bytes / (columns.max(1) * 16);
+        self.rows.min(8192).min(by_bytes.max(256))
+    }
+}
+
 impl Default for BatchLimits {
     fn default() -> Self {
         BatchLimits {
@@ -97,5 +107,23 @@ impl ExportConfig {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::BatchLimits;
+
+    #[test]
+    fn builders_reserve_less_for_wide_tables() {
+        let l = BatchLimits::default();
+        assert_eq!(l.initial_rows(3), 8192);
+        assert_eq!(l.initial_rows(1600), 655);
+        assert_eq!(l.initial_rows(100_000), 256);
+        let few = BatchLimits {
+            rows: 100,
+            bytes: 1 << 20,
+        };
+        assert_eq!(few.initial_rows(1), 100);
     }
 }

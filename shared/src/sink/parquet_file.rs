@@ -50,10 +50,18 @@ impl ParquetOptions {
             .set_max_row_group_bytes(Some(self.row_group_bytes.max(1)))
             .set_data_page_size_limit(page_bytes)
             .set_dictionary_page_size_limit(page_bytes)
+            .set_dictionary_enabled(columns <= MAX_DICTIONARY_COLUMNS)
             .set_created_by(concat!("snapex ", env!("CARGO_PKG_VERSION")).to_string())
             .build())
     }
 }
+
+/// Tables wider than this are written without dictionary encoding. Each column's dictionary
+/// encoder keeps a hash table and its values (about 110 KiB per column at the 64 KiB page
+/// limit of wide tables): 180 MiB for 1,600 columns. Measured on 1 key + 1,599 mixed columns
+/// by 20,000 rows: peak RSS 640-860 MiB with dictionaries, 270-290 MiB without, and the file
+/// 41 MiB instead of 70 MiB (dictionaries that small rarely pay for themselves).
+pub const MAX_DICTIONARY_COLUMNS: usize = 1000;
 
 /// The page size limit for `columns` columns: 1 MiB (Parquet's usual size) for narrow tables,
 /// a share of the row-group budget for wide ones, never below 64 KiB.
@@ -66,6 +74,16 @@ fn page_limit(row_group_bytes: usize, columns: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::page_limit;
+
+    #[test]
+    fn only_the_widest_tables_go_without_dictionaries() {
+        use parquet::schema::types::ColumnPath;
+        let o = super::ParquetOptions::default();
+        let col = ColumnPath::from("c");
+        assert!(o.properties(10).unwrap().dictionary_enabled(&col));
+        assert!(o.properties(1000).unwrap().dictionary_enabled(&col));
+        assert!(!o.properties(1600).unwrap().dictionary_enabled(&col));
+    }
 
     #[test]
     fn pages_shrink_with_width_within_bounds() {

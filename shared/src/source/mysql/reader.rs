@@ -161,7 +161,7 @@ impl<'a> RowReader<'a> {
             columns.push(Column {
                 name: c.name.clone(),
                 wire,
-                builder: ColumnBuilder::new(&c.kind, limits.rows.min(8192)),
+                builder: ColumnBuilder::new(&c.kind, limits.initial_rows(table.columns.len())),
             });
         }
         let (sql, params) = select_sql(table, range, filter);

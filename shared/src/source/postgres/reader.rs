@@ -179,7 +179,7 @@ impl PieceReader {
             .map_err(|e| Error::query(&context, e))?;
         Ok(PieceReader {
             stream: Box::pin(stream),
-            decoder: TupleDecoder::new(&table.columns, limits.rows.min(8192))?,
+            decoder: TupleDecoder::new(&table.columns, limits.initial_rows(table.columns.len()))?,
             pending: BytesMut::new(),
             ended: false,
             limits,
