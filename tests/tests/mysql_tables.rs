@@ -838,3 +838,61 @@ async fn skewed_keys_give_chunks_of_similar_row_counts() {
         .collect();
     assert_eq!(ids.len(), 20_000, "every row exactly once");
 }
+
+/// InnoDB's widest table, 1,017 columns (beyond the 1,000 at which dictionaries are off), of
+/// mixed types: every value of a sample of columns comes back, in every row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_at_innodbs_column_limit_exports_every_value() {
+    let db = MyDb::create("my_wide").await;
+    // TEXT and FLOAT keep the row under InnoDB's 8 KB row-size check.
+    let kinds = ["INT", "TEXT", "FLOAT", "TINYINT", "SMALLINT"];
+    let cols: String = (1..1017)
+        .map(|k| format!(", c{k} {}", kinds[k % kinds.len()]))
+        .collect();
+    // Values as expressions of the row's id, so each column's sum is known exactly.
+    let vals: String = (1..1017)
+        .map(|k| match k % kinds.len() {
+            0 => format!(", id + {k}"),
+            1 => format!(", CONCAT('v', id)"),
+            2 => format!(", id / 4"),
+            3 => ", id % 2".to_string(),
+            _ => ", id % 1000".to_string(),
+        })
+        .collect();
+    db.exec(&format!(
+        "CREATE TABLE wide (id BIGINT PRIMARY KEY{cols}) ROW_FORMAT=DYNAMIC;
+         INSERT INTO wide
+         WITH RECURSIVE d (n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM d WHERE n < 9),
+              k (id) AS (SELECT 1 + a.n + 10 * b.n + 100 * c.n FROM d a, d b, d c)
+         SELECT id{vals} FROM k;"
+    ))
+    .await;
+    let dest = temp_dir("my_wide");
+    let mut cfg = ExportConfig::new(&db.url, dest.to_str().unwrap()).unwrap();
+    cfg.export_id = Some("e".into());
+    run_export(&cfg, Arc::new(Quiet)).await.unwrap();
+    let batch = snapex_tests::read_table(&dest.join("e"), &db.name, "wide");
+    assert_eq!(batch.num_columns(), 1017);
+    assert_eq!(batch.num_rows(), 1000);
+    let ids = batch
+        .column_by_name("id")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    let id_sum: i64 = (0..1000).map(|i| ids.value(i)).sum();
+    assert_eq!(id_sum, 500_500);
+    for (k, expected) in [
+        (1000usize, id_sum + 1000 * 1000),
+        (1015, id_sum + 1000 * 1015),
+    ] {
+        let c = batch.column_by_name(&format!("c{k}")).unwrap();
+        let c = c.as_primitive::<arrow::datatypes::Int32Type>();
+        let sum: i64 = (0..1000).map(|i| c.value(i) as i64).sum();
+        assert_eq!(sum, expected, "c{k}");
+    }
+    let texts = strings(&batch, "c1016");
+    let mut want: Vec<String> = (1..=1000).map(|i| format!("v{i}")).collect();
+    let mut got = texts.clone();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
+}
