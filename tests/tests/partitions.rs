@@ -475,3 +475,65 @@ async fn partition_keys_on_s3_are_the_escaped_folders() {
         ]
     );
 }
+
+/// `snapex plan` makes the same plan the export runs: one JSON line per chunk, and as many
+/// pieces as the export then writes files (every partition here has rows).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_lists_the_pieces_the_export_writes() {
+    use snapex_tests::run_snapex;
+    let db = TestDb::create("part_plan").await;
+    db.exec(
+        "CREATE TABLE events (id int8 PRIMARY KEY, at timestamptz NOT NULL);
+         INSERT INTO events SELECT g, timestamptz '2024-01-01 00:00:00+00' + g * interval '1 hour'
+           FROM generate_series(1, 2000) g;",
+    )
+    .await;
+    let dir = temp_dir("part_plan");
+    let o = run_snapex(
+        &[
+            "plan",
+            "-s",
+            &db.url,
+            "--partition-by",
+            "events=at:day",
+            "--chunks",
+            "chunks.jsonl",
+            "--no-progress",
+        ],
+        &dir,
+    );
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    assert!(
+        o.stdout.starts_with("planned 1 table (0 skipped"),
+        "{}",
+        o.stdout
+    );
+    let lines = std::fs::read_to_string(dir.join("chunks.jsonl")).unwrap();
+    let chunks: Vec<snapex::model::Chunk> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let pieces: Vec<&snapex::model::Piece> = chunks.iter().flat_map(|c| &c.pieces).collect();
+    // 2,000 hours from 2024-01-01 01:00 are 84 days.
+    assert_eq!(pieces.len(), 84);
+    assert!(pieces.iter().all(|p| p.hive.is_some()));
+
+    let o = run_snapex(
+        &[
+            "export",
+            "-s",
+            &db.url,
+            "-d",
+            "lake",
+            "--export-id",
+            "e",
+            "--partition-by",
+            "events=at:day",
+            "--no-progress",
+        ],
+        &dir,
+    );
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    let files = files_under(&dir.join("lake/e/public/events"));
+    assert_eq!(files.len(), pieces.len());
+}

@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{HumanBytes, HumanCount, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use snapex::model::{Chunk, Piece, TableName};
-use snapex::pipeline::{Progress, run_export};
+use snapex::pipeline::{Progress, plan_export, run_export};
 use snapex::sink::FileWritten;
 use snapex::source::mysql::Consistency;
 use snapex::{Error, ErrorClass, ExportConfig};
@@ -42,10 +42,32 @@ enum Command {
     /// S3 destinations take credentials and region from the usual AWS_* variables.
     #[command(verbatim_doc_comment)]
     Export(ExportArgs),
+    /// Discover and plan an export without reading or writing any table: how many tables,
+    /// chunks and files it would make. Reads key bounds and, for partitioned tables, one
+    /// row count per partition group, inside one consistent view of the source.
+    ///
+    /// With --chunks FILE, writes the chunk list as JSON Lines (one chunk per line), the form
+    /// a Step Functions Distributed Map reads its items in.
+    Plan(PlanArgs),
 }
 
 #[derive(Args)]
-struct ExportArgs {
+struct PlanArgs {
+    #[command(flatten)]
+    select: Selection,
+
+    /// Write the chunk list here as JSON Lines.
+    #[arg(long, value_name = "FILE")]
+    chunks: Option<std::path::PathBuf>,
+
+    /// Do not draw a progress bar (it is also hidden when stderr is not a terminal).
+    #[arg(long)]
+    no_progress: bool,
+}
+
+/// What to export and how to cut it: shared by `export` and `plan`.
+#[derive(Args)]
+struct Selection {
     /// Source database URL: postgres://user:password@host:5432/dbname or
     /// mysql://user:password@host:3306/dbname (MySQL and MariaDB; without a database, every
     /// non-system database). Prefer the SNAPEX_SOURCE variable for URLs with passwords, so they
@@ -59,6 +81,42 @@ struct ExportArgs {
     )]
     source: String,
 
+    /// Export only tables matching this schema.table glob (repeatable; `*`, `?`, `[..]`).
+    /// A pattern without a dot matches that table name in any schema. A pattern that matches
+    /// nothing is an error.
+    #[arg(short, long = "include", value_name = "PATTERN")]
+    include: Vec<String>,
+
+    /// Leave out tables matching this schema.table glob (repeatable; applied after --include).
+    #[arg(short = 'x', long = "exclude", value_name = "PATTERN")]
+    exclude: Vec<String>,
+
+    /// Target size of each Parquet file (e.g. 128MiB, 1GiB). Tables are split by primary key
+    /// into ranges of about this size; small tables share a task.
+    #[arg(long, value_name = "SIZE", default_value = "128MiB", value_parser = parse_size)]
+    target_file_size: u64,
+
+    /// Write a table's files into Hive-style partition folders (repeatable):
+    /// TABLE=COLUMN:KIND, TABLE a pattern as for --include. KIND is year, month, day or hour
+    /// (the UTC period of a date/timestamp column: created_at_day=2024-03-01/; NULL times in
+    /// created_at_day=__HIVE_DEFAULT_PARTITION__/), value (the column's value, for
+    /// low-cardinality columns), or buckets[:WIDTH] with COLUMN `key` (integer key buckets:
+    /// id_bucket=3000000/; the width defaults to one about a target file's worth of keys).
+    /// The last rule matching a table wins; these come after --config's.
+    #[arg(long = "partition-by", value_name = "TABLE=COLUMN:KIND")]
+    partition_by: Vec<String>,
+
+    /// A TOML file with [[partition]] entries (table, column, by, width), the same rules as
+    /// --partition-by; see the README.
+    #[arg(long, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    #[command(flatten)]
+    select: Selection,
+
     /// Destination: a folder (created if missing), file:///path, or s3://bucket/prefix.
     #[arg(short, long, value_name = "URL", default_value = "./lake")]
     dest: String,
@@ -71,24 +129,9 @@ struct ExportArgs {
     #[arg(long, value_name = "ID")]
     export_id: Option<String>,
 
-    /// Export only tables matching this schema.table glob (repeatable; `*`, `?`, `[..]`).
-    /// A pattern without a dot matches that table name in any schema. A pattern that matches
-    /// nothing is an error.
-    #[arg(short, long = "include", value_name = "PATTERN")]
-    include: Vec<String>,
-
-    /// Leave out tables matching this schema.table glob (repeatable; applied after --include).
-    #[arg(short = 'x', long = "exclude", value_name = "PATTERN")]
-    exclude: Vec<String>,
-
     /// Chunks read at once; each holds one connection to the source. Default: number of cores.
     #[arg(short = 'j', long, value_name = "N")]
     concurrency: Option<usize>,
-
-    /// Target size of each Parquet file (e.g. 128MiB, 1GiB). Tables are split by primary key
-    /// into ranges of about this size; small tables share a task.
-    #[arg(long, value_name = "SIZE", default_value = "128MiB", value_parser = parse_size)]
-    target_file_size: u64,
 
     /// zstd compression level, 1 (fastest) to 22 (smallest).
     #[arg(long, value_name = "LEVEL", default_value_t = 1)]
@@ -105,21 +148,6 @@ struct ExportArgs {
     /// _. Default: the source database's name, lowercased, other characters replaced by _.
     #[arg(long, value_name = "NAME")]
     glue_database: Option<String>,
-
-    /// Write a table's files into Hive-style partition folders (repeatable):
-    /// TABLE=COLUMN:KIND, TABLE a pattern as for --include. KIND is year, month, day or hour
-    /// (the UTC period of a date/timestamp column: created_at_day=2024-03-01/; NULL times in
-    /// created_at_day=__HIVE_DEFAULT_PARTITION__/), value (the column's value, for
-    /// low-cardinality columns), or buckets[:WIDTH] with COLUMN `key` (integer key buckets:
-    /// id_bucket=3000000/; the width defaults to one about a target file's worth of keys).
-    /// The last rule matching a table wins; these come after --config's.
-    #[arg(long = "partition-by", value_name = "TABLE=COLUMN:KIND")]
-    partition_by: Vec<String>,
-
-    /// A TOML file with [[partition]] entries (table, column, by, width), the same rules as
-    /// --partition-by; see the README.
-    #[arg(long, value_name = "FILE")]
-    config: Option<std::path::PathBuf>,
 
     /// Do not draw a progress bar (it is also hidden when stderr is not a terminal).
     #[arg(long)]
@@ -174,6 +202,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Export(args) => runtime.block_on(export(args)),
+        Command::Plan(args) => runtime.block_on(plan(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -208,30 +237,76 @@ fn init_tracing(verbose: u8) {
         .init();
 }
 
-async fn export(args: ExportArgs) -> anyhow::Result<()> {
-    let mut cfg = ExportConfig::new(&args.source, &args.dest)?;
-    cfg.endpoint = args.endpoint_url;
-    cfg.export_id = args.export_id;
-    cfg.include = args.include;
-    cfg.exclude = args.exclude;
-    if let Some(n) = args.concurrency {
-        cfg.concurrency = n;
-    }
-    cfg.plan.target_file_bytes = args.target_file_size;
-    cfg.parquet.zstd_level = args.zstd_level;
-    cfg.mysql_consistency = args.mysql_consistency;
-    cfg.glue_database = args.glue_database;
-    if let Some(path) = &args.config {
+/// The configuration the selection flags give, with every other setting at its default.
+fn configure(select: &Selection, dest: &str) -> anyhow::Result<ExportConfig> {
+    let mut cfg = ExportConfig::new(&select.source, dest)?;
+    cfg.include = select.include.clone();
+    cfg.exclude = select.exclude.clone();
+    cfg.plan.target_file_bytes = select.target_file_size;
+    if let Some(path) = &select.config {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::InvalidInput(format!("cannot read config file {}: {e}", path.display()))
         })?;
         cfg.partition_rules =
             snapex::partitioning::rules_from_toml(&text, &path.display().to_string())?;
     }
-    for spec in &args.partition_by {
+    for spec in &select.partition_by {
         cfg.partition_rules
             .push(snapex::partitioning::PartitionRule::parse(spec)?);
     }
+    Ok(cfg)
+}
+
+async fn plan(args: PlanArgs) -> anyhow::Result<()> {
+    let cfg = configure(&args.select, "./lake")?;
+    let bar = Arc::new(Bar::new(args.no_progress));
+    let summary = plan_export(&cfg, bar.clone())
+        .await
+        .with_context(|| format!("planning an export of {} failed", cfg.source.endpoint()))?;
+    bar.bar.finish_and_clear();
+    if let Some(path) = &args.chunks {
+        write_chunks(path, &summary.chunks)
+            .with_context(|| format!("cannot write the chunk list to {}", path.display()))?;
+    }
+    let pieces: usize = summary.chunks.iter().map(|c| c.pieces.len()).sum();
+    let bytes: u64 = summary.tables.iter().map(|t| t.estimated_bytes).sum();
+    println!(
+        "planned {} ({} skipped, {} of source data) into {} of {} (a file each at most) in {:.1}s",
+        counted(summary.tables.len() as u64, "table"),
+        summary.skipped.len(),
+        HumanBytes(bytes),
+        counted(summary.chunks.len() as u64, "chunk"),
+        counted(pieces as u64, "piece"),
+        summary.elapsed.as_secs_f64()
+    );
+    for s in &summary.skipped {
+        println!("skipped {}: {}", s.name, s.reason);
+    }
+    Ok(())
+}
+
+/// One chunk per line, streamed through a buffer.
+fn write_chunks(path: &std::path::Path, chunks: &[Chunk]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for c in chunks {
+        serde_json::to_writer(&mut out, c)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+async fn export(args: ExportArgs) -> anyhow::Result<()> {
+    let mut cfg = configure(&args.select, &args.dest)?;
+    cfg.endpoint = args.endpoint_url;
+    cfg.export_id = args.export_id;
+    if let Some(n) = args.concurrency {
+        cfg.concurrency = n;
+    }
+    cfg.parquet.zstd_level = args.zstd_level;
+    cfg.mysql_consistency = args.mysql_consistency;
+    cfg.glue_database = args.glue_database;
 
     let bar = Arc::new(Bar::new(args.no_progress));
     let summary = run_export(&cfg, bar.clone()).await.with_context(|| {

@@ -103,13 +103,7 @@ pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resu
     if !foreign.is_empty() {
         return Err(foreign_objects_error(&export_id, &foreign));
     }
-    crate::partitioning::resolve(&cfg.partition_rules, &mut tables)?;
-    progress.phase("reading key bounds");
-    for t in tables.iter_mut().filter(|t| cfg.plan.wants_bounds(t)) {
-        session.fetch_bounds(t).await?;
-    }
-    let profiles = profile_partitions(&session, &mut tables, &cfg.plan, progress.as_ref()).await?;
-    let chunks = plan(&tables, &profiles, &cfg.plan);
+    let chunks = plan_tables(cfg, &session, &mut tables, progress.as_ref()).await?;
     progress.planned(tables.len(), &chunks);
     // The manifest lists tables in catalog order; the readers look them up by name.
     let order: Vec<TableName> = tables.iter().map(|t| t.name.clone()).collect();
@@ -191,6 +185,56 @@ pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resu
         lossy_values,
         elapsed: started.elapsed(),
         skipped,
+    })
+}
+
+/// Gives the tables their partition layouts, key bounds and partition profiles, and plans them.
+async fn plan_tables(
+    cfg: &ExportConfig,
+    session: &Session,
+    tables: &mut [TableDesc],
+    progress: &dyn Progress,
+) -> Result<Vec<Chunk>> {
+    crate::partitioning::resolve(&cfg.partition_rules, tables)?;
+    progress.phase("reading key bounds");
+    for t in tables.iter_mut().filter(|t| cfg.plan.wants_bounds(t)) {
+        session.fetch_bounds(t).await?;
+    }
+    let profiles = profile_partitions(session, tables, &cfg.plan, progress).await?;
+    Ok(plan(tables, &profiles, &cfg.plan))
+}
+
+/// What planning an export found, without reading any table.
+#[derive(Debug, Clone)]
+pub struct PlanSummary {
+    pub tables: Vec<TableDesc>,
+    pub skipped: Vec<SkippedTable>,
+    pub chunks: Vec<Chunk>,
+    pub elapsed: Duration,
+}
+
+/// Discovers and plans an export as [`run_export`] would, inside one consistent view of the
+/// source, and stops there: nothing is read from the tables (beyond key bounds and partition
+/// profiles) and nothing is written.
+pub async fn plan_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Result<PlanSummary> {
+    cfg.validate()?;
+    let started = Instant::now();
+    let filter = TableFilter::new(&cfg.include, &cfg.exclude)?;
+    progress.phase("connecting");
+    let options = SessionOptions {
+        readers: cfg.concurrency,
+        mysql_consistency: crate::source::mysql::Consistency::Single,
+    };
+    let session = Session::open(&cfg.source, options).await?;
+    progress.phase("discovering tables");
+    let (mut tables, skipped) = discover(&session, &filter).await?;
+    let chunks = plan_tables(cfg, &session, &mut tables, progress.as_ref()).await?;
+    progress.planned(tables.len(), &chunks);
+    Ok(PlanSummary {
+        tables,
+        skipped,
+        chunks,
+        elapsed: started.elapsed(),
     })
 }
 
