@@ -238,6 +238,37 @@ impl S3Server {
     }
 }
 
+impl S3Server {
+    /// Runs a Python script that talks to this server's Glue with boto3 (endpoint in
+    /// `SNAPEX_GLUE_ENDPOINT`, fake credentials, nothing from the user's AWS profile) and
+    /// returns the JSON it prints. `what` says what the script does, for the failure message.
+    pub fn boto3_script(
+        &self,
+        script: &str,
+        arg: impl AsRef<std::ffi::OsStr>,
+        what: &str,
+    ) -> serde_json::Value {
+        let out = Command::new("python3")
+            .arg(script)
+            .arg(arg)
+            .env("SNAPEX_GLUE_ENDPOINT", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .output()
+            .expect("running python3");
+        assert!(
+            out.status.success(),
+            "{what} failed (boto3 comes with moto: pip install 'moto[server]'): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
 /// Runs one query with DuckDB, an independent Parquet reader (through Python), and returns the
 /// single result row as text.
 pub fn duckdb(sql: &str) -> Vec<Option<String>> {

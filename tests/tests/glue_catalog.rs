@@ -5,7 +5,6 @@
 //! which reads the files by the Glue names.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::sync::Arc;
 
 use futures::TryStreamExt;
@@ -123,23 +122,7 @@ async fn get(store: &AmazonS3, path: &str) -> bytes::Bytes {
 /// Registers the catalog files in `folder` with moto's Glue and returns what Glue then holds.
 fn register_with_glue(server: &S3Server, folder: &std::path::Path) -> Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/glue_register.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(folder)
-        .env("SNAPEX_GLUE_ENDPOINT", &server.endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_SESSION_TOKEN")
-        .output()
-        .expect("running python3");
-    assert!(
-        out.status.success(),
-        "Glue refused the catalog files (boto3 comes with moto: pip install 'moto[server]'): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    server.boto3_script(script, folder, "registering the catalog files in Glue")
 }
 
 /// A Glue (Hive) type, parsed.

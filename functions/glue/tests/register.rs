@@ -107,24 +107,7 @@ fn register_cli(server: &S3Server, export_id: &str) -> String {
 /// database.
 fn glue_dump(server: &S3Server, database: &str) -> Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scripts/glue_dump.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(database)
-        .env("SNAPEX_GLUE_ENDPOINT", &server.endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_SESSION_TOKEN")
-        .output()
-        .expect("running python3");
-    assert!(
-        out.status.success(),
-        "reading Glue with boto3 failed (boto3 comes with moto: pip install 'moto[server]'): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    server.boto3_script(script, database, "reading Glue with boto3")
 }
 
 async fn get(store: &AmazonS3, path: &str) -> Vec<u8> {
