@@ -269,6 +269,20 @@ impl S3Server {
     }
 }
 
+/// The bytes of one object, read with an S3 client independent of snapex's destination.
+pub async fn get_object(store: &object_store::aws::AmazonS3, path: &str) -> Vec<u8> {
+    use object_store::ObjectStoreExt;
+    let path = object_store::path::Path::parse(path).unwrap();
+    store
+        .get(&path)
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec()
+}
+
 /// Runs one query with DuckDB, an independent Parquet reader (through Python), and returns the
 /// single result row as text.
 pub fn duckdb(sql: &str) -> Vec<Option<String>> {

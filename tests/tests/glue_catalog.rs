@@ -8,9 +8,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use futures::TryStreamExt;
-use object_store::aws::AmazonS3;
+use object_store::ObjectStore;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::basic::{LogicalType, Repetition, TimeUnit, Type as Physical};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::schema::types::{Type as ParquetType, TypePtr};
@@ -20,7 +19,7 @@ use snapex::partitioning::PartitionRule;
 use snapex::pipeline::{Quiet, run_export};
 use snapex::{ErrorClass, ExportConfig};
 use snapex_tests::{
-    S3Server, TestDb, assert_cli_error, cell, duckdb, fake_aws_env, read_manifest,
+    S3Server, TestDb, assert_cli_error, cell, duckdb, fake_aws_env, get_object, read_manifest,
     read_parquet_file, run_snapex, temp_dir,
 };
 
@@ -106,17 +105,6 @@ fn orders_columns() -> Vec<(&'static str, &'static str, &'static str, String)> {
         c("Order Date", "order date", "Order Date", "date"),
         c("we`ird ü", "we`ird ü", "we`ird ü", "string"),
     ]
-}
-
-async fn get(store: &AmazonS3, path: &str) -> bytes::Bytes {
-    let path = Path::parse(path).unwrap();
-    store
-        .get(&path)
-        .await
-        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
-        .bytes()
-        .await
-        .unwrap()
 }
 
 /// Registers the catalog files in `folder` with moto's Glue and returns what Glue then holds.
@@ -279,7 +267,7 @@ async fn glue_accepts_the_catalog_and_it_matches_the_parquet_files() {
 
     // The manifest maps every table and column to its Glue name.
     let manifest: Manifest =
-        serde_json::from_slice(&get(&store, "lake/e/manifest.json").await).unwrap();
+        serde_json::from_slice(&get_object(&store, "lake/e/manifest.json").await).unwrap();
     assert_eq!(manifest.glue_database, db.name, "lowercase already");
     let glue_tables: Vec<(String, String, String)> = manifest
         .tables
@@ -333,7 +321,7 @@ async fn glue_accepts_the_catalog_and_it_matches_the_parquet_files() {
     assert_eq!(listed, wanted);
     let folder = temp_dir("glue-catalog");
     for name in &listed {
-        let body = get(&store, &format!("lake/e/_catalog/{name}")).await;
+        let body = get_object(&store, &format!("lake/e/_catalog/{name}")).await;
         std::fs::write(folder.join(name), body).unwrap();
     }
 
@@ -399,8 +387,8 @@ async fn glue_accepts_the_catalog_and_it_matches_the_parquet_files() {
             );
         }
         for f in &t.files {
-            let body = get(&store, &format!("lake/e/{}", f.path)).await;
-            let reader = SerializedFileReader::new(body).unwrap();
+            let body = get_object(&store, &format!("lake/e/{}", f.path)).await;
+            let reader = SerializedFileReader::new(bytes::Bytes::from(body)).unwrap();
             let root = reader.metadata().file_metadata().schema();
             let fields = root.get_fields();
             assert_eq!(
@@ -431,7 +419,7 @@ async fn glue_accepts_the_catalog_and_it_matches_the_parquet_files() {
 
     // The renamed columns hold their own source column's values.
     let file = &orders.files[0];
-    let body = get(&store, &format!("lake/e/{}", file.path)).await;
+    let body = get_object(&store, &format!("lake/e/{}", file.path)).await;
     std::fs::write(folder.join("orders.parquet"), &body).unwrap();
     let batch = &read_parquet_file(&body)[0];
     assert_eq!(cell(batch, "name_2", 0), "Upper 1");
@@ -543,7 +531,7 @@ async fn glue_registers_every_partition_written_and_projection_where_the_folders
         .expect("export succeeds");
     let store = server.reader(BUCKET);
     let manifest: Manifest =
-        serde_json::from_slice(&get(&store, "lake/e/manifest.json").await).unwrap();
+        serde_json::from_slice(&get_object(&store, "lake/e/manifest.json").await).unwrap();
 
     // 150 days and the NULL partition need two requests; the others one; an empty table none.
     let listed: BTreeSet<String> = store
@@ -568,7 +556,7 @@ async fn glue_registers_every_partition_written_and_projection_where_the_folders
     );
     let folder = temp_dir("glue-partitions");
     for name in &listed {
-        let body = get(&store, &format!("lake/e/_catalog/{name}")).await;
+        let body = get_object(&store, &format!("lake/e/_catalog/{name}")).await;
         std::fs::write(folder.join(name), body).unwrap();
     }
     let glue = register_with_glue(&server, &folder);
@@ -679,8 +667,8 @@ async fn glue_registers_every_partition_written_and_projection_where_the_folders
             .unwrap();
         let key = &t.partitioning.as_ref().unwrap().key;
         for f in &t.files {
-            let body = get(&store, &format!("lake/e/{}", f.path)).await;
-            let reader = SerializedFileReader::new(body).unwrap();
+            let body = get_object(&store, &format!("lake/e/{}", f.path)).await;
+            let reader = SerializedFileReader::new(bytes::Bytes::from(body)).unwrap();
             let root = reader.metadata().file_metadata().schema();
             let fields = root.get_fields();
             assert_eq!(fields.len(), columns.len(), "{}", f.path);

@@ -16,7 +16,7 @@ use snapex::catalog::{BatchCreatePartition, TableInput};
 use snapex::partitioning::PartitionRule;
 use snapex::pipeline::{Quiet, run_export};
 use snapex_glue::{Counts, ExportCatalog};
-use snapex_tests::{S3Server, TestDb, fake_aws_env, temp_dir};
+use snapex_tests::{S3Server, TestDb, fake_aws_env, get_object, temp_dir};
 
 const BUCKET: &str = "snapex-register";
 
@@ -110,18 +110,6 @@ fn glue_dump(server: &S3Server, database: &str) -> Value {
     server.boto3_script(script, database, "reading Glue with boto3")
 }
 
-async fn get(store: &AmazonS3, path: &str) -> Vec<u8> {
-    let path = Path::parse(path).unwrap();
-    store
-        .get(&path)
-        .await
-        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
-        .bytes()
-        .await
-        .unwrap()
-        .to_vec()
-}
-
 /// The export's own catalog files: its tables and, per table, its partitions by value.
 async fn catalog_files(
     store: &AmazonS3,
@@ -132,7 +120,7 @@ async fn catalog_files(
 ) {
     let mut tables = BTreeMap::new();
     for name in ["events", "customers"] {
-        let body = get(
+        let body = get_object(
             store,
             &format!("lake/{export_id}/_catalog/{name}.table.json"),
         )
