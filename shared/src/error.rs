@@ -91,6 +91,23 @@ pub enum ErrorClass {
     Internal,
 }
 
+impl ErrorClass {
+    /// A command line's exit code for a failure of this class: 2 for a request to fix, 1 for
+    /// everything else.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            ErrorClass::InvalidInput => 2,
+            ErrorClass::Retryable | ErrorClass::Internal => 1,
+        }
+    }
+}
+
+/// A message on one line, as the command lines print errors: each line trimmed and joined
+/// with spaces (server errors carry DETAIL and HINT lines of their own).
+pub fn one_line(message: &str) -> String {
+    message.lines().map(str::trim).collect::<Vec<_>>().join(" ")
+}
+
 impl fmt::Display for ErrorClass {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -223,6 +240,17 @@ mod tests {
         fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
             self.1.as_deref().map(|l| l as _)
         }
+    }
+
+    #[test]
+    fn command_lines_print_one_line_and_exit_by_class() {
+        assert_eq!(
+            one_line("ERROR: x\n  DETAIL: y\nHINT: z"),
+            "ERROR: x DETAIL: y HINT: z"
+        );
+        assert_eq!(ErrorClass::InvalidInput.exit_code(), 2);
+        assert_eq!(ErrorClass::Retryable.exit_code(), 1);
+        assert_eq!(ErrorClass::Internal.exit_code(), 1);
     }
 
     #[test]

@@ -207,18 +207,12 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // One line, always: server errors carry DETAIL/HINT lines of their own.
-            let message = format!("{e:#}")
-                .lines()
-                .map(str::trim)
-                .collect::<Vec<_>>()
-                .join(" ");
-            eprintln!("snapex: error: {message}");
-            // Exit 2 for a request to fix, 1 for everything else.
-            match e.downcast_ref::<Error>().map(Error::class) {
-                Some(ErrorClass::InvalidInput) => ExitCode::from(2),
-                _ => ExitCode::FAILURE,
-            }
+            eprintln!(
+                "snapex: error: {}",
+                snapex::error::one_line(&format!("{e:#}"))
+            );
+            let class = e.downcast_ref::<Error>().map(Error::class);
+            ExitCode::from(class.map_or(1, ErrorClass::exit_code))
         }
     }
 }

@@ -83,18 +83,12 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            // One line, always: service messages may span lines.
-            let message = format!("{e:#}")
-                .lines()
-                .map(str::trim)
-                .collect::<Vec<_>>()
-                .join(" ");
-            eprintln!("snapex-glue: error: {message}");
-            // Exit 2 for a request to fix, 1 for everything else.
-            match e.downcast_ref::<GlueError>().map(GlueError::class) {
-                Some(ErrorClass::InvalidInput) => ExitCode::from(2),
-                _ => ExitCode::FAILURE,
-            }
+            eprintln!(
+                "snapex-glue: error: {}",
+                snapex::error::one_line(&format!("{e:#}"))
+            );
+            let class = e.downcast_ref::<GlueError>().map(GlueError::class);
+            ExitCode::from(class.map_or(1, ErrorClass::exit_code))
         }
     }
 }
