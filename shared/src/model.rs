@@ -130,6 +130,13 @@ pub struct TableDesc {
     pub partition_by: Option<Partitioning>,
 }
 
+impl TableDesc {
+    /// The column named `name`, if the table has one.
+    pub fn column(&self, name: &str) -> Option<&ColumnDesc> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
 /// A table's Hive-style partition folders (`<key>=<value>/`), as the consumer asked for them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Partitioning {

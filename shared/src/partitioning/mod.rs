@@ -222,7 +222,9 @@ fn partitioning_for(rule: &PartitionRule, t: &TableDesc) -> Result<Partitioning>
             (key.column.clone(), by, "bucket")
         }
         RuleKind::Time(g) => {
-            let c = column(t, &rule.column).map_err(bad)?;
+            let c = t
+                .column(&rule.column)
+                .ok_or_else(|| bad(format!("no column named {:?}", rule.column)))?;
             match (&c.kind, g) {
                 (ValueKind::Date, Granularity::Hour) => {
                     return Err(bad(format!(
@@ -245,7 +247,9 @@ fn partitioning_for(rule: &PartitionRule, t: &TableDesc) -> Result<Partitioning>
             )
         }
         RuleKind::Value => {
-            let c = column(t, &rule.column).map_err(bad)?;
+            let c = t
+                .column(&rule.column)
+                .ok_or_else(|| bad(format!("no column named {:?}", rule.column)))?;
             if !matches!(
                 c.kind,
                 ValueKind::Text
@@ -268,16 +272,6 @@ fn partitioning_for(rule: &PartitionRule, t: &TableDesc) -> Result<Partitioning>
         column,
         by,
     })
-}
-
-fn column<'a>(
-    t: &'a TableDesc,
-    name: &str,
-) -> std::result::Result<&'a crate::model::ColumnDesc, String> {
-    t.columns
-        .iter()
-        .find(|c| c.name == name)
-        .ok_or_else(|| format!("no column named {name:?}"))
 }
 
 /// `<column>_<suffix>` reduced to `[a-z0-9_]` (a path segment and an Athena name that need no

@@ -24,9 +24,8 @@ pub(super) async fn profile(
     let (group, params) = match p.by {
         PartitionBy::Time { granularity } => {
             let date = table
-                .columns
-                .iter()
-                .any(|col| col.name == p.column && col.kind == ValueKind::Date);
+                .column(&p.column)
+                .is_some_and(|col| col.kind == ValueKind::Date);
             let step = granularity.profile_step(date);
             (
                 format!("CAST(FLOOR({} / ?) AS SIGNED) * ?", epoch_seconds(&c)),

@@ -9,12 +9,10 @@ use crate::model::{GroupValue, PartitionBy, Partitioning, ProfileGroup, TableDes
 use crate::types::ValueKind;
 
 /// The expression giving a row's time as a `timestamp` read in UTC.
-pub(super) fn utc_time(table: &TableDesc, p: &Partitioning) -> Result<(String, bool)> {
+fn utc_time(table: &TableDesc, p: &Partitioning) -> Result<(String, bool)> {
     let c = quote_ident(&p.column);
     let kind = table
-        .columns
-        .iter()
-        .find(|col| col.name == p.column)
+        .column(&p.column)
         .map(|col| &col.kind)
         .ok_or_else(|| Error::Internal(format!("{}: no column {:?}", table.name, p.column)))?;
     Ok(match kind {

@@ -81,11 +81,7 @@ fn select_sql(table: &TableDesc, range: Option<KeyRange>, filter: Option<&PartFi
 /// `timestamptz`, the UTC wall-clock reading for `timestamp`, the UTC date for `date`.
 fn partition_condition(table: &TableDesc, p: &Partitioning, f: &PartFilter) -> Option<String> {
     let c = quote_ident(&p.column);
-    let kind = table
-        .columns
-        .iter()
-        .find(|col| col.name == p.column)
-        .map(|col| &col.kind);
+    let kind = table.column(&p.column).map(|col| &col.kind);
     let bound = |setting: &str| {
         let instant = format!("to_timestamp(current_setting('{setting}')::float8)");
         match kind {
