@@ -238,15 +238,10 @@ pub async fn fetch_bounds(conn: &mut Conn, table: &mut TableDesc) -> Result<()> 
         .query_first(sql)
         .await
         .map_err(|e| Error::mysql(format!("reading key bounds of {}", table.name), e))?;
+    // NULL (an empty table) is `Some(None)`; a value beyond i64 (`BIGINT UNSIGNED`) is `None`.
     let as_i64 = |v: &Value| match v {
-        Value::Int(i) => Some(Some(*i)),
-        Value::UInt(u) => i64::try_from(*u).ok().map(Some),
-        Value::Bytes(b) => std::str::from_utf8(b)
-            .ok()
-            .and_then(|s| s.parse::<i64>().ok())
-            .map(Some),
         Value::NULL => Some(None),
-        _ => None,
+        v => int_value(v).map(Some),
     };
     match row.as_ref().map(|(lo, hi)| (as_i64(lo), as_i64(hi))) {
         Some((Some(Some(lo)), Some(Some(hi)))) => key.bounds = Some((lo, hi)),
@@ -266,6 +261,16 @@ pub async fn fetch_bounds(conn: &mut Conn, table: &mut TableDesc) -> Result<()> 
         }
     }
     Ok(())
+}
+
+/// An integer as either protocol sends it (the text protocol as digits), if it fits an i64.
+pub(super) fn int_value(v: &Value) -> Option<i64> {
+    match v {
+        Value::Int(i) => Some(*i),
+        Value::UInt(u) => i64::try_from(*u).ok(),
+        Value::Bytes(b) => std::str::from_utf8(b).ok()?.parse().ok(),
+        _ => None,
+    }
 }
 
 /// At most this many index dives per table: a few hundred suffice for a hundred quantiles.

@@ -51,12 +51,7 @@ pub(super) async fn profile(
     rows.into_iter()
         .map(|r| {
             let cell = |i: usize| r.as_ref(i).cloned().unwrap_or(Value::NULL);
-            let int = |v: Value| match v {
-                Value::Int(i) => Some(i),
-                Value::UInt(u) => i64::try_from(u).ok(),
-                Value::Bytes(b) => std::str::from_utf8(&b).ok()?.parse().ok(),
-                _ => None,
-            };
+            let int = |v: Value| super::catalog::int_value(&v);
             let value = match (p.by, cell(0)) {
                 (_, Value::NULL) => GroupValue::Null,
                 (PartitionBy::Value, Value::Bytes(b)) => {
