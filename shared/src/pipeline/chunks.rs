@@ -14,7 +14,7 @@ use crate::sink::{Destination, FileWritten, ParquetOptions, PieceWriter};
 use crate::source::{Reader, ReaderFactory};
 
 /// One piece's outcome.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PieceResult {
     pub piece: Piece,
     pub file: Option<FileWritten>,

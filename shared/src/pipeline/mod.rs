@@ -8,21 +8,21 @@
 
 mod chunks;
 mod publish;
+mod steps;
+mod work;
 
 pub use chunks::PieceResult;
+pub use steps::{PlanStep, chunk_step, finalize_step, first_failure, plan_step};
+pub use work::{ChunkRecord, ChunkSpec, ExportPlan, FailureRecord, PlannedTable};
 
 use chunks::{Workers, run_workers};
-use publish::{
-    ManifestInput, build_manifest, catalog_files, existing_objects, foreign_objects_error,
-    glue_names, remove_strays, verify,
-};
+use publish::{existing_objects, foreign_objects_error, glue_names, publish};
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use futures::TryStreamExt;
 
 use crate::config::ExportConfig;
 use crate::error::{Error, Result};
@@ -33,9 +33,6 @@ use crate::sink::layout::{Layout, MANIFEST, escape_segment};
 use crate::sink::{Destination, FileWritten};
 use crate::source::TableFilter;
 use crate::source::{Discovered, Session, SessionOptions};
-
-/// Catalog files written at once: each is one small PUT, and an export may have thousands.
-const CATALOG_WRITES_AT_ONCE: usize = 32;
 
 /// What a running export reports. Every method has a no-op default.
 pub trait Progress: Send + Sync {
@@ -68,8 +65,80 @@ pub struct ExportSummary {
 
 /// Runs a whole export. On any error nothing is published: no manifest, no `_SUCCESS`.
 pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Result<ExportSummary> {
-    cfg.validate()?;
     let started = Instant::now();
+    let prepared = prepare(cfg, cfg.mysql_consistency, progress.as_ref()).await?;
+    let Prepared {
+        session,
+        dest,
+        layout,
+        plan,
+        chunks,
+    } = prepared;
+    progress.planned(plan.tables.len(), &chunks);
+    let tables = Arc::new(plan.table_map());
+    let shared = Arc::new(Workers {
+        readers: session.readers(),
+        tables,
+        dest: dest.clone(),
+        layout: layout.clone(),
+        parquet: cfg.parquet,
+        batch: cfg.batch,
+        queue: Mutex::new(chunks.into_iter().collect()),
+        progress: progress.clone(),
+    });
+    let readers = session
+        .max_readers()
+        .map_or(cfg.concurrency, |max| max.min(cfg.concurrency));
+    let results = run_workers(shared, readers).await?;
+    let manifest = publish(&dest, &layout, &plan, &results, progress.as_ref()).await?;
+    // The session's consistent view is held until the export is published.
+    drop(session);
+    Ok(summary(&dest, &plan, &manifest, &results, started.elapsed()))
+}
+
+/// What a finished export reports, from its manifest and results.
+fn summary(
+    dest: &Destination,
+    plan: &ExportPlan,
+    manifest: &crate::manifest::Manifest,
+    results: &[PieceResult],
+    elapsed: Duration,
+) -> ExportSummary {
+    let lossy_values = results
+        .iter()
+        .flat_map(|r| r.lossy.values())
+        .flat_map(|m| m.values())
+        .sum();
+    ExportSummary {
+        manifest: format!(
+            "{}/{}/{MANIFEST}",
+            dest.url.trim_end_matches('/'),
+            escape_segment(&plan.export_id)
+        ),
+        export_id: plan.export_id.clone(),
+        totals: manifest.totals.clone(),
+        lossy_values,
+        elapsed,
+        skipped: plan.skipped.clone(),
+    }
+}
+
+/// An export discovered and planned, its destination checked, nothing read or written yet.
+struct Prepared {
+    session: Session,
+    dest: Destination,
+    layout: Layout,
+    plan: ExportPlan,
+    chunks: Vec<Chunk>,
+}
+
+/// Connects, discovers, checks the destination and plans: everything before the first chunk.
+async fn prepare(
+    cfg: &ExportConfig,
+    mysql_consistency: crate::source::mysql::Consistency,
+    progress: &dyn Progress,
+) -> Result<Prepared> {
+    cfg.validate()?;
     let started_at = Utc::now();
     let filter = TableFilter::new(&cfg.include, &cfg.exclude)?;
     // Check the destination's syntax now; open (and create) it only once the source is known good.
@@ -78,7 +147,7 @@ pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resu
     progress.phase("connecting");
     let options = SessionOptions {
         readers: cfg.concurrency,
-        mysql_consistency: cfg.mysql_consistency,
+        mysql_consistency,
     };
     let session = Session::open(&cfg.source, options).await?;
     let info = session.info().await?;
@@ -103,88 +172,37 @@ pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resu
     if !foreign.is_empty() {
         return Err(foreign_objects_error(&export_id, &foreign));
     }
-    let chunks = plan_tables(cfg, &session, &mut tables, progress.as_ref()).await?;
-    progress.planned(tables.len(), &chunks);
-    // The manifest lists tables in catalog order; the readers look them up by name.
+    let chunks = plan_tables(cfg, &session, &mut tables, progress).await?;
     let order: Vec<TableName> = tables.iter().map(|t| t.name.clone()).collect();
-    let tables: Arc<HashMap<TableName, TableDesc>> =
-        Arc::new(tables.into_iter().map(|t| (t.name.clone(), t)).collect());
-
-    let shared = Arc::new(Workers {
-        readers: session.readers(),
-        tables: tables.clone(),
-        dest: dest.clone(),
-        layout: layout.clone(),
-        parquet: cfg.parquet,
-        batch: cfg.batch,
-        queue: Mutex::new(chunks.into_iter().collect()),
-        progress: progress.clone(),
-    });
-    let readers = session
-        .max_readers()
-        .map_or(cfg.concurrency, |max| max.min(cfg.concurrency));
-    let results = run_workers(shared, readers).await?;
-
-    progress.phase("verifying files");
-    verify(&dest, &results).await?;
-
-    progress.phase("writing catalog metadata");
     let glue = glue_names(cfg, &info, &order);
-    let catalog_files = catalog_files(
-        &info, &export_id, &glue, &order, &tables, &dest, &layout, &results,
-    )?;
-    let mut written: HashSet<String> = results
-        .iter()
-        .filter_map(|r| r.file.as_ref())
-        .map(|f| f.path.clone())
-        .collect();
-    written.extend(catalog_files.iter().map(|(path, _)| path.to_string()));
-    futures::stream::iter(catalog_files.into_iter().map(Ok))
-        .try_for_each_concurrent(CATALOG_WRITES_AT_ONCE, |(path, bytes)| {
-            let dest = &dest;
-            async move { dest.put(&path, bytes).await }
+    let tables = tables
+        .into_iter()
+        .map(|desc| PlannedTable {
+            glue_name: glue.tables.get(&desc.name).cloned().unwrap_or_default(),
+            desc,
         })
-        .await?;
-    remove_strays(&dest, &layout, &export_id, &written).await?;
-
-    progress.phase("publishing manifest");
-    let manifest = build_manifest(ManifestInput {
-        export_id: export_id.clone(),
+        .collect();
+    let plan = ExportPlan {
+        export_id,
         destination: dest.url.clone(),
         source: SourceManifest::new(&info, session.consistency()),
+        max_connections: info.max_connections,
         started_at,
         include: cfg.include.clone(),
         exclude: cfg.exclude.clone(),
-        glue: &glue,
-        order: &order,
-        tables: &tables,
-        skipped: skipped.clone(),
-        layout: &layout,
-        results: &results,
-    });
-    let json = serde_json::to_vec_pretty(&manifest)
-        .map_err(|e| Error::Internal(format!("manifest: {e}")))?;
-    dest.put(&layout.manifest(), json).await?;
-    dest.put(&layout.success_marker(), vec![]).await?;
-    // The session's consistent view is held until the export is published.
-    drop(session);
-
-    let lossy_values = results
-        .iter()
-        .flat_map(|r| r.lossy.values())
-        .flat_map(|m| m.values())
-        .sum();
-    Ok(ExportSummary {
-        manifest: format!(
-            "{}/{}/{MANIFEST}",
-            dest.url.trim_end_matches('/'),
-            escape_segment(&export_id)
-        ),
-        export_id,
-        totals: manifest.totals,
-        lossy_values,
-        elapsed: started.elapsed(),
+        glue_database: glue.database,
+        tables,
         skipped,
+        chunks: chunks.len(),
+        parquet: cfg.parquet,
+        batch: cfg.batch,
+    };
+    Ok(Prepared {
+        session,
+        dest,
+        layout,
+        plan,
+        chunks,
     })
 }
 

@@ -6,7 +6,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::Utc;
 use object_store::path::Path;
 
-use super::PieceResult;
+use futures::TryStreamExt;
+
+use super::work::ExportPlan;
+use super::{PieceResult, Progress};
 use crate::catalog::{self, ExportInfo, TableEntry, names, partitions};
 use crate::config::ExportConfig;
 use crate::error::{Error, Result};
@@ -15,6 +18,71 @@ use crate::model::{LossyRule, SkippedTable, TableDesc, TableName};
 use crate::sink::Destination;
 use crate::sink::layout::Layout;
 use crate::source::SourceInfo;
+
+/// Catalog files written at once: each is one small PUT, and an export may have thousands.
+const CATALOG_WRITES_AT_ONCE: usize = 32;
+
+/// Publishes an export whose chunks are all written: verifies every file, writes the catalog
+/// files, removes what an earlier attempt left, then writes the manifest and `_SUCCESS`, in
+/// that order, so a reader that sees `_SUCCESS` sees everything the manifest names.
+pub(super) async fn publish(
+    dest: &Destination,
+    layout: &Layout,
+    plan: &ExportPlan,
+    results: &[PieceResult],
+    progress: &dyn Progress,
+) -> Result<Manifest> {
+    progress.phase("verifying files");
+    verify(dest, results).await?;
+
+    progress.phase("writing catalog metadata");
+    let order = plan.order();
+    let tables = plan.table_map();
+    let glue = plan.glue();
+    let catalog_files = catalog_files(
+        &plan.source,
+        &plan.export_id,
+        &glue,
+        &order,
+        &tables,
+        dest,
+        layout,
+        results,
+    )?;
+    let mut written: HashSet<String> = results
+        .iter()
+        .filter_map(|r| r.file.as_ref())
+        .map(|f| f.path.clone())
+        .collect();
+    written.extend(catalog_files.iter().map(|(path, _)| path.to_string()));
+    futures::stream::iter(catalog_files.into_iter().map(Ok))
+        .try_for_each_concurrent(CATALOG_WRITES_AT_ONCE, |(path, bytes)| async move {
+            dest.put(&path, bytes).await
+        })
+        .await?;
+    remove_strays(dest, layout, &plan.export_id, &written).await?;
+
+    progress.phase("publishing manifest");
+    let manifest = build_manifest(ManifestInput {
+        export_id: plan.export_id.clone(),
+        destination: dest.url.clone(),
+        source: plan.source.clone(),
+        started_at: plan.started_at,
+        include: plan.include.clone(),
+        exclude: plan.exclude.clone(),
+        glue: &glue,
+        order: &order,
+        tables: &tables,
+        skipped: plan.skipped.clone(),
+        layout,
+        results,
+    });
+    let json = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| Error::Internal(format!("manifest: {e}")))?;
+    dest.put(&layout.manifest(), json).await?;
+    dest.put(&layout.success_marker(), vec![]).await?;
+    Ok(manifest)
+}
 
 /// Every file the results name exists with the size we wrote.
 pub(super) async fn verify(dest: &Destination, results: &[PieceResult]) -> Result<()> {
@@ -48,6 +116,10 @@ pub(super) async fn existing_objects(
             .strip_prefix(&root)
             .unwrap_or(path.as_ref())
             .trim_start_matches('/');
+        if Layout::is_work_file(rel) {
+            // A serverless run's records: kept, and not in the way of a new attempt.
+            continue;
+        }
         let parts: Vec<&str> = rel.split('/').collect();
         // `<schema>/<table>/part-*.parquet`, or one partition folder `<key>=<value>/` deeper.
         let file = parts.last().copied().unwrap_or_default();
@@ -95,8 +167,8 @@ pub(super) async fn remove_strays(
 
 /// The export's names in Glue: its database, and each exported table's.
 pub(super) struct GlueNames {
-    database: String,
-    tables: HashMap<TableName, String>,
+    pub(super) database: String,
+    pub(super) tables: HashMap<TableName, String>,
 }
 
 /// The Glue database is `--glue-database`, else named after the source database; tables are
@@ -144,7 +216,7 @@ fn written_partitions<'a>(
 /// partitions `results` wrote files into.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn catalog_files(
-    info: &SourceInfo,
+    info: &SourceManifest,
     export_id: &str,
     glue: &GlueNames,
     order: &[TableName],
@@ -155,7 +227,7 @@ pub(super) fn catalog_files(
 ) -> Result<Vec<(Path, Vec<u8>)>> {
     let export = ExportInfo {
         export_id,
-        engine: info.engine,
+        engine: &info.engine,
         source_database: &info.database,
         glue_database: &glue.database,
     };
@@ -508,11 +580,12 @@ mod tests {
         }
 
         fn catalog(&self) -> BTreeMap<String, Vec<u8>> {
-            let info = SourceInfo {
-                engine: "postgresql",
+            let info = SourceManifest {
+                engine: "postgresql".into(),
                 version: "16".into(),
                 database: "shop".into(),
                 endpoint: "localhost".into(),
+                consistency: "test".into(),
             };
             let root = format!("{}/", self.layout.export_root());
             catalog_files(

@@ -6,7 +6,11 @@
 //! <dest>/<export-id>/_catalog/database.json, <glue table>.table.json, <glue table>.sql
 //! <dest>/<export-id>/manifest.json
 //! <dest>/<export-id>/_SUCCESS
+//! <dest>/<export-id>/_work/plan.json, chunks.jsonl, chunks/<n>.json, done/<n>.json, failed/<n>.json
 //! ```
+//!
+//! `_work/` holds a serverless run's records between its steps: the plan, the chunk list the
+//! Distributed Map reads, each chunk's description, and each chunk's completion or failure.
 
 use object_store::path::Path;
 
@@ -17,6 +21,9 @@ use crate::model::{Piece, TableName};
 
 pub const MANIFEST: &str = "manifest.json";
 pub const SUCCESS: &str = "_SUCCESS";
+/// The folder of a serverless run's records. Its leading `_` keeps it apart from the schema
+/// folders (escaped segments never start with `_`), and Athena ignores it.
+pub const WORK_DIR: &str = "_work";
 
 /// Escapes one path segment: ASCII letters, digits, `-`, `_` and `.` stay; every other byte of
 /// the UTF-8 form becomes `%XX`. A leading `_` or `.` is escaped too, because Athena, Hive and
@@ -125,6 +132,51 @@ impl Layout {
     /// A table's Athena DDL file.
     pub fn catalog_ddl(&self, glue_table: &str) -> Path {
         self.catalog_dir().join(format!("{glue_table}{DDL_SUFFIX}"))
+    }
+
+    /// The folder of a serverless run's records between steps.
+    pub fn work_dir(&self) -> Path {
+        self.root.clone().join(WORK_DIR)
+    }
+
+    /// What finalizing needs of the plan: tables, names, settings.
+    pub fn work_plan(&self) -> Path {
+        self.work_dir().join("plan.json")
+    }
+
+    /// The chunk list, one JSON object per line: the Distributed Map's items.
+    pub fn work_items(&self) -> Path {
+        self.work_dir().join("chunks.jsonl")
+    }
+
+    /// One chunk's full description: its pieces and the tables they read.
+    pub fn work_chunk(&self, chunk: usize) -> Path {
+        self.work_dir().join("chunks").join(format!("{chunk}.json"))
+    }
+
+    /// The folder of chunk completion records.
+    pub fn work_done_dir(&self) -> Path {
+        self.work_dir().join("done")
+    }
+
+    /// A chunk's completion record: the files it wrote.
+    pub fn work_done(&self, chunk: usize) -> Path {
+        self.work_done_dir().join(format!("{chunk}.json"))
+    }
+
+    /// The folder of chunk failure records.
+    pub fn work_failed_dir(&self) -> Path {
+        self.work_dir().join("failed")
+    }
+
+    /// A chunk's failure record: the error that stopped it.
+    pub fn work_failed(&self, chunk: usize) -> Path {
+        self.work_failed_dir().join(format!("{chunk}.json"))
+    }
+
+    /// True for a path under [`Layout::work_dir`]; `rel` is relative to the export root.
+    pub fn is_work_file(rel: &str) -> bool {
+        rel.strip_prefix(WORK_DIR).is_some_and(|r| r.starts_with('/'))
     }
 
     /// True for a path [`Layout::catalog_dir`] holds: a file of the shape this tool writes

@@ -187,6 +187,27 @@ impl Destination {
             .map_err(|e| Error::store(&self.url, e))
     }
 
+    /// The whole object at `path`.
+    pub async fn get(&self, path: &Path) -> Result<Vec<u8>> {
+        let got = self
+            .store
+            .get(path)
+            .await
+            .map_err(|e| Error::store(&self.url, e))?;
+        let bytes = got.bytes().await.map_err(|e| Error::store(&self.url, e))?;
+        Ok(bytes.to_vec())
+    }
+
+    /// The bucket and key of a store path, as an S3 API call names it (for a local folder:
+    /// the folder's absolute path and the path under it).
+    pub fn bucket_and_key(&self, path: &Path) -> (String, String) {
+        let bucket = match self.base.strip_prefix("s3://") {
+            Some(bucket) => bucket.to_string(),
+            None => self.base.trim_start_matches("file://").to_string(),
+        };
+        (bucket, path.as_ref().to_string())
+    }
+
     pub async fn delete(&self, path: &Path) -> Result<()> {
         self.store
             .delete(path)

@@ -25,6 +25,10 @@ pub struct SourceInfo {
     pub version: String,
     pub database: String,
     pub endpoint: String,
+    /// Connections the server accepts from ordinary users (PostgreSQL's `max_connections`
+    /// less its superuser reserve, MySQL's `max_connections`): what caps how many chunks can
+    /// read at once.
+    pub max_connections: u64,
 }
 
 /// One table as discovered, before filtering.
@@ -184,7 +188,7 @@ impl Session {
         match self {
             Session::Postgres { url, snapshot } => ReaderFactory::Postgres {
                 url: url.clone(),
-                snapshot: snapshot.id().to_string(),
+                snapshot: Some(snapshot.id().to_string()),
             },
             Session::MySql(s) => ReaderFactory::MySql(s.readers()),
         }
@@ -196,12 +200,26 @@ impl Session {
 pub enum ReaderFactory {
     Postgres {
         url: postgres::PgUrl,
-        snapshot: String,
+        /// The export's snapshot to import; `None` for a source nothing writes to.
+        snapshot: Option<String>,
     },
     MySql(mysql::MyReaders),
 }
 
 impl ReaderFactory {
+    /// Readers of a source that nothing writes to (an instance restored from a snapshot),
+    /// each in a transaction of its own: without a session's snapshot to share, one chunk's
+    /// reader needs one connection and nothing held open elsewhere.
+    pub fn standalone(url: &SourceUrl) -> ReaderFactory {
+        match url {
+            SourceUrl::Postgres(u) => ReaderFactory::Postgres {
+                url: u.clone(),
+                snapshot: None,
+            },
+            SourceUrl::MySql(u) => ReaderFactory::MySql(mysql::MyReaders::per_reader(u)),
+        }
+    }
+
     pub async fn connect(&self) -> Result<Reader> {
         match self {
             ReaderFactory::Postgres { url, snapshot } => Ok(Reader::Postgres {
@@ -217,7 +235,7 @@ impl ReaderFactory {
 pub enum Reader {
     Postgres {
         client: tokio_postgres::Client,
-        snapshot: String,
+        snapshot: Option<String>,
     },
     /// Inside its snapshot for the whole export: MySQL snapshots cannot be re-entered.
     MySql(mysql_async::Conn),
@@ -228,7 +246,7 @@ impl Reader {
     pub async fn begin_chunk(&mut self) -> Result<()> {
         match self {
             Reader::Postgres { client, snapshot } => {
-                postgres::Snapshot::begin_reading(client, snapshot).await
+                postgres::Snapshot::begin_reading(client, snapshot.as_deref()).await
             }
             Reader::MySql(_) => Ok(()),
         }

@@ -200,8 +200,8 @@ impl MySession {
 
     pub async fn info(&self) -> Result<SourceInfo> {
         let mut c = self.coordinator.lock().await;
-        let (version, database): (String, Option<String>) = c
-            .query_first("SELECT VERSION(), DATABASE()")
+        let (version, database, max_connections): (String, Option<String>, u64) = c
+            .query_first("SELECT VERSION(), DATABASE(), @@max_connections")
             .await
             .map_err(|e| Error::mysql("reading the server version", e))?
             .unwrap_or_default();
@@ -215,6 +215,7 @@ impl MySession {
             version,
             database: database.unwrap_or_else(|| "all".into()),
             endpoint: self.url.endpoint().to_string(),
+            max_connections,
         })
     }
 
@@ -266,6 +267,16 @@ impl std::fmt::Debug for MyReaders {
 }
 
 impl MyReaders {
+    /// Readers that each take their own snapshot when they connect: consistent with each
+    /// other only on a source nothing writes to.
+    pub fn per_reader(url: &MyUrl) -> MyReaders {
+        MyReaders {
+            url: url.clone(),
+            ready: Arc::default(),
+            consistency: Consistency::PerReader,
+        }
+    }
+
     pub async fn connect(&self) -> Result<Conn> {
         if let Some(conn) = self.ready.lock().unwrap_or_else(|p| p.into_inner()).pop() {
             return Ok(conn);

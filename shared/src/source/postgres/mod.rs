@@ -126,7 +126,9 @@ impl Snapshot {
         let row = self
             .client
             .query_one(
-                "SELECT current_setting('server_version'), current_database()",
+                "SELECT current_setting('server_version'), current_database(), \
+                 current_setting('max_connections')::int8 \
+                 - current_setting('superuser_reserved_connections')::int8",
                 &[],
             )
             .await
@@ -136,6 +138,7 @@ impl Snapshot {
             version: row.get(0),
             database: row.get(1),
             endpoint: url.endpoint().to_string(),
+            max_connections: row.get::<_, i64>(2).max(1) as u64,
         })
     }
 
@@ -222,7 +225,13 @@ impl Snapshot {
     /// Readers open one such transaction per chunk and commit it after: a transaction holds a
     /// lock on every table it read until it ends, and thousands of tables in one transaction
     /// would exhaust the server's lock table.
-    pub async fn begin_reading(client: &Client, id: &str) -> Result<()> {
+    pub async fn begin_reading(client: &Client, id: Option<&str>) -> Result<()> {
+        let Some(id) = id else {
+            return client
+                .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .await
+                .map_err(|e| Error::query("starting a read transaction", e));
+        };
         // SET TRANSACTION SNAPSHOT takes no bind parameter. The id comes from the server's own
         // pg_export_snapshot(), and we still refuse anything but its hex-and-dash shape before
         // quoting it as a literal.

@@ -1,0 +1,297 @@
+//! A serverless run's steps, each a function of its inputs and the records under the export's
+//! `_work/` folder, so that each can run in a Lambda that knows nothing of the others, and
+//! any of them can be retried:
+//!
+//! - [`plan_step`] discovers and plans, and writes the plan, one description per chunk, and the
+//!   chunk list the Distributed Map reads;
+//! - [`chunk_step`] writes one chunk's files and then its completion record (or, on failure, a
+//!   failure record); run again, it writes the same files to the same keys, or finds its
+//!   record and its files intact and does nothing;
+//! - [`finalize_step`] publishes once every planned chunk has its record.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+
+use super::chunks::{PieceResult, Workers, run_workers};
+use super::publish::{publish, verify};
+use super::work::{ChunkRecord, ChunkSpec, ExportPlan, FailureRecord, from_json, to_json};
+use super::{ExportSummary, Progress, Quiet, prepare, summary};
+use crate::config::ExportConfig;
+use crate::error::{Error, Result};
+use crate::manifest::Manifest;
+use crate::sink::Destination;
+use crate::sink::layout::Layout;
+use crate::source::{ReaderFactory, SourceUrl};
+
+/// Small objects written or read at once.
+const OBJECTS_AT_ONCE: usize = 32;
+
+/// What planning a serverless run produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanStep {
+    pub export_id: String,
+    pub tables: usize,
+    pub chunks: usize,
+    /// Where the chunk list is, as an S3 `GetObject` names it.
+    pub items_bucket: String,
+    pub items_key: String,
+    /// Connections the source serves at once.
+    pub max_connections: u64,
+}
+
+/// Discovers and plans the export `cfg.export_id` (required: the steps after this one find
+/// the export by it), and writes under `_work/` the plan, each chunk's description and the
+/// chunk list. Records of an earlier plan of the same export are removed first: a new plan's
+/// chunks need not match the old ones.
+pub async fn plan_step(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Result<PlanStep> {
+    if cfg.export_id.is_none() {
+        return Err(Error::InvalidInput(
+            "a planned run needs its export id fixed in advance".into(),
+        ));
+    }
+    // One connection is enough to plan; the chunks read in transactions of their own.
+    let prepared = prepare(cfg, crate::source::mysql::Consistency::Single, progress.as_ref())
+        .await?;
+    let (dest, layout, plan, chunks) = (
+        prepared.dest,
+        prepared.layout,
+        prepared.plan,
+        prepared.chunks,
+    );
+    progress.planned(plan.tables.len(), &chunks);
+    progress.phase("writing the chunk list");
+    let old = dest.list(&layout.work_dir()).await?;
+    delete_all(&dest, old).await?;
+
+    let tables = plan.table_map();
+    let mut specs = Vec::with_capacity(chunks.len());
+    let mut items = Vec::new();
+    for chunk in chunks {
+        let names: BTreeSet<_> = chunk.pieces.iter().map(|p| &p.table).collect();
+        let spec = ChunkSpec {
+            tables: names
+                .into_iter()
+                .filter_map(|n| tables.get(n).cloned())
+                .collect(),
+            chunk,
+            parquet: plan.parquet,
+            batch: plan.batch,
+        };
+        let line = serde_json::json!({
+            "chunk": spec.chunk.id,
+            "pieces": spec.chunk.pieces.len(),
+            "estimated_bytes": spec.chunk.estimated_bytes,
+        });
+        items.extend(to_json("chunk list", &line)?);
+        items.push(b'\n');
+        specs.push((layout.work_chunk(spec.chunk.id), to_json("chunk", &spec)?));
+    }
+    put_all(&dest, specs).await?;
+    dest.put(&layout.work_items(), items).await?;
+    dest.put(&layout.work_plan(), to_json("plan", &plan)?)
+        .await?;
+    let (items_bucket, items_key) = dest.bucket_and_key(&layout.work_items());
+    Ok(PlanStep {
+        export_id: plan.export_id,
+        tables: plan.tables.len(),
+        chunks: plan.chunks,
+        items_bucket,
+        items_key,
+        max_connections: plan.max_connections,
+    })
+}
+
+/// Exports chunk `chunk` of a planned export from `source` (an instance nothing writes to:
+/// the chunk reads in a transaction of its own) and records its completion. When the chunk's
+/// record already exists and its files are intact, returns it without reading anything; on
+/// failure, leaves a failure record naming the error and returns the error.
+pub async fn chunk_step(
+    source: &SourceUrl,
+    destination: &str,
+    endpoint: Option<&str>,
+    export_id: &str,
+    chunk: usize,
+) -> Result<ChunkRecord> {
+    let dest = Destination::open(destination, endpoint)?;
+    let layout = Layout::new(&dest.root, export_id);
+    let spec: ChunkSpec = read_record(&dest, &layout.work_chunk(chunk), || {
+        format!("chunk {chunk} of export {export_id:?} was not planned")
+    })
+    .await?;
+    if let Some(record) = finished(&dest, &layout, &spec).await? {
+        tracing::info!(chunk, "chunk already exported: its record and files are intact");
+        return Ok(record);
+    }
+    match read_chunk(source, &dest, &layout, spec).await {
+        Ok(results) => {
+            let record = ChunkRecord { chunk, results };
+            dest.put(&layout.work_done(chunk), to_json("chunk record", &record)?)
+                .await?;
+            // A failure of an earlier attempt no longer describes this chunk.
+            if dest.exists(&layout.work_failed(chunk)).await? {
+                dest.delete(&layout.work_failed(chunk)).await?;
+            }
+            Ok(record)
+        }
+        Err(e) => {
+            let failure = FailureRecord {
+                chunk,
+                error: e.class().to_string(),
+                cause: crate::error::one_line(&e.to_string()),
+            };
+            // Best effort: the error itself matters more than its record.
+            if let Ok(json) = to_json("failure record", &failure)
+                && let Err(put) = dest.put(&layout.work_failed(chunk), json).await
+            {
+                tracing::warn!(chunk, "cannot record the chunk's failure: {put}");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The chunk's record, if it exists, describes this chunk's pieces and its files are there
+/// with the sizes written.
+async fn finished(
+    dest: &Destination,
+    layout: &Layout,
+    spec: &ChunkSpec,
+) -> Result<Option<ChunkRecord>> {
+    let path = layout.work_done(spec.chunk.id);
+    if !dest.exists(&path).await? {
+        return Ok(None);
+    }
+    let record: ChunkRecord = from_json("chunk record", &dest.get(&path).await?)?;
+    let same_pieces = record.results.len() == spec.chunk.pieces.len()
+        && record
+            .results
+            .iter()
+            .zip(&spec.chunk.pieces)
+            .all(|(r, p)| &r.piece == p);
+    if !same_pieces || verify(dest, &record.results).await.is_err() {
+        return Ok(None);
+    }
+    Ok(Some(record))
+}
+
+async fn read_chunk(
+    source: &SourceUrl,
+    dest: &Destination,
+    layout: &Layout,
+    spec: ChunkSpec,
+) -> Result<Vec<PieceResult>> {
+    let workers = Arc::new(Workers {
+        readers: ReaderFactory::standalone(source),
+        tables: Arc::new(
+            spec.tables
+                .into_iter()
+                .map(|t| (t.name.clone(), t))
+                .collect::<HashMap<_, _>>(),
+        ),
+        dest: dest.clone(),
+        layout: layout.clone(),
+        parquet: spec.parquet,
+        batch: spec.batch,
+        queue: Mutex::new([spec.chunk].into()),
+        progress: Arc::new(Quiet),
+    });
+    run_workers(workers, 1).await
+}
+
+/// Publishes a planned export once every chunk has its completion record: verifies every
+/// file, writes the catalog files and the manifest, removes what no record names. A chunk
+/// without a record stops it unpublished. Run again after publishing, it reports the
+/// published export and changes nothing.
+pub async fn finalize_step(
+    destination: &str,
+    endpoint: Option<&str>,
+    export_id: &str,
+    progress: Arc<dyn Progress>,
+) -> Result<ExportSummary> {
+    let started = Instant::now();
+    let dest = Destination::open(destination, endpoint)?;
+    let layout = Layout::new(&dest.root, export_id);
+    let plan: ExportPlan = read_record(&dest, &layout.work_plan(), || {
+        format!("export {export_id:?} was not planned in {destination}")
+    })
+    .await?;
+    if dest.exists(&layout.success_marker()).await? {
+        let manifest: Manifest = from_json("manifest", &dest.get(&layout.manifest()).await?)?;
+        return Ok(summary(&dest, &plan, &manifest, &[], started.elapsed()));
+    }
+    progress.phase("reading chunk records");
+    let records: Vec<ChunkRecord> = futures::stream::iter(0..plan.chunks)
+        .map(|chunk| {
+            let (dest, layout) = (&dest, &layout);
+            async move {
+                read_record(dest, &layout.work_done(chunk), || {
+                    format!(
+                        "chunk {chunk} of export {export_id:?} has no completion record: the \
+                         export is incomplete and was not published"
+                    )
+                })
+                .await
+            }
+        })
+        .buffer_unordered(OBJECTS_AT_ONCE)
+        .try_collect()
+        .await?;
+    let results: Vec<PieceResult> = records.into_iter().flat_map(|r| r.results).collect();
+    let manifest = publish(&dest, &layout, &plan, &results, progress.as_ref()).await?;
+    Ok(summary(&dest, &plan, &manifest, &results, started.elapsed()))
+}
+
+/// The failure record of the lowest-numbered failed chunk of an export, if any chunk failed.
+pub async fn first_failure(
+    destination: &str,
+    endpoint: Option<&str>,
+    export_id: &str,
+) -> Result<Option<FailureRecord>> {
+    let dest = Destination::open(destination, endpoint)?;
+    let layout = Layout::new(&dest.root, export_id);
+    let first = dest
+        .list(&layout.work_failed_dir())
+        .await?
+        .iter()
+        .filter_map(|p| p.filename()?.strip_suffix(".json")?.parse::<usize>().ok())
+        .min();
+    match first {
+        Some(chunk) => Ok(Some(from_json(
+            "failure record",
+            &dest.get(&layout.work_failed(chunk)).await?,
+        )?)),
+        None => Ok(None),
+    }
+}
+
+/// Reads a JSON record; a missing one is the error `missing` describes.
+async fn read_record<T: for<'de> serde::Deserialize<'de>>(
+    dest: &Destination,
+    path: &Path,
+    missing: impl FnOnce() -> String,
+) -> Result<T> {
+    if !dest.exists(path).await? {
+        return Err(Error::Verify(missing()));
+    }
+    from_json(path.as_ref(), &dest.get(path).await?)
+}
+
+async fn put_all(dest: &Destination, files: Vec<(Path, Vec<u8>)>) -> Result<()> {
+    futures::stream::iter(files.into_iter().map(Ok))
+        .try_for_each_concurrent(OBJECTS_AT_ONCE, |(path, bytes)| async move {
+            dest.put(&path, bytes).await
+        })
+        .await
+}
+
+async fn delete_all(dest: &Destination, paths: Vec<Path>) -> Result<()> {
+    futures::stream::iter(paths.into_iter().map(Ok))
+        .try_for_each_concurrent(OBJECTS_AT_ONCE, |path| async move {
+            dest.delete(&path).await
+        })
+        .await
+}

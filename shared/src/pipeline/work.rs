@@ -1,0 +1,106 @@
+//! What one export carries from planning to publishing. The CLI keeps it in memory; a
+//! serverless run writes it under the export's `_work/` folder between its steps, where each
+//! step (a Lambda with no memory of the others) reads what it needs.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::PieceResult;
+use super::publish::GlueNames;
+use crate::config::BatchLimits;
+use crate::error::{Error, Result};
+use crate::manifest::SourceManifest;
+use crate::model::{Chunk, SkippedTable, TableDesc, TableName};
+use crate::sink::ParquetOptions;
+
+/// Everything after planning needs but the chunks themselves.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExportPlan {
+    pub export_id: String,
+    /// The destination URL as given.
+    pub destination: String,
+    pub source: SourceManifest,
+    /// Connections the source serves at once (caps the chunks read at once).
+    pub max_connections: u64,
+    pub started_at: DateTime<Utc>,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    pub glue_database: String,
+    /// The exported tables in catalog order, each with its Glue name.
+    pub tables: Vec<PlannedTable>,
+    pub skipped: Vec<SkippedTable>,
+    /// Chunks planned; their ids are `0..chunks`.
+    pub chunks: usize,
+    pub parquet: ParquetOptions,
+    pub batch: BatchLimits,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlannedTable {
+    pub desc: TableDesc,
+    pub glue_name: String,
+}
+
+impl ExportPlan {
+    pub(super) fn order(&self) -> Vec<TableName> {
+        self.tables.iter().map(|t| t.desc.name.clone()).collect()
+    }
+
+    pub(super) fn table_map(&self) -> HashMap<TableName, TableDesc> {
+        self.tables
+            .iter()
+            .map(|t| (t.desc.name.clone(), t.desc.clone()))
+            .collect()
+    }
+
+    pub(super) fn glue(&self) -> GlueNames {
+        GlueNames {
+            database: self.glue_database.clone(),
+            tables: self
+                .tables
+                .iter()
+                .map(|t| (t.desc.name.clone(), t.glue_name.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// One chunk as an export-chunk step needs it: the chunk and the tables its pieces read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChunkSpec {
+    pub chunk: Chunk,
+    pub tables: Vec<TableDesc>,
+    pub parquet: ParquetOptions,
+    pub batch: BatchLimits,
+}
+
+/// A chunk's completion record: written after every file of the chunk is, so its presence
+/// means the chunk is done, and what it lists is what finalizing publishes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChunkRecord {
+    pub chunk: usize,
+    pub results: Vec<PieceResult>,
+}
+
+/// Why a chunk failed, for the execution's error when the Map gives only its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureRecord {
+    pub chunk: usize,
+    /// The error name the step failed with (`Retryable`, `InvalidInput`, `Internal`).
+    pub error: String,
+    pub cause: String,
+}
+
+pub(super) fn to_json(what: &str, v: &impl Serialize) -> Result<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|e| Error::Internal(format!("{what}: {e}")))
+}
+
+pub(super) fn from_json<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        Error::Internal(format!(
+            "{what} is not what this version of snapex writes: {e}"
+        ))
+    })
+}
