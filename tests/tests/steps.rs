@@ -1,0 +1,152 @@
+//! The serverless run's steps, run one at a time as the state machine runs them: plan, each
+//! chunk on its own (standalone readers, no shared snapshot), finalize. Every row exactly
+//! once; a chunk run twice changes nothing; a missing chunk stops publication; a failed chunk
+//! leaves a record naming its error.
+
+use std::sync::Arc;
+
+use snapex::pipeline::{Quiet, chunk_step, finalize_step, first_failure, plan_step, run_export};
+use snapex::source::SourceUrl;
+use snapex::{ErrorClass, ExportConfig};
+use snapex_tests::{TestDb, files_under, read_manifest, temp_dir};
+
+async fn source() -> TestDb {
+    let db = TestDb::create("steps").await;
+    db.exec(
+        "CREATE TABLE events (id int8 PRIMARY KEY, at timestamptz NOT NULL, v text);
+         INSERT INTO events SELECT g, timestamptz '2026-01-01 00:00+00' + g * interval '1 hour',
+                'v' || g FROM generate_series(0, 24 * 20 - 1) g;
+         CREATE TABLE doomed (id int4 PRIMARY KEY); INSERT INTO doomed VALUES (1), (2), (3);
+         CREATE TABLE plain (k text PRIMARY KEY); INSERT INTO plain SELECT 'k' || g FROM generate_series(1, 50) g;",
+    )
+    .await;
+    db
+}
+
+fn config(db: &TestDb, dest: &std::path::Path, export_id: &str) -> ExportConfig {
+    let mut cfg = ExportConfig::new(&db.url, dest.to_str().unwrap()).unwrap();
+    cfg.export_id = Some(export_id.into());
+    cfg.plan.max_pieces_per_chunk = 1;
+    cfg.partition_rules = vec![
+        snapex::partitioning::PartitionRule::parse("public.events=at:day").unwrap(),
+    ];
+    cfg
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steps_one_at_a_time_publish_what_one_export_would() {
+    let db = source().await;
+    let dest = temp_dir("steps");
+    let cfg = config(&db, &dest, "stepwise");
+    let url = SourceUrl::parse(&db.url).unwrap();
+    let d = dest.to_str().unwrap();
+
+    let planned = plan_step(&cfg, Arc::new(Quiet)).await.unwrap();
+    assert_eq!(planned.tables, 3);
+    // 20 days of events, one piece each, plus the two small tables: one piece per chunk.
+    assert_eq!(planned.chunks, 22);
+    let items = std::fs::read_to_string(dest.join(&planned.items_key)).unwrap();
+    let ids: Vec<u64> = items
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["chunk"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, (0..22).collect::<Vec<_>>(), "one line per chunk, in order");
+    assert!(planned.max_connections > 3);
+
+    // Not published while a chunk is missing.
+    for chunk in 0..planned.chunks - 1 {
+        chunk_step(&url, d, None, "stepwise", chunk).await.unwrap();
+    }
+    let err = finalize_step(d, None, "stepwise", Arc::new(Quiet))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("chunk 21"), "{err}");
+    assert!(!dest.join("stepwise/manifest.json").exists());
+
+    let last = chunk_step(&url, d, None, "stepwise", 21).await.unwrap();
+    // Run again (a retried Lambda): the same record, the same files, nothing rewritten.
+    let file = last.results[0].file.as_ref().unwrap();
+    let path = dest.join(&file.path);
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let again = chunk_step(&url, d, None, "stepwise", 21).await.unwrap();
+    assert_eq!(again, last);
+    assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), modified);
+
+    let summary = finalize_step(d, None, "stepwise", Arc::new(Quiet))
+        .await
+        .unwrap();
+    assert_eq!(summary.totals.rows, 480 + 3 + 50);
+    let manifest = read_manifest(&dest.join("stepwise"));
+    assert_eq!(manifest.totals.files, 22);
+    // Finalizing again (a retried Lambda) reports the same export.
+    let again = finalize_step(d, None, "stepwise", Arc::new(Quiet))
+        .await
+        .unwrap();
+    assert_eq!(again.totals, summary.totals);
+
+    // The same export in one process gives the same tables, files and rows.
+    let whole = temp_dir("steps-whole");
+    run_export(&config(&db, &whole, "stepwise"), Arc::new(Quiet))
+        .await
+        .unwrap();
+    let one = read_manifest(&whole.join("stepwise"));
+    let shape = |m: &snapex::manifest::Manifest| {
+        m.tables
+            .iter()
+            .map(|t| {
+                let files: Vec<_> = t.files.iter().map(|f| (f.path.clone(), f.rows)).collect();
+                (t.glue_table.clone(), t.rows, files)
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(shape(&manifest), shape(&one));
+    let published = |root: &std::path::Path| {
+        let mut v: Vec<String> = files_under(root)
+            .iter()
+            .map(|p| p.strip_prefix(root).unwrap().to_string_lossy().into_owned())
+            .filter(|p| !p.starts_with("_work/") && p != "manifest.json")
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        published(&dest.join("stepwise")),
+        published(&whole.join("stepwise")),
+        "the same files and catalog"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_chunk_leaves_a_record_of_its_error_until_it_succeeds() {
+    let db = source().await;
+    let dest = temp_dir("steps-fail");
+    let cfg = config(&db, &dest, "failing");
+    let url = SourceUrl::parse(&db.url).unwrap();
+    let d = dest.to_str().unwrap();
+    let planned = plan_step(&cfg, Arc::new(Quiet)).await.unwrap();
+    assert!(first_failure(d, None, "failing").await.unwrap().is_none());
+
+    db.exec("ALTER TABLE doomed RENAME TO gone").await;
+    let mut failed = vec![];
+    for chunk in 0..planned.chunks {
+        if let Err(e) = chunk_step(&url, d, None, "failing", chunk).await {
+            assert_eq!(e.class(), ErrorClass::InvalidInput, "{e}");
+            failed.push(chunk);
+        }
+    }
+    assert_eq!(failed.len(), 1, "only the chunk reading the renamed table fails");
+    let record = first_failure(d, None, "failing").await.unwrap().unwrap();
+    assert_eq!(record.chunk, failed[0]);
+    assert_eq!(record.error, "InvalidInput");
+    assert!(record.cause.contains("doomed"), "{}", record.cause);
+    assert!(finalize_step(d, None, "failing", Arc::new(Quiet)).await.is_err());
+
+    // The table is back: the retried chunk succeeds and its failure record is gone.
+    db.exec("ALTER TABLE gone RENAME TO doomed").await;
+    chunk_step(&url, d, None, "failing", failed[0]).await.unwrap();
+    assert!(first_failure(d, None, "failing").await.unwrap().is_none());
+    let summary = finalize_step(d, None, "failing", Arc::new(Quiet))
+        .await
+        .unwrap();
+    assert_eq!(summary.totals.rows, 533);
+}
