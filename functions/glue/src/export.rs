@@ -96,20 +96,34 @@ impl ExportCatalog {
             .iter()
             .filter(|p| name_of(p).ends_with(TABLE_INPUT_SUFFIX))
             .collect();
-        let inputs: Vec<TableInput> = futures::stream::iter(&table_files)
-            .map(|p| parse::<TableInput>(dest, p))
-            .buffered(READS_AT_ONCE)
-            .try_collect()
-            .await?;
+        let inputs: Vec<TableInput> = futures::stream::iter(
+            table_files
+                .iter()
+                .map(|p| (*p).clone())
+                .collect::<Vec<Path>>(),
+        )
+        // Owned paths: a future borrowing across the stream is not `Send` to the
+        // compiler, and a Lambda's handler must be.
+        .map(|p| async move { parse::<TableInput>(dest, &p).await })
+        .buffered(READS_AT_ONCE)
+        .try_collect()
+        .await?;
         let partition_files: Vec<&Path> = files
             .iter()
             .filter(|p| is_partitions_file_name(&name_of(p)))
             .collect();
-        let requests: Vec<BatchCreatePartition> = futures::stream::iter(&partition_files)
-            .map(|p| parse::<BatchCreatePartition>(dest, p))
-            .buffered(READS_AT_ONCE)
-            .try_collect()
-            .await?;
+        let requests: Vec<BatchCreatePartition> = futures::stream::iter(
+            partition_files
+                .iter()
+                .map(|p| (*p).clone())
+                .collect::<Vec<Path>>(),
+        )
+        // Owned paths: a future borrowing across the stream is not `Send` to the
+        // compiler, and a Lambda's handler must be.
+        .map(|p| async move { parse::<BatchCreatePartition>(dest, &p).await })
+        .buffered(READS_AT_ONCE)
+        .try_collect()
+        .await?;
 
         let invalid = |what: String| GlueError::InvalidExport(format!("{url}: {what}"));
         if database.name != manifest.glue_database {

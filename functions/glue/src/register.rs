@@ -104,8 +104,13 @@ impl fmt::Display for Report {
 pub async fn register(export: &ExportCatalog, client: &Client) -> Result<Report, GlueError> {
     let database = ensure_database(client, export).await?;
     let db = export.database.name.as_str();
-    let per_table: Vec<(Counts, Counts)> = futures::stream::iter(&export.tables)
-        .map(|t| converge_table(client, db, t))
+    // Each future owns what it uses: one borrowing across the stream is not `Send` to the
+    // compiler, and a Lambda's handler must be.
+    let per_table: Vec<(Counts, Counts)> = futures::stream::iter(export.tables.clone())
+        .map(|t| {
+            let (client, db) = (client.clone(), db.to_string());
+            async move { converge_table(&client, &db, &t).await }
+        })
         .buffer_unordered(TABLES_AT_ONCE)
         .try_collect()
         .await?;

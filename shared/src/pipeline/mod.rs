@@ -93,7 +93,13 @@ pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resu
     let manifest = publish(&dest, &layout, &plan, &results, progress.as_ref()).await?;
     // The session's consistent view is held until the export is published.
     drop(session);
-    Ok(summary(&dest, &plan, &manifest, &results, started.elapsed()))
+    Ok(summary(
+        &dest,
+        &plan,
+        &manifest,
+        &results,
+        started.elapsed(),
+    ))
 }
 
 /// What a finished export reports, from its manifest and results.

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::Utc;
 use object_store::path::Path;
 
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 
 use super::work::ExportPlan;
 use super::{PieceResult, Progress};
@@ -55,11 +55,7 @@ pub(super) async fn publish(
         .map(|f| f.path.clone())
         .collect();
     written.extend(catalog_files.iter().map(|(path, _)| path.to_string()));
-    futures::stream::iter(catalog_files.into_iter().map(Ok))
-        .try_for_each_concurrent(CATALOG_WRITES_AT_ONCE, |(path, bytes)| async move {
-            dest.put(&path, bytes).await
-        })
-        .await?;
+    put_all(dest, catalog_files, CATALOG_WRITES_AT_ONCE).await?;
     remove_strays(dest, layout, &plan.export_id, &written).await?;
 
     progress.phase("publishing manifest");
@@ -82,6 +78,24 @@ pub(super) async fn publish(
     dest.put(&layout.manifest(), json).await?;
     dest.put(&layout.success_marker(), vec![]).await?;
     Ok(manifest)
+}
+
+/// Writes `files`, `at_once` at a time. Each write owns its handle on the store: a future that
+/// borrows across a concurrent stream is not `Send` to the compiler, and the Lambda runtime
+/// needs `Send` futures.
+pub(super) async fn put_all(
+    dest: &Destination,
+    files: Vec<(Path, Vec<u8>)>,
+    at_once: usize,
+) -> Result<()> {
+    futures::stream::iter(files)
+        .map(|(path, bytes)| {
+            let dest = dest.clone();
+            async move { dest.put(&path, bytes).await }
+        })
+        .buffer_unordered(at_once)
+        .try_collect()
+        .await
 }
 
 /// Every file the results name exists with the size we wrote.

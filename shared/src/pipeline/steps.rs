@@ -17,7 +17,7 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 
 use super::chunks::{PieceResult, Workers, run_workers};
-use super::publish::{publish, verify};
+use super::publish::{publish, put_all, verify};
 use super::work::{ChunkRecord, ChunkSpec, ExportPlan, FailureRecord, from_json, to_json};
 use super::{ExportSummary, Progress, Quiet, prepare, summary};
 use crate::config::ExportConfig;
@@ -54,8 +54,12 @@ pub async fn plan_step(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resul
         ));
     }
     // One connection is enough to plan; the chunks read in transactions of their own.
-    let prepared = prepare(cfg, crate::source::mysql::Consistency::Single, progress.as_ref())
-        .await?;
+    let prepared = prepare(
+        cfg,
+        crate::source::mysql::Consistency::Single,
+        progress.as_ref(),
+    )
+    .await?;
     let (dest, layout, plan, chunks) = (
         prepared.dest,
         prepared.layout,
@@ -90,7 +94,7 @@ pub async fn plan_step(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resul
         items.push(b'\n');
         specs.push((layout.work_chunk(spec.chunk.id), to_json("chunk", &spec)?));
     }
-    put_all(&dest, specs).await?;
+    put_all(&dest, specs, OBJECTS_AT_ONCE).await?;
     dest.put(&layout.work_items(), items).await?;
     dest.put(&layout.work_plan(), to_json("plan", &plan)?)
         .await?;
@@ -123,7 +127,10 @@ pub async fn chunk_step(
     })
     .await?;
     if let Some(record) = finished(&dest, &layout, &spec).await? {
-        tracing::info!(chunk, "chunk already exported: its record and files are intact");
+        tracing::info!(
+            chunk,
+            "chunk already exported: its record and files are intact"
+        );
         return Ok(record);
     }
     match read_chunk(source, &dest, &layout, spec).await {
@@ -226,9 +233,10 @@ pub async fn finalize_step(
     progress.phase("reading chunk records");
     let records: Vec<ChunkRecord> = futures::stream::iter(0..plan.chunks)
         .map(|chunk| {
-            let (dest, layout) = (&dest, &layout);
+            let (dest, path) = (dest.clone(), layout.work_done(chunk));
+            let export_id = export_id.to_string();
             async move {
-                read_record(dest, &layout.work_done(chunk), || {
+                read_record(&dest, &path, || {
                     format!(
                         "chunk {chunk} of export {export_id:?} has no completion record: the \
                          export is incomplete and was not published"
@@ -242,7 +250,13 @@ pub async fn finalize_step(
         .await?;
     let results: Vec<PieceResult> = records.into_iter().flat_map(|r| r.results).collect();
     let manifest = publish(&dest, &layout, &plan, &results, progress.as_ref()).await?;
-    Ok(summary(&dest, &plan, &manifest, &results, started.elapsed()))
+    Ok(summary(
+        &dest,
+        &plan,
+        &manifest,
+        &results,
+        started.elapsed(),
+    ))
 }
 
 /// The failure record of the lowest-numbered failed chunk of an export, if any chunk failed.
@@ -280,18 +294,13 @@ async fn read_record<T: for<'de> serde::Deserialize<'de>>(
     from_json(path.as_ref(), &dest.get(path).await?)
 }
 
-async fn put_all(dest: &Destination, files: Vec<(Path, Vec<u8>)>) -> Result<()> {
-    futures::stream::iter(files.into_iter().map(Ok))
-        .try_for_each_concurrent(OBJECTS_AT_ONCE, |(path, bytes)| async move {
-            dest.put(&path, bytes).await
-        })
-        .await
-}
-
 async fn delete_all(dest: &Destination, paths: Vec<Path>) -> Result<()> {
-    futures::stream::iter(paths.into_iter().map(Ok))
-        .try_for_each_concurrent(OBJECTS_AT_ONCE, |path| async move {
-            dest.delete(&path).await
+    futures::stream::iter(paths)
+        .map(|path| {
+            let dest = dest.clone();
+            async move { dest.delete(&path).await }
         })
+        .buffer_unordered(OBJECTS_AT_ONCE)
+        .try_collect()
         .await
 }

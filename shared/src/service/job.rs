@@ -66,6 +66,10 @@ pub struct Job {
     pub target_file_bytes: u64,
     /// Chunks exported at once at most (the Map's concurrency is also capped by the instance).
     pub max_concurrency: usize,
+    /// At most this many small pieces share one chunk (one Lambda invocation); the planner's
+    /// default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pieces_per_chunk: Option<usize>,
     pub instance: TemporaryInstance,
 }
 
@@ -181,3 +185,39 @@ pub struct ChunkInput {
     pub endpoint: Endpoint,
     pub item: ChunkItem,
 }
+
+impl Job {
+    /// The export's configuration, reading from `source` (the temporary instance's URL,
+    /// credentials included: never logged, never stored).
+    pub fn export_config(&self, source: &str) -> crate::Result<crate::ExportConfig> {
+        let mut cfg = crate::ExportConfig::new(source, &self.destination)?;
+        cfg.export_id = Some(self.export_id.clone());
+        cfg.include = self.include.clone();
+        cfg.exclude = self.exclude.clone();
+        cfg.glue_database = self.glue_database.clone();
+        cfg.plan.target_file_bytes = self.target_file_bytes;
+        if let Some(n) = self.pieces_per_chunk {
+            cfg.plan.max_pieces_per_chunk = n.max(1);
+        }
+        cfg.partition_rules = self
+            .partition_by
+            .iter()
+            .map(|rule| crate::partitioning::PartitionRule::parse(rule))
+            .collect::<crate::Result<_>>()?;
+        // A step reads one chunk with one connection; the Map runs many steps at once.
+        cfg.concurrency = 1;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// The Map's concurrency: the job's maximum, capped by the connections the instance
+    /// serves (each chunk holds one), keeping a few for the steps around the Map.
+    pub fn map_concurrency(&self, max_connections: u64) -> usize {
+        let serves = max_connections.saturating_sub(RESERVED_CONNECTIONS).max(1);
+        self.max_concurrency
+            .clamp(1, usize::try_from(serves).unwrap_or(usize::MAX))
+    }
+}
+
+/// Connections of the instance kept free of chunks: for planning, finalizing and an operator.
+const RESERVED_CONNECTIONS: u64 = 3;

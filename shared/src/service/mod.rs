@@ -1,5 +1,24 @@
 //! The serverless pipeline's core: what the state machine carries between steps ([`job`]) and
 //! the decisions its functions make, all without AWS. The functions in `functions/` only
 //! parse their event, call in here (and the AWS SDK where a step is an AWS call), and return.
+//!
+//! - [`config`]: the export configuration file the trigger reads;
+//! - [`events`], [`decide`], [`naming`]: the trigger's reading of an event and its decision;
+//! - [`restore`], [`readiness`]: the temporary instance's engine, deadline and readiness;
+//! - [`cleanup`], [`failures`]: what Cleanup deletes and which error it reports;
+//! - [`credentials`]: the secret's shape and the source URL made from it;
+//! - [`error`]: the steps' error type and the names Step Functions sees.
 
+pub mod cleanup;
+pub mod config;
+pub mod credentials;
+pub mod decide;
+pub mod error;
+pub mod events;
+pub mod failures;
 pub mod job;
+pub mod naming;
+pub mod readiness;
+pub mod restore;
+
+pub use error::ServiceError;

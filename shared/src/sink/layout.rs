@@ -176,7 +176,8 @@ impl Layout {
 
     /// True for a path under [`Layout::work_dir`]; `rel` is relative to the export root.
     pub fn is_work_file(rel: &str) -> bool {
-        rel.strip_prefix(WORK_DIR).is_some_and(|r| r.starts_with('/'))
+        rel.strip_prefix(WORK_DIR)
+            .is_some_and(|r| r.starts_with('/'))
     }
 
     /// True for a path [`Layout::catalog_dir`] holds: a file of the shape this tool writes

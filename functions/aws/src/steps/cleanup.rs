@@ -1,0 +1,73 @@
+//! `snapex-cleanup`: the temporary instance, cluster and secret deleted whatever happened, and
+//! the error the execution fails with, when it failed.
+
+use snapex::service::cleanup::{needs_failure_record, outcome, plan};
+use snapex::service::failures::{FailureRecord, first_failure};
+use snapex::service::job::{CleanedUp, StepInput};
+
+use crate::context::Context;
+use crate::error::StepError;
+use crate::rds::{self, Deleted};
+use crate::secrets;
+
+/// Deletes what the export made (only what carries its tag; what is already gone is fine), so
+/// running it again deletes nothing and succeeds.
+pub async fn handle(input: StepInput, ctx: &Context) -> Result<CleanedUp, StepError> {
+    let plan = plan(&input);
+    let export_id = &plan.export_id;
+    let mut deleted = Vec::new();
+    let mut note = |what: String, d: Deleted| match d {
+        Deleted::Deleted => {
+            tracing::info!(%export_id, %what, "deleted");
+            deleted.push(what);
+        }
+        Deleted::AlreadyGone => tracing::info!(%export_id, %what, "already gone"),
+        Deleted::NotOurs => tracing::warn!(
+            %export_id, %what,
+            "exists but is not tagged for this export: left alone"
+        ),
+    };
+    let rds_client = &ctx.clients.rds;
+    let d = rds::delete_instance(rds_client, &plan.instance, export_id).await?;
+    note(plan.instance.clone(), d);
+    if let Some(cluster) = &plan.cluster {
+        let d = rds::delete_cluster(rds_client, cluster, export_id).await?;
+        note(cluster.clone(), d);
+    }
+    let d = secrets::delete(&ctx.clients.secrets, &plan.secret, export_id).await?;
+    note(plan.secret.clone(), d);
+
+    let error = input.error.as_ref();
+    let failure = if needs_failure_record(error) {
+        failure_record(&input, ctx).await
+    } else {
+        None
+    };
+    let out = outcome(deleted, error, failure);
+    if let Some(e) = &out.error {
+        tracing::info!(%export_id, error = %e, cause = ?out.cause, "the export failed");
+    }
+    Ok(out)
+}
+
+/// The first failed chunk's record; `None` (and a warning) when it cannot be read: the
+/// instance is deleted either way, and the Map's own error is reported instead.
+async fn failure_record(input: &StepInput, ctx: &Context) -> Option<FailureRecord> {
+    let job = &input.job;
+    let read = first_failure(
+        &job.destination,
+        ctx.settings.endpoint_url.as_deref(),
+        &job.export_id,
+    );
+    match read.await {
+        Ok(Some(r)) => Some(r),
+        Ok(None) => {
+            tracing::warn!(export_id = %job.export_id, "the Map failed but no chunk left a failure record");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(export_id = %job.export_id, error = %e, "cannot read the failure records");
+            None
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! One handler per function: `handle(input, &Context) -> Result<Output, StepError>`, callable
+//! in-process (the end-to-end tests do) as well as by the Lambda runtime (the binaries do).
+
+pub mod check_instance;
+pub mod cleanup;
+pub mod export_chunk;
+pub mod finalize;
+pub mod plan;
+pub mod restore;
+pub mod trigger;
+
+use snapex::service::job::{Endpoint, Restored, StepInput};
+
+use crate::error::StepError;
+
+/// The restored instance and where it listens, which every step after CheckInstance needs.
+fn connected(input: &StepInput) -> Result<(&Restored, &Endpoint), StepError> {
+    let instance = input.instance.as_ref().ok_or_else(|| {
+        StepError::invalid_input("the step's input has no $.instance: Restore has not run")
+    })?;
+    let endpoint = input
+        .ready
+        .as_ref()
+        .and_then(|r| r.endpoint.as_ref())
+        .ok_or_else(|| {
+            StepError::invalid_input(
+                "the step's input has no $.ready.endpoint: the instance is not ready",
+            )
+        })?;
+    Ok((instance, endpoint))
+}

@@ -1,0 +1,505 @@
+//! The export configuration: which databases are exported when a snapshot of their instance
+//! or cluster appears, and how. One TOML file, read by the trigger from `SNAPEX_CONFIG`:
+//!
+//! ```toml
+//! destination = "s3://lake/exports"       # defaults for every [[database]] below
+//! instance_class = "db.t4g.medium"
+//! max_concurrency = 8
+//! restore_deadline_minutes = 120
+//! target_file_size = "256MiB"
+//! glue_database = "analytics"
+//! pieces_per_chunk = 64                   # optional: small pieces sharing one chunk
+//!
+//! [[database]]
+//! source = "orders-db"                    # the DB instance or cluster identifier
+//! database = "shop"                       # the database (MySQL: schema) inside it
+//! snapshots = "automated"                 # all (default), manual or automated
+//! include = ["public.*"]
+//! exclude = ["public.tmp_*"]
+//! partition_by = ["public.events=created_at:day"]
+//! instance_class = "db.r6g.large"         # any default can be overridden per database
+//! ```
+//!
+//! Unknown keys are errors: a misspelt setting must not silently fall back to a default.
+
+use serde::Deserialize;
+
+use super::error::ServiceError;
+use crate::partitioning::PartitionRule;
+use crate::sink::{Destination, Target};
+use crate::source::TableFilter;
+
+/// The instance class used when the configuration names none: small, burstable, and offered
+/// for PostgreSQL, MySQL, MariaDB and both Aurora engines.
+pub const DEFAULT_INSTANCE_CLASS: &str = "db.t4g.medium";
+pub const DEFAULT_MAX_CONCURRENCY: usize = 4;
+pub const DEFAULT_RESTORE_DEADLINE_MINUTES: u32 = 120;
+/// The same default as `snapex export --target-file-size`.
+pub const DEFAULT_TARGET_FILE_SIZE: &str = "128MiB";
+
+/// Which snapshots of a source start an export.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotFilter {
+    #[default]
+    All,
+    Manual,
+    Automated,
+}
+
+/// The settings that have a top-level default and a per-database override. Spelled out in
+/// both raw structs below rather than flattened: serde's `flatten` loses the list of expected
+/// keys from the unknown-key error.
+#[derive(Debug, Clone, Default)]
+struct Defaults {
+    destination: Option<String>,
+    instance_class: Option<String>,
+    max_concurrency: Option<usize>,
+    restore_deadline_minutes: Option<u32>,
+    target_file_size: Option<String>,
+    glue_database: Option<String>,
+    pieces_per_chunk: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntry {
+    source: String,
+    database: String,
+    #[serde(default)]
+    snapshots: SnapshotFilter,
+    #[serde(default)]
+    include: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
+    #[serde(default)]
+    partition_by: Vec<String>,
+    destination: Option<String>,
+    instance_class: Option<String>,
+    max_concurrency: Option<usize>,
+    restore_deadline_minutes: Option<u32>,
+    target_file_size: Option<String>,
+    glue_database: Option<String>,
+    pieces_per_chunk: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    destination: Option<String>,
+    instance_class: Option<String>,
+    max_concurrency: Option<usize>,
+    restore_deadline_minutes: Option<u32>,
+    target_file_size: Option<String>,
+    glue_database: Option<String>,
+    pieces_per_chunk: Option<usize>,
+    #[serde(default)]
+    database: Vec<RawEntry>,
+}
+
+/// One configured database, every default applied and every value checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseExport {
+    /// The DB instance or cluster identifier, lowercase as RDS stores it.
+    pub source: String,
+    pub database: String,
+    pub snapshots: SnapshotFilter,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    pub partition_by: Vec<String>,
+    /// `s3://bucket[/prefix]`.
+    pub destination: String,
+    pub instance_class: String,
+    pub max_concurrency: usize,
+    pub restore_deadline_minutes: u32,
+    pub target_file_bytes: u64,
+    pub glue_database: Option<String>,
+    /// At most this many small pieces per chunk; the planner's default when absent.
+    pub pieces_per_chunk: Option<usize>,
+}
+
+/// The whole configuration: the databases to export, at most one per source.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServiceConfig {
+    pub databases: Vec<DatabaseExport>,
+}
+
+impl ServiceConfig {
+    /// Parses and checks a configuration file's text; `origin` (its URL) names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<ServiceConfig, ServiceError> {
+        let bad = |detail: String| ServiceError::Config {
+            origin: origin.to_string(),
+            detail,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let message = crate::error::one_line(e.message());
+            bad(match line {
+                Some(n) => format!("line {n}: {message}"),
+                None => message,
+            })
+        })?;
+        let defaults = Defaults {
+            destination: raw.destination,
+            instance_class: raw.instance_class,
+            max_concurrency: raw.max_concurrency,
+            restore_deadline_minutes: raw.restore_deadline_minutes,
+            target_file_size: raw.target_file_size,
+            glue_database: raw.glue_database,
+            pieces_per_chunk: raw.pieces_per_chunk,
+        };
+        let mut databases: Vec<DatabaseExport> = Vec::new();
+        for (i, entry) in raw.database.into_iter().enumerate() {
+            let what = format!("[[database]] #{} ({:?})", i + 1, entry.source);
+            let db = resolve(entry, &defaults).map_err(|e| bad(format!("{what}: {e}")))?;
+            if databases.iter().any(|d| d.source == db.source) {
+                return Err(bad(format!(
+                    "{what}: source {:?} is configured twice; a snapshot starts one export",
+                    db.source
+                )));
+            }
+            databases.push(db);
+        }
+        Ok(ServiceConfig { databases })
+    }
+
+    /// The configured export of `source` (a DB instance or cluster identifier), if any.
+    /// RDS identifiers are case-insensitive.
+    pub fn find(&self, source: &str) -> Option<&DatabaseExport> {
+        let source = source.to_ascii_lowercase();
+        self.databases.iter().find(|d| d.source == source)
+    }
+
+    /// Reads and parses the configuration at `url`: `s3://bucket/key` (through the core's
+    /// object store, `endpoint` else `AWS_ENDPOINT_URL` else AWS) or a local file path.
+    pub async fn load(url: &str, endpoint: Option<&str>) -> Result<ServiceConfig, ServiceError> {
+        let (folder, file) = url.rsplit_once('/').ok_or_else(|| ServiceError::Config {
+            origin: url.to_string(),
+            detail: "expected s3://bucket/key or a file path".into(),
+        })?;
+        let folder = if folder.is_empty() { "/" } else { folder };
+        let dest = Destination::open(folder, endpoint)?;
+        let path = dest.root.clone().join(file);
+        let bytes = read(&dest, &path).await?;
+        let text = String::from_utf8(bytes).map_err(|_| ServiceError::Config {
+            origin: url.to_string(),
+            detail: "not UTF-8 text".into(),
+        })?;
+        ServiceConfig::parse(&text, url)
+    }
+}
+
+async fn read(dest: &Destination, path: &object_store::path::Path) -> crate::Result<Vec<u8>> {
+    use object_store::ObjectStoreExt;
+    let store_err = |e| crate::Error::Store {
+        url: format!("{}/{}", dest.url.trim_end_matches('/'), path),
+        cause: e,
+    };
+    let got = dest.store.get(path).await.map_err(store_err)?;
+    Ok(got.bytes().await.map_err(store_err)?.to_vec())
+}
+
+fn resolve(e: RawEntry, d: &Defaults) -> Result<DatabaseExport, String> {
+    let o = Defaults {
+        destination: e.destination.clone(),
+        instance_class: e.instance_class.clone(),
+        max_concurrency: e.max_concurrency,
+        restore_deadline_minutes: e.restore_deadline_minutes,
+        target_file_size: e.target_file_size.clone(),
+        glue_database: e.glue_database.clone(),
+        pieces_per_chunk: e.pieces_per_chunk,
+    };
+    let source = e.source.trim().to_ascii_lowercase();
+    check_source(&source)?;
+    if e.database.is_empty() {
+        return Err("database is empty".into());
+    }
+    let destination = o
+        .destination
+        .clone()
+        .or_else(|| d.destination.clone())
+        .ok_or("no destination: set destination at the top or in the entry")?;
+    match Target::parse(&destination).map_err(|e| e.to_string())? {
+        Target::S3 { .. } => {}
+        Target::Local(_) => {
+            return Err(format!(
+                "destination {destination:?} must be s3://bucket[/prefix]"
+            ));
+        }
+    }
+    let instance_class = o
+        .instance_class
+        .clone()
+        .or_else(|| d.instance_class.clone())
+        .unwrap_or_else(|| DEFAULT_INSTANCE_CLASS.into());
+    if !instance_class.starts_with("db.") {
+        return Err(format!(
+            "instance_class {instance_class:?} is not an RDS instance class (e.g. db.r6g.large)"
+        ));
+    }
+    let max_concurrency = o
+        .max_concurrency
+        .or(d.max_concurrency)
+        .unwrap_or(DEFAULT_MAX_CONCURRENCY);
+    if max_concurrency == 0 {
+        return Err("max_concurrency must be at least 1".into());
+    }
+    let restore_deadline_minutes = o
+        .restore_deadline_minutes
+        .or(d.restore_deadline_minutes)
+        .unwrap_or(DEFAULT_RESTORE_DEADLINE_MINUTES);
+    if restore_deadline_minutes == 0 {
+        return Err("restore_deadline_minutes must be at least 1".into());
+    }
+    let size = o
+        .target_file_size
+        .clone()
+        .or_else(|| d.target_file_size.clone())
+        .unwrap_or_else(|| DEFAULT_TARGET_FILE_SIZE.into());
+    let target_file_bytes = parse_size(&size).map_err(|e| format!("target_file_size: {e}"))?;
+    if target_file_bytes < 1 << 20 {
+        return Err("target_file_size must be at least 1MiB".into());
+    }
+    let glue_database = o.glue_database.clone().or_else(|| d.glue_database.clone());
+    if let Some(name) = &glue_database {
+        crate::catalog::names::check_database_name(name)
+            .map_err(|e| as_setting(&e, "--glue-database", "glue_database"))?;
+    }
+    let pieces_per_chunk = o.pieces_per_chunk.or(d.pieces_per_chunk);
+    if pieces_per_chunk == Some(0) {
+        return Err("pieces_per_chunk must be at least 1".into());
+    }
+    TableFilter::new(&e.include, &e.exclude).map_err(|e| e.to_string())?;
+    for rule in &e.partition_by {
+        PartitionRule::parse(rule).map_err(|e| as_setting(&e, "--partition-by", "partition_by"))?;
+    }
+    Ok(DatabaseExport {
+        source,
+        database: e.database,
+        snapshots: e.snapshots,
+        include: e.include,
+        exclude: e.exclude,
+        partition_by: e.partition_by,
+        destination,
+        instance_class,
+        max_concurrency,
+        restore_deadline_minutes,
+        target_file_bytes,
+        glue_database,
+        pieces_per_chunk,
+    })
+}
+
+/// A core message about a command-line flag, reworded for the configuration key.
+fn as_setting(e: &crate::Error, flag: &str, key: &str) -> String {
+    e.to_string().replace(flag, key)
+}
+
+/// RDS identifiers: 1 to 63 letters, digits and hyphens, starting with a letter.
+fn check_source(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= 63
+        && s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "source {s:?} is not a DB instance or cluster identifier (letters, digits and hyphens, starting with a letter)"
+        ))
+    }
+}
+
+/// Parses `123`, `64KiB`, `256MiB`, `1GiB` (and KB/MB/GB as powers of 1000), as the command
+/// line's `--target-file-size` does.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (e.g. 128MiB)"))?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => {
+            return Err(format!(
+                "{s:?}: unknown unit {other:?} (use KiB, MiB or GiB)"
+            ));
+        }
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too big"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = r#"
+destination = "s3://lake/exports"
+instance_class = "db.r6g.large"
+max_concurrency = 8
+restore_deadline_minutes = 90
+target_file_size = "256MiB"
+glue_database = "analytics"
+
+[[database]]
+source = "Orders-DB"
+database = "shop"
+snapshots = "automated"
+include = ["public.*"]
+exclude = ["public.tmp_*"]
+partition_by = ["public.events=created_at:day", "orders=id:buckets:1000"]
+
+[[database]]
+source = "billing-cluster"
+database = "billing"
+destination = "s3://other/prefix"
+max_concurrency = 2
+target_file_size = "64MiB"
+glue_database = "billing_raw"
+"#;
+
+    #[test]
+    fn defaults_apply_and_entries_override_them() {
+        let c = ServiceConfig::parse(FULL, "s3://cfg/snapex.toml").unwrap();
+        let orders = c.find("orders-db").unwrap();
+        assert_eq!(orders.source, "orders-db");
+        assert_eq!(orders.snapshots, SnapshotFilter::Automated);
+        assert_eq!(orders.destination, "s3://lake/exports");
+        assert_eq!(orders.instance_class, "db.r6g.large");
+        assert_eq!(orders.max_concurrency, 8);
+        assert_eq!(orders.restore_deadline_minutes, 90);
+        assert_eq!(orders.target_file_bytes, 256 << 20);
+        assert_eq!(orders.glue_database.as_deref(), Some("analytics"));
+        assert_eq!(orders.partition_by.len(), 2);
+
+        let billing = c.find("BILLING-cluster").unwrap();
+        assert_eq!(billing.snapshots, SnapshotFilter::All);
+        assert_eq!(billing.destination, "s3://other/prefix");
+        assert_eq!(billing.instance_class, "db.r6g.large");
+        assert_eq!(billing.max_concurrency, 2);
+        assert_eq!(billing.target_file_bytes, 64 << 20);
+        assert_eq!(billing.glue_database.as_deref(), Some("billing_raw"));
+        assert!(c.find("other").is_none());
+    }
+
+    #[test]
+    fn a_minimal_file_takes_the_built_in_defaults() {
+        let text =
+            "destination = \"s3://lake\"\n[[database]]\nsource = \"db1\"\ndatabase = \"app\"\n";
+        let c = ServiceConfig::parse(text, "cfg").unwrap();
+        let d = &c.databases[0];
+        assert_eq!(d.instance_class, DEFAULT_INSTANCE_CLASS);
+        assert_eq!(d.max_concurrency, DEFAULT_MAX_CONCURRENCY);
+        assert_eq!(d.restore_deadline_minutes, DEFAULT_RESTORE_DEADLINE_MINUTES);
+        assert_eq!(d.target_file_bytes, 128 << 20);
+        assert_eq!(d.glue_database, None);
+        assert!(
+            ServiceConfig::parse("", "cfg")
+                .unwrap()
+                .databases
+                .is_empty()
+        );
+    }
+
+    fn error(text: &str) -> String {
+        let e = ServiceConfig::parse(text, "s3://cfg/snapex.toml").unwrap_err();
+        assert_eq!(e.name(), "InvalidInput");
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("export configuration s3://cfg/snapex.toml: "),
+            "{msg}"
+        );
+        assert_eq!(msg.lines().count(), 1, "{msg}");
+        msg
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_that_name_the_key() {
+        let top = error("# snapex\ndestinaton = \"s3://lake\"\n");
+        assert!(top.contains("line 2: unknown field `destinaton`"), "{top}");
+        assert!(top.contains("`destination`"), "the expected keys: {top}");
+        let entry = error(
+            "destination = \"s3://lake\"\n[[database]]\nsource = \"a\"\ndatabase = \"b\"\nsnapshot = \"all\"\n",
+        );
+        assert!(entry.contains("snapshot"), "{entry}");
+    }
+
+    #[test]
+    fn bad_values_are_errors_that_name_the_entry_and_the_setting() {
+        let base =
+            "destination = \"s3://lake\"\n[[database]]\nsource = \"db1\"\ndatabase = \"app\"\n";
+        for (extra, says) in [
+            (
+                "partition_by = [\"events=created_at\"]",
+                "partition_by \"events=created_at\"",
+            ),
+            (
+                "partition_by = [\"events=created_at:fortnight\"]",
+                "fortnight",
+            ),
+            ("include = [\"[\"]", "table pattern"),
+            ("target_file_size = \"12XB\"", "target_file_size"),
+            ("target_file_size = \"1KiB\"", "at least 1MiB"),
+            ("max_concurrency = 0", "max_concurrency"),
+            ("restore_deadline_minutes = 0", "restore_deadline_minutes"),
+            ("pieces_per_chunk = 0", "pieces_per_chunk"),
+            ("instance_class = \"r6g.large\"", "instance class"),
+            ("destination = \"/tmp/lake\"", "must be s3://"),
+            ("glue_database = \"Bad-Name\"", "Bad-Name"),
+        ] {
+            let msg = error(&format!("{base}{extra}\n"));
+            assert!(msg.contains("[[database]] #1 (\"db1\")"), "{msg}");
+            assert!(msg.contains(says), "{extra}: {msg}");
+        }
+        // Type errors are the parser's: they name the line.
+        let msg = error(&format!("{base}snapshots = \"weekly\"\n"));
+        assert!(msg.contains("line 5: unknown variant `weekly`"), "{msg}");
+        let msg = error("[[database]]\nsource = \"db1\"\ndatabase = \"app\"\n");
+        assert!(msg.contains("no destination"), "{msg}");
+        let msg = error(&format!(
+            "{base}[[database]]\nsource = \"DB1\"\ndatabase = \"x\"\n"
+        ));
+        assert!(msg.contains("configured twice"), "{msg}");
+        let msg = error(
+            "destination = \"s3://lake\"\n[[database]]\nsource = \"1db\"\ndatabase = \"x\"\n",
+        );
+        assert!(msg.contains("identifier"), "{msg}");
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("123"), Ok(123));
+        assert_eq!(parse_size("64KiB"), Ok(64 << 10));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("2MB"), Ok(2_000_000));
+        assert!(parse_size("MiB").is_err());
+        assert!(parse_size("99999999999999GiB").is_err());
+    }
+
+    #[tokio::test]
+    async fn loads_a_local_file() {
+        let dir = std::env::temp_dir().join(format!("snapex-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("snapex.toml");
+        std::fs::write(&file, FULL).unwrap();
+        let c = ServiceConfig::load(file.to_str().unwrap(), None)
+            .await
+            .unwrap();
+        assert_eq!(c.databases.len(), 2);
+        let missing = ServiceConfig::load(dir.join("nope.toml").to_str().unwrap(), None)
+            .await
+            .unwrap_err();
+        assert_eq!(missing.name(), "InvalidInput", "{missing}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

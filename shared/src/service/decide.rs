@@ -1,0 +1,236 @@
+//! The trigger's decision: given a snapshot-created event, the DB instance or cluster the
+//! snapshot was taken of (the event does not say; RDS does) and the export configuration,
+//! start an export (and with which [`Job`]) or ignore the snapshot (and why).
+
+use serde::{Deserialize, Serialize};
+
+use super::config::{DatabaseExport, ServiceConfig, SnapshotFilter};
+use super::events::{SnapshotCreated, SnapshotOrigin};
+use super::job::{Job, SnapshotKind, SnapshotRef, TemporaryInstance};
+use super::naming;
+
+/// What to do with one snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Start {
+        job: Box<Job>,
+        /// The execution's name: the same for every event about this snapshot.
+        execution_name: String,
+    },
+    Ignore {
+        reason: String,
+    },
+}
+
+/// Decides for `snapshot`, taken of `source` (a DB instance or cluster identifier).
+pub fn decide(config: &ServiceConfig, snapshot: &SnapshotCreated, source: &str) -> Decision {
+    let Some(db) = config.find(source) else {
+        return Decision::Ignore {
+            reason: format!(
+                "{source} is not configured for export (snapshot {})",
+                snapshot.identifier
+            ),
+        };
+    };
+    let wanted = match (db.snapshots, snapshot.origin) {
+        (SnapshotFilter::All, _) => true,
+        (SnapshotFilter::Manual, o) => o == SnapshotOrigin::Manual,
+        (SnapshotFilter::Automated, o) => o == SnapshotOrigin::Automated,
+    };
+    if !wanted {
+        return Decision::Ignore {
+            reason: format!(
+                "{source} exports {} snapshots only; {} is {}",
+                match db.snapshots {
+                    SnapshotFilter::Manual => "manual",
+                    _ => "automated",
+                },
+                snapshot.identifier,
+                match snapshot.origin {
+                    SnapshotOrigin::Manual => "manual",
+                    SnapshotOrigin::Automated => "automated",
+                }
+            ),
+        };
+    }
+    let job = job(db, snapshot);
+    let execution_name = naming::execution_name(&job.export_id, &snapshot.arn);
+    Decision::Start {
+        job: Box::new(job),
+        execution_name,
+    }
+}
+
+/// The state machine's input for exporting `snapshot` as `db` says.
+pub fn job(db: &DatabaseExport, snapshot: &SnapshotCreated) -> Job {
+    let export_id = naming::export_id(&db.source, snapshot.time);
+    let identifier = naming::temporary_identifier(&db.source, &snapshot.arn);
+    let cluster_identifier = match snapshot.kind {
+        SnapshotKind::Cluster => Some(naming::cluster_identifier(&identifier)),
+        SnapshotKind::Instance => None,
+    };
+    Job {
+        export_id,
+        snapshot: SnapshotRef {
+            kind: snapshot.kind,
+            identifier: snapshot.identifier.clone(),
+            arn: snapshot.arn.clone(),
+            source: db.source.clone(),
+            created_at: snapshot
+                .time
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        },
+        database: db.database.clone(),
+        destination: db.destination.clone(),
+        glue_database: db.glue_database.clone(),
+        include: db.include.clone(),
+        exclude: db.exclude.clone(),
+        partition_by: db.partition_by.clone(),
+        target_file_bytes: db.target_file_bytes,
+        max_concurrency: db.max_concurrency,
+        pieces_per_chunk: db.pieces_per_chunk,
+        instance: TemporaryInstance {
+            identifier,
+            cluster_identifier,
+            class: db.instance_class.clone(),
+            deadline_minutes: db.restore_deadline_minutes,
+        },
+    }
+}
+
+/// The trigger's result, for its logs and the Lambda's response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TriggerOutcome {
+    /// True only when this event started the execution.
+    pub started: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_arn: Option<String>,
+}
+
+impl TriggerOutcome {
+    pub fn ignored(reason: impl Into<String>) -> TriggerOutcome {
+        TriggerOutcome {
+            started: false,
+            reason: Some(reason.into()),
+            export_id: None,
+            execution_name: None,
+            execution_arn: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::events::tests::fixture;
+    use crate::service::events::{Classified, classify};
+
+    const CONFIG: &str = r#"
+destination = "s3://lake/exports"
+[[database]]
+source = "orders-db"
+database = "shop"
+partition_by = ["events=created_at:day"]
+[[database]]
+source = "billing-cluster"
+database = "billing"
+snapshots = "manual"
+instance_class = "db.r6g.large"
+"#;
+
+    fn created(name: &str) -> SnapshotCreated {
+        match classify(&fixture(name)).unwrap() {
+            Classified::Created(c) => c,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn config() -> ServiceConfig {
+        ServiceConfig::parse(CONFIG, "test").unwrap()
+    }
+
+    #[test]
+    fn a_configured_instance_snapshot_starts_an_export() {
+        let snap = created("db-snapshot-automated-created.json");
+        let Decision::Start {
+            job,
+            execution_name,
+        } = decide(&config(), &snap, "orders-db")
+        else {
+            panic!("not started")
+        };
+        assert_eq!(job.export_id, "orders-db-20260315T031408Z");
+        assert_eq!(job.snapshot.kind, SnapshotKind::Instance);
+        assert_eq!(job.snapshot.identifier, "rds:orders-db-2026-03-15-03-10");
+        assert_eq!(job.snapshot.source, "orders-db");
+        assert_eq!(job.snapshot.created_at, "2026-03-15T03:14:08Z");
+        assert_eq!(job.database, "shop");
+        assert_eq!(job.destination, "s3://lake/exports");
+        assert_eq!(job.partition_by, vec!["events=created_at:day".to_string()]);
+        assert_eq!(job.target_file_bytes, 128 << 20);
+        assert!(job.instance.identifier.starts_with("snapex-orders-db-"));
+        assert_eq!(job.instance.cluster_identifier, None);
+        assert_eq!(job.instance.deadline_minutes, 120);
+        assert!(execution_name.starts_with("orders-db-20260315T031408Z-"));
+
+        // The same event again makes the same job and name: the execution is not duplicated.
+        let again = decide(&config(), &snap, "ORDERS-DB");
+        assert_eq!(
+            again,
+            Decision::Start {
+                job,
+                execution_name
+            }
+        );
+    }
+
+    #[test]
+    fn a_cluster_snapshot_gets_a_cluster_and_an_instance() {
+        let snap = created("cluster-snapshot-manual-created.json");
+        let Decision::Start { job, .. } = decide(&config(), &snap, "billing-cluster") else {
+            panic!("not started")
+        };
+        assert_eq!(job.snapshot.kind, SnapshotKind::Cluster);
+        assert_eq!(job.instance.class, "db.r6g.large");
+        assert_eq!(
+            job.instance.cluster_identifier,
+            Some(format!("{}-cluster", job.instance.identifier))
+        );
+    }
+
+    #[test]
+    fn unconfigured_sources_and_unwanted_kinds_are_ignored() {
+        let snap = created("db-snapshot-manual-created.json");
+        match decide(&config(), &snap, "inventory-db") {
+            Decision::Ignore { reason } => {
+                assert!(
+                    reason.contains("inventory-db is not configured"),
+                    "{reason}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let auto = created("cluster-snapshot-automated-created.json");
+        match decide(&config(), &auto, "billing-cluster") {
+            Decision::Ignore { reason } => {
+                assert!(reason.contains("manual snapshots only"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn outcomes_serialize_small() {
+        let o = TriggerOutcome::ignored("not configured");
+        assert_eq!(
+            serde_json::to_value(&o).unwrap(),
+            serde_json::json!({"started": false, "reason": "not configured"})
+        );
+    }
+}
