@@ -27,9 +27,8 @@ fn config(db: &TestDb, dest: &std::path::Path, export_id: &str) -> ExportConfig 
     let mut cfg = ExportConfig::new(&db.url, dest.to_str().unwrap()).unwrap();
     cfg.export_id = Some(export_id.into());
     cfg.plan.max_pieces_per_chunk = 1;
-    cfg.partition_rules = vec![
-        snapex::partitioning::PartitionRule::parse("public.events=at:day").unwrap(),
-    ];
+    cfg.partition_rules =
+        vec![snapex::partitioning::PartitionRule::parse("public.events=at:day").unwrap()];
     cfg
 }
 
@@ -48,9 +47,17 @@ async fn steps_one_at_a_time_publish_what_one_export_would() {
     let items = std::fs::read_to_string(dest.join(&planned.items_key)).unwrap();
     let ids: Vec<u64> = items
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["chunk"].as_u64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["chunk"]
+                .as_u64()
+                .unwrap()
+        })
         .collect();
-    assert_eq!(ids, (0..22).collect::<Vec<_>>(), "one line per chunk, in order");
+    assert_eq!(
+        ids,
+        (0..22).collect::<Vec<_>>(),
+        "one line per chunk, in order"
+    );
     assert!(planned.max_connections > 3);
 
     // Not published while a chunk is missing.
@@ -70,7 +77,10 @@ async fn steps_one_at_a_time_publish_what_one_export_would() {
     let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
     let again = chunk_step(&url, d, None, "stepwise", 21).await.unwrap();
     assert_eq!(again, last);
-    assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), modified);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().modified().unwrap(),
+        modified
+    );
 
     let summary = finalize_step(d, None, "stepwise", Arc::new(Quiet))
         .await
@@ -134,16 +144,26 @@ async fn a_failed_chunk_leaves_a_record_of_its_error_until_it_succeeds() {
             failed.push(chunk);
         }
     }
-    assert_eq!(failed.len(), 1, "only the chunk reading the renamed table fails");
+    assert_eq!(
+        failed.len(),
+        1,
+        "only the chunk reading the renamed table fails"
+    );
     let record = first_failure(d, None, "failing").await.unwrap().unwrap();
     assert_eq!(record.chunk, failed[0]);
     assert_eq!(record.error, "InvalidInput");
     assert!(record.cause.contains("doomed"), "{}", record.cause);
-    assert!(finalize_step(d, None, "failing", Arc::new(Quiet)).await.is_err());
+    assert!(
+        finalize_step(d, None, "failing", Arc::new(Quiet))
+            .await
+            .is_err()
+    );
 
     // The table is back: the retried chunk succeeds and its failure record is gone.
     db.exec("ALTER TABLE gone RENAME TO doomed").await;
-    chunk_step(&url, d, None, "failing", failed[0]).await.unwrap();
+    chunk_step(&url, d, None, "failing", failed[0])
+        .await
+        .unwrap();
     assert!(first_failure(d, None, "failing").await.unwrap().is_none());
     let summary = finalize_step(d, None, "failing", Arc::new(Quiet))
         .await
