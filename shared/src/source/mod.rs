@@ -6,6 +6,7 @@
 
 pub mod mysql;
 pub mod postgres;
+pub mod tls;
 
 use std::collections::BTreeMap;
 
