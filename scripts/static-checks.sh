@@ -271,6 +271,13 @@ else
     fi
     args=()
     for bin in "${bins[@]}"; do args+=(--bin "$bin"); done
+    # This check proves every function builds for Lambda; it ships nothing. The release
+    # profile's thin LTO re-optimises the whole dependency graph once per binary (19.6 minutes
+    # for the seven here, dependencies already built), so the check builds them without LTO
+    # and with more codegen units; `sam build` uses Cargo.toml's release profile unchanged.
+    # SNAPEX_LAMBDA_CHECK_LTO=thin checks the shipped profile.
+    export CARGO_PROFILE_RELEASE_LTO=${SNAPEX_LAMBDA_CHECK_LTO:-false}
+    export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=${SNAPEX_LAMBDA_CHECK_CODEGEN_UNITS:-16}
     echo "== cargo lambda build --release --x86-64 ${args[*]} (into $CARGO_TARGET_DIR)"
     # The venv first on PATH: cargo-lambda finds the Zig that its package installed there.
     if PATH="$VENV/bin:$PATH" cargo lambda build --release --locked --x86-64 "${args[@]}"; then
