@@ -94,6 +94,24 @@ const RETRYABLE_CODES: &[&str] = &[
     "InvalidDBClusterStateFault",
 ];
 
+/// An SDK call's result where one service error is an answer, not a failure (the resource
+/// is not there, or is there already): `Some(output)`, `None` for the error `expected` picks,
+/// and any other error classified by [`sdk_error`] as the call `what`.
+pub fn answer<T, E>(
+    result: Result<T, SdkError<E, HttpResponse>>,
+    expected: impl FnOnce(&E) -> bool,
+    what: &str,
+) -> Result<Option<T>, StepError>
+where
+    E: ProvideErrorMetadata + StdError + 'static,
+{
+    match result {
+        Ok(out) => Ok(Some(out)),
+        Err(e) if e.as_service_error().is_some_and(expected) => Ok(None),
+        Err(e) => Err(sdk_error(what, e)),
+    }
+}
+
 /// Classifies an AWS SDK error of the call `what`: network failures, throttling and server
 /// errors are `Retryable` (the SDK has already retried them a few times); access and
 /// validation errors are `InvalidInput`; a request the SDK could not even build is `Internal`.

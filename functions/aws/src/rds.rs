@@ -10,7 +10,7 @@ use snapex::service::job::{Endpoint, SnapshotKind};
 use snapex::service::naming::{CREDENTIALS_SET, CREDENTIALS_TAG, EXPORT_TAG};
 use snapex::service::readiness::{InstanceView, combined_status};
 
-use crate::error::{StepError, sdk_error};
+use crate::error::{StepError, answer, sdk_error};
 
 /// What a snapshot says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,15 +62,8 @@ pub async fn describe_snapshot(
                 .db_snapshot_identifier(identifier)
                 .send()
                 .await;
-            let out = match out {
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_db_snapshot_not_found_fault()) =>
-                {
-                    return Err(missing());
-                }
-                other => other.map_err(|e| sdk_error(&what, e))?,
-            };
+            let out =
+                answer(out, |e| e.is_db_snapshot_not_found_fault(), &what)?.ok_or_else(missing)?;
             let s = out.db_snapshots().first().ok_or_else(missing)?;
             Ok(SnapshotInfo {
                 source: s.db_instance_identifier().unwrap_or_default().to_string(),
@@ -84,15 +77,8 @@ pub async fn describe_snapshot(
                 .db_cluster_snapshot_identifier(identifier)
                 .send()
                 .await;
-            let out = match out {
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_db_cluster_snapshot_not_found_fault()) =>
-                {
-                    return Err(missing());
-                }
-                other => other.map_err(|e| sdk_error(&what, e))?,
-            };
+            let out = answer(out, |e| e.is_db_cluster_snapshot_not_found_fault(), &what)?
+                .ok_or_else(missing)?;
             let s = out.db_cluster_snapshots().first().ok_or_else(missing)?;
             Ok(SnapshotInfo {
                 source: s.db_cluster_identifier().unwrap_or_default().to_string(),
@@ -139,12 +125,9 @@ pub async fn restore_instance(rds: &Client, spec: &RestoreSpec<'_>) -> Result<()
         .tags(tag(EXPORT_TAG, spec.export_id))
         .send()
         .await;
-    match sent {
-        Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_db_instance_already_exists_fault()) =>
-        {
+    match answer(sent, |e| e.is_db_instance_already_exists_fault(), &what)? {
+        Some(_) => Ok(()),
+        None => {
             let found = describe_instance(rds, spec.instance)
                 .await?
                 .ok_or_else(|| {
@@ -156,7 +139,6 @@ pub async fn restore_instance(rds: &Client, spec: &RestoreSpec<'_>) -> Result<()
                 spec.export_id,
             )
         }
-        Err(e) => Err(sdk_error(&what, e)),
     }
 }
 
@@ -190,22 +172,15 @@ pub async fn restore_cluster(rds: &Client, spec: &RestoreSpec<'_>) -> Result<(),
         .tags(tag(EXPORT_TAG, spec.export_id))
         .send()
         .await;
-    match sent {
-        Ok(_) => {}
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_db_cluster_already_exists_fault()) =>
-        {
-            let found = describe_cluster(rds, cluster).await?.ok_or_else(|| {
-                StepError::retryable(format!("{what}: it exists but cannot be read yet"))
-            })?;
-            check_owned(
-                &format!("cluster {cluster}"),
-                tags_of(found.tag_list()),
-                spec.export_id,
-            )?;
-        }
-        Err(e) => return Err(sdk_error(&what, e)),
+    if answer(sent, |e| e.is_db_cluster_already_exists_fault(), &what)?.is_none() {
+        let found = describe_cluster(rds, cluster).await?.ok_or_else(|| {
+            StepError::retryable(format!("{what}: it exists but cannot be read yet"))
+        })?;
+        check_owned(
+            &format!("cluster {cluster}"),
+            tags_of(found.tag_list()),
+            spec.export_id,
+        )?;
     }
     create_cluster_instance(rds, spec, cluster).await
 }
@@ -228,12 +203,9 @@ async fn create_cluster_instance(
         .tags(tag(EXPORT_TAG, spec.export_id))
         .send()
         .await;
-    match sent {
-        Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_db_instance_already_exists_fault()) =>
-        {
+    match answer(sent, |e| e.is_db_instance_already_exists_fault(), &what)? {
+        Some(_) => Ok(()),
+        None => {
             let found = describe_instance(rds, spec.instance)
                 .await?
                 .ok_or_else(|| {
@@ -245,7 +217,6 @@ async fn create_cluster_instance(
                 spec.export_id,
             )
         }
-        Err(e) => Err(sdk_error(&what, e)),
     }
 }
 
@@ -259,15 +230,13 @@ pub async fn describe_instance(
         .db_instance_identifier(identifier)
         .send()
         .await;
-    match out {
-        Ok(o) => Ok(o.db_instances().first().cloned()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_db_instance_not_found_fault()) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(sdk_error(&format!("reading instance {identifier}"), e)),
+    match answer(
+        out,
+        |e| e.is_db_instance_not_found_fault(),
+        &format!("reading instance {identifier}"),
+    )? {
+        Some(o) => Ok(o.db_instances().first().cloned()),
+        None => Ok(None),
     }
 }
 
@@ -281,15 +250,13 @@ pub async fn describe_cluster(
         .db_cluster_identifier(identifier)
         .send()
         .await;
-    match out {
-        Ok(o) => Ok(o.db_clusters().first().cloned()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_db_cluster_not_found_fault()) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(sdk_error(&format!("reading cluster {identifier}"), e)),
+    match answer(
+        out,
+        |e| e.is_db_cluster_not_found_fault(),
+        &format!("reading cluster {identifier}"),
+    )? {
+        Some(o) => Ok(o.db_clusters().first().cloned()),
+        None => Ok(None),
     }
 }
 
@@ -424,15 +391,13 @@ pub async fn delete_instance(
         .delete_automated_backups(true)
         .send()
         .await;
-    match sent {
-        Ok(_) => Ok(Deleted::Deleted),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_db_instance_not_found_fault()) =>
-        {
-            Ok(Deleted::AlreadyGone)
-        }
-        Err(e) => Err(sdk_error(&format!("deleting instance {identifier}"), e)),
+    match answer(
+        sent,
+        |e| e.is_db_instance_not_found_fault(),
+        &format!("deleting instance {identifier}"),
+    )? {
+        Some(_) => Ok(Deleted::Deleted),
+        None => Ok(Deleted::AlreadyGone),
     }
 }
 
@@ -458,14 +423,12 @@ pub async fn delete_cluster(
         .skip_final_snapshot(true)
         .send()
         .await;
-    match sent {
-        Ok(_) => Ok(Deleted::Deleted),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_db_cluster_not_found_fault()) =>
-        {
-            Ok(Deleted::AlreadyGone)
-        }
-        Err(e) => Err(sdk_error(&format!("deleting cluster {identifier}"), e)),
+    match answer(
+        sent,
+        |e| e.is_db_cluster_not_found_fault(),
+        &format!("deleting cluster {identifier}"),
+    )? {
+        Some(_) => Ok(Deleted::Deleted),
+        None => Ok(Deleted::AlreadyGone),
     }
 }

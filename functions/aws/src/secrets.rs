@@ -9,7 +9,7 @@ use snapex::service::credentials::Credentials;
 use snapex::service::naming::EXPORT_TAG;
 use snapex::service::restore::{PASSWORD_EXCLUDED_CHARACTERS, PASSWORD_LENGTH};
 
-use crate::error::{StepError, sdk_error};
+use crate::error::{StepError, answer, sdk_error};
 use crate::rds::Deleted;
 
 /// Creates the secret `name` holding `username` and a new random password, tagged for
@@ -48,19 +48,14 @@ pub async fn create_credentials(
         .tags(Tag::builder().key(EXPORT_TAG).value(export_id).build())
         .send()
         .await;
-    match sent {
-        Ok(out) => out.arn().map(String::from).ok_or_else(|| {
+    let what = format!("creating secret {name}");
+    match answer(sent, |e| e.is_resource_exists_exception(), &what)? {
+        Some(out) => out.arn().map(String::from).ok_or_else(|| {
             StepError::internal(format!("Secrets Manager returned no ARN for {name}"))
         }),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_exists_exception()) =>
-        {
-            existing(secrets, name, export_id).await?.ok_or_else(|| {
-                StepError::retryable(format!("secret {name} exists but cannot be read yet"))
-            })
-        }
-        Err(e) => Err(sdk_error(&format!("creating secret {name}"), e)),
+        None => existing(secrets, name, export_id).await?.ok_or_else(|| {
+            StepError::retryable(format!("secret {name} exists but cannot be read yet"))
+        }),
     }
 }
 
@@ -72,15 +67,9 @@ async fn existing(
     export_id: &str,
 ) -> Result<Option<String>, StepError> {
     let found = secrets.describe_secret().secret_id(name).send().await;
-    let found = match found {
-        Ok(f) => f,
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            return Ok(None);
-        }
-        Err(e) => return Err(sdk_error(&format!("reading secret {name}"), e)),
+    let what = format!("reading secret {name}");
+    let Some(found) = answer(found, |e| e.is_resource_not_found_exception(), &what)? else {
+        return Ok(None);
     };
     let tags = found
         .tags()
@@ -112,15 +101,9 @@ pub async fn credentials(secrets: &Client, id: &str) -> Result<Credentials, Step
 /// instance's password) if it is this export's.
 pub async fn delete(secrets: &Client, id: &str, export_id: &str) -> Result<Deleted, StepError> {
     let found = secrets.describe_secret().secret_id(id).send().await;
-    let found = match found {
-        Ok(f) => f,
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            return Ok(Deleted::AlreadyGone);
-        }
-        Err(e) => return Err(sdk_error(&format!("reading secret {id}"), e)),
+    let what = format!("reading secret {id}");
+    let Some(found) = answer(found, |e| e.is_resource_not_found_exception(), &what)? else {
+        return Ok(Deleted::AlreadyGone);
     };
     let tags = found
         .tags()
@@ -138,14 +121,9 @@ pub async fn delete(secrets: &Client, id: &str, export_id: &str) -> Result<Delet
         .force_delete_without_recovery(true)
         .send()
         .await;
-    match sent {
-        Ok(_) => Ok(Deleted::Deleted),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            Ok(Deleted::AlreadyGone)
-        }
-        Err(e) => Err(sdk_error(&format!("deleting secret {id}"), e)),
+    let what = format!("deleting secret {id}");
+    match answer(sent, |e| e.is_resource_not_found_exception(), &what)? {
+        Some(_) => Ok(Deleted::Deleted),
+        None => Ok(Deleted::AlreadyGone),
     }
 }

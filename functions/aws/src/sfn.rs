@@ -8,7 +8,7 @@
 
 use aws_sdk_sfn::Client;
 
-use crate::error::{StepError, sdk_error};
+use crate::error::{StepError, answer};
 
 /// What starting an execution did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,12 +32,10 @@ pub async fn start_once(
     input: &str,
 ) -> Result<Start, StepError> {
     if let Some(arn) = execution_arn(state_machine_arn, name) {
-        match sfn.describe_execution().execution_arn(&arn).send().await {
-            Ok(_) => return Ok(Start::AlreadyStarted { execution_arn: arn }),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_execution_does_not_exist()) => {}
-            Err(e) => return Err(sdk_error(&format!("looking up execution {name}"), e)),
+        let found = sfn.describe_execution().execution_arn(&arn).send().await;
+        let what = format!("looking up execution {name}");
+        if answer(found, |e| e.is_execution_does_not_exist(), &what)?.is_some() {
+            return Ok(Start::AlreadyStarted { execution_arn: arn });
         }
     }
     let sent = sfn
@@ -47,20 +45,15 @@ pub async fn start_once(
         .input(input)
         .send()
         .await;
-    match sent {
-        Ok(out) => Ok(Start::Started {
+    let what = format!("starting execution {name}");
+    match answer(sent, |e| e.is_execution_already_exists(), &what)? {
+        Some(out) => Ok(Start::Started {
             execution_arn: out.execution_arn().to_string(),
         }),
         // Another delivery of the same event won the race.
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_execution_already_exists()) =>
-        {
-            Ok(Start::AlreadyStarted {
-                execution_arn: execution_arn(state_machine_arn, name).unwrap_or_default(),
-            })
-        }
-        Err(e) => Err(sdk_error(&format!("starting execution {name}"), e)),
+        None => Ok(Start::AlreadyStarted {
+            execution_arn: execution_arn(state_machine_arn, name).unwrap_or_default(),
+        }),
     }
 }
 
