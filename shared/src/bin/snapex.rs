@@ -93,7 +93,7 @@ struct Selection {
 
     /// Target size of each Parquet file (e.g. 128MiB, 1GiB). Tables are split by primary key
     /// into ranges of about this size; small tables share a task.
-    #[arg(long, value_name = "SIZE", default_value = "128MiB", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "128MiB", value_parser = snapex::config::parse_size)]
     target_file_size: u64,
 
     /// Write a table's files into Hive-style partition folders (repeatable):
@@ -163,28 +163,6 @@ fn parse_consistency(s: &str) -> Result<Consistency, String> {
             "{other:?}: expected locked-start, single or per-reader"
         )),
     }
-}
-
-/// Parses `123`, `64KiB`, `128MiB`, `1GiB` (also KB/MB/GB as powers of 1000).
-fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size like 128MiB"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kib" => 1 << 10,
-        "m" | "mib" => 1 << 20,
-        "g" | "gib" => 1 << 30,
-        "kb" => 1_000,
-        "mb" => 1_000_000,
-        "gb" => 1_000_000_000,
-        other => return Err(format!("unknown size unit {other:?}: use KiB, MiB or GiB")),
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 fn main() -> ExitCode {
@@ -422,20 +400,5 @@ impl Progress for Bar {
 
     fn chunk_done(&self, _chunk: &Chunk) {
         self.bar.inc(1);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_size;
-
-    #[test]
-    fn sizes_parse_with_binary_and_decimal_units() {
-        assert_eq!(parse_size("128MiB"), Ok(128 << 20));
-        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
-        assert_eq!(parse_size("10 MB"), Ok(10_000_000));
-        assert_eq!(parse_size("4096"), Ok(4096));
-        assert!(parse_size("12XB").is_err());
-        assert!(parse_size("MiB").is_err());
     }
 }

@@ -25,6 +25,7 @@
 use serde::Deserialize;
 
 use super::error::ServiceError;
+use crate::config::parse_size;
 use crate::partitioning::PartitionRule;
 use crate::sink::{Destination, Target};
 use crate::source::TableFilter;
@@ -310,33 +311,6 @@ fn check_source(s: &str) -> Result<(), String> {
             "source {s:?} is not a DB instance or cluster identifier (letters, digits and hyphens, starting with a letter)"
         ))
     }
-}
-
-/// Parses `123`, `64KiB`, `256MiB`, `1GiB` (and KB/MB/GB as powers of 1000), as the command
-/// line's `--target-file-size` does.
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, unit) = t.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size (e.g. 128MiB)"))?;
-    let mult: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        "KB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        other => {
-            return Err(format!(
-                "{s:?}: unknown unit {other:?} (use KiB, MiB or GiB)"
-            ));
-        }
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("{s:?} is too big"))
 }
 
 #[cfg(test)]
