@@ -92,11 +92,14 @@ impl LossyRule {
 }
 
 /// The key a table can be split on: one integer column of its primary key, or, for a
-/// PostgreSQL table without one, its physical block number (`ctid`).
+/// PostgreSQL table without one, its physical block number (`ctid`), or, for a MySQL table
+/// without one, the columns of its primary key or of a unique NOT NULL index ([`TupleKey`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SplitKey {
+    /// The key column's name; for a [`TupleKey`], its columns joined with `, ` (for display).
     pub column: String,
-    /// True when ranges are of heap blocks (`ctid`), not of a column's values.
+    /// True when ranges are not of one integer column's values: of heap blocks (`ctid`), or
+    /// of ordinals of a [`TupleKey`]'s boundaries.
     #[serde(default)]
     pub physical: bool,
     /// Smallest and largest key in the snapshot; `None` for an empty table (never 0).
@@ -105,6 +108,24 @@ pub struct SplitKey {
     /// ranges are cut at them so skewed keys still give chunks of similar row counts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub quantiles: Vec<i64>,
+    /// For a key of any number of columns of any comparable type, compared as a tuple.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuples: Option<TupleKey>,
+}
+
+/// A split key read in ranges of tuples of its columns' values. Its boundaries are key tuples
+/// sampled from the table in the key's order, with about as many rows between each two; the
+/// key's `bounds` are `(0, n - 1)` over their ordinals, and a range `[i, j)` of ordinals reads
+/// the keys from boundary `i` (inclusive) to boundary `j` (exclusive), an absent side unbounded.
+/// So ranges keep their integer form (and file names) while reading keys of any type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TupleKey {
+    /// The key's columns in index order.
+    pub columns: Vec<String>,
+    /// The sampled tuples, one value per column, each encoded by the engine's module (opaque
+    /// outside it, and plain text so that any bytes survive JSON).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub boundaries: Vec<Vec<String>>,
 }
 
 /// Everything the planner and readers need to know about one table.

@@ -5,6 +5,7 @@
 mod catalog;
 mod profile;
 mod reader;
+mod rowkey;
 pub mod sql;
 pub mod typemap;
 

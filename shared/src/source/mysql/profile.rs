@@ -17,9 +17,10 @@ pub(super) async fn profile(
     p: &Partitioning,
 ) -> Result<Vec<ProfileGroup>> {
     let c = quote_ident(&p.column);
+    // A tuple key has no integer span to hint a piece's range with.
     let k = match &table.split_key {
-        Some(key) => quote_ident(&key.column),
-        None => "NULL".into(),
+        Some(key) if key.tuples.is_none() => quote_ident(&key.column),
+        _ => "NULL".into(),
     };
     let (group, params) = match p.by {
         PartitionBy::Time { granularity } => {

@@ -7,11 +7,12 @@ use chrono::NaiveDate;
 use mysql_async::prelude::Queryable;
 use mysql_async::{BinaryProtocol, Conn, QueryResult, Value};
 
+use super::rowkey::{Side, tuple_condition};
 use super::sql::{quote_ident, quote_table};
 use crate::columns::{ColumnBuilder, finish_batch, table_schema};
 use crate::config::BatchLimits;
 use crate::error::{Error, Result};
-use crate::model::{KeyRange, LossyRule, PartFilter, ReadAs, TableDesc};
+use crate::model::{KeyRange, LossyRule, PartFilter, ReadAs, SplitKey, TableDesc};
 use crate::source::LossyCounts;
 
 /// How a column's values arrive and are turned into its builder's type.
@@ -67,7 +68,7 @@ fn select_sql(
     table: &TableDesc,
     range: Option<KeyRange>,
     filter: Option<&PartFilter>,
-) -> (String, Vec<Value>) {
+) -> Result<(String, Vec<Value>)> {
     let list = table
         .columns
         .iter()
@@ -84,7 +85,33 @@ fn select_sql(
     let mut sql = format!("SELECT {list} FROM {}", quote_table(&table.name));
     let mut params = Vec::new();
     let mut conds = Vec::new();
-    if let (Some(r), Some(key)) = (range, &table.split_key) {
+    if let (
+        Some(r),
+        Some(SplitKey {
+            tuples: Some(tuples),
+            ..
+        }),
+    ) = (range, &table.split_key)
+    {
+        // A range of boundary ordinals: keys from boundary `lo` up to boundary `hi`.
+        let columns: Vec<String> = tuples.columns.iter().map(|c| quote_ident(c)).collect();
+        for (ordinal, side) in [(r.lo, Side::From), (r.hi, Side::Before)] {
+            let Some(i) = ordinal else { continue };
+            let boundary = usize::try_from(i)
+                .ok()
+                .and_then(|i| tuples.boundaries.get(i))
+                .ok_or_else(|| {
+                    Error::Internal(format!(
+                        "{}: range {r:?} beyond the split key's {} boundaries",
+                        table.name,
+                        tuples.boundaries.len()
+                    ))
+                })?;
+            let (cond, values) = tuple_condition(&columns, boundary, side)?;
+            conds.push(cond);
+            params.extend(values);
+        }
+    } else if let (Some(r), Some(key)) = (range, &table.split_key) {
         let k = quote_ident(&key.column);
         if let Some(lo) = r.lo {
             conds.push(format!("{k} >= ?"));
@@ -122,7 +149,7 @@ fn select_sql(
         sql.push_str(" WHERE ");
         sql.push_str(&conds.join(" AND "));
     }
-    (sql, params)
+    Ok((sql, params))
 }
 
 /// The Unix epoch as a DATETIME. Times are compared and grouped in UTC: the session's
@@ -164,7 +191,7 @@ impl<'a> RowReader<'a> {
                 builder: ColumnBuilder::new(&c.kind, limits.initial_rows(table.columns.len())),
             });
         }
-        let (sql, params) = select_sql(table, range, filter);
+        let (sql, params) = select_sql(table, range, filter)?;
         let result = conn
             .exec_iter(sql, params)
             .await
@@ -446,6 +473,7 @@ mod tests {
                 quantiles: vec![],
                 column: "id".into(),
                 bounds: None,
+                tuples: None,
             }),
             estimated_bytes: 0,
             estimated_rows: None,
@@ -459,7 +487,8 @@ mod tests {
                 hi: None,
             }),
             None,
-        );
+        )
+        .unwrap();
         assert!(sql.ends_with("FROM `d`.`t` WHERE `id` >= ?"), "{sql}");
         assert_eq!(params, vec![Value::Int(5)]);
         let (sql, params) = select_sql(
@@ -469,8 +498,76 @@ mod tests {
                 hi: Some(9),
             }),
             None,
-        );
+        )
+        .unwrap();
         assert!(sql.ends_with("WHERE `id` >= ? AND `id` < ?"), "{sql}");
         assert_eq!(params.len(), 2);
+    }
+
+    #[test]
+    fn tuple_key_ranges_bind_their_boundaries() {
+        let boundaries: Vec<Vec<String>> = (0..4)
+            .map(|i| vec![format!("i:{i}"), "x:6b".to_string()])
+            .collect();
+        let table = TableDesc {
+            name: crate::model::TableName::new("d", "t"),
+            columns: vec![],
+            primary_key: vec!["a".into(), "b`".into()],
+            split_key: Some(SplitKey {
+                physical: true,
+                quantiles: vec![],
+                column: "a, b`".into(),
+                bounds: Some((0, 3)),
+                tuples: Some(crate::model::TupleKey {
+                    columns: vec!["a".into(), "b`".into()],
+                    boundaries,
+                }),
+            }),
+            estimated_bytes: 0,
+            estimated_rows: None,
+            partitions: vec![],
+            partition_by: None,
+        };
+        let read = |lo, hi| select_sql(&table, Some(KeyRange { lo, hi }), None);
+        let k = Value::Bytes(b"k".to_vec());
+        // The first range: no lower side at all.
+        let (sql, params) = read(None, Some(2)).unwrap();
+        assert!(
+            sql.ends_with("FROM `d`.`t` WHERE (`a` < ? OR (`a` = ? AND `b``` < ?))"),
+            "{sql}"
+        );
+        assert_eq!(params, vec![Value::Int(2), Value::Int(2), k.clone()]);
+        let (sql, params) = read(Some(1), Some(3)).unwrap();
+        assert!(
+            sql.ends_with(
+                "WHERE (`a` > ? OR (`a` = ? AND `b``` >= ?)) \
+                 AND (`a` < ? OR (`a` = ? AND `b``` < ?))"
+            ),
+            "{sql}"
+        );
+        assert_eq!(
+            params,
+            vec![
+                Value::Int(1),
+                Value::Int(1),
+                k.clone(),
+                Value::Int(3),
+                Value::Int(3),
+                k.clone()
+            ]
+        );
+        // The last range: no upper side.
+        let (sql, params) = read(Some(3), None).unwrap();
+        assert!(
+            sql.ends_with("WHERE (`a` > ? OR (`a` = ? AND `b``` >= ?))"),
+            "{sql}"
+        );
+        assert_eq!(params.len(), 3);
+        let (sql, params) = select_sql(&table, None, None).unwrap();
+        assert!(sql.ends_with("FROM `d`.`t`"), "{sql}");
+        assert!(params.is_empty());
+        // An ordinal with no boundary is an error, never a read without bounds.
+        assert!(read(Some(4), None).is_err());
+        assert!(read(Some(-1), None).is_err());
     }
 }
