@@ -11,8 +11,16 @@ use crate::error::{Error, Result};
 use crate::model::{ColumnDesc, Partition, SkippedTable, TableDesc, TableName};
 use crate::source::Discovered;
 
-/// Every ordinary and partitioned table outside the system schemas, one row per column.
-/// Partitions are reported too (flagged) so they can be listed as covered by their parent.
+/// Every ordinary and partitioned table and every populated materialized view outside the
+/// system schemas, one row per column. Partitions are reported too (flagged) so they can be
+/// listed as covered by their parent. Temporary tables live in `pg_temp_N` schemas, which the
+/// `pg\_%` rule leaves out; [`OTHERS_SQL`] lists them.
+///
+/// Sizes are the catalog's page counts (heap and TOAST, as of the last VACUUM or ANALYZE), not
+/// `pg_table_size`: that function locks each table until the plan's transaction ends, and a
+/// million locks exhaust the server's lock table (for every session, not just ours). Only a
+/// table never vacuumed nor analysed (`reltuples < 0`, PostgreSQL 14+) is measured with it.
+/// The primary key's positions come from one join, not a subquery per column.
 const COLUMNS_SQL: &str = r#"
 SELECT c.oid AS table_oid,
        n.nspname,
@@ -20,8 +28,16 @@ SELECT c.oid AS table_oid,
        c.relkind::text AS relkind,
        c.relispartition,
        CASE WHEN c.relkind = 'p'
-            THEN (SELECT coalesce(sum(pg_catalog.pg_table_size(t.relid)), 0)
-                    FROM pg_catalog.pg_partition_tree(c.oid) t)
+            THEN (SELECT coalesce(sum(CASE WHEN l.reltuples >= 0 OR l.relpages > 0
+                                           THEN (l.relpages::int8 + coalesce(lt.relpages, 0))
+                                                * current_setting('block_size')::int8
+                                           ELSE pg_catalog.pg_table_size(l.oid) END), 0)
+                    FROM pg_catalog.pg_partition_tree(c.oid) t
+                    JOIN pg_catalog.pg_class l ON l.oid = t.relid
+                    LEFT JOIN pg_catalog.pg_class lt ON lt.oid = l.reltoastrelid)
+            WHEN c.reltuples >= 0 OR c.relpages > 0
+            THEN (c.relpages::int8 + coalesce(toast.relpages, 0))
+                 * current_setting('block_size')::int8
             ELSE pg_catalog.pg_table_size(c.oid) END::int8 AS bytes,
        c.reltuples::float8 AS reltuples,
        a.attname,
@@ -29,14 +45,14 @@ SELECT c.oid AS table_oid,
        a.atttypid,
        a.atttypmod,
        pg_catalog.format_type(a.atttypid, a.atttypmod) AS source_type,
-       (SELECT k.ord::int4
-          FROM pg_catalog.pg_index i,
-               unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
-         WHERE i.indrelid = c.oid AND i.indisprimary AND k.attnum = a.attnum) AS pk_position
+       pg_catalog.array_position(pk.indkey::int2[], a.attnum) AS pk_position
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN pg_catalog.pg_class toast ON toast.oid = c.reltoastrelid
+  LEFT JOIN pg_catalog.pg_index pk ON pk.indrelid = c.oid AND pk.indisprimary
   LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
- WHERE c.relkind IN ('r', 'p')
+ WHERE (c.relkind IN ('r', 'p') OR (c.relkind = 'm' AND c.relispopulated))
+   AND c.relpersistence <> 't'
    AND n.nspname <> 'information_schema'
    AND n.nspname NOT LIKE 'pg\_%'
  ORDER BY c.oid, a.attnum
@@ -48,18 +64,62 @@ SELECT DISTINCT a.atttypid
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
- WHERE c.relkind IN ('r', 'p')
+ WHERE (c.relkind IN ('r', 'p') OR (c.relkind = 'm' AND c.relispopulated))
+   AND c.relpersistence <> 't'
    AND n.nspname <> 'information_schema'
    AND n.nspname NOT LIKE 'pg\_%'
 "#;
+
+/// The relations that hold or show rows but are not read, each listed as skipped with the
+/// reason [`other_reason`] gives: views, foreign tables (partitions too), materialized views
+/// never populated, and the temporary tables and views of other sessions (in any
+/// `pg_temp_N` schema: the export's own sessions create none).
+const OTHERS_SQL: &str = r#"
+SELECT n.nspname, c.relname, c.relkind::text, c.relpersistence::text, c.relispartition
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE (c.relpersistence = 't' AND c.relkind IN ('r', 'p', 'v', 'm', 'f'))
+    OR (c.relpersistence <> 't'
+        AND (c.relkind IN ('v', 'f') OR (c.relkind = 'm' AND NOT c.relispopulated))
+        AND n.nspname <> 'information_schema'
+        AND n.nspname NOT LIKE 'pg\_%')
+ ORDER BY 1, 2
+"#;
+
+/// Why a relation [`OTHERS_SQL`] lists is not exported.
+fn other_reason(relkind: &str, persistence: &str, partition: bool) -> &'static str {
+    match (relkind, persistence, partition) {
+        (_, "t", _) => {
+            "temporary table of another session: only the session that created it can read it, \
+             and it disappears when that session ends"
+        }
+        ("v", _, _) => "view: no rows of its own; its base tables are exported",
+        ("m", _, _) => {
+            "materialized view never populated (WITH NO DATA): it has no rows to read until \
+             REFRESH MATERIALIZED VIEW"
+        }
+        ("f", _, true) => {
+            "foreign table partition: its rows live on another server, which the export does \
+             not query, so its partitioned parent is exported without them"
+        }
+        ("f", _, false) => {
+            "foreign table: its rows live on another server, which the export does not query"
+        }
+        _ => "not a table",
+    }
+}
 
 /// Leaf partitions with the root of their partition tree (PostgreSQL 12+), read before the
 /// column stream so that each partitioned table is described with its leaves.
 const LEAVES_SQL: &str = r#"
 SELECT pg_catalog.pg_partition_root(c.oid)::oid AS root, n.nspname, c.relname,
-       pg_catalog.pg_table_size(c.oid)::int8 AS bytes
+       CASE WHEN c.reltuples >= 0 OR c.relpages > 0
+            THEN (c.relpages::int8 + coalesce(toast.relpages, 0))
+                 * current_setting('block_size')::int8
+            ELSE pg_catalog.pg_table_size(c.oid) END::int8 AS bytes
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN pg_catalog.pg_class toast ON toast.oid = c.reltoastrelid
  WHERE c.relispartition AND c.relkind = 'r'
  ORDER BY 1, 2, 3
 "#;
@@ -157,6 +217,17 @@ pub async fn discover(
             });
         }
     }
+    for row in client
+        .query(OTHERS_SQL, &[])
+        .await
+        .map_err(|e| Error::query("listing views, foreign and temporary tables", e))?
+    {
+        let (kind, persistence): (String, String) = (row.get(2), row.get(3));
+        each(Discovered::Skipped(SkippedTable {
+            name: TableName::new(row.get::<_, String>(0), row.get::<_, String>(1)),
+            reason: other_reason(&kind, &persistence, row.get(4)).into(),
+        }))?;
+    }
     let rows = client
         .query_raw(COLUMNS_SQL, std::iter::empty::<i32>())
         .await
@@ -245,7 +316,8 @@ pub async fn discover(
 struct Building {
     table: TableDesc,
     partition: bool,
-    /// An ordinary table (not a partitioned parent, whose ctids are per partition).
+    /// An ordinary table (not a partitioned parent, whose ctids are per partition, nor a
+    /// materialized view, which is read whole).
     plain: bool,
     /// The server has TID range scans (PostgreSQL 14+); without them a block range would be a
     /// full scan per chunk.
@@ -286,6 +358,7 @@ impl Building {
                 physical: false,
                 quantiles: vec![],
                 bounds: None,
+                tuples: None,
             });
         } else if self.plain && self.ctid_ranges {
             // No integer key: ranges of heap blocks, each read with a TID range scan. Within one
@@ -295,6 +368,7 @@ impl Building {
                 physical: true,
                 quantiles: vec![],
                 bounds: None,
+                tuples: None,
             });
         }
         Discovered::Table(Box::new(self.table))

@@ -385,6 +385,7 @@ impl Snapshot {
 
     /// Fills in the split key's smallest and largest value (None for an empty table).
     pub async fn fetch_bounds(&self, table: &mut TableDesc) -> Result<()> {
+        let from = reader::from_table(table);
         let Some(key) = table.split_key.as_mut() else {
             return Ok(());
         };
@@ -401,10 +402,7 @@ impl Snapshot {
                 .map_err(|e| Error::query(context(), e))?
         } else {
             let k = sql::quote_ident(&key.column);
-            let q = format!(
-                "SELECT min({k})::int8, max({k})::int8 FROM {}",
-                sql::quote_table(&table.name)
-            );
+            let q = format!("SELECT min({k})::int8, max({k})::int8 FROM {from}");
             self.client
                 .query_one(&q, &[])
                 .await

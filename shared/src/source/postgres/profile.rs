@@ -3,7 +3,8 @@
 //! partition, a key bucket, or a value) with the split key's span in each. It costs one scan
 //! of the table (an index-only scan when an index covers the column and the key).
 
-use super::sql::{quote_ident, quote_table};
+use super::reader::from_table;
+use super::sql::quote_ident;
 use crate::error::{Error, Result};
 use crate::model::{GroupValue, PartitionBy, Partitioning, ProfileGroup, TableDesc};
 use crate::types::ValueKind;
@@ -58,7 +59,7 @@ pub(super) async fn profile(
     };
     let sql = format!(
         "SELECT {group}, count(*)::int8, min({k}), max({k}) FROM {} GROUP BY 1",
-        quote_table(&table.name)
+        from_table(table)
     );
     let context = || format!("counting rows per partition of {}", table.name);
     let rows = match &step {

@@ -49,7 +49,7 @@ fn select_sql(table: &TableDesc, range: Option<KeyRange>, filter: Option<&PartFi
         })
         .collect::<Vec<_>>()
         .join(", ");
-    let mut sql = format!("SELECT {list} FROM {}", quote_table(&table.name));
+    let mut sql = format!("SELECT {list} FROM {}", from_table(table));
     let mut conds: Vec<String> = Vec::new();
     match (range, &table.split_key) {
         (Some(r), Some(key)) if key.physical => {
@@ -74,6 +74,20 @@ fn select_sql(table: &TableDesc, range: Option<KeyRange>, filter: Option<&PartFi
         sql.push_str(&conds.join(" AND "));
     }
     sql
+}
+
+/// The table a query reads, after `FROM`: `ONLY "schema"."table"` for every table but a
+/// partitioned root. Without `ONLY`, a table with inheritance children would return their rows
+/// too, and each child is exported as a table of its own: its rows would be exported twice (and
+/// a block range of the parent would select children's rows at the same block numbers). A
+/// partitioned root has no rows of its own (`ONLY` would read nothing): its leaves are read under
+/// their own names, or the root as a whole for Hive partition pieces.
+pub(super) fn from_table(table: &TableDesc) -> String {
+    if table.partitions.is_empty() {
+        format!("ONLY {}", quote_table(&table.name))
+    } else {
+        quote_table(&table.name)
+    }
 }
 
 /// The condition selecting one partition's rows. Time bounds are whole seconds since the epoch,
@@ -231,6 +245,28 @@ impl PieceReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Partition, TableName};
+
+    #[test]
+    fn tables_are_read_without_their_inheritance_children_but_partitioned_roots_whole() {
+        let mut t = TableDesc {
+            name: TableName::new("public", "animals"),
+            columns: vec![],
+            primary_key: vec![],
+            split_key: None,
+            estimated_bytes: 0,
+            estimated_rows: None,
+            partitions: vec![],
+            partition_by: None,
+        };
+        assert_eq!(from_table(&t), r#"ONLY "public"."animals""#);
+        assert!(select_sql(&t, None, None).ends_with(r#" FROM ONLY "public"."animals""#));
+        t.partitions = vec![Partition {
+            name: TableName::new("public", "animals_1"),
+            estimated_bytes: 0,
+        }];
+        assert_eq!(from_table(&t), r#""public"."animals""#);
+    }
 
     #[test]
     fn inclusive_bounds_cover_the_half_open_range() {
