@@ -155,68 +155,40 @@ fn ranges_between(bounds: Vec<i64>) -> Vec<KeyRange> {
     ranges
 }
 
-/// Adds a piece read whole: a chunk of its own when it is a file's worth, else packed with other
-/// small pieces into `batch` (started anew when full).
-fn add_whole(
-    chunks: &mut Vec<Chunk>,
-    batch: &mut Chunk,
-    piece: Piece,
-    bytes: u64,
+/// Plans tables one at a time and hands each chunk to `emit` as soon as it is complete, so a
+/// caller can stream the chunk list (a million tables need not be held at once). Whole small
+/// pieces are packed into a batch until it reaches the target size or
+/// [`PlanConfig::max_pieces_per_chunk`]; every other piece is a chunk of its own. Chunks come
+/// out with id 0: the caller numbers them.
+pub struct Planner<E> {
+    config: PlanConfig,
     target: u64,
-    config: &PlanConfig,
-) {
-    if bytes >= target {
-        chunks.push(Chunk {
-            id: 0,
-            pieces: vec![piece],
-            estimated_bytes: bytes,
-        });
-        return;
-    }
-    if !batch.pieces.is_empty()
-        && (batch.estimated_bytes + bytes > target
-            || batch.pieces.len() >= config.max_pieces_per_chunk)
-    {
-        chunks.push(std::mem::replace(
-            batch,
-            Chunk {
-                id: 0,
-                pieces: vec![],
-                estimated_bytes: 0,
-            },
-        ));
-    }
-    batch.pieces.push(piece);
-    batch.estimated_bytes += bytes;
+    batch: Chunk,
+    emit: E,
 }
 
-/// Turns tables into chunks: big splittable tables into key ranges, one per chunk; every other
-/// table into one whole-table piece, small ones packed together. Largest chunks come first so
-/// the longest work starts earliest.
-///
-/// A table with Hive partitions is planned from its `profiles` entry (rows per partition
-/// group): every piece writes into one partition folder, and a partition becomes as few files
-/// near the target size as its groups allow.
-pub fn plan(
-    tables: &[TableDesc],
-    profiles: &HashMap<TableName, Vec<ProfileGroup>>,
-    config: &PlanConfig,
-) -> Vec<Chunk> {
-    let target = config.target_source_bytes();
-    let mut chunks: Vec<Chunk> = Vec::new();
-    let mut batch = Chunk {
-        id: 0,
-        pieces: vec![],
-        estimated_bytes: 0,
-    };
+impl<E, Err> Planner<E>
+where
+    E: FnMut(Chunk) -> Result<(), Err>,
+{
+    pub fn new(config: PlanConfig, emit: E) -> Self {
+        Planner {
+            target: config.target_source_bytes(),
+            config,
+            batch: empty_chunk(),
+            emit,
+        }
+    }
 
-    for t in tables {
+    /// Plans `t`. A table with Hive partitions is planned from `groups` (its rows per partition
+    /// group): every piece writes into one partition folder, and a partition becomes as few
+    /// files near the target size as its groups allow.
+    pub fn table(&mut self, t: &TableDesc, groups: &[ProfileGroup]) -> Result<(), Err> {
         if let Some(p) = &t.partition_by {
-            let groups = profiles.get(&t.name).map_or(&[][..], |g| &g[..]);
-            for (piece, bytes) in hive_pieces(t, p, groups, config) {
-                add_whole(&mut chunks, &mut batch, piece, bytes, target, config);
+            for (piece, bytes) in hive_pieces(t, p, groups, &self.config) {
+                self.whole(piece, bytes)?;
             }
-            continue;
+            return Ok(());
         }
         if !t.partitions.is_empty() {
             // A partitioned table: each leaf is a piece of its own, written into the table's
@@ -228,29 +200,22 @@ pub fn plan(
                     partition: Some(leaf.name.clone()),
                     hive: None,
                 };
-                add_whole(
-                    &mut chunks,
-                    &mut batch,
-                    piece,
-                    leaf.estimated_bytes,
-                    target,
-                    config,
-                );
+                self.whole(piece, leaf.estimated_bytes)?;
             }
-            continue;
+            return Ok(());
         }
         let bounds = t.split_key.as_ref().and_then(|k| k.bounds);
         match bounds {
-            Some((min, max)) if t.estimated_bytes > target => {
+            Some((min, max)) if t.estimated_bytes > self.target => {
                 let parts = t
                     .estimated_bytes
-                    .div_ceil(target)
-                    .min(config.max_ranges_per_table);
+                    .div_ceil(self.target)
+                    .min(self.config.max_ranges_per_table);
                 let quantiles = t.split_key.as_ref().map_or(&[][..], |k| &k.quantiles[..]);
                 let ranges = split_by_quantiles(min, max, quantiles, parts);
                 let each = t.estimated_bytes / ranges.len() as u64;
                 for r in ranges {
-                    chunks.push(Chunk {
+                    (self.emit)(Chunk {
                         id: 0,
                         pieces: vec![Piece {
                             table: t.name.clone(),
@@ -259,8 +224,9 @@ pub fn plan(
                             hive: None,
                         }],
                         estimated_bytes: each,
-                    });
+                    })?;
                 }
+                Ok(())
             }
             _ => {
                 let piece = Piece {
@@ -269,26 +235,79 @@ pub fn plan(
                     partition: None,
                     hive: None,
                 };
-                add_whole(
-                    &mut chunks,
-                    &mut batch,
-                    piece,
-                    t.estimated_bytes,
-                    target,
-                    config,
-                );
+                self.whole(piece, t.estimated_bytes)
             }
         }
     }
-    if !batch.pieces.is_empty() {
-        chunks.push(batch);
+
+    /// Emits the last, partly filled batch.
+    pub fn finish(mut self) -> Result<(), Err> {
+        if !self.batch.pieces.is_empty() {
+            let last = std::mem::replace(&mut self.batch, empty_chunk());
+            (self.emit)(last)?;
+        }
+        Ok(())
     }
-    // Stable: equal sizes keep catalog order, so the plan is a function of its input.
+
+    /// Adds a piece read whole: a chunk of its own when it is a file's worth, else packed with
+    /// other small pieces into the batch (emitted first when the piece would overfill it).
+    fn whole(&mut self, piece: Piece, bytes: u64) -> Result<(), Err> {
+        if bytes >= self.target {
+            return (self.emit)(Chunk {
+                id: 0,
+                pieces: vec![piece],
+                estimated_bytes: bytes,
+            });
+        }
+        if !self.batch.pieces.is_empty()
+            && (self.batch.estimated_bytes + bytes > self.target
+                || self.batch.pieces.len() >= self.config.max_pieces_per_chunk)
+        {
+            let full = std::mem::replace(&mut self.batch, empty_chunk());
+            (self.emit)(full)?;
+        }
+        self.batch.pieces.push(piece);
+        self.batch.estimated_bytes += bytes;
+        Ok(())
+    }
+}
+
+fn empty_chunk() -> Chunk {
+    Chunk {
+        id: 0,
+        pieces: vec![],
+        estimated_bytes: 0,
+    }
+}
+
+/// Turns tables into chunks with a [`Planner`], then orders them largest first (so the longest
+/// work starts earliest) and numbers them.
+pub fn plan(
+    tables: &[TableDesc],
+    profiles: &HashMap<TableName, Vec<ProfileGroup>>,
+    config: &PlanConfig,
+) -> Vec<Chunk> {
+    let mut chunks: Vec<Chunk> = Vec::new();
+    let mut planner = Planner::new(*config, |c| {
+        chunks.push(c);
+        Ok::<(), std::convert::Infallible>(())
+    });
+    for t in tables {
+        let groups = profiles.get(&t.name).map_or(&[][..], |g| &g[..]);
+        let Ok(()) = planner.table(t, groups);
+    }
+    let Ok(()) = planner.finish();
+    number_largest_first(&mut chunks);
+    chunks
+}
+
+/// Orders chunks largest first and numbers them `0..`. Stable: equal sizes keep their order,
+/// so the plan is a function of its input.
+pub fn number_largest_first(chunks: &mut [Chunk]) {
     chunks.sort_by_key(|c| std::cmp::Reverse(c.estimated_bytes));
     for (i, c) in chunks.iter_mut().enumerate() {
         c.id = i;
     }
-    chunks
 }
 
 /// The pieces of a table with Hive partitions, each with its estimated source bytes.
@@ -446,6 +465,7 @@ mod tests {
                 quantiles: vec![],
                 column: "id".into(),
                 bounds,
+                tuples: None,
             }),
             estimated_bytes: bytes,
             estimated_rows: None,

@@ -1,6 +1,7 @@
 //! `snapex`: export a PostgreSQL, MySQL or MariaDB database to Parquet in a folder or an S3 bucket.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -232,23 +233,29 @@ fn configure(select: &Selection, dest: &str) -> anyhow::Result<ExportConfig> {
 async fn plan(args: PlanArgs) -> anyhow::Result<()> {
     let cfg = configure(&args.select, "./lake")?;
     let bar = Arc::new(Bar::new(args.no_progress));
-    let summary = plan_export(&cfg, bar.clone())
-        .await
-        .with_context(|| format!("planning an export of {} failed", cfg.source.endpoint()))?;
+    // The chunk list is written as it is planned, under a temporary name until planning is
+    // done, so a failed plan leaves no list that looks whole.
+    let mut list = match &args.chunks {
+        Some(path) => Some(ChunkList::create(path)?),
+        None => None,
+    };
+    let summary = plan_export(&cfg, bar.clone(), |chunk| match list.as_mut() {
+        Some(l) => l.write(chunk),
+        None => Ok(()),
+    })
+    .await
+    .with_context(|| format!("planning an export of {} failed", cfg.source.endpoint()))?;
     bar.bar.finish_and_clear();
-    if let Some(path) = &args.chunks {
-        write_chunks(path, &summary.chunks)
-            .with_context(|| format!("cannot write the chunk list to {}", path.display()))?;
+    if let Some(l) = list {
+        l.finish()?;
     }
-    let pieces: usize = summary.chunks.iter().map(|c| c.pieces.len()).sum();
-    let bytes: u64 = summary.tables.iter().map(|t| t.estimated_bytes).sum();
     println!(
         "planned {} ({} skipped, {} of source data) into {} of {} (a file each at most) in {:.1}s",
-        counted(summary.tables.len() as u64, "table"),
+        counted(summary.tables as u64, "table"),
         summary.skipped.len(),
-        HumanBytes(bytes),
-        counted(summary.chunks.len() as u64, "chunk"),
-        counted(pieces as u64, "piece"),
+        HumanBytes(summary.bytes),
+        counted(summary.chunks as u64, "chunk"),
+        counted(summary.pieces as u64, "piece"),
         summary.elapsed.as_secs_f64()
     );
     for s in &summary.skipped {
@@ -257,16 +264,47 @@ async fn plan(args: PlanArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One chunk per line, streamed through a buffer.
-fn write_chunks(path: &std::path::Path, chunks: &[Chunk]) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-    for c in chunks {
-        serde_json::to_writer(&mut out, c)?;
-        out.write_all(b"\n")?;
+/// The `--chunks` file: one chunk per line, written through a buffer to `<path>.partial` and
+/// renamed to `path` once planning is done.
+struct ChunkList {
+    out: std::io::BufWriter<std::fs::File>,
+    partial: PathBuf,
+    path: PathBuf,
+}
+
+impl ChunkList {
+    fn create(path: &std::path::Path) -> anyhow::Result<ChunkList> {
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        let file = std::fs::File::create(&partial)
+            .with_context(|| format!("cannot create the chunk list {}", partial.display()))?;
+        Ok(ChunkList {
+            out: std::io::BufWriter::new(file),
+            partial,
+            path: path.to_path_buf(),
+        })
     }
-    out.flush()?;
-    Ok(())
+
+    fn write(&mut self, chunk: &Chunk) -> Result<(), Error> {
+        use std::io::Write;
+        let io = |e: std::io::Error| {
+            Error::InvalidInput(format!(
+                "cannot write the chunk list {}: {e}",
+                self.partial.display()
+            ))
+        };
+        serde_json::to_writer(&mut self.out, chunk).map_err(|e| io(e.into()))?;
+        self.out.write_all(b"\n").map_err(io)
+    }
+
+    fn finish(mut self) -> anyhow::Result<()> {
+        use std::io::Write;
+        self.out
+            .flush()
+            .and_then(|()| std::fs::rename(&self.partial, &self.path))
+            .with_context(|| format!("cannot write the chunk list to {}", self.path.display()))
+    }
 }
 
 async fn export(args: ExportArgs) -> anyhow::Result<()> {

@@ -169,24 +169,55 @@ pub fn rules_from_toml(text: &str, file: &str) -> Result<Vec<PartitionRule>> {
 /// before the command line's, so the command line wins). Fails when a rule matches no table
 /// (a typo must not silently give another layout) or cannot apply to a table it matches.
 pub fn resolve(rules: &[PartitionRule], tables: &mut [TableDesc]) -> Result<()> {
-    let mut used = vec![false; rules.len()];
+    let mut resolver = Resolver::new(rules);
     for t in tables.iter_mut() {
+        resolver.apply(t)?;
+    }
+    resolver.finish()
+}
+
+/// [`resolve`] one table at a time, for tables as discovery streams them.
+pub struct Resolver<'a> {
+    rules: &'a [PartitionRule],
+    used: Vec<bool>,
+}
+
+impl<'a> Resolver<'a> {
+    pub fn new(rules: &'a [PartitionRule]) -> Self {
+        Resolver {
+            rules,
+            used: vec![false; rules.len()],
+        }
+    }
+
+    /// Gives `t` the partitioning of the last rule that matches it, if any.
+    pub fn apply(&mut self, t: &mut TableDesc) -> Result<()> {
         let mut last = None;
-        for (i, r) in rules.iter().enumerate().filter(|(_, r)| r.matches(&t.name)) {
-            used[i] = true;
+        for (i, r) in self
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.matches(&t.name))
+        {
+            self.used[i] = true;
             last = Some(r);
         }
         if let Some(rule) = last {
             t.partition_by = Some(partitioning_for(rule, t)?);
         }
+        Ok(())
     }
-    if let Some(i) = used.iter().position(|u| !u) {
-        return Err(Error::InvalidInput(format!(
-            "{} matches no exported table",
-            rules[i].spec
-        )));
+
+    /// Fails when a rule matched no table: a misspelt rule must not export unpartitioned.
+    pub fn finish(&self) -> Result<()> {
+        if let Some(i) = self.used.iter().position(|u| !u) {
+            return Err(Error::InvalidInput(format!(
+                "{} matches no exported table",
+                self.rules[i].spec
+            )));
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 fn partitioning_for(rule: &PartitionRule, t: &TableDesc) -> Result<Partitioning> {
@@ -418,6 +449,7 @@ mod tests {
                 physical: false,
                 bounds: None,
                 quantiles: vec![],
+                tuples: None,
             }),
             estimated_bytes: 0,
             estimated_rows: None,

@@ -7,6 +7,7 @@
 //! after the last chunk: verification, leftovers, catalog files and the manifest.
 
 mod chunks;
+mod planning;
 mod publish;
 mod steps;
 mod work;
@@ -28,11 +29,11 @@ use crate::config::ExportConfig;
 use crate::error::{Error, Result};
 use crate::manifest::{SourceManifest, Totals};
 use crate::model::{Chunk, PartitionBy, Piece, ProfileGroup, SkippedTable, TableDesc, TableName};
-use crate::plan::plan;
+use crate::plan::number_largest_first;
 use crate::sink::layout::{Layout, MANIFEST, escape_segment};
 use crate::sink::{Destination, FileWritten};
 use crate::source::TableFilter;
-use crate::source::{Discovered, Session, SessionOptions};
+use crate::source::{Session, SessionOptions};
 
 /// What a running export reports. Every method has a no-op default.
 pub trait Progress: Send + Sync {
@@ -163,7 +164,17 @@ async fn prepare(
         .unwrap_or_else(|| format!("{}-{}", info.database, started_at.format("%Y%m%dT%H%M%SZ")));
 
     progress.phase("discovering tables");
-    let (mut tables, skipped) = discover(&session, &filter).await?;
+    let mut chunks = Vec::new();
+    let mut ordered = std::collections::BTreeMap::new();
+    let found = planning::discover_and_plan(cfg, &session, &filter, progress, |chunk, tables| {
+        chunks.push(chunk);
+        ordered.extend(tables);
+        Ok(())
+    })
+    .await?;
+    number_largest_first(&mut chunks);
+    let tables: Vec<TableDesc> = ordered.into_values().collect();
+    let skipped = found.skipped;
     // Only now, with the request known to be good, touch the destination.
     let dest = Destination::open(&cfg.destination, cfg.endpoint.as_deref())?;
     let layout = Layout::new(&dest.root, &export_id);
@@ -178,7 +189,6 @@ async fn prepare(
     if !foreign.is_empty() {
         return Err(foreign_objects_error(&export_id, &foreign));
     }
-    let chunks = plan_tables(cfg, &session, &mut tables, progress).await?;
     let order: Vec<TableName> = tables.iter().map(|t| t.name.clone()).collect();
     let glue = glue_names(cfg, &info, &order);
     let tables = tables
@@ -212,35 +222,28 @@ async fn prepare(
     })
 }
 
-/// Gives the tables their partition layouts, key bounds and partition profiles, and plans them.
-async fn plan_tables(
-    cfg: &ExportConfig,
-    session: &Session,
-    tables: &mut [TableDesc],
-    progress: &dyn Progress,
-) -> Result<Vec<Chunk>> {
-    crate::partitioning::resolve(&cfg.partition_rules, tables)?;
-    progress.phase("reading key bounds");
-    for t in tables.iter_mut().filter(|t| cfg.plan.wants_bounds(t)) {
-        session.fetch_bounds(t).await?;
-    }
-    let profiles = profile_partitions(session, tables, &cfg.plan, progress).await?;
-    Ok(plan(tables, &profiles, &cfg.plan))
-}
-
 /// What planning an export found, without reading any table.
 #[derive(Debug, Clone)]
 pub struct PlanSummary {
-    pub tables: Vec<TableDesc>,
+    pub tables: usize,
+    /// The catalog's estimate of the selected tables' size on disk.
+    pub bytes: u64,
+    pub chunks: usize,
+    pub pieces: usize,
     pub skipped: Vec<SkippedTable>,
-    pub chunks: Vec<Chunk>,
     pub elapsed: Duration,
 }
 
 /// Discovers and plans an export as [`run_export`] would, inside one consistent view of the
 /// source, and stops there: nothing is read from the tables (beyond key bounds and partition
-/// profiles) and nothing is written.
-pub async fn plan_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Result<PlanSummary> {
+/// profiles) and nothing is written. Each chunk goes to `each_chunk` as soon as it is planned
+/// (numbered in that order, not largest first) and is not kept, nor are the tables' descriptions,
+/// so memory does not grow with the number of tables.
+pub async fn plan_export(
+    cfg: &ExportConfig,
+    progress: Arc<dyn Progress>,
+    mut each_chunk: impl FnMut(&Chunk) -> Result<()>,
+) -> Result<PlanSummary> {
     cfg.validate()?;
     let started = Instant::now();
     let filter = TableFilter::new(&cfg.include, &cfg.exclude)?;
@@ -250,14 +253,18 @@ pub async fn plan_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Res
         mysql_consistency: crate::source::mysql::Consistency::Single,
     };
     let session = Session::open(&cfg.source, options).await?;
-    progress.phase("discovering tables");
-    let (mut tables, skipped) = discover(&session, &filter).await?;
-    let chunks = plan_tables(cfg, &session, &mut tables, progress.as_ref()).await?;
-    progress.planned(tables.len(), &chunks);
+    progress.phase("discovering and planning tables");
+    let found =
+        planning::discover_and_plan(cfg, &session, &filter, progress.as_ref(), |chunk, _| {
+            each_chunk(&chunk)
+        })
+        .await?;
     Ok(PlanSummary {
-        tables,
-        skipped,
-        chunks,
+        tables: found.tables,
+        bytes: found.bytes,
+        chunks: found.chunks,
+        pieces: found.pieces,
+        skipped: found.skipped,
         elapsed: started.elapsed(),
     })
 }
@@ -309,34 +316,4 @@ async fn profile_partitions(
         profiles.insert(t.name.clone(), groups);
     }
     Ok(profiles)
-}
-
-/// Streams the catalog through the filter. Every include pattern must match something.
-async fn discover(
-    session: &Session,
-    filter: &TableFilter,
-) -> Result<(Vec<TableDesc>, Vec<SkippedTable>)> {
-    let mut tables = Vec::new();
-    let mut skipped = Vec::new();
-    let mut matched = vec![false; filter.include_count()];
-    session
-        .discover(|d| {
-            let name = match &d {
-                Discovered::Table(t) => &t.name,
-                Discovered::Skipped(s) => &s.name,
-            };
-            if let Some(hits) = filter.selects(name) {
-                for i in hits {
-                    matched[i] = true;
-                }
-                match d {
-                    Discovered::Table(t) => tables.push(*t),
-                    Discovered::Skipped(s) => skipped.push(s),
-                }
-            }
-            Ok(())
-        })
-        .await?;
-    filter.check_all_matched(&matched)?;
-    Ok((tables, skipped))
 }

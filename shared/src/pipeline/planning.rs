@@ -1,0 +1,154 @@
+//! Discovery and planning in one pass over the catalog. Tables are planned as discovery streams
+//! them, and each chunk goes to the caller as soon as it is complete, with the tables its
+//! pieces read: a database of a million small tables never has its descriptions in memory at
+//! once unless the caller keeps them.
+//!
+//! A table whose plan needs queries of its own (key bounds of a big table, rows per partition
+//! of a table with Hive partitions, the leaves of a partitioned table) is deferred until the
+//! catalog stream ends, because the stream holds the session's connection; such tables are
+//! few, since each is big or configured by name.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::config::ExportConfig;
+use crate::error::{Error, Result};
+use crate::model::{Chunk, SkippedTable, TableDesc, TableName};
+use crate::partitioning::Resolver;
+use crate::plan::Planner;
+use crate::source::{Discovered, Session, TableFilter};
+
+use super::{Progress, profile_partitions};
+
+/// A planned table with its position in catalog order.
+pub(super) type Ordered = (usize, TableDesc);
+
+/// What one pass found, besides the chunks.
+#[derive(Debug, Default)]
+pub(super) struct Found {
+    pub tables: usize,
+    pub bytes: u64,
+    pub chunks: usize,
+    pub pieces: usize,
+    pub skipped: Vec<SkippedTable>,
+}
+
+/// Discovers the tables `filter` selects and plans them, handing every chunk (numbered in the
+/// order they are made) to `sink` with the tables its pieces read. Every table reaches the
+/// sink at least once; a table split across chunks comes with each of them.
+pub(super) async fn discover_and_plan(
+    cfg: &ExportConfig,
+    session: &Session,
+    filter: &TableFilter,
+    progress: &dyn Progress,
+    mut sink: impl FnMut(Chunk, Vec<Ordered>) -> Result<()>,
+) -> Result<Found> {
+    let mut found = Found::default();
+    let mut resolver = Resolver::new(&cfg.partition_rules);
+    let mut matched = vec![false; filter.include_count()];
+    // Tables whose single piece waits in the planner's current batch.
+    let mut pending: HashMap<TableName, Ordered> = HashMap::new();
+    let mut deferred: Vec<TableDesc> = Vec::new();
+    let mut deferred_order: Vec<usize> = Vec::new();
+    // A Mutex, not a RefCell: the future must be Send (the Lambda runtime needs it).
+    let emitted: Mutex<Vec<Chunk>> = Mutex::new(Vec::new());
+    let mut planner = Planner::new(cfg.plan, |c| {
+        emitted.lock().unwrap_or_else(|p| p.into_inner()).push(c);
+        Ok::<(), Error>(())
+    });
+    // Hands what the planner emitted to the sink, each chunk with its tables.
+    let mut drain = |pending: &mut HashMap<TableName, Ordered>,
+                     later: &HashMap<TableName, Ordered>,
+                     found: &mut Found|
+     -> Result<()> {
+        let done: Vec<Chunk> =
+            std::mem::take(&mut *emitted.lock().unwrap_or_else(|p| p.into_inner()));
+        for mut chunk in done {
+            chunk.id = found.chunks;
+            found.chunks += 1;
+            found.pieces += chunk.pieces.len();
+            let mut tables: Vec<Ordered> = Vec::new();
+            for p in &chunk.pieces {
+                if tables.iter().any(|(_, t)| t.name == p.table) {
+                    continue;
+                }
+                let table = pending
+                    .remove(&p.table)
+                    .or_else(|| later.get(&p.table).cloned())
+                    .ok_or_else(|| {
+                        Error::Internal(format!(
+                            "chunk {} reads {}, never planned",
+                            chunk.id, p.table
+                        ))
+                    })?;
+                tables.push(table);
+            }
+            sink(chunk, tables)?;
+        }
+        Ok(())
+    };
+    let none = HashMap::new();
+    let mut seen = 0usize;
+    session
+        .discover(|d| {
+            let name = match &d {
+                Discovered::Table(t) => &t.name,
+                Discovered::Skipped(s) => &s.name,
+            };
+            let Some(hits) = filter.selects(name) else {
+                return Ok(());
+            };
+            for i in hits {
+                matched[i] = true;
+            }
+            let mut t = match d {
+                Discovered::Table(t) => *t,
+                Discovered::Skipped(s) => {
+                    found.skipped.push(s);
+                    return Ok(());
+                }
+            };
+            let order = seen;
+            seen += 1;
+            found.tables += 1;
+            found.bytes += t.estimated_bytes;
+            resolver.apply(&mut t)?;
+            if cfg.plan.wants_bounds(&t) || t.partition_by.is_some() || !t.partitions.is_empty() {
+                deferred.push(t);
+                deferred_order.push(order);
+                return Ok(());
+            }
+            planner.table(&t, &[])?;
+            pending.insert(t.name.clone(), (order, t));
+            drain(&mut pending, &none, &mut found)
+        })
+        .await?;
+    filter.check_all_matched(&matched)?;
+    resolver.finish()?;
+
+    if !deferred.is_empty() {
+        progress.phase("reading key bounds");
+        for t in deferred.iter_mut().filter(|t| cfg.plan.wants_bounds(t)) {
+            session.fetch_bounds(t).await?;
+        }
+        let profiles = profile_partitions(session, &mut deferred, &cfg.plan, progress).await?;
+        let later: HashMap<TableName, Ordered> = deferred
+            .into_iter()
+            .zip(deferred_order)
+            .map(|(t, i)| (t.name.clone(), (i, t)))
+            .collect();
+        let mut big: Vec<&Ordered> = later.values().collect();
+        big.sort_by_key(|(i, _)| *i);
+        for (_, t) in big {
+            let groups = profiles.get(&t.name).map_or(&[][..], |g| &g[..]);
+            planner.table(t, groups)?;
+            drain(&mut pending, &later, &mut found)?;
+        }
+        planner.finish()?;
+        drain(&mut pending, &later, &mut found)?;
+    } else {
+        planner.finish()?;
+        drain(&mut pending, &none, &mut found)?;
+    }
+    Ok(found)
+}
