@@ -17,6 +17,7 @@ pub use steps::{PlanStep, chunk_step, finalize_step, first_failure, plan_step};
 pub use work::{ChunkRecord, ChunkSpec, ExportPlan, FailureRecord, PlannedTable};
 
 use chunks::{Workers, run_workers};
+use planning::Planned;
 use publish::{existing_objects, foreign_objects_error, glue_names, publish};
 
 use std::collections::HashMap;
@@ -166,9 +167,17 @@ async fn prepare(
     progress.phase("discovering tables");
     let mut chunks = Vec::new();
     let mut ordered = std::collections::BTreeMap::new();
-    let found = planning::discover_and_plan(cfg, &session, &filter, progress, |chunk, tables| {
-        chunks.push(chunk);
-        ordered.extend(tables);
+    let found = planning::discover_and_plan(cfg, &session, &filter, progress, |p| {
+        match p {
+            Planned::Chunk(chunk, tables) => {
+                chunks.push(chunk);
+                ordered.extend(tables);
+            }
+            Planned::Unread(t) => {
+                let (i, t) = *t;
+                ordered.insert(i, t);
+            }
+        }
         Ok(())
     })
     .await?;
@@ -255,8 +264,9 @@ pub async fn plan_export(
     let session = Session::open(&cfg.source, options).await?;
     progress.phase("discovering and planning tables");
     let found =
-        planning::discover_and_plan(cfg, &session, &filter, progress.as_ref(), |chunk, _| {
-            each_chunk(&chunk)
+        planning::discover_and_plan(cfg, &session, &filter, progress.as_ref(), |p| match p {
+            Planned::Chunk(chunk, _) => each_chunk(&chunk),
+            Planned::Unread(_) => Ok(()),
         })
         .await?;
     Ok(PlanSummary {

@@ -8,7 +8,7 @@
 //! catalog stream ends, because the stream holds the session's connection; such tables are
 //! few, since each is big or configured by name.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use crate::config::ExportConfig;
@@ -23,6 +23,15 @@ use super::{Progress, profile_partitions};
 /// A planned table with its position in catalog order.
 pub(super) type Ordered = (usize, TableDesc);
 
+/// What planning hands on.
+pub(super) enum Planned {
+    /// A chunk, numbered, with the tables its pieces read.
+    Chunk(Chunk, Vec<Ordered>),
+    /// A table with nothing to read: one with Hive partitions and no rows. It is still
+    /// exported (a catalog table with no partitions), so it must not disappear.
+    Unread(Box<Ordered>),
+}
+
 /// What one pass found, besides the chunks.
 #[derive(Debug, Default)]
 pub(super) struct Found {
@@ -35,13 +44,14 @@ pub(super) struct Found {
 
 /// Discovers the tables `filter` selects and plans them, handing every chunk (numbered in the
 /// order they are made) to `sink` with the tables its pieces read. Every table reaches the
-/// sink at least once; a table split across chunks comes with each of them.
+/// sink at least once; a table split across chunks comes with each of them, and a table with
+/// no piece comes as [`Planned::Unread`].
 pub(super) async fn discover_and_plan(
     cfg: &ExportConfig,
     session: &Session,
     filter: &TableFilter,
     progress: &dyn Progress,
-    mut sink: impl FnMut(Chunk, Vec<Ordered>) -> Result<()>,
+    mut sink: impl FnMut(Planned) -> Result<()>,
 ) -> Result<Found> {
     let mut found = Found::default();
     let mut resolver = Resolver::new(&cfg.partition_rules);
@@ -59,6 +69,7 @@ pub(super) async fn discover_and_plan(
     // Hands what the planner emitted to the sink, each chunk with its tables.
     let mut drain = |pending: &mut HashMap<TableName, Ordered>,
                      later: &HashMap<TableName, Ordered>,
+                     read_later: &mut HashSet<TableName>,
                      found: &mut Found|
      -> Result<()> {
         let done: Vec<Chunk> =
@@ -74,7 +85,10 @@ pub(super) async fn discover_and_plan(
                 }
                 let table = pending
                     .remove(&p.table)
-                    .or_else(|| later.get(&p.table).cloned())
+                    .or_else(|| {
+                        read_later.insert(p.table.clone());
+                        later.get(&p.table).cloned()
+                    })
                     .ok_or_else(|| {
                         Error::Internal(format!(
                             "chunk {} reads {}, never planned",
@@ -83,11 +97,12 @@ pub(super) async fn discover_and_plan(
                     })?;
                 tables.push(table);
             }
-            sink(chunk, tables)?;
+            sink(Planned::Chunk(chunk, tables))?;
         }
         Ok(())
     };
     let none = HashMap::new();
+    let mut read_later: HashSet<TableName> = HashSet::new();
     let mut seen = 0usize;
     session
         .discover(|d| {
@@ -120,7 +135,7 @@ pub(super) async fn discover_and_plan(
             }
             planner.table(&t, &[])?;
             pending.insert(t.name.clone(), (order, t));
-            drain(&mut pending, &none, &mut found)
+            drain(&mut pending, &none, &mut read_later, &mut found)
         })
         .await?;
     filter.check_all_matched(&matched)?;
@@ -142,13 +157,22 @@ pub(super) async fn discover_and_plan(
         for (_, t) in big {
             let groups = profiles.get(&t.name).map_or(&[][..], |g| &g[..]);
             planner.table(t, groups)?;
-            drain(&mut pending, &later, &mut found)?;
+            drain(&mut pending, &later, &mut read_later, &mut found)?;
         }
         planner.finish()?;
-        drain(&mut pending, &later, &mut found)?;
+        drain(&mut pending, &later, &mut read_later, &mut found)?;
+        let mut unread: Vec<Ordered> = later
+            .into_iter()
+            .filter(|(name, _)| !read_later.contains(name))
+            .map(|(_, t)| t)
+            .collect();
+        unread.sort_by_key(|(i, _)| *i);
+        for t in unread {
+            sink(Planned::Unread(Box::new(t)))?;
+        }
     } else {
         planner.finish()?;
-        drain(&mut pending, &none, &mut found)?;
+        drain(&mut pending, &none, &mut read_later, &mut found)?;
     }
     Ok(found)
 }
