@@ -154,14 +154,16 @@ INSERT INTO `user` VALUES (1, NULL), (2, 'NULL'), (3, '');
 
 -- The longest names: 64 characters, ASCII and two-byte. A table of 64 two-byte characters is
 -- 64 x 6 = 384 bytes once escaped as a folder name (%C3%A9...), over the 255 bytes a local file
--- system allows, and a local export fails (a bug of the folder naming, not yet fixed): 42 x 'é' + 'x' is
--- the longest that fits (253 bytes). Column names are no folder names: 64 two-byte characters.
+-- system allows: its folder name is shortened (cut, then `~` and a hash of the name), and two
+-- such tables that differ only in their last character get different folders.
 CREATE TABLE `t23456789_123456789_123456789_123456789_123456789_123456789_1234` (
   `c23456789_123456789_123456789_123456789_123456789_123456789_1234` INT);
 INSERT INTO `t23456789_123456789_123456789_123456789_123456789_123456789_1234` SELECT g FROM seq WHERE g <= 20;
-CREATE TABLE `ééééééééééééééééééééééééééééééééééééééééééx` (
+CREATE TABLE `éééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééé` (
   `éééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééé` VARCHAR(10));
-INSERT INTO `ééééééééééééééééééééééééééééééééééééééééééx` VALUES ('long'), ('names');
+INSERT INTO `éééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééé` VALUES ('long'), ('names');
+CREATE TABLE `éééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééè` (`v` VARCHAR(10));
+INSERT INTO `éééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééè` VALUES ('other');
 
 -- 5. Hundreds of ADD COLUMN, some later dropped. -------------------------------------------
 

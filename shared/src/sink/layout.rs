@@ -41,7 +41,37 @@ pub fn escape_segment(raw: &str) -> String {
     if out.is_empty() { "%00".into() } else { out }
 }
 
-/// `base` with escaped `segments` appended. Escaped segments hold only `[A-Za-z0-9._%-]`, so
+/// The longest folder or file name written: local file systems allow 255 bytes.
+const MAX_SEGMENT: usize = 255;
+
+/// [`escape_segment`], shortened when longer than [`MAX_SEGMENT`]: a 64-character MySQL name
+/// of accented letters escapes to 384 bytes. The escaped form is cut (never inside a `%XX`)
+/// and ends in `~` and a hash of the whole name. `~` is never left bare by escaping, so a
+/// shortened name cannot equal an unshortened one, and names that share the kept prefix
+/// still differ by their hashes. The manifest maps every table to its folder.
+pub fn bounded_segment(raw: &str) -> String {
+    let escaped = escape_segment(raw);
+    if escaped.len() <= MAX_SEGMENT {
+        return escaped;
+    }
+    let hash = format!("~{:016x}", fnv1a(raw.as_bytes()));
+    let mut cut = MAX_SEGMENT - hash.len();
+    let bytes = escaped.as_bytes();
+    if let Some(back) = (1..=2).find(|k| bytes[cut - k] == b'%') {
+        cut -= back;
+    }
+    format!("{}{hash}", &escaped[..cut])
+}
+
+/// FNV-1a, 64 bits: a stable hash (the same in every build and on every machine), which
+/// `std`'s hashers do not promise.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// `base` with escaped `segments` appended. Escaped segments hold only `[A-Za-z0-9._%~-]`, so
 /// `Path::parse` accepts them as they are (building from parts would escape our `%` again).
 fn join(base: &Path, segments: &[&str]) -> Path {
     let mut raw = base.as_ref().to_string();
@@ -49,7 +79,7 @@ fn join(base: &Path, segments: &[&str]) -> Path {
         if !raw.is_empty() {
             raw.push('/');
         }
-        raw.push_str(&escape_segment(s));
+        raw.push_str(&bounded_segment(s));
     }
     Path::parse(raw).expect("escaped segments are valid path parts")
 }
@@ -199,6 +229,23 @@ impl Layout {
 mod tests {
     use super::*;
     use crate::model::KeyRange;
+
+    #[test]
+    fn long_names_are_shortened_distinctly_and_never_inside_an_escape() {
+        let long = "é".repeat(64);
+        let other = format!("{}è", "é".repeat(63));
+        let (a, b) = (bounded_segment(&long), bounded_segment(&other));
+        assert!(a.len() <= MAX_SEGMENT && b.len() <= MAX_SEGMENT, "{a} {b}");
+        assert_ne!(a, b);
+        assert_eq!(a, bounded_segment(&long), "stable");
+        let kept = a.split('~').next().unwrap();
+        assert!(kept.len() % 3 == 0 && kept.starts_with("%C3%A9"), "{kept}");
+        assert!(Path::parse(&a).is_ok());
+        // Up to the limit nothing changes, and an ASCII name of 255 bytes stays as it is.
+        assert_eq!(bounded_segment(&"a".repeat(255)), "a".repeat(255));
+        assert_eq!(bounded_segment(&"a".repeat(256)).len(), 255);
+        assert_eq!(bounded_segment("Orders"), escape_segment("Orders"));
+    }
 
     #[test]
     fn segments_are_escaped_and_unambiguous() {
