@@ -59,6 +59,36 @@ async fn steps_one_at_a_time_publish_what_one_export_would() {
         "one line per chunk, in order"
     );
     assert!(planned.max_connections > 3);
+    // The plan keeps no table a chunk reads: each travels in the descriptions of its chunks
+    // (written as planned), so planning a million tables holds none of them at once.
+    let work = dest.join("stepwise/_work");
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(work.join("plan.json")).unwrap()).unwrap();
+    assert_eq!(plan["tables"], serde_json::json!([]));
+    let mut described = std::collections::BTreeMap::new();
+    for chunk in 0..planned.chunks {
+        let spec: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(work.join(format!("chunks/{chunk}.json"))).unwrap(),
+        )
+        .unwrap();
+        let (tables, order) = (spec["tables"].as_array().unwrap(), &spec["table_order"]);
+        assert_eq!(
+            order.as_array().unwrap().len(),
+            tables.len(),
+            "chunk {chunk}"
+        );
+        for (t, o) in tables.iter().zip(order.as_array().unwrap()) {
+            described.insert(
+                o.as_u64().unwrap(),
+                t["name"]["name"].as_str().unwrap().to_string(),
+            );
+        }
+    }
+    assert_eq!(
+        described.len(),
+        3,
+        "every table is described: {described:?}"
+    );
 
     // Not published while a chunk is missing.
     for chunk in 0..planned.chunks - 1 {

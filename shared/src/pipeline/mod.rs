@@ -140,12 +140,21 @@ struct Prepared {
     chunks: Vec<Chunk>,
 }
 
-/// Connects, discovers, checks the destination and plans: everything before the first chunk.
-async fn prepare(
+/// A source connected and an export named: where every way of planning starts.
+struct Opened {
+    session: Session,
+    info: crate::source::SourceInfo,
+    export_id: String,
+    filter: TableFilter,
+    started_at: chrono::DateTime<Utc>,
+}
+
+/// Checks the request, connects to the source and names the export.
+async fn open_source(
     cfg: &ExportConfig,
     mysql_consistency: crate::source::mysql::Consistency,
     progress: &dyn Progress,
-) -> Result<Prepared> {
+) -> Result<Opened> {
     cfg.validate()?;
     let started_at = Utc::now();
     let filter = TableFilter::new(&cfg.include, &cfg.exclude)?;
@@ -163,11 +172,74 @@ async fn prepare(
         .export_id
         .clone()
         .unwrap_or_else(|| format!("{}-{}", info.database, started_at.format("%Y%m%dT%H%M%SZ")));
+    Ok(Opened {
+        session,
+        info,
+        export_id,
+        filter,
+        started_at,
+    })
+}
 
+/// Opens the destination and checks that it can take export `export_id`: not published yet,
+/// writable, and holding nothing under the export's folder that snapex did not write.
+async fn open_destination(cfg: &ExportConfig, export_id: &str) -> Result<(Destination, Layout)> {
+    let dest = Destination::open(&cfg.destination, cfg.endpoint.as_deref())?;
+    let layout = Layout::new(&dest.root, export_id);
+    if dest.exists(&layout.manifest()).await? {
+        return Err(Error::InvalidInput(format!(
+            "export {export_id:?} is already published in {}: choose another --export-id",
+            dest.url
+        )));
+    }
+    dest.check_writable(&dest.root).await?;
+    let (_, foreign) = existing_objects(&dest, &layout).await?;
+    if !foreign.is_empty() {
+        return Err(foreign_objects_error(export_id, &foreign));
+    }
+    Ok((dest, layout))
+}
+
+/// The export's plan around `tables` (in catalog order, with their Glue names).
+fn export_plan(
+    cfg: &ExportConfig,
+    opened: &Opened,
+    dest: &Destination,
+    glue_database: String,
+    tables: Vec<PlannedTable>,
+    skipped: Vec<SkippedTable>,
+    chunks: usize,
+) -> ExportPlan {
+    ExportPlan {
+        export_id: opened.export_id.clone(),
+        destination: dest.url.clone(),
+        source: SourceManifest::new(&opened.info, opened.session.consistency()),
+        max_connections: opened.info.max_connections,
+        started_at: opened.started_at,
+        include: cfg.include.clone(),
+        exclude: cfg.exclude.clone(),
+        glue_database,
+        default_schema: cfg.source.default_schema().map(str::to_string),
+        tables,
+        skipped,
+        chunks,
+        parquet: cfg.parquet,
+        batch: cfg.batch,
+    }
+}
+
+/// Connects, discovers, checks the destination and plans: everything before the first chunk.
+/// Every table's description is kept: `snapex export` reads them all in this process.
+async fn prepare(
+    cfg: &ExportConfig,
+    mysql_consistency: crate::source::mysql::Consistency,
+    progress: &dyn Progress,
+) -> Result<Prepared> {
+    let opened = open_source(cfg, mysql_consistency, progress).await?;
     progress.phase("discovering tables");
     let mut chunks = Vec::new();
     let mut ordered = std::collections::BTreeMap::new();
-    let found = planning::discover_and_plan(cfg, &session, &filter, progress, |p| {
+    let found = planning::discover_and_plan(cfg, &opened.session, &opened.filter, progress, |p| {
         match p {
             Planned::Chunk(chunk, tables) => {
                 chunks.push(chunk);
@@ -182,48 +254,29 @@ async fn prepare(
     })
     .await?;
     number_largest_first(&mut chunks);
-    let tables: Vec<TableDesc> = ordered.into_values().collect();
-    let skipped = found.skipped;
     // Only now, with the request known to be good, touch the destination.
-    let dest = Destination::open(&cfg.destination, cfg.endpoint.as_deref())?;
-    let layout = Layout::new(&dest.root, &export_id);
-    if dest.exists(&layout.manifest()).await? {
-        return Err(Error::InvalidInput(format!(
-            "export {export_id:?} is already published in {}: choose another --export-id",
-            dest.url
-        )));
-    }
-    dest.check_writable(&dest.root).await?;
-    let (_, foreign) = existing_objects(&dest, &layout).await?;
-    if !foreign.is_empty() {
-        return Err(foreign_objects_error(&export_id, &foreign));
-    }
-    let order: Vec<TableName> = tables.iter().map(|t| t.name.clone()).collect();
-    let glue = glue_names(cfg, &info, &order);
-    let tables = tables
+    let (dest, layout) = open_destination(cfg, &opened.export_id).await?;
+    let order: Vec<TableName> = ordered.values().map(|t| t.name.clone()).collect();
+    let glue = glue_names(cfg, &opened.info, &order);
+    let tables = ordered
         .into_iter()
-        .map(|desc| PlannedTable {
+        .map(|(order, desc)| PlannedTable {
             glue_name: glue.tables.get(&desc.name).cloned().unwrap_or_default(),
+            order,
             desc,
         })
         .collect();
-    let plan = ExportPlan {
-        export_id,
-        destination: dest.url.clone(),
-        source: SourceManifest::new(&info, session.consistency()),
-        max_connections: info.max_connections,
-        started_at,
-        include: cfg.include.clone(),
-        exclude: cfg.exclude.clone(),
-        glue_database: glue.database,
+    let plan = export_plan(
+        cfg,
+        &opened,
+        &dest,
+        glue.database,
         tables,
-        skipped,
-        chunks: chunks.len(),
-        parquet: cfg.parquet,
-        batch: cfg.batch,
-    };
+        found.skipped,
+        chunks.len(),
+    );
     Ok(Prepared {
-        session,
+        session: opened.session,
         dest,
         layout,
         plan,

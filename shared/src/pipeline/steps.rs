@@ -9,7 +9,7 @@
 //!   record and its files intact and does nothing;
 //! - [`finalize_step`] publishes once every planned chunk has its record.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -17,12 +17,16 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 
 use super::chunks::{PieceResult, Workers, run_workers};
-use super::publish::{publish, put_all, verify};
+use super::planning::{Planned, discover_and_plan};
+use super::publish::glue_names;
+use super::publish::{publish, verify};
+use super::work::PlannedTable;
 use super::work::{ChunkRecord, ChunkSpec, ExportPlan, FailureRecord, from_json, to_json};
-use super::{ExportSummary, Progress, Quiet, prepare, summary};
+use super::{ExportSummary, Progress, Quiet, export_plan, open_destination, open_source, summary};
 use crate::config::ExportConfig;
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
+use crate::model::{TableDesc, TableName};
 use crate::sink::Destination;
 use crate::sink::layout::Layout;
 use crate::source::{ReaderFactory, SourceUrl};
@@ -44,8 +48,10 @@ pub struct PlanStep {
 }
 
 /// Discovers and plans the export `cfg.export_id` (required: the steps after this one find
-/// the export by it), and writes under `_work/` the plan, each chunk's description and the
-/// chunk list. Records of an earlier plan of the same export are removed first: a new plan's
+/// the export by it), and writes under `_work/` each chunk's description (with the tables it
+/// reads) as soon as the chunk is planned, then the chunk list and the plan. Memory does not
+/// grow with the number of tables: a table's description is written with its chunk and
+/// dropped. Records of an earlier plan of the same export are removed first: a new plan's
 /// chunks need not match the old ones.
 pub async fn plan_step(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Result<PlanStep> {
     if cfg.export_id.is_none() {
@@ -54,55 +60,101 @@ pub async fn plan_step(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resul
         ));
     }
     // One connection is enough to plan; the chunks read in transactions of their own.
-    let prepared = prepare(
+    let opened = open_source(
         cfg,
         crate::source::mysql::Consistency::Single,
         progress.as_ref(),
     )
     .await?;
-    let (dest, layout, plan, chunks) = (
-        prepared.dest,
-        prepared.layout,
-        prepared.plan,
-        prepared.chunks,
-    );
-    progress.planned(plan.tables.len(), &chunks);
-    progress.phase("writing the chunk list");
+    let (dest, layout) = open_destination(cfg, &opened.export_id).await?;
     let old = dest.list(&layout.work_dir()).await?;
     delete_all(&dest, old).await?;
 
-    let tables = plan.table_map();
-    let mut specs = Vec::with_capacity(chunks.len());
+    progress.phase("discovering and planning tables");
+    // Descriptions go to a writer task as they are made; the catalog stream does not wait
+    // for the store, and the writer keeps OBJECTS_AT_ONCE writes in flight.
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<(Path, Vec<u8>)>();
+    let writer = {
+        let dest = dest.clone();
+        let files =
+            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
+        tokio::spawn(async move {
+            files
+                .map(|(path, bytes)| {
+                    let dest = dest.clone();
+                    async move { dest.put(&path, bytes).await }
+                })
+                .buffer_unordered(OBJECTS_AT_ONCE)
+                .try_collect::<()>()
+                .await
+        })
+    };
     let mut items = Vec::new();
-    for chunk in chunks {
-        let names: BTreeSet<_> = chunk.pieces.iter().map(|p| &p.table).collect();
-        let spec = ChunkSpec {
-            tables: names
-                .into_iter()
-                .filter_map(|n| tables.get(n).cloned())
-                .collect(),
-            chunk,
-            parquet: plan.parquet,
-            batch: plan.batch,
-        };
-        let line = serde_json::json!({
-            "chunk": spec.chunk.id,
-            "pieces": spec.chunk.pieces.len(),
-            "estimated_bytes": spec.chunk.estimated_bytes,
-        });
-        items.extend(to_json("chunk list", &line)?);
-        items.push(b'\n');
-        specs.push((layout.work_chunk(spec.chunk.id), to_json("chunk", &spec)?));
-    }
-    put_all(&dest, specs, OBJECTS_AT_ONCE).await?;
+    let mut unread = Vec::new();
+    let planned = discover_and_plan(
+        cfg,
+        &opened.session,
+        &opened.filter,
+        progress.as_ref(),
+        |p| match p {
+            Planned::Chunk(chunk, tables) => {
+                let (table_order, tables) = tables.into_iter().unzip();
+                let spec = ChunkSpec {
+                    chunk,
+                    tables,
+                    table_order,
+                    parquet: cfg.parquet,
+                    batch: cfg.batch,
+                };
+                let line = serde_json::json!({
+                    "chunk": spec.chunk.id,
+                    "pieces": spec.chunk.pieces.len(),
+                    "estimated_bytes": spec.chunk.estimated_bytes,
+                });
+                items.extend(to_json("chunk list", &line)?);
+                items.push(b'\n');
+                let file = (layout.work_chunk(spec.chunk.id), to_json("chunk", &spec)?);
+                tx.send(file)
+                    .map_err(|_| Error::Internal("the chunk descriptions' writer stopped".into()))
+            }
+            Planned::Unread(t) => {
+                let (order, desc) = *t;
+                unread.push(PlannedTable {
+                    desc,
+                    glue_name: String::new(),
+                    order,
+                });
+                Ok(())
+            }
+        },
+    )
+    .await;
+    drop(tx);
+    let written = writer
+        .await
+        .map_err(|e| Error::Internal(format!("the chunk descriptions' writer: {e}")))?;
+    // A failed write stops the sink too; its own error says more than the sink's.
+    written?;
+    let found = planned?;
+    progress.phase("writing the chunk list");
     dest.put(&layout.work_items(), items).await?;
+    let glue = glue_names(cfg, &opened.info, &[]);
+    let plan = export_plan(
+        cfg,
+        &opened,
+        &dest,
+        glue.database,
+        unread,
+        found.skipped,
+        found.chunks,
+    );
     dest.put(&layout.work_plan(), to_json("plan", &plan)?)
         .await?;
     let (items_bucket, items_key) = dest.bucket_and_key(&layout.work_items());
     Ok(PlanStep {
         export_id: plan.export_id,
-        tables: plan.tables.len(),
-        chunks: plan.chunks,
+        tables: found.tables,
+        chunks: found.chunks,
         items_bucket,
         items_key,
         max_connections: plan.max_connections,
@@ -249,6 +301,8 @@ pub async fn finalize_step(
         .try_collect()
         .await?;
     let results: Vec<PieceResult> = records.into_iter().flat_map(|r| r.results).collect();
+    progress.phase("reading the chunks' tables");
+    let plan = gather_tables(&dest, &layout, plan).await?;
     let manifest = publish(&dest, &layout, &plan, &results, progress.as_ref()).await?;
     Ok(summary(
         &dest,
@@ -257,6 +311,46 @@ pub async fn finalize_step(
         &results,
         started.elapsed(),
     ))
+}
+
+/// `plan` with every exported table, in catalog order and with its Glue name: the tables the
+/// chunks read come from the chunks' descriptions (the plan step kept none of them), the
+/// others from the plan itself.
+async fn gather_tables(
+    dest: &Destination,
+    layout: &Layout,
+    mut plan: ExportPlan,
+) -> Result<ExportPlan> {
+    let mut tables: BTreeMap<usize, TableDesc> =
+        plan.tables.drain(..).map(|t| (t.order, t.desc)).collect();
+    let mut specs = futures::stream::iter(0..plan.chunks)
+        .map(|chunk| {
+            let (dest, path) = (dest.clone(), layout.work_chunk(chunk));
+            async move {
+                read_record::<ChunkSpec>(&dest, &path, || {
+                    format!("chunk {chunk} has no description: the plan is incomplete")
+                })
+                .await
+            }
+        })
+        .buffer_unordered(OBJECTS_AT_ONCE);
+    while let Some(spec) = specs.try_next().await? {
+        for (order, desc) in spec.table_order.into_iter().zip(spec.tables) {
+            tables.entry(order).or_insert(desc);
+        }
+    }
+    let names: Vec<&TableName> = tables.values().map(|t| &t.name).collect();
+    let glue = crate::catalog::names::table_names(&names, plan.default_schema.as_deref());
+    plan.tables = tables
+        .into_iter()
+        .zip(glue)
+        .map(|((order, desc), glue_name)| PlannedTable {
+            desc,
+            glue_name,
+            order,
+        })
+        .collect();
+    Ok(plan)
 }
 
 /// The failure record of the lowest-numbered failed chunk of an export, if any chunk failed.

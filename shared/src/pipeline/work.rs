@@ -28,7 +28,13 @@ pub struct ExportPlan {
     pub include: Vec<String>,
     pub exclude: Vec<String>,
     pub glue_database: String,
-    /// The exported tables in catalog order, each with its Glue name.
+    /// The schema names are relative to, if the source names one (a MySQL database): Glue
+    /// table names leave it out.
+    #[serde(default)]
+    pub default_schema: Option<String>,
+    /// The exported tables in catalog order, each with its Glue name. A serverless plan keeps
+    /// here only the tables no chunk reads: the others travel in the chunks' descriptions,
+    /// and finalizing gathers them from there.
     pub tables: Vec<PlannedTable>,
     pub skipped: Vec<SkippedTable>,
     /// Chunks planned; their ids are `0..chunks`.
@@ -41,6 +47,9 @@ pub struct ExportPlan {
 pub struct PlannedTable {
     pub desc: TableDesc,
     pub glue_name: String,
+    /// The table's position in catalog order (the manifest's order).
+    #[serde(default)]
+    pub order: usize,
 }
 
 impl ExportPlan {
@@ -72,6 +81,9 @@ impl ExportPlan {
 pub struct ChunkSpec {
     pub chunk: Chunk,
     pub tables: Vec<TableDesc>,
+    /// Each of `tables`' position in catalog order.
+    #[serde(default)]
+    pub table_order: Vec<usize>,
     pub parquet: ParquetOptions,
     pub batch: BatchLimits,
 }
