@@ -33,12 +33,21 @@ if [[ "$have" != "$TABLES" ]]; then
   psql -q "$PG/$DB" -c "VACUUM ANALYZE" >/dev/null
 fi
 
-echo "snapex plan of $TABLES empty tables (fastest of $RUNS; $(nproc) cores; $(date -u +%FT%TZ))"
-best=""
+echo "snapex plan of $TABLES empty tables ($RUNS runs; $(nproc) cores; $(date -u +%FT%TZ))"
+# The baseline: the same catalog rows (one per column, in table order) copied out by psql and
+# thrown away. No planning, no JSON: the floor for any tool that reads the catalog.
+baseline="COPY (SELECT c.oid, n.nspname, c.relname, c.relpages, c.reltuples, a.attname, a.atttypid, a.atttypmod
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+ WHERE c.relkind IN ('r', 'p') AND n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'
+ ORDER BY c.oid, a.attnum) TO STDOUT"
+seconds() { awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s}' "$1"; }
 for ((r = 1; r <= RUNS; r++)); do
+  /usr/bin/time -v -o "$OUT/base" psql -X -q "$PG/$DB" -c "$baseline" >/dev/null
   /usr/bin/time -v -o "$OUT/time" "$BIN" plan --no-progress --source "$PG/$DB" --chunks "$OUT/chunks.jsonl" >"$OUT/log"
-  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$OUT/time")
+  base=$(seconds "$OUT/base")
+  wall=$(seconds "$OUT/time")
   rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2 / 1024}' "$OUT/time")
-  echo "run $r: wall=$wall peak_rss_mib=$rss chunks=$(wc -l <"$OUT/chunks.jsonl") chunk_list_bytes=$(stat -c %s "$OUT/chunks.jsonl")"
+  echo "run $r: catalog_copy_s=$base snapex_plan_s=$wall ratio=$(awk -v a="$wall" -v b="$base" 'BEGIN {printf "%.2f", a / b}') peak_rss_mib=$rss chunks=$(wc -l <"$OUT/chunks.jsonl") chunk_list_bytes=$(stat -c %s "$OUT/chunks.jsonl")"
   echo "  $(cat "$OUT/log")"
 done
