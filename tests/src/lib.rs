@@ -134,6 +134,45 @@ pub fn read_parquet_file(bytes: &[u8]) -> Vec<RecordBatch> {
     reader.map(|b| b.unwrap()).collect()
 }
 
+/// The manifest's entry for table `name` (its bare name, as the manifest lists it).
+pub fn manifest_table<'a>(
+    manifest: &'a Manifest,
+    name: &str,
+) -> &'a snapex::manifest::TableManifest {
+    manifest
+        .tables
+        .iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("table {name} is not in the manifest"))
+}
+
+/// The rows of one exported file (under the export's folder `root`) as one batch, checked
+/// against the manifest's row count; `None` for a file without rows.
+pub fn file_batch(root: &Path, f: &snapex::manifest::FileEntry) -> Option<RecordBatch> {
+    let batches = read_parquet_file(&std::fs::read(root.join(&f.path)).unwrap());
+    let batch = batches
+        .first()
+        .map(|b| arrow::compute::concat_batches(&b.schema(), &batches).unwrap());
+    assert_eq!(
+        batch.as_ref().map_or(0, |b| b.num_rows()) as u64,
+        f.rows,
+        "{}: manifest row count",
+        f.path
+    );
+    batch
+}
+
+/// Each value of `column` in Arrow's display form (binary as lowercase hex), NULL as "NULL".
+pub fn display_strings(batch: &RecordBatch, column: &str) -> Vec<String> {
+    use arrow::util::display::{ArrayFormatter, FormatOptions};
+    let array = batch
+        .column_by_name(column)
+        .unwrap_or_else(|| panic!("no column {column}"));
+    let options = FormatOptions::default().with_null("NULL");
+    let f = ArrayFormatter::try_new(array.as_ref(), &options).unwrap();
+    (0..array.len()).map(|i| f.value(i).to_string()).collect()
+}
+
 /// All rows of one table of a local export, as one batch.
 pub fn read_table(export_root: &Path, schema: &str, table: &str) -> RecordBatch {
     let dir = export_root

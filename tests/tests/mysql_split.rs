@@ -8,13 +8,11 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use mysql_async::prelude::Queryable;
 use snapex::ExportConfig;
 use snapex::manifest::{FileEntry, TableManifest};
 use snapex::pipeline::{Quiet, run_export};
-use snapex_tests::{MyDb, read_manifest, read_parquet_file, temp_dir};
+use snapex_tests::{MyDb, display_strings, file_batch, manifest_table, read_manifest, temp_dir};
 
 /// Splits every table of 16 KiB or more into at most 16 ranges (files of 1 MiB from ~1 KiB of
 /// source each).
@@ -34,38 +32,6 @@ const NUMBERS: &str =
     "WITH RECURSIVE d (n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM d WHERE n < 9),
      k (n) AS (SELECT a.n + 10 * b.n + 100 * c.n + 1000 * e.n + 10000 * f.n + 100000 * g.n
                FROM d a, d b, d c, d e, d f, d g)";
-
-fn table<'a>(manifest: &'a snapex::manifest::Manifest, name: &str) -> &'a TableManifest {
-    manifest
-        .tables
-        .iter()
-        .find(|t| t.name == name)
-        .unwrap_or_else(|| panic!("table {name} is not in the manifest"))
-}
-
-fn file_batch(root: &Path, f: &FileEntry) -> Option<RecordBatch> {
-    let batches = read_parquet_file(&std::fs::read(root.join(&f.path)).unwrap());
-    let batch = batches
-        .first()
-        .map(|b| arrow::compute::concat_batches(&b.schema(), &batches).unwrap());
-    assert_eq!(
-        batch.as_ref().map_or(0, |b| b.num_rows()) as u64,
-        f.rows,
-        "{}: manifest row count",
-        f.path
-    );
-    batch
-}
-
-/// Each value of `column` in Arrow's display form (binary as lowercase hex).
-fn strings(batch: &RecordBatch, column: &str) -> Vec<String> {
-    let array = batch
-        .column_by_name(column)
-        .unwrap_or_else(|| panic!("no column {column}"));
-    let options = FormatOptions::default().with_null("NULL");
-    let f = ArrayFormatter::try_new(array.as_ref(), &options).unwrap();
-    (0..array.len()).map(|i| f.value(i).to_string()).collect()
-}
 
 /// The key tuples in the database's own order: `select` gives each key column as text in the
 /// form [`strings`] gives it, `order` is the key.
@@ -108,7 +74,7 @@ fn assert_split(
         let Some(b) = file_batch(root, f) else {
             continue;
         };
-        let cols: Vec<Vec<String>> = columns.iter().map(|c| strings(&b, c)).collect();
+        let cols: Vec<Vec<String>> = columns.iter().map(|c| display_strings(&b, c)).collect();
         let mut ranks: Vec<usize> = (0..b.num_rows())
             .map(|i| {
                 let key: Vec<String> = cols.iter().map(|c| c[i].clone()).collect();
@@ -227,7 +193,7 @@ async fn tables_split_on_tuples_of_any_key_with_every_row_once() {
         ),
         ("uniq", "s, n", &["s", "n"][..], "s, n", "s, n"),
     ] {
-        let t = table(&manifest, name);
+        let t = manifest_table(&manifest, name);
         assert_eq!(t.split_key.as_deref(), Some(split_key), "{name}");
         assert!(
             t.files.len() >= 4,
@@ -245,7 +211,7 @@ async fn tables_split_on_tuples_of_any_key_with_every_row_once() {
 
     // No usable key: one piece, every row.
     for (name, rows) in [("floaty", 5_000), ("nullable", 5_000)] {
-        let t = table(&manifest, name);
+        let t = manifest_table(&manifest, name);
         assert_eq!(t.split_key, None, "{name}");
         assert_eq!(t.files.len(), 1, "{name}: {:?}", t.files);
         assert_eq!(t.files[0].range, None, "{name}");

@@ -6,18 +6,17 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::AsArray;
 use arrow::datatypes::Int64Type;
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use mysql_async::prelude::Queryable;
 use snapex::ExportConfig;
-use snapex::manifest::{FileEntry, TableManifest};
+use snapex::manifest::TableManifest;
 use snapex::model::KeyRange;
 use snapex::pipeline::{Quiet, run_export};
 use snapex::source::mysql::Consistency;
 use snapex_tests::{
-    LiveWrites, MyDb, Outcome, assert_cli_error, files_under, mysql_admin_url, read_manifest,
-    read_parquet_file, run_snapex, temp_dir,
+    LiveWrites, MyDb, Outcome, assert_cli_error, display_strings, file_batch, files_under,
+    manifest_table, mysql_admin_url, read_manifest, run_snapex, temp_dir,
 };
 
 /// A config that splits every table the server reports at 16 KiB or more (InnoDB's smallest)
@@ -34,35 +33,13 @@ fn splitting_config(db: &MyDb, dest: &Path) -> ExportConfig {
     cfg
 }
 
-fn table<'a>(manifest: &'a snapex::manifest::Manifest, name: &str) -> &'a TableManifest {
-    manifest
-        .tables
-        .iter()
-        .find(|t| t.name == name)
-        .unwrap_or_else(|| panic!("table {name} is not in the manifest"))
-}
-
-/// The rows of one exported file, as one batch, checked against the manifest's row count.
-fn file_batch(root: &Path, f: &FileEntry) -> RecordBatch {
-    let batches = read_parquet_file(&std::fs::read(root.join(&f.path)).unwrap());
-    assert!(!batches.is_empty(), "{}: no batches", f.path);
-    let batch = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
-    assert_eq!(
-        batch.num_rows() as u64,
-        f.rows,
-        "{}: manifest row count",
-        f.path
-    );
-    batch
-}
-
 /// Every (id, v) pair of a table with BIGINT columns `id` and `v`, checking each file's keys
 /// against its range.
 fn exported_rows(root: &Path, name: &str) -> Vec<(i64, i64)> {
     let manifest = read_manifest(root);
     let mut rows = Vec::new();
-    for f in &table(&manifest, name).files {
-        let b = file_batch(root, f);
+    for f in &manifest_table(&manifest, name).files {
+        let b = file_batch(root, f).expect("a file with rows");
         let ids = b.column_by_name("id").unwrap().as_primitive::<Int64Type>();
         let vals = b.column_by_name("v").unwrap().as_primitive::<Int64Type>();
         let range = f.range.unwrap_or(KeyRange::ALL);
@@ -79,23 +56,13 @@ fn exported_rows(root: &Path, name: &str) -> Vec<(i64, i64)> {
     rows
 }
 
-/// Each value of `column` in Arrow's display form, NULL as "NULL".
-fn strings(batch: &RecordBatch, column: &str) -> Vec<String> {
-    let array = batch
-        .column_by_name(column)
-        .unwrap_or_else(|| panic!("no column {column}"));
-    let options = FormatOptions::default().with_null("NULL");
-    let f = ArrayFormatter::try_new(array.as_ref(), &options).unwrap();
-    (0..array.len()).map(|i| f.value(i).to_string()).collect()
-}
-
 /// The exported rows of `name` as display strings of `columns`, sorted: a multiset.
 fn exported_multiset(root: &Path, name: &str, columns: &[&str]) -> Vec<Vec<String>> {
     let manifest = read_manifest(root);
     let mut rows = Vec::new();
-    for f in &table(&manifest, name).files {
-        let b = file_batch(root, f);
-        let cols: Vec<Vec<String>> = columns.iter().map(|c| strings(&b, c)).collect();
+    for f in &manifest_table(&manifest, name).files {
+        let b = file_batch(root, f).expect("a file with rows");
+        let cols: Vec<Vec<String>> = columns.iter().map(|c| display_strings(&b, c)).collect();
         for i in 0..b.num_rows() {
             rows.push(cols.iter().map(|c| c[i].clone()).collect());
         }
@@ -183,7 +150,7 @@ async fn chunks_cover_every_row_exactly_once_with_gaps_and_negative_keys() {
     let summary = run_export(&cfg, Arc::new(Quiet)).await.unwrap();
     let root = dest.join("e");
     let manifest = read_manifest(&root);
-    let t = table(&manifest, "t");
+    let t = manifest_table(&manifest, "t");
     assert_eq!(t.schema, db.name);
     assert_eq!(t.split_key.as_deref(), Some("id"));
     assert!(
@@ -214,7 +181,7 @@ async fn chunks_cover_every_row_exactly_once_with_gaps_and_negative_keys() {
         edge,
         vec![(i64::MIN, -808), (-1, -1), (0, 0), (i64::MAX, 807)]
     );
-    let e = table(&manifest, "edge");
+    let e = manifest_table(&manifest, "edge");
     assert!(
         e.files.len() >= 2,
         "the extremes land in different ranges: {:?}",
@@ -317,7 +284,7 @@ async fn keyless_tables_are_read_whole_and_composite_keys_split_with_every_row_o
                 .collect(),
         ),
     ] {
-        let t = table(&manifest, name);
+        let t = manifest_table(&manifest, name);
         assert_eq!(t.primary_key, pk, "{name}");
         if name == "nokey" {
             assert_eq!(t.split_key, None, "{name}");
@@ -342,12 +309,12 @@ async fn keyless_tables_are_read_whole_and_composite_keys_split_with_every_row_o
     assert_eq!(dups, 3, "duplicate rows are all kept");
 
     // Unsigned keys, split or not: every key once, and a file with a range holds only its keys.
-    let t = table(&manifest, "ukeys");
+    let t = manifest_table(&manifest, "ukeys");
     let mut got: Vec<(u64, String)> = Vec::new();
     for f in &t.files {
-        let b = file_batch(&root, f);
-        let ids = strings(&b, "id");
-        let vs = strings(&b, "v");
+        let b = file_batch(&root, f).expect("a file with rows");
+        let ids = display_strings(&b, "id");
+        let vs = display_strings(&b, "v");
         for (id, v) in ids.into_iter().zip(vs) {
             let id: u64 = id
                 .parse()
@@ -378,10 +345,13 @@ async fn keyless_tables_are_read_whole_and_composite_keys_split_with_every_row_o
 fn exported_keyed(root: &Path, name: &str, key: &str, value: &str) -> Vec<(i64, String)> {
     let manifest = read_manifest(root);
     let mut rows = Vec::new();
-    for f in &table(&manifest, name).files {
-        let b = file_batch(root, f);
+    for f in &manifest_table(&manifest, name).files {
+        let b = file_batch(root, f).expect("a file with rows");
         let range = f.range.unwrap_or(KeyRange::ALL);
-        for (k, v) in strings(&b, key).into_iter().zip(strings(&b, value)) {
+        for (k, v) in display_strings(&b, key)
+            .into_iter()
+            .zip(display_strings(&b, value))
+        {
             let k: i64 = k
                 .parse()
                 .unwrap_or_else(|_| panic!("{}: key {k:?}", f.path));
@@ -422,7 +392,7 @@ async fn export_odd_table(tag: &str, name: &str) {
     let root = dest.join("e");
     let manifest = read_manifest(&root);
 
-    let odd = table(&manifest, name);
+    let odd = manifest_table(&manifest, name);
     assert_eq!(odd.split_key.as_deref(), Some("k `ey"));
     assert!(odd.files.len() >= 2, "{:?}", odd.files);
     assert_tiles(odd);
@@ -432,7 +402,7 @@ async fn export_odd_table(tag: &str, name: &str) {
         "{name}: the exported rows differ from the inserted ones"
     );
 
-    let mixed = table(&manifest, "MixedCase");
+    let mixed = manifest_table(&manifest, "MixedCase");
     assert_eq!(mixed.primary_key, vec!["Id".to_string()]);
     assert_eq!(
         exported_keyed(&root, "MixedCase", "Id", "Val"),
@@ -504,7 +474,7 @@ async fn other_engines_partitions_and_only_this_database() {
             (0..5000).map(|n| (n - 2500, n.to_string())).collect(),
         ),
     ] {
-        let t = table(&manifest, name);
+        let t = manifest_table(&manifest, name);
         assert!(t.files.len() >= 2, "{name} is split: {:?}", t.files);
         assert_tiles(t);
         let got = exported_keyed(&root, name, "id", "v");
@@ -515,7 +485,7 @@ async fn other_engines_partitions_and_only_this_database() {
         );
     }
 
-    let empty = table(&manifest, "empty_t");
+    let empty = manifest_table(&manifest, "empty_t");
     assert_eq!(empty.rows, 0);
     assert!(empty.files.iter().all(|f| f.rows == 0), "{:?}", empty.files);
 
@@ -597,9 +567,9 @@ async fn export_under_writes(consistency: Consistency, tag: &str) {
     let root = dest.join("e");
     let manifest = read_manifest(&root);
     assert!(
-        table(&manifest, "accounts").files.len() >= 3,
+        manifest_table(&manifest, "accounts").files.len() >= 3,
         "{:?}",
-        table(&manifest, "accounts").files
+        manifest_table(&manifest, "accounts").files
     );
     let rows = exported_rows(&root, "accounts");
     assert_eq!(
@@ -614,7 +584,7 @@ async fn export_under_writes(consistency: Consistency, tag: &str) {
         ACCOUNTS * 100,
         "value sum torn ({during} commits during the export)"
     );
-    assert_tiles(table(&manifest, "accounts"));
+    assert_tiles(manifest_table(&manifest, "accounts"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -640,7 +610,7 @@ async fn per_reader_mode_reads_an_idle_source_whole() {
     assert_eq!(summary.totals.rows, 30_000);
     let root = dest.join("e");
     let manifest = read_manifest(&root);
-    assert!(table(&manifest, "accounts").files.len() >= 3);
+    assert!(manifest_table(&manifest, "accounts").files.len() >= 3);
     let mut ids: Vec<i64> = exported_rows(&root, "accounts")
         .into_iter()
         .map(|(id, v)| {
@@ -650,7 +620,7 @@ async fn per_reader_mode_reads_an_idle_source_whole() {
         .collect();
     ids.sort();
     assert_eq!(ids, (1..=30_000).collect::<Vec<i64>>());
-    assert_tiles(table(&manifest, "accounts"));
+    assert_tiles(manifest_table(&manifest, "accounts"));
 }
 
 // --- Bad requests through the binary ---------------------------------------------------------
@@ -792,7 +762,7 @@ async fn a_unique_not_null_integer_index_splits_a_table_without_a_primary_key() 
         .unwrap();
     let root = dest.join("e");
     let manifest = read_manifest(&root);
-    let t = table(&manifest, "t");
+    let t = manifest_table(&manifest, "t");
     assert!(t.primary_key.is_empty());
     assert_eq!(t.split_key.as_deref(), Some("id"));
     assert!(
@@ -828,7 +798,7 @@ async fn skewed_keys_give_chunks_of_similar_row_counts() {
     run_export(&cfg, Arc::new(Quiet)).await.unwrap();
     let root = dest.join("e");
     let manifest = read_manifest(&root);
-    let t = table(&manifest, "skewed");
+    let t = manifest_table(&manifest, "skewed");
     assert_tiles(t);
     let counts: Vec<u64> = t.files.iter().map(|f| f.rows).collect();
     assert!(counts.len() >= 6, "split into about 8 ranges: {counts:?}");
@@ -894,7 +864,7 @@ async fn a_table_at_innodbs_column_limit_exports_every_value() {
         let sum: i64 = (0..1000).map(|i| c.value(i) as i64).sum();
         assert_eq!(sum, expected, "c{k}");
     }
-    let texts = strings(&batch, "c1016");
+    let texts = display_strings(&batch, "c1016");
     let mut want: Vec<String> = (1..=1000).map(|i| format!("v{i}")).collect();
     let mut got = texts.clone();
     want.sort();
