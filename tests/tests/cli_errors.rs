@@ -138,6 +138,40 @@ async fn include_pattern_matching_no_table_is_invalid_input() {
     );
     assert_nothing_published(&work, &[]);
 
+    // A plan that fails the same way leaves no chunk list, not even a partial one.
+    let list = work.join("chunks.jsonl");
+    let o = run_snapex(
+        &[
+            "plan",
+            "--source",
+            &db.url,
+            "--no-progress",
+            "--include",
+            "public.nosuch_table",
+            "--chunks",
+            list.to_str().unwrap(),
+        ],
+        &work,
+    );
+    assert_cli_error(&o, 2, &["no table matches \"public.nosuch_table\""]);
+    assert_nothing_published(&work, &[]);
+    let o = run_snapex(
+        &[
+            "plan",
+            "--source",
+            &db.url,
+            "--no-progress",
+            "--chunks",
+            list.to_str().unwrap(),
+        ],
+        &work,
+    );
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    let lines = std::fs::read_to_string(&list).unwrap();
+    assert_eq!(lines.lines().count(), 1, "one chunk for one table: {lines}");
+    assert!(lines.contains("\"orders\""), "{lines}");
+    std::fs::remove_file(&list).unwrap();
+
     // The same request without the bad pattern works, so the failure above is the pattern's.
     let ok_dest = work.join("ok");
     let o = run_snapex(

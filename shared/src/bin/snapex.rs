@@ -48,7 +48,9 @@ enum Command {
     /// row count per partition group, inside one consistent view of the source.
     ///
     /// With --chunks FILE, writes the chunk list as JSON Lines (one chunk per line), the form
-    /// a Step Functions Distributed Map reads its items in.
+    /// a Step Functions Distributed Map reads its items in. Chunks are written as they are
+    /// planned (numbered in that order), so memory stays small however many tables there are;
+    /// the list appears under FILE only once planning has succeeded.
     Plan(PlanArgs),
 }
 
@@ -239,12 +241,19 @@ async fn plan(args: PlanArgs) -> anyhow::Result<()> {
         Some(path) => Some(ChunkList::create(path)?),
         None => None,
     };
-    let summary = plan_export(&cfg, bar.clone(), |chunk| match list.as_mut() {
+    let planned = plan_export(&cfg, bar.clone(), |chunk| match list.as_mut() {
         Some(l) => l.write(chunk),
         None => Ok(()),
     })
-    .await
-    .with_context(|| format!("planning an export of {} failed", cfg.source.endpoint()))?;
+    .await;
+    if planned.is_err()
+        && let Some(l) = &list
+    {
+        // Best effort: the planning error is what the user needs to see.
+        let _ = std::fs::remove_file(&l.partial);
+    }
+    let summary = planned
+        .with_context(|| format!("planning an export of {} failed", cfg.source.endpoint()))?;
     bar.bar.finish_and_clear();
     if let Some(l) = list {
         l.finish()?;
