@@ -101,6 +101,7 @@ pub(super) async fn discover_and_plan(
         }
         Ok(())
     };
+    // No deferred table is planned while the catalog streams: nothing to look up there.
     let none = HashMap::new();
     let mut read_later: HashSet<TableName> = HashSet::new();
     let mut seen = 0usize;
@@ -143,36 +144,33 @@ pub(super) async fn discover_and_plan(
 
     if !deferred.is_empty() {
         progress.phase("reading key bounds");
-        for t in deferred.iter_mut().filter(|t| cfg.plan.wants_bounds(t)) {
-            session.fetch_bounds(t).await?;
-        }
-        let profiles = profile_partitions(session, &mut deferred, &cfg.plan, progress).await?;
-        let later: HashMap<TableName, Ordered> = deferred
-            .into_iter()
-            .zip(deferred_order)
-            .map(|(t, i)| (t.name.clone(), (i, t)))
-            .collect();
-        let mut big: Vec<&Ordered> = later.values().collect();
-        big.sort_by_key(|(i, _)| *i);
-        for (_, t) in big {
-            let groups = profiles.get(&t.name).map_or(&[][..], |g| &g[..]);
-            planner.table(t, groups)?;
-            drain(&mut pending, &later, &mut read_later, &mut found)?;
-        }
-        planner.finish()?;
+    }
+    for t in deferred.iter_mut().filter(|t| cfg.plan.wants_bounds(t)) {
+        session.fetch_bounds(t).await?;
+    }
+    let profiles = profile_partitions(session, &mut deferred, &cfg.plan, progress).await?;
+    let later: HashMap<TableName, Ordered> = deferred
+        .into_iter()
+        .zip(deferred_order)
+        .map(|(t, i)| (t.name.clone(), (i, t)))
+        .collect();
+    let mut big: Vec<&Ordered> = later.values().collect();
+    big.sort_by_key(|(i, _)| *i);
+    for (_, t) in big {
+        let groups = profiles.get(&t.name).map_or(&[][..], |g| &g[..]);
+        planner.table(t, groups)?;
         drain(&mut pending, &later, &mut read_later, &mut found)?;
-        let mut unread: Vec<Ordered> = later
-            .into_iter()
-            .filter(|(name, _)| !read_later.contains(name))
-            .map(|(_, t)| t)
-            .collect();
-        unread.sort_by_key(|(i, _)| *i);
-        for t in unread {
-            sink(Planned::Unread(Box::new(t)))?;
-        }
-    } else {
-        planner.finish()?;
-        drain(&mut pending, &none, &mut read_later, &mut found)?;
+    }
+    planner.finish()?;
+    drain(&mut pending, &later, &mut read_later, &mut found)?;
+    let mut unread: Vec<Ordered> = later
+        .into_iter()
+        .filter(|(name, _)| !read_later.contains(name))
+        .map(|(_, t)| t)
+        .collect();
+    unread.sort_by_key(|(i, _)| *i);
+    for t in unread {
+        sink(Planned::Unread(Box::new(t)))?;
     }
     Ok(found)
 }

@@ -192,12 +192,16 @@ pub(super) fn glue_names(cfg: &ExportConfig, info: &SourceInfo, order: &[TableNa
     let refs: Vec<&TableName> = order.iter().collect();
     let tables = names::table_names(&refs, cfg.source.default_schema());
     GlueNames {
-        database: cfg
-            .glue_database
-            .clone()
-            .unwrap_or_else(|| names::database_name(&info.database)),
+        database: glue_database(cfg, info),
         tables: order.iter().cloned().zip(tables).collect(),
     }
+}
+
+/// The Glue database: the configured one, else one named after the source database.
+pub(super) fn glue_database(cfg: &ExportConfig, info: &SourceInfo) -> String {
+    cfg.glue_database
+        .clone()
+        .unwrap_or_else(|| names::database_name(&info.database))
 }
 
 /// The partitions each table's files were written under (pieces that wrote a file), distinct

@@ -18,7 +18,7 @@ use object_store::path::Path;
 
 use super::chunks::{PieceResult, Workers, run_workers};
 use super::planning::{Planned, discover_and_plan};
-use super::publish::glue_names;
+use super::publish::glue_database;
 use super::publish::{publish, verify};
 use super::work::PlannedTable;
 use super::work::{ChunkRecord, ChunkSpec, ExportPlan, FailureRecord, from_json, to_json};
@@ -138,12 +138,11 @@ pub async fn plan_step(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resul
     let found = planned?;
     progress.phase("writing the chunk list");
     dest.put(&layout.work_items(), items).await?;
-    let glue = glue_names(cfg, &opened.info, &[]);
     let plan = export_plan(
         cfg,
         &opened,
         &dest,
-        glue.database,
+        glue_database(cfg, &opened.info),
         unread,
         found.skipped,
         found.chunks,
