@@ -57,6 +57,45 @@ pub struct ExportConfig {
     pub glue_database: Option<String>,
     /// Hive partition layouts by table, in order: the last rule matching a table decides.
     pub partition_rules: Vec<crate::partitioning::PartitionRule>,
+    /// Finish an interrupted export (same `export_id`) instead of starting one.
+    pub resume: bool,
+    /// How a chunk that fails with a retryable error is tried again.
+    pub retry: RetryPolicy,
+}
+
+/// Attempts after a chunk's first that failed with a retryable error (a dropped connection,
+/// a restarting server, a store's 5xx once its own retries are spent), with exponential
+/// backoff and full jitter between them. Each attempt reads the chunk again from its start
+/// and writes its files to the same keys.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RetryPolicy {
+    pub retries: u32,
+    /// The first delay; each next one doubles, up to `max_delay`.
+    pub min_delay: std::time::Duration,
+    pub max_delay: std::time::Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            retries: 5,
+            min_delay: std::time::Duration::from_secs(1),
+            max_delay: std::time::Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delays before each retry, jittered (at most `retries` of them).
+    pub fn delays(&self) -> impl Iterator<Item = std::time::Duration> + use<> {
+        use backon::BackoffBuilder;
+        backon::ExponentialBuilder::new()
+            .with_min_delay(self.min_delay)
+            .with_max_delay(self.max_delay)
+            .with_max_times(self.retries as usize)
+            .with_jitter()
+            .build()
+    }
 }
 
 impl ExportConfig {
@@ -76,6 +115,8 @@ impl ExportConfig {
             mysql_consistency: Default::default(),
             glue_database: None,
             partition_rules: vec![],
+            resume: false,
+            retry: RetryPolicy::default(),
         })
     }
 

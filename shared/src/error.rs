@@ -56,14 +56,14 @@ pub enum Error {
     },
 
     /// The destination store refused a read or a write.
-    #[error("object store {url}: {}", full(.cause))]
+    #[error("object store {url}: {}{}", full(.cause), store_hint(.cause))]
     Store {
         url: String,
         cause: object_store::Error,
     },
 
     /// Encoding Parquet or Arrow data failed.
-    #[error("writing parquet for {table}: {}", full(.cause))]
+    #[error("writing parquet for {table}: {}{}", full(.cause), store_hint(.cause))]
     Parquet {
         table: String,
         cause: parquet::errors::ParquetError,
@@ -78,6 +78,15 @@ pub enum Error {
     /// An invariant of ours broke. Always a bug.
     #[error("internal error: {0}")]
     Internal(String),
+
+    /// The export's consistent view of the source is gone (the server restarted, or the
+    /// connection that held the view was lost), so the chunks still to read cannot join it.
+    /// What was written stays; a resumed run reads the rest in a new view.
+    #[error(
+        "{0}: the export's consistent view of the source is gone, so the chunks still to read \
+         cannot join it (a resumed run keeps the chunks written and reads the rest in a new view)"
+    )]
+    ViewLost(String),
 }
 
 /// Why an error happened, coarse enough to act on.
@@ -151,8 +160,11 @@ impl Error {
                 {
                     ErrorClass::InvalidInput
                 }
-                // Deadlock, lock wait, too many connections, shutdown: may pass.
-                mysql_async::Error::Server(e) if matches!(e.code, 1040 | 1053 | 1205 | 1213) => {
+                // Deadlock, lock wait, too many connections, shutdown, a query interrupted or
+                // its connection killed (KILL, a failover): may pass.
+                mysql_async::Error::Server(e)
+                    if matches!(e.code, 1040 | 1053 | 1205 | 1213 | 1317 | 1927) =>
+                {
                     ErrorClass::Retryable
                 }
                 mysql_async::Error::Server(_) => ErrorClass::Internal,
@@ -169,6 +181,8 @@ impl Error {
             | Error::Parquet { .. }
             | Error::Verify(_)
             | Error::Internal(_) => ErrorClass::Internal,
+            // Not in this process, but a resumed run can finish the export.
+            Error::ViewLost(_) => ErrorClass::Retryable,
         }
     }
 
@@ -196,6 +210,41 @@ impl Error {
             url: url.into(),
             cause,
         }
+    }
+}
+
+/// What to do about a store failure, when its cause says: a full disk, or credentials that
+/// may not do what was asked. Empty for other causes, whose message says enough.
+fn store_hint(e: &(dyn std::error::Error + 'static)) -> &'static str {
+    const FULL: &str = " (the destination is out of space: free space there or choose another \
+                        destination, then run the export again)";
+    const DENIED: &str = " (the credentials in use may not do this: allow them to list, read, \
+                          write and delete objects under the destination)";
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            )
+        {
+            return FULL;
+        }
+        if let Some(
+            object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. },
+        ) = err.downcast_ref::<object_store::Error>()
+        {
+            return DENIED;
+        }
+        next = err.source();
+    }
+    // Some layers keep only their cause's text.
+    let text = full(e);
+    if text.contains("No space left on device") || text.contains("Disk quota exceeded") {
+        FULL
+    } else {
+        ""
     }
 }
 
@@ -265,5 +314,47 @@ mod tests {
             Some(Box::new(Layer("refused", None))),
         );
         assert_eq!(full(&e), "I/O error: refused");
+    }
+
+    #[test]
+    fn store_failures_say_what_to_do_when_their_cause_says() {
+        let full_disk = Error::store(
+            "./lake",
+            object_store::Error::Generic {
+                store: "LocalFileSystem",
+                source: Box::new(std::io::Error::from_raw_os_error(28)),
+            },
+        );
+        let shown = full_disk.to_string();
+        assert!(shown.contains("No space left on device"), "{shown}");
+        assert!(
+            shown.contains("free space there or choose another destination"),
+            "{shown}"
+        );
+        assert_eq!(shown.lines().count(), 1, "{shown}");
+
+        let denied = Error::store(
+            "s3://lake/exports",
+            object_store::Error::PermissionDenied {
+                path: "exports/e1/manifest.json".into(),
+                source: "AccessDenied".into(),
+            },
+        );
+        assert_eq!(denied.class(), ErrorClass::InvalidInput);
+        assert!(
+            denied
+                .to_string()
+                .contains("allow them to list, read, write and delete"),
+            "{denied}"
+        );
+
+        let other = Error::store(
+            "s3://lake/exports",
+            object_store::Error::Generic {
+                store: "S3",
+                source: "connection reset".into(),
+            },
+        );
+        assert!(!other.to_string().contains(" (the "), "{other}");
     }
 }

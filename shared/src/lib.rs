@@ -13,6 +13,7 @@ pub mod model;
 pub mod partitioning;
 pub mod pipeline;
 pub mod plan;
+pub mod report;
 pub mod service;
 pub mod sink;
 pub mod source;

@@ -1,6 +1,8 @@
 //! Test harness: throwaway PostgreSQL databases, a real S3-compatible server (moto) on
 //! loopback, the `snapex` binary, and readers for what an export wrote.
 
+pub mod faults;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -12,6 +14,29 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use snapex::manifest::Manifest;
 use tokio_postgres::{Client, NoTls};
 
+/// The password the tests' PostgreSQL URLs carry (trust authentication ignores it), so that
+/// `scripts/check-no-passwords.sh` can prove that no log or output of the suite shows one.
+pub const TEST_PASSWORD: &str = "SnpxPw-9f2c61d4";
+/// The password of the MariaDB user that `cli_errors` creates, and the wrong one it tries.
+pub const MYSQL_TEST_PASSWORD: &str = "SnpxPw-my-40b7e3a8";
+pub const WRONG_PASSWORD: &str = "SnpxPw-wrong-d15a92c7";
+/// Every password the tests put in a URL: none may appear in anything the suite prints.
+pub const TEST_PASSWORDS: &[&str] = &[TEST_PASSWORD, MYSQL_TEST_PASSWORD, WRONG_PASSWORD];
+
+/// `url` (`scheme://user@host...`) with [`TEST_PASSWORD`] as its user's password; a URL that
+/// has a password already, or no user, is returned as it is.
+pub fn with_test_password(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((user, host)) if !user.contains([':', '/']) => {
+                format!("{scheme}://{user}:{TEST_PASSWORD}@{host}")
+            }
+            _ => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
 /// The server the tests use; `SNAPEX_TEST_PG` overrides (a URL to any database on it).
 pub fn admin_url() -> String {
     std::env::var("SNAPEX_TEST_PG")
@@ -22,6 +47,7 @@ pub async fn connect(url: &str) -> Client {
     let (client, conn) = tokio_postgres::connect(url, NoTls)
         .await
         .unwrap_or_else(|e| {
+            let url = url.replace(TEST_PASSWORD, "***");
             panic!("cannot connect to {url}: {e} (is PostgreSQL running? see .ci/run)")
         });
     tokio::spawn(conn);
@@ -54,7 +80,7 @@ impl TestDb {
             .unwrap();
         let base = admin_url();
         let url = match base.rsplit_once('/') {
-            Some((server, _)) => format!("{server}/{name}"),
+            Some((server, _)) => with_test_password(&format!("{server}/{name}")),
             None => panic!("SNAPEX_TEST_PG must end in /database"),
         };
         TestDb { name, url }
@@ -453,6 +479,7 @@ pub fn run_snapex(args: &[&str], cwd: &Path) -> Outcome {
 /// Exit `code`, nothing on stdout, and stderr exactly one `snapex: error:` line containing
 /// every one of `says`.
 pub fn assert_cli_error(o: &Outcome, code: i32, says: &[&str]) {
+    eprintln!("MSG exit {:?}: {}", o.code, o.stderr.trim_end());
     let ctx = format!(
         "exit {:?}\nstdout:\n{}\nstderr:\n{}",
         o.code, o.stdout, o.stderr

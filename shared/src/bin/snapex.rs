@@ -152,6 +152,19 @@ struct ExportArgs {
     #[arg(long, value_name = "NAME")]
     glue_database: Option<String>,
 
+    /// Finish an interrupted export: with the same --export-id, --dest and --source, keep
+    /// every chunk whose completion record and files check out and read the rest. The rest is
+    /// read in a new view of the source, so resume only a source nothing has written to since
+    /// (such as an instance restored from a snapshot); the manifest says which chunks were.
+    #[arg(long, requires = "export_id")]
+    resume: bool,
+
+    /// Times a chunk is read again after a retryable failure (a dropped connection, a
+    /// restarting server, a store error its own retries did not cure), with exponential
+    /// backoff from 1s to 30s and jitter. 0: fail at the first error.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    retries: u32,
+
     /// Do not draw a progress bar (it is also hidden when stderr is not a terminal).
     #[arg(long)]
     no_progress: bool,
@@ -326,14 +339,32 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
     cfg.parquet.zstd_level = args.zstd_level;
     cfg.mysql_consistency = args.mysql_consistency;
     cfg.glue_database = args.glue_database;
+    cfg.resume = args.resume;
+    cfg.retry.retries = args.retries;
 
     let bar = Arc::new(Bar::new(args.no_progress));
-    let summary = run_export(&cfg, bar.clone()).await.with_context(|| {
-        format!(
-            "export of {} failed; nothing was published",
-            cfg.source.endpoint()
-        )
-    })?;
+    let summary = match run_export(&cfg, bar.clone()).await {
+        Ok(summary) => summary,
+        Err(e) => {
+            bar.bar.finish_and_clear();
+            let id = bar
+                .export_id
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            let hint = match (&id, e.is_retryable()) {
+                (Some(id), true) => format!(
+                    " (what was written is kept: add --resume --export-id {id} to the same \
+                     command to finish it)"
+                ),
+                _ => String::new(),
+            };
+            return Err(anyhow::Error::new(e).context(format!(
+                "export of {} failed; nothing was published{hint}",
+                cfg.source.endpoint()
+            )));
+        }
+    };
     bar.bar.finish_and_clear();
 
     let t = &summary.totals;
@@ -355,8 +386,47 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
     for s in &summary.skipped {
         println!("skipped {}: {}", s.name, s.reason);
     }
+    print_report(&summary.report);
     println!("manifest: {}", summary.manifest);
     Ok(())
+}
+
+/// Tables listed by the command line's report; report.json lists them all.
+const REPORTED_TABLES: usize = 20;
+
+/// The run report's per-table lines, slowest first, and what the run retried or kept.
+fn print_report(report: &snapex::report::RunReport) {
+    if report.chunks_kept > 0 || report.retries > 0 {
+        println!(
+            "{} kept from the interrupted run, {} read again after a retryable failure",
+            counted(report.chunks_kept, "chunk"),
+            counted(report.retries, "chunk attempt")
+        );
+    }
+    let mut tables: Vec<_> = report.tables.iter().collect();
+    tables.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
+    for t in tables.iter().take(REPORTED_TABLES) {
+        let lossy: u64 = t.lossy.values().flat_map(|m| m.values()).sum();
+        println!(
+            "  {}: {}, {}, {} in {:.1}s{}",
+            t.table,
+            counted(t.rows, "row"),
+            counted(t.files, "file"),
+            HumanBytes(t.bytes),
+            t.seconds,
+            if lossy > 0 {
+                format!(", {lossy} lossy values")
+            } else {
+                String::new()
+            }
+        );
+    }
+    if tables.len() > REPORTED_TABLES {
+        println!(
+            "  ... and {} more in report.json",
+            counted((tables.len() - REPORTED_TABLES) as u64, "table")
+        );
+    }
 }
 
 /// `1 table`, `5,000 tables`.
@@ -372,6 +442,8 @@ struct Bar {
     tables_total: AtomicU64,
     tables_done: AtomicU64,
     pieces_left: Mutex<HashMap<TableName, usize>>,
+    /// The export's id once known: a failed export names it for `--resume`.
+    export_id: Mutex<Option<String>>,
 }
 
 impl Bar {
@@ -392,6 +464,7 @@ impl Bar {
             tables_total: AtomicU64::new(0),
             tables_done: AtomicU64::new(0),
             pieces_left: Mutex::new(HashMap::new()),
+            export_id: Mutex::new(None),
         }
     }
 
@@ -409,6 +482,10 @@ impl Bar {
 impl Progress for Bar {
     fn phase(&self, what: &str) {
         self.bar.set_message(what.to_string());
+    }
+
+    fn export_id(&self, id: &str) {
+        *self.export_id.lock().unwrap_or_else(|p| p.into_inner()) = Some(id.to_string());
     }
 
     fn planned(&self, tables: usize, chunks: &[Chunk]) {

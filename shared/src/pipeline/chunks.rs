@@ -5,8 +5,11 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use super::Progress;
+use super::work::{ChunkRecord, to_json};
+use crate::config::RetryPolicy;
 use crate::error::{Error, Result};
 use crate::model::{Chunk, LossyRule, Piece, TableDesc, TableName};
 use crate::sink::layout::Layout;
@@ -19,6 +22,9 @@ pub struct PieceResult {
     pub piece: Piece,
     pub file: Option<FileWritten>,
     pub lossy: BTreeMap<String, BTreeMap<LossyRule, u64>>,
+    /// Seconds spent reading and writing the piece (its last attempt).
+    #[serde(default)]
+    pub seconds: f64,
 }
 
 /// What every worker shares.
@@ -31,6 +37,13 @@ pub(super) struct Workers {
     pub(super) batch: crate::config::BatchLimits,
     pub(super) queue: Mutex<VecDeque<Chunk>>,
     pub(super) progress: Arc<dyn Progress>,
+    pub(super) retry: RetryPolicy,
+    /// Write each chunk's completion record under `_work/` as soon as the chunk is done, so
+    /// an interrupted run can be resumed (the command line). A serverless chunk step writes
+    /// its own, with its failure records.
+    pub(super) records: bool,
+    /// For log lines: every line a chunk logs names the export and the chunk.
+    pub(super) export_id: String,
 }
 
 impl Workers {
@@ -42,11 +55,13 @@ impl Workers {
     }
 }
 
-/// Runs `concurrency` readers until the queue is empty. The first error stops every reader.
+/// Runs `concurrency` readers until the queue is empty. A chunk that fails with a retryable
+/// error is read again on a new connection, up to the retry policy's bound; any other error,
+/// or the last retry's, stops every reader.
 pub(super) async fn run_workers(
     shared: Arc<Workers>,
     concurrency: usize,
-) -> Result<Vec<PieceResult>> {
+) -> Result<Vec<ChunkRecord>> {
     let n = concurrency
         .min(shared.queue.lock().unwrap_or_else(|p| p.into_inner()).len())
         .max(1);
@@ -54,13 +69,29 @@ pub(super) async fn run_workers(
     for _ in 0..n {
         let shared = shared.clone();
         set.spawn(async move {
-            let mut reader = shared.readers.connect().await?;
+            let mut reader = None;
             let mut out = Vec::new();
             while let Some(chunk) = shared.next_chunk() {
-                reader.begin_chunk().await?;
-                out.extend(run_chunk(&mut reader, &chunk, &shared).await?);
-                reader.end_chunk().await?;
+                let span = tracing::info_span!(
+                    "chunk",
+                    export_id = %shared.export_id,
+                    chunk = chunk.id
+                );
+                let record = async {
+                    let record = run_chunk_retrying(&mut reader, &chunk, &shared).await?;
+                    if shared.records {
+                        let json = to_json("chunk record", &record)?;
+                        shared
+                            .dest
+                            .put(&shared.layout.work_done(chunk.id), json)
+                            .await?;
+                    }
+                    Ok::<_, Error>(record)
+                }
+                .instrument(span)
+                .await?;
                 shared.progress.chunk_done(&chunk);
+                out.push(record);
             }
             Ok::<_, Error>(out)
         });
@@ -82,6 +113,56 @@ pub(super) async fn run_workers(
     Ok(results)
 }
 
+/// Reads one chunk, again from its start after each retryable failure. Every attempt writes
+/// the same files to the same keys, so a retry replaces what a failed attempt left.
+async fn run_chunk_retrying(
+    reader: &mut Option<Reader>,
+    chunk: &Chunk,
+    w: &Workers,
+) -> Result<ChunkRecord> {
+    let mut delays = w.retry.delays();
+    let mut retries = 0;
+    loop {
+        let attempt = async {
+            let r = match reader {
+                Some(r) => r,
+                None => reader.insert(w.readers.connect().await?),
+            };
+            r.begin_chunk().await?;
+            let results = run_chunk(r, chunk, w).await?;
+            r.end_chunk().await?;
+            Ok::<_, Error>(results)
+        }
+        .await;
+        let e = match attempt {
+            Ok(results) => {
+                return Ok(ChunkRecord {
+                    chunk: chunk.id,
+                    results,
+                    retries,
+                });
+            }
+            Err(e) => e,
+        };
+        // The connection may be broken or inside a failed transaction: the next attempt
+        // starts on a new one.
+        *reader = None;
+        // A lost view does not come back by waiting: only a resumed run can go on.
+        let retryable = e.is_retryable() && !matches!(e, Error::ViewLost(_));
+        let Some(delay) = delays.next().filter(|_| retryable) else {
+            return Err(e);
+        };
+        retries += 1;
+        tracing::warn!(
+            retry = retries,
+            delay_ms = delay.as_millis() as u64,
+            error = %crate::error::one_line(&e.to_string()),
+            "chunk failed; reading it again"
+        );
+        tokio::time::sleep(delay).await;
+    }
+}
+
 /// Reads every piece of one chunk into its file.
 async fn run_chunk(reader: &mut Reader, chunk: &Chunk, w: &Workers) -> Result<Vec<PieceResult>> {
     let mut out = Vec::with_capacity(chunk.pieces.len());
@@ -90,7 +171,8 @@ async fn run_chunk(reader: &mut Reader, chunk: &Chunk, w: &Workers) -> Result<Ve
             .tables
             .get(&piece.table)
             .ok_or_else(|| Error::Internal(format!("chunk names unknown table {}", piece.table)))?;
-        out.push(run_piece(reader, table, piece, w).await?);
+        let span = tracing::info_span!("piece", table = %piece.table);
+        out.push(run_piece(reader, table, piece, w).instrument(span).await?);
     }
     Ok(out)
 }
@@ -101,6 +183,7 @@ async fn run_piece(
     piece: &Piece,
     w: &Workers,
 ) -> Result<PieceResult> {
+    let started = std::time::Instant::now();
     let path = w.layout.piece_file(piece);
     let mut writer = PieceWriter::new(
         w.dest.store.clone(),
@@ -150,5 +233,6 @@ async fn run_piece(
         piece: piece.clone(),
         file,
         lossy: reader.lossy_counts().clone(),
+        seconds: started.elapsed().as_secs_f64(),
     })
 }

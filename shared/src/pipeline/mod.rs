@@ -9,6 +9,7 @@
 mod chunks;
 mod planning;
 mod publish;
+mod resume;
 mod steps;
 mod work;
 
@@ -18,9 +19,9 @@ pub use work::{ChunkRecord, ChunkSpec, ExportPlan, FailureRecord, PlannedTable};
 
 use chunks::{Workers, run_workers};
 use planning::Planned;
-use publish::{existing_objects, foreign_objects_error, glue_names, publish};
+use publish::{Finished, existing_objects, foreign_objects_error, glue_names, publish};
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,6 +32,7 @@ use crate::error::{Error, Result};
 use crate::manifest::{SourceManifest, Totals};
 use crate::model::{Chunk, PartitionBy, Piece, ProfileGroup, SkippedTable, TableDesc, TableName};
 use crate::plan::number_largest_first;
+use crate::report::RunReport;
 use crate::sink::layout::{Layout, MANIFEST, escape_segment};
 use crate::sink::{Destination, FileWritten};
 use crate::source::TableFilter;
@@ -40,6 +42,8 @@ use crate::source::{Session, SessionOptions};
 pub trait Progress: Send + Sync {
     /// A phase with no count, e.g. "discovering tables".
     fn phase(&self, _what: &str) {}
+    /// The export's id is known (given, or named after the source): what `--resume` needs.
+    fn export_id(&self, _id: &str) {}
     /// The plan is made: `tables` selected tables, split into `chunks`.
     fn planned(&self, _tables: usize, _chunks: &[Chunk]) {}
     /// Rows and source bytes decoded since the last call.
@@ -63,12 +67,29 @@ pub struct ExportSummary {
     pub lossy_values: u64,
     pub elapsed: Duration,
     pub skipped: Vec<SkippedTable>,
+    /// Per table: rows, files, bytes, time, lossy values; also written as `report.json`.
+    pub report: RunReport,
 }
 
-/// Runs a whole export. On any error nothing is published: no manifest, no `_SUCCESS`.
+/// Runs a whole export. On any error nothing is published: no manifest, no `_SUCCESS`. With
+/// `cfg.resume`, finishes an interrupted export instead: chunks whose completion records and
+/// files check out are kept, the rest are read in a new view of the source.
 pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Result<ExportSummary> {
     let started = Instant::now();
-    let prepared = prepare(cfg, cfg.mysql_consistency, progress.as_ref()).await?;
+    let (prepared, done) = if cfg.resume {
+        resume::resume(cfg, cfg.mysql_consistency, progress.as_ref()).await?
+    } else {
+        let prepared = prepare(cfg, cfg.mysql_consistency, progress.as_ref()).await?;
+        progress.phase("recording the plan");
+        resume::write_records(
+            &prepared.dest,
+            &prepared.layout,
+            &prepared.plan,
+            &prepared.chunks,
+        )
+        .await?;
+        (prepared, vec![])
+    };
     let Prepared {
         session,
         dest,
@@ -77,6 +98,16 @@ pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resu
         chunks,
     } = prepared;
     progress.planned(plan.tables.len(), &chunks);
+    // Each chunk's pieces, to check the records against before publishing: the chunks still
+    // to read, and those an earlier run wrote (their records were checked against their plan).
+    let planned: BTreeMap<usize, Vec<Piece>> = chunks
+        .iter()
+        .map(|c| (c.id, c.pieces.clone()))
+        .chain(done.iter().map(|r| {
+            let pieces = r.results.iter().map(|p| p.piece.clone()).collect();
+            (r.chunk, pieces)
+        }))
+        .collect();
     let tables = Arc::new(plan.table_map());
     let shared = Arc::new(Workers {
         readers: session.readers(),
@@ -87,21 +118,34 @@ pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resu
         batch: cfg.batch,
         queue: Mutex::new(chunks.into_iter().collect()),
         progress: progress.clone(),
+        retry: cfg.retry,
+        records: true,
+        export_id: plan.export_id.clone(),
     });
     let readers = session
         .max_readers()
         .map_or(cfg.concurrency, |max| max.min(cfg.concurrency));
-    let results = run_workers(shared, readers).await?;
-    let manifest = publish(&dest, &layout, &plan, &results, progress.as_ref()).await?;
+    let kept = done.len();
+    let mut records = done;
+    if !shared
+        .queue
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .is_empty()
+    {
+        records.extend(run_workers(shared, readers).await?);
+    }
+    let finished = Finished {
+        planned: &planned,
+        records: &records,
+        kept,
+    };
+    let (manifest, report) = publish(&dest, &layout, &plan, finished, progress.as_ref()).await?;
     // The session's consistent view is held until the export is published.
     drop(session);
-    Ok(summary(
-        &dest,
-        &plan,
-        &manifest,
-        &results,
-        started.elapsed(),
-    ))
+    // The records served their purpose: a published export is not resumed.
+    steps::delete_all(&dest, dest.list(&layout.work_dir()).await?).await?;
+    Ok(summary(&dest, &plan, &manifest, report, started.elapsed()))
 }
 
 /// What a finished export reports, from its manifest and results.
@@ -109,14 +153,9 @@ fn summary(
     dest: &Destination,
     plan: &ExportPlan,
     manifest: &crate::manifest::Manifest,
-    results: &[PieceResult],
+    report: RunReport,
     elapsed: Duration,
 ) -> ExportSummary {
-    let lossy_values = results
-        .iter()
-        .flat_map(|r| r.lossy.values())
-        .flat_map(|m| m.values())
-        .sum();
     ExportSummary {
         manifest: format!(
             "{}/{}/{MANIFEST}",
@@ -125,9 +164,10 @@ fn summary(
         ),
         export_id: plan.export_id.clone(),
         totals: manifest.totals.clone(),
-        lossy_values,
+        lossy_values: report.lossy_values,
         elapsed,
         skipped: plan.skipped.clone(),
+        report,
     }
 }
 
@@ -172,6 +212,7 @@ async fn open_source(
         .export_id
         .clone()
         .unwrap_or_else(|| format!("{}-{}", info.database, started_at.format("%Y%m%dT%H%M%SZ")));
+    progress.export_id(&export_id);
     Ok(Opened {
         session,
         info,

@@ -8,31 +8,51 @@ use object_store::path::Path;
 
 use futures::{StreamExt, TryStreamExt};
 
-use super::work::ExportPlan;
+use super::work::{ChunkRecord, ExportPlan};
 use super::{PieceResult, Progress};
 use crate::catalog::{self, ExportInfo, TableEntry, names, partitions};
 use crate::config::ExportConfig;
 use crate::error::{Error, Result};
 use crate::manifest::{FORMAT, FileEntry, Manifest, SourceManifest, TableManifest, Totals};
 use crate::model::{LossyRule, SkippedTable, TableDesc, TableName};
-use crate::sink::Destination;
-use crate::sink::layout::Layout;
+use crate::report::RunReport;
+use crate::sink::layout::{Layout, REPORT};
+use crate::sink::{Destination, FileWritten};
 use crate::source::SourceInfo;
 
 /// Catalog files written at once: each is one small PUT, and an export may have thousands.
 const CATALOG_WRITES_AT_ONCE: usize = 32;
 
-/// Publishes an export whose chunks are all written: verifies every file, writes the catalog
-/// files, removes what an earlier attempt left, then writes the manifest and `_SUCCESS`, in
-/// that order, so a reader that sees `_SUCCESS` sees everything the manifest names.
+/// What the chunks of an export did, for publishing it.
+pub(super) struct Finished<'a> {
+    /// Each planned chunk's pieces, by chunk id.
+    pub(super) planned: &'a BTreeMap<usize, Vec<crate::model::Piece>>,
+    /// One completion record per planned chunk.
+    pub(super) records: &'a [ChunkRecord],
+    /// How many of the records an earlier run wrote.
+    pub(super) kept: usize,
+}
+
+/// Publishes an export whose chunks are all written: checks that every planned piece has
+/// exactly one result and verifies every file, writes the catalog files, removes what an
+/// earlier attempt left and checks that nothing else is there, then writes the manifest,
+/// the run report and `_SUCCESS`, in that order, so a reader that sees `_SUCCESS` sees
+/// everything the manifest names.
 pub(super) async fn publish(
     dest: &Destination,
     layout: &Layout,
     plan: &ExportPlan,
-    results: &[PieceResult],
+    finished: Finished<'_>,
     progress: &dyn Progress,
-) -> Result<Manifest> {
+) -> Result<(Manifest, RunReport)> {
     progress.phase("verifying files");
+    check_complete(finished.planned, finished.records)?;
+    let results: Vec<PieceResult> = finished
+        .records
+        .iter()
+        .flat_map(|r| r.results.iter().cloned())
+        .collect();
+    let results = results.as_slice();
     verify(dest, results).await?;
 
     progress.phase("writing catalog metadata");
@@ -76,8 +96,11 @@ pub(super) async fn publish(
     let json = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| Error::Internal(format!("manifest: {e}")))?;
     dest.put(&layout.manifest(), json).await?;
+    let report = RunReport::new(&manifest, finished.records, finished.kept);
+    dest.put(&layout.report(), pretty_json(REPORT, &report)?)
+        .await?;
     dest.put(&layout.success_marker(), vec![]).await?;
-    Ok(manifest)
+    Ok((manifest, report))
 }
 
 /// Writes `files`, `at_once` at a time. Each write owns its handle on the store: a future that
@@ -98,18 +121,94 @@ pub(super) async fn put_all(
         .await
 }
 
-/// Every file the results name exists with the size we wrote.
+/// Every file the results name exists with the size written, is a whole Parquet file (its
+/// footer reads back) and holds the rows counted while writing it; and no two pieces name
+/// the same file. Files are checked `CATALOG_WRITES_AT_ONCE` at a time.
 pub(super) async fn verify(dest: &Destination, results: &[PieceResult]) -> Result<()> {
-    for f in results.iter().filter_map(|r| r.file.as_ref()) {
-        // `parse`, not `from`: the path is already escaped and must not be escaped again.
-        let path = Path::parse(&f.path).map_err(|e| Error::Internal(format!("{}: {e}", f.path)))?;
-        let size = dest.size(&path).await?;
-        if size != f.bytes {
+    let files: Vec<&FileWritten> = results.iter().filter_map(|r| r.file.as_ref()).collect();
+    let mut seen = HashSet::with_capacity(files.len());
+    if let Some(twice) = files.iter().find(|f| !seen.insert(f.path.as_str())) {
+        return Err(Error::Verify(format!(
+            "{} is named by two pieces of the export",
+            twice.path
+        )));
+    }
+    futures::stream::iter(files)
+        .map(|f| {
+            let (dest, f) = (dest.clone(), f.clone());
+            async move { verify_file(&dest, &f).await }
+        })
+        .buffer_unordered(CATALOG_WRITES_AT_ONCE)
+        .try_collect()
+        .await
+}
+
+async fn verify_file(dest: &Destination, f: &FileWritten) -> Result<()> {
+    use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
+    // `parse`, not `from`: the path is already escaped and must not be escaped again.
+    let path = Path::parse(&f.path).map_err(|e| Error::Internal(format!("{}: {e}", f.path)))?;
+    let size = dest.size(&path).await?;
+    if size != f.bytes {
+        return Err(Error::Verify(format!(
+            "{} is {size} bytes, {} were written",
+            f.path, f.bytes
+        )));
+    }
+    let broken =
+        |why: String| Error::Verify(format!("{} is not a whole Parquet file: {why}", f.path));
+    // The footer: the metadata's length and the magic, then the metadata before them.
+    let tail = dest.get_range(&path, size.saturating_sub(8)..size).await?;
+    let tail: [u8; 8] = tail
+        .as_slice()
+        .try_into()
+        .map_err(|_| broken(format!("{size} bytes")))?;
+    let footer = FooterTail::try_new(&tail).map_err(|e| broken(e.to_string()))?;
+    let len = footer.metadata_length() as u64;
+    if len + 8 > size {
+        return Err(broken(format!("a footer of {len} bytes in {size}")));
+    }
+    let meta = dest.get_range(&path, size - 8 - len..size - 8).await?;
+    let meta = ParquetMetaDataReader::decode_metadata(&meta).map_err(|e| broken(e.to_string()))?;
+    let rows = meta.file_metadata().num_rows();
+    if u64::try_from(rows).ok() != Some(f.rows) {
+        return Err(Error::Verify(format!(
+            "{} holds {rows} rows, {} were written",
+            f.path, f.rows
+        )));
+    }
+    Ok(())
+}
+
+/// Every planned chunk has exactly one record, and each record lists exactly the pieces its
+/// chunk planned: no piece was left unread or read twice.
+pub(super) fn check_complete(
+    planned: &BTreeMap<usize, Vec<crate::model::Piece>>,
+    records: &[ChunkRecord],
+) -> Result<()> {
+    let mut seen = HashSet::with_capacity(records.len());
+    for r in records {
+        let Some(pieces) = planned.get(&r.chunk) else {
             return Err(Error::Verify(format!(
-                "{} is {size} bytes, {} were written",
-                f.path, f.bytes
+                "chunk {} has a record but was not planned",
+                r.chunk
+            )));
+        };
+        if !seen.insert(r.chunk) {
+            return Err(Error::Verify(format!("chunk {} has two records", r.chunk)));
+        }
+        let same = r.results.len() == pieces.len()
+            && r.results.iter().zip(pieces).all(|(r, p)| &r.piece == p);
+        if !same {
+            return Err(Error::Verify(format!(
+                "chunk {}'s record does not list the pieces it planned",
+                r.chunk
             )));
         }
+    }
+    if let Some(missing) = planned.keys().find(|c| !seen.contains(*c)) {
+        return Err(Error::Verify(format!(
+            "chunk {missing} has no completion record: the export is incomplete"
+        )));
     }
     Ok(())
 }
@@ -140,7 +239,7 @@ pub(super) async fn existing_objects(
         let is_piece = (parts.len() == 3 || (parts.len() == 4 && parts[2].contains('=')))
             && file.starts_with("part-")
             && file.ends_with(".parquet");
-        if is_piece || Layout::is_catalog_file(rel) {
+        if is_piece || Layout::is_catalog_file(rel) || rel == REPORT {
             ours.push(path)
         } else {
             foreign.push(path)
@@ -175,6 +274,26 @@ pub(super) async fn remove_strays(
     for path in ours.iter().filter(|p| !written.contains(p.as_ref())) {
         tracing::info!("removing {path}: left by an earlier attempt, not part of this export");
         dest.delete(path).await?;
+    }
+    // Uploads a killed process left unfinished in a local folder (invisible to listings).
+    dest.remove_unfinished_uploads(layout.export_root()).await?;
+    // Nothing but what this run wrote may be published.
+    let (ours, foreign) = existing_objects(dest, layout).await?;
+    if !foreign.is_empty() {
+        return Err(foreign_objects_error(export_id, &foreign));
+    }
+    if let Some(stray) = ours.iter().find(|p| !written.contains(p.as_ref())) {
+        return Err(Error::Verify(format!(
+            "{stray} is under the export's folder but is not part of it"
+        )));
+    }
+    if let Some(missing) = written
+        .iter()
+        .find(|w| !ours.iter().any(|p| p.as_ref() == w.as_str()))
+    {
+        return Err(Error::Verify(format!(
+            "{missing} was written but is not in the export's folder"
+        )));
     }
     Ok(())
 }
@@ -583,6 +702,7 @@ mod tests {
                 piece,
                 file,
                 lossy: BTreeMap::new(),
+                seconds: 0.0,
             });
         }
 

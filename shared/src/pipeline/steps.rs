@@ -16,7 +16,7 @@ use std::time::Instant;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 
-use super::chunks::{PieceResult, Workers, run_workers};
+use super::chunks::{Workers, run_workers};
 use super::planning::{Planned, discover_and_plan};
 use super::publish::glue_database;
 use super::publish::{publish, verify};
@@ -26,13 +26,14 @@ use super::{ExportSummary, Progress, Quiet, export_plan, open_destination, open_
 use crate::config::ExportConfig;
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
-use crate::model::{TableDesc, TableName};
+use crate::model::{Piece, TableDesc, TableName};
+use crate::report::RunReport;
 use crate::sink::Destination;
 use crate::sink::layout::Layout;
 use crate::source::{ReaderFactory, SourceUrl};
 
 /// Small objects written or read at once.
-const OBJECTS_AT_ONCE: usize = 32;
+pub(super) const OBJECTS_AT_ONCE: usize = 32;
 
 /// What planning a serverless run produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,9 +185,8 @@ pub async fn chunk_step(
         );
         return Ok(record);
     }
-    match read_chunk(source, &dest, &layout, spec).await {
-        Ok(results) => {
-            let record = ChunkRecord { chunk, results };
+    match read_chunk(source, &dest, &layout, export_id, spec).await {
+        Ok(record) => {
             dest.put(&layout.work_done(chunk), to_json("chunk record", &record)?)
                 .await?;
             // A failure of an earlier attempt no longer describes this chunk.
@@ -213,8 +213,8 @@ pub async fn chunk_step(
 }
 
 /// The chunk's record, if it exists, describes this chunk's pieces and its files are there
-/// with the sizes written.
-async fn finished(
+/// with the sizes and rows written.
+pub(super) async fn finished(
     dest: &Destination,
     layout: &Layout,
     spec: &ChunkSpec,
@@ -240,8 +240,9 @@ async fn read_chunk(
     source: &SourceUrl,
     dest: &Destination,
     layout: &Layout,
+    export_id: &str,
     spec: ChunkSpec,
-) -> Result<Vec<PieceResult>> {
+) -> Result<ChunkRecord> {
     let workers = Arc::new(Workers {
         readers: ReaderFactory::standalone(source),
         tables: Arc::new(
@@ -256,8 +257,15 @@ async fn read_chunk(
         batch: spec.batch,
         queue: Mutex::new([spec.chunk].into()),
         progress: Arc::new(Quiet),
+        retry: crate::config::RetryPolicy::default(),
+        // Written by the step, which also records failures.
+        records: false,
+        export_id: export_id.to_string(),
     });
-    run_workers(workers, 1).await
+    run_workers(workers, 1)
+        .await?
+        .pop()
+        .ok_or_else(|| Error::Internal("a chunk step read no chunk".into()))
 }
 
 /// Publishes a planned export once every chunk has its completion record: verifies every
@@ -279,7 +287,11 @@ pub async fn finalize_step(
     .await?;
     if dest.exists(&layout.success_marker()).await? {
         let manifest: Manifest = from_json("manifest", &dest.get(&layout.manifest()).await?)?;
-        return Ok(summary(&dest, &plan, &manifest, &[], started.elapsed()));
+        let report = match dest.exists(&layout.report()).await? {
+            true => from_json("run report", &dest.get(&layout.report()).await?)?,
+            false => RunReport::new(&manifest, &[], 0),
+        };
+        return Ok(summary(&dest, &plan, &manifest, report, started.elapsed()));
     }
     progress.phase("reading chunk records");
     let records: Vec<ChunkRecord> = futures::stream::iter(0..plan.chunks)
@@ -299,45 +311,52 @@ pub async fn finalize_step(
         .buffer_unordered(OBJECTS_AT_ONCE)
         .try_collect()
         .await?;
-    let results: Vec<PieceResult> = records.into_iter().flat_map(|r| r.results).collect();
     progress.phase("reading the chunks' tables");
-    let plan = gather_tables(&dest, &layout, plan).await?;
-    let manifest = publish(&dest, &layout, &plan, &results, progress.as_ref()).await?;
-    Ok(summary(
-        &dest,
-        &plan,
-        &manifest,
-        &results,
-        started.elapsed(),
-    ))
+    let (plan, planned) = gather_tables(&dest, &layout, plan).await?;
+    let finished = super::publish::Finished {
+        planned: &planned,
+        records: &records,
+        kept: 0,
+    };
+    let (manifest, report) = publish(&dest, &layout, &plan, finished, progress.as_ref()).await?;
+    Ok(summary(&dest, &plan, &manifest, report, started.elapsed()))
 }
 
 /// `plan` with every exported table, in catalog order and with its Glue name: the tables the
 /// chunks read come from the chunks' descriptions (the plan step kept none of them), the
-/// others from the plan itself.
+/// others from the plan itself. With it, each planned chunk's pieces.
 async fn gather_tables(
     dest: &Destination,
     layout: &Layout,
-    mut plan: ExportPlan,
-) -> Result<ExportPlan> {
+    plan: ExportPlan,
+) -> Result<(ExportPlan, BTreeMap<usize, Vec<Piece>>)> {
+    let mut plan = plan;
     let mut tables: BTreeMap<usize, TableDesc> =
         plan.tables.drain(..).map(|t| (t.order, t.desc)).collect();
-    let mut specs = futures::stream::iter(0..plan.chunks)
-        .map(|chunk| {
-            let (dest, path) = (dest.clone(), layout.work_chunk(chunk));
-            async move {
-                read_record::<ChunkSpec>(&dest, &path, || {
-                    format!("chunk {chunk} has no description: the plan is incomplete")
-                })
-                .await
-            }
-        })
-        .buffer_unordered(OBJECTS_AT_ONCE);
+    let mut planned = BTreeMap::new();
+    let mut specs = read_specs(dest, layout, plan.chunks);
     while let Some(spec) = specs.try_next().await? {
-        for (order, desc) in spec.table_order.into_iter().zip(spec.tables) {
-            tables.entry(order).or_insert(desc);
-        }
+        add_tables(&mut tables, spec.table_order, spec.tables);
+        planned.insert(spec.chunk.id, spec.chunk.pieces);
     }
+    Ok((with_tables(plan, tables), planned))
+}
+
+/// Adds a chunk description's tables to those gathered so far (a table read by several
+/// chunks is described by each).
+pub(super) fn add_tables(
+    tables: &mut BTreeMap<usize, TableDesc>,
+    order: Vec<usize>,
+    descs: Vec<TableDesc>,
+) {
+    for (order, desc) in order.into_iter().zip(descs) {
+        tables.entry(order).or_insert(desc);
+    }
+}
+
+/// `plan` holding `tables` (by catalog order), each named for Glue as a plan of all of
+/// them would name it.
+pub(super) fn with_tables(mut plan: ExportPlan, tables: BTreeMap<usize, TableDesc>) -> ExportPlan {
     let names: Vec<&TableName> = tables.values().map(|t| &t.name).collect();
     let glue = crate::catalog::names::table_names(&names, plan.default_schema.as_deref());
     plan.tables = tables
@@ -349,7 +368,26 @@ async fn gather_tables(
             order,
         })
         .collect();
-    Ok(plan)
+    plan
+}
+
+/// The descriptions of chunks `0..chunks`, read `OBJECTS_AT_ONCE` at a time, in any order.
+pub(super) fn read_specs<'a>(
+    dest: &'a Destination,
+    layout: &'a Layout,
+    chunks: usize,
+) -> impl futures::Stream<Item = Result<ChunkSpec>> + 'a {
+    futures::stream::iter(0..chunks)
+        .map(move |chunk| {
+            let (dest, path) = (dest.clone(), layout.work_chunk(chunk));
+            async move {
+                read_record::<ChunkSpec>(&dest, &path, || {
+                    format!("chunk {chunk} has no description: the plan is incomplete")
+                })
+                .await
+            }
+        })
+        .buffer_unordered(OBJECTS_AT_ONCE)
 }
 
 /// The failure record of the lowest-numbered failed chunk of an export, if any chunk failed.
@@ -376,7 +414,7 @@ pub async fn first_failure(
 }
 
 /// Reads a JSON record; a missing one is the error `missing` describes.
-async fn read_record<T: for<'de> serde::Deserialize<'de>>(
+pub(super) async fn read_record<T: for<'de> serde::Deserialize<'de>>(
     dest: &Destination,
     path: &Path,
     missing: impl FnOnce() -> String,
@@ -387,7 +425,7 @@ async fn read_record<T: for<'de> serde::Deserialize<'de>>(
     from_json(path.as_ref(), &dest.get(path).await?)
 }
 
-async fn delete_all(dest: &Destination, paths: Vec<Path>) -> Result<()> {
+pub(super) async fn delete_all(dest: &Destination, paths: Vec<Path>) -> Result<()> {
     futures::stream::iter(paths)
         .map(|path| {
             let dest = dest.clone();

@@ -94,6 +94,9 @@ pub struct ChunkSpec {
 pub struct ChunkRecord {
     pub chunk: usize,
     pub results: Vec<PieceResult>,
+    /// Attempts that failed with a retryable error before the one that wrote the files.
+    #[serde(default)]
+    pub retries: u32,
 }
 
 /// Why a chunk failed, for the execution's error when the Map gives only its own.

@@ -4,7 +4,7 @@
 //! ```text
 //! <dest>/<export-id>/<schema>/<table>/part-<range>.parquet
 //! <dest>/<export-id>/_catalog/database.json, <glue table>.table.json, <glue table>.sql
-//! <dest>/<export-id>/manifest.json
+//! <dest>/<export-id>/manifest.json, report.json
 //! <dest>/<export-id>/_SUCCESS
 //! <dest>/<export-id>/_work/plan.json, chunks.jsonl, chunks/<n>.json, done/<n>.json, failed/<n>.json
 //! ```
@@ -21,6 +21,8 @@ use crate::model::{Piece, TableName};
 
 pub const MANIFEST: &str = "manifest.json";
 pub const SUCCESS: &str = "_SUCCESS";
+/// The run report, next to the manifest (see [`crate::report`]).
+pub const REPORT: &str = "report.json";
 /// The folder of a serverless run's records. Its leading `_` keeps it apart from the schema
 /// folders (escaped segments never start with `_`), and Athena ignores it.
 pub const WORK_DIR: &str = "_work";
@@ -137,6 +139,10 @@ impl Layout {
 
     pub fn manifest(&self) -> Path {
         join(&self.root, &[MANIFEST])
+    }
+
+    pub fn report(&self) -> Path {
+        join(&self.root, &[REPORT])
     }
 
     pub fn success_marker(&self) -> Path {

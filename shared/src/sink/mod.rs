@@ -198,6 +198,16 @@ impl Destination {
         Ok(bytes.to_vec())
     }
 
+    /// Bytes `range` of the object at `path`.
+    pub async fn get_range(&self, path: &Path, range: std::ops::Range<u64>) -> Result<Vec<u8>> {
+        let bytes = self
+            .store
+            .get_range(path, range)
+            .await
+            .map_err(|e| Error::store(&self.url, e))?;
+        Ok(bytes.to_vec())
+    }
+
     /// The bucket and key of a store path, as an S3 API call names it (for a local folder:
     /// the folder's absolute path and the path under it).
     pub fn bucket_and_key(&self, path: &Path) -> (String, String) {
@@ -206,6 +216,31 @@ impl Destination {
             None => self.base.trim_start_matches("file://").to_string(),
         };
         (bucket, path.as_ref().to_string())
+    }
+
+    /// Removes what unfinished uploads left under `prefix`. A local folder stages each file
+    /// as `<name>#<n>` beside it until the file is complete; a process killed mid-file leaves
+    /// that staging file behind, and listings do not show it. (An S3 bucket keeps unfinished
+    /// multipart uploads out of sight too; the bucket's lifecycle rule aborts them.)
+    pub async fn remove_unfinished_uploads(&self, prefix: &Path) -> Result<()> {
+        let Some(root) = self.base.strip_prefix("file://") else {
+            return Ok(());
+        };
+        let mut dir = std::path::PathBuf::from(root);
+        dir.extend(prefix.parts().map(|p| p.as_ref().to_string()));
+        let removed = tokio::task::spawn_blocking(move || remove_staging_files(&dir))
+            .await
+            .map_err(|e| Error::Internal(format!("removing unfinished uploads: {e}")))?
+            .map_err(|e| {
+                Error::InvalidInput(format!(
+                    "destination {}: cannot remove unfinished uploads: {e}",
+                    self.url
+                ))
+            })?;
+        if removed > 0 {
+            tracing::info!(removed, "removed files of unfinished uploads");
+        }
+        Ok(())
     }
 
     pub async fn delete(&self, path: &Path) -> Result<()> {
@@ -224,9 +259,57 @@ impl Destination {
     }
 }
 
+/// Deletes, under `dir`, files named `<name>#<digits>` (a local store's staging files);
+/// returns how many. A missing `dir` holds none.
+fn remove_staging_files(dir: &std::path::Path) -> std::io::Result<usize> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            removed += remove_staging_files(&path)?;
+        } else if is_staging_name(&entry.file_name().to_string_lossy()) {
+            std::fs::remove_file(&path)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+fn is_staging_name(name: &str) -> bool {
+    name.rsplit_once('#')
+        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn unfinished_local_uploads_are_removed_and_nothing_else() {
+        let tmp = std::env::temp_dir().join(format!("snapex-staging-{}", std::process::id()));
+        let dir = tmp.join("e/public/t");
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in ["part-1.parquet", "part-2.parquet#3", "odd#name", "x#"] {
+            std::fs::write(dir.join(name), b"x").unwrap();
+        }
+        let dest = Destination::open(tmp.to_str().unwrap(), None).unwrap();
+        dest.remove_unfinished_uploads(&Path::from("e"))
+            .await
+            .unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["odd#name", "part-1.parquet", "x#"]);
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
 
     #[test]
     fn folder_urls_are_full_and_end_in_a_slash() {

@@ -433,8 +433,10 @@ impl MyReaders {
             }
             // Lined-up snapshots cannot be taken later: a reader beyond those opened at the
             // start would see another instant.
-            _ => Err(Error::Internal(
-                "no lined-up MySQL reader left for a reader task".into(),
+            // A reader lost after the start (its connection killed, the server restarted)
+            // cannot be replaced inside the same view.
+            _ => Err(Error::ViewLost(
+                "a MySQL reader connection was lost and its snapshot cannot be re-entered".into(),
             )),
         }
     }

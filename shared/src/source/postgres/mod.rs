@@ -471,7 +471,19 @@ impl Snapshot {
                 "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT '{id}'"
             ))
             .await
-            .map_err(|e| Error::query("importing the export snapshot", e))
+            .map_err(|e| {
+                // The snapshot is importable only while the coordinating transaction lives: once
+                // the server restarted or that connection died, no reader can enter it again.
+                if e.code() == Some(&tokio_postgres::error::SqlState::INVALID_PARAMETER_VALUE) {
+                    Error::ViewLost(format!(
+                        "importing the export snapshot {id}: {}",
+                        e.as_db_error()
+                            .map_or_else(|| e.to_string(), |d| d.message().to_string())
+                    ))
+                } else {
+                    Error::query("importing the export snapshot", e)
+                }
+            })
     }
 
     /// Ends a reader's transaction (read-only: nothing to commit but the locks to release).

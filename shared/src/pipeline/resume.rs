@@ -1,0 +1,139 @@
+//! The command line's records of a run, and resuming from them. A run writes its plan and
+//! its chunks under the export's `_work/` folder before reading anything, and each chunk's
+//! completion record as soon as the chunk's files are written (the records a serverless run
+//! writes between its steps). A resumed run reads them back, keeps every chunk whose record
+//! and files check out, and reads the rest in a new view of the source.
+
+use std::collections::BTreeMap;
+
+use futures::TryStreamExt;
+
+use super::publish::{existing_objects, foreign_objects_error, put_all};
+use super::steps::{OBJECTS_AT_ONCE, add_tables, delete_all, finished, read_specs, with_tables};
+use super::work::{ChunkRecord, ChunkSpec, ExportPlan, from_json, to_json};
+use super::{Opened, Prepared, Progress, open_source};
+use crate::config::ExportConfig;
+use crate::error::{Error, Result};
+use crate::model::{Chunk, TableDesc};
+use crate::sink::Destination;
+use crate::sink::layout::Layout;
+
+/// Writes a new run's plan (with every table) and its chunks (without tables: the plan holds
+/// them), after clearing the records of an earlier run with the same export id.
+pub(super) async fn write_records(
+    dest: &Destination,
+    layout: &Layout,
+    plan: &ExportPlan,
+    chunks: &[Chunk],
+) -> Result<()> {
+    delete_all(dest, dest.list(&layout.work_dir()).await?).await?;
+    let mut files = Vec::with_capacity(chunks.len());
+    for chunk in chunks {
+        let spec = ChunkSpec {
+            chunk: chunk.clone(),
+            tables: vec![],
+            table_order: vec![],
+            parquet: plan.parquet,
+            batch: plan.batch,
+        };
+        files.push((layout.work_chunk(chunk.id), to_json("chunk", &spec)?));
+    }
+    put_all(dest, files, OBJECTS_AT_ONCE).await?;
+    // Last: a plan without all its chunks is never there to resume.
+    dest.put(&layout.work_plan(), to_json("plan", plan)?).await
+}
+
+/// Everything a resumed run starts from: the export as planned, its chunks still to read,
+/// and the records of those already done.
+pub(super) async fn resume(
+    cfg: &ExportConfig,
+    mysql_consistency: crate::source::mysql::Consistency,
+    progress: &dyn Progress,
+) -> Result<(Prepared, Vec<ChunkRecord>)> {
+    let Some(export_id) = cfg.export_id.clone() else {
+        return Err(Error::InvalidInput(
+            "--resume needs the --export-id of the export to finish".into(),
+        ));
+    };
+    let opened = open_source(cfg, mysql_consistency, progress).await?;
+    let dest = Destination::open(&cfg.destination, cfg.endpoint.as_deref())?;
+    let layout = Layout::new(&dest.root, &export_id);
+    if dest.exists(&layout.manifest()).await? {
+        return Err(Error::InvalidInput(format!(
+            "export {export_id:?} is already published in {}: there is nothing to resume",
+            dest.url
+        )));
+    }
+    let plan: ExportPlan = if dest.exists(&layout.work_plan()).await? {
+        from_json("plan", &dest.get(&layout.work_plan()).await?)?
+    } else {
+        return Err(Error::InvalidInput(format!(
+            "export {export_id:?} has no plan in {}: there is nothing to resume; run without \
+             --resume to start it",
+            dest.url
+        )));
+    };
+    check_same_source(&plan, &opened)?;
+    dest.check_writable(&dest.root).await?;
+    let (_, foreign) = existing_objects(&dest, &layout).await?;
+    if !foreign.is_empty() {
+        return Err(foreign_objects_error(&export_id, &foreign));
+    }
+
+    progress.phase("checking the chunks already written");
+    let specs: Vec<ChunkSpec> = read_specs(&dest, &layout, plan.chunks)
+        .try_collect()
+        .await?;
+    let mut tables: BTreeMap<usize, TableDesc> = BTreeMap::new();
+    let mut done = Vec::new();
+    let mut todo = Vec::new();
+    for spec in specs {
+        match finished(&dest, &layout, &spec).await? {
+            Some(record) => done.push(record),
+            None => todo.push(spec.chunk.clone()),
+        }
+        add_tables(&mut tables, spec.table_order, spec.tables);
+    }
+    todo.sort_by_key(|c| c.id);
+    for t in &plan.tables {
+        tables.entry(t.order).or_insert_with(|| t.desc.clone());
+    }
+    let mut plan = with_tables(plan, tables);
+    plan.source.consistency = format!(
+        "{}; resumed: {} of {} chunks read in a second view ({})",
+        plan.source.consistency,
+        todo.len(),
+        plan.chunks,
+        opened.session.consistency()
+    );
+    tracing::info!(
+        export_id,
+        done = done.len(),
+        remaining = todo.len(),
+        "resuming: chunks already written are kept"
+    );
+    let Opened { session, .. } = opened;
+    Ok((
+        Prepared {
+            session,
+            dest,
+            layout,
+            plan,
+            chunks: todo,
+        },
+        done,
+    ))
+}
+
+/// A resumed run must read the database the plan was made of.
+fn check_same_source(plan: &ExportPlan, opened: &Opened) -> Result<()> {
+    let (was, is) = (&plan.source, &opened.info);
+    if was.engine != is.engine || was.database != is.database {
+        return Err(Error::InvalidInput(format!(
+            "export {:?} was planned from {} database {:?}, not {} database {:?}: resume it \
+             with the same --source",
+            plan.export_id, was.engine, was.database, is.engine, is.database
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,282 @@
+//! Real faults for the reliability tests: an HTTP proxy in front of the S3-compatible server
+//! that fails some requests the ways networks and S3 do, and a private PostgreSQL server a
+//! test may stop and restart without disturbing the shared one.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// How a failed request fails, in turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// `503 Slow Down` from the "server", the request never reaching it.
+    SlowDown,
+    /// The connection closed before the request reached the server.
+    DroppedBefore,
+    /// The server handled the request, and its response was lost: the client cannot tell
+    /// whether its write happened.
+    DroppedAfter,
+}
+
+const FAULTS: [Fault; 3] = [Fault::SlowDown, Fault::DroppedBefore, Fault::DroppedAfter];
+
+/// Forwards HTTP/1.1 requests to `upstream`, failing every `every`th one (see [`Fault`]).
+pub struct FaultProxy {
+    pub url: String,
+    requests: Arc<AtomicU64>,
+    faults: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    addr: SocketAddr,
+}
+
+impl FaultProxy {
+    pub fn start(upstream: SocketAddr, every: u64) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fault proxy");
+        let addr = listener.local_addr().unwrap();
+        let requests = Arc::new(AtomicU64::new(0));
+        let faults = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        {
+            let (requests, faults, stop) = (requests.clone(), faults.clone(), stop.clone());
+            std::thread::spawn(move || {
+                for client in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(client) = client else { continue };
+                    let (requests, faults) = (requests.clone(), faults.clone());
+                    std::thread::spawn(move || {
+                        let _ = serve(client, upstream, every, &requests, &faults);
+                    });
+                }
+            });
+        }
+        FaultProxy {
+            url: format!("http://{addr}"),
+            requests,
+            faults,
+            stop,
+            addr,
+        }
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::SeqCst)
+    }
+
+    pub fn faults(&self) -> u64 {
+        self.faults.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+/// One client connection: each request is read whole, then failed or forwarded on a fresh
+/// upstream connection (asked to close after its response, so the response ends at EOF).
+fn serve(
+    client: TcpStream,
+    upstream: SocketAddr,
+    every: u64,
+    requests: &AtomicU64,
+    faults: &AtomicU64,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(client.try_clone()?);
+    let mut client = client;
+    loop {
+        let mut head = Vec::new();
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            let lower = line.to_ascii_lowercase();
+            if let Some(v) = lower.strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+            assert!(
+                !lower.starts_with("transfer-encoding:"),
+                "the fault proxy forwards only requests with a Content-Length"
+            );
+            if lower.starts_with("connection:") {
+                continue;
+            }
+            if line == "\r\n" {
+                head.extend_from_slice(b"Connection: close\r\n\r\n");
+                break;
+            }
+            head.extend_from_slice(line.as_bytes());
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body)?;
+
+        let n = requests.fetch_add(1, Ordering::SeqCst) + 1;
+        let fault = (n % every == 0).then(|| FAULTS[((n / every) % 3) as usize]);
+        if fault.is_some() {
+            faults.fetch_add(1, Ordering::SeqCst);
+        }
+        match fault {
+            Some(Fault::SlowDown) => {
+                let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code>\
+                           <Message>Please reduce your request rate.</Message></Error>";
+                write!(
+                    client,
+                    "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{xml}",
+                    xml.len()
+                )?;
+                return client.shutdown(Shutdown::Both);
+            }
+            Some(Fault::DroppedBefore) => return client.shutdown(Shutdown::Both),
+            _ => {}
+        }
+        let mut up = TcpStream::connect(upstream)?;
+        up.write_all(&head)?;
+        up.write_all(&body)?;
+        let mut response = Vec::new();
+        up.read_to_end(&mut response)?;
+        if fault == Some(Fault::DroppedAfter) {
+            return client.shutdown(Shutdown::Both);
+        }
+        client.write_all(&response)?;
+        client.flush()?;
+    }
+}
+
+/// A PostgreSQL server of our own on a free port, in a temporary folder: a test may stop,
+/// restart or kill it. Runs as the `postgres` user (the server refuses root). Trust auth.
+pub struct PrivatePostgres {
+    pub port: u16,
+    dir: PathBuf,
+    bin: PathBuf,
+}
+
+impl PrivatePostgres {
+    pub fn start(tag: &str) -> PrivatePostgres {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL's server binaries under /usr/lib/postgresql")
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .find(|p| p.join("initdb").exists())
+            .expect("initdb");
+        let dir = std::env::temp_dir().join(format!("snapex-pg-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        run(Command::new("chown").arg("postgres").arg(&dir));
+        let port = free_port();
+        let pg = PrivatePostgres { port, dir, bin };
+        run(pg
+            .as_postgres(&[
+                "initdb",
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ])
+            .arg("-D")
+            .arg(pg.data()));
+        pg.pg_ctl("start");
+        pg
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    fn as_postgres(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"])
+            .arg(self.bin.join(args[0]))
+            .args(&args[1..]);
+        c
+    }
+
+    fn pg_ctl(&self, action: &str) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.display()
+        );
+        let mut c = self.as_postgres(&["pg_ctl", "-w", "-m", "fast", action]);
+        c.arg("-D")
+            .arg(self.data())
+            .arg("-l")
+            .arg(self.dir.join("server.log"));
+        if action != "stop" {
+            c.arg("-o").arg(options);
+        }
+        run(&mut c);
+    }
+
+    /// Stops the server (fast: every session is ended) and starts it again.
+    pub fn restart(&self) {
+        self.pg_ctl("restart");
+    }
+
+    /// A URL for `database` on this server.
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Runs SQL with psql against `database`.
+    pub fn psql(&self, database: &str, sql: &str) -> String {
+        let out = Command::new("psql")
+            .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1"])
+            .arg(self.url(database))
+            .arg("-c")
+            .arg(sql)
+            .output()
+            .expect("psql");
+        assert!(
+            out.status.success(),
+            "psql: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let _ = self
+            .as_postgres(&["pg_ctl", "-w", "-m", "immediate", "stop"])
+            .arg("-D")
+            .arg(self.data())
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn run(c: &mut Command) {
+    let out = c.output().unwrap_or_else(|e| panic!("{c:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{c:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A port nothing listens on at the moment.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
