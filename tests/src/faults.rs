@@ -224,6 +224,15 @@ impl PrivatePostgres {
         self.pg_ctl("restart");
     }
 
+    /// Stops the server (fast: every session is ended).
+    pub fn stop(&self) {
+        self.pg_ctl("stop");
+    }
+
+    pub fn start_again(&self) {
+        self.pg_ctl("start");
+    }
+
     /// A URL for `database` on this server.
     pub fn url(&self, database: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)

@@ -322,6 +322,53 @@ async fn s3_errors_and_dropped_connections_are_retried() {
     assert_same_rows(&source, &exported_rows(&files));
 }
 
+/// The serverless chunk step reads in a transaction of its own (the instance is a restored
+/// snapshot nothing writes to), so it waits out a database restart and finishes its chunk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_serverless_chunk_step_waits_out_a_server_restart() {
+    use snapex::pipeline::{Quiet, chunk_step, finalize_step, plan_step};
+    let pg = PrivatePostgres::start("steps");
+    pg.psql("postgres", "CREATE DATABASE faults");
+    pg.psql("faults", PG_TABLE);
+    let url = pg.url("faults");
+    let source = pg_rows(&url).await;
+    let dest = temp_dir("fault-steps");
+    let d = dest.to_str().unwrap().to_string();
+    let mut cfg = snapex::ExportConfig::new(&url, &d).unwrap();
+    cfg.export_id = Some("steps".into());
+    cfg.plan.target_file_bytes = 4 << 20;
+    let planned = plan_step(&cfg, std::sync::Arc::new(Quiet)).await.unwrap();
+    assert!(planned.chunks > 1);
+
+    pg.stop();
+    let step = {
+        let (url, d) = (cfg.source.clone(), d.clone());
+        tokio::spawn(async move { chunk_step(&url, &d, None, "steps", 0).await })
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    pg.start_again();
+    let record = step.await.unwrap().unwrap();
+    assert!(record.retries >= 1, "{record:?}");
+    for chunk in 1..planned.chunks {
+        chunk_step(&cfg.source, &d, None, "steps", chunk)
+            .await
+            .unwrap();
+    }
+    let summary = finalize_step(&d, None, "steps", std::sync::Arc::new(Quiet))
+        .await
+        .unwrap();
+    assert!(summary.report.retries >= 1, "{:?}", summary.report);
+    let root = dest.join("steps");
+    let manifest = read_manifest(&root);
+    let t = snapex_tests::manifest_table(&manifest, "events");
+    let bytes: Vec<Vec<u8>> = t
+        .files
+        .iter()
+        .map(|f| std::fs::read(root.join(&f.path)).unwrap())
+        .collect();
+    assert_same_rows(&source, &exported_rows(&bytes));
+}
+
 const MY_TABLE: &str = "CREATE TABLE events (id bigint PRIMARY KEY, body text, n int);
     INSERT INTO events
     WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < 300000)
@@ -370,8 +417,10 @@ async fn kill_a_mysql_reader(db: &MyDb) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_reader_killed_mid_chunk() {
     let db = MyDb::create("fault_kill").await;
-    db.exec(&format!("SET SESSION max_recursive_iterations = 1000000; {MY_TABLE}"))
-        .await;
+    db.exec(&format!(
+        "SET SESSION max_recursive_iterations = 1000000; {MY_TABLE}"
+    ))
+    .await;
     let source = my_rows(&db).await;
     assert_eq!(source.len() as i64, ROWS);
 

@@ -123,19 +123,20 @@ async fn run_chunk_retrying(
     let mut delays = w.retry.delays();
     let mut retries = 0;
     loop {
+        let mut results = Vec::with_capacity(chunk.pieces.len());
         let attempt = async {
             let r = match reader {
                 Some(r) => r,
                 None => reader.insert(w.readers.connect().await?),
             };
             r.begin_chunk().await?;
-            let results = run_chunk(r, chunk, w).await?;
+            run_chunk(r, chunk, w, &mut results).await?;
             r.end_chunk().await?;
-            Ok::<_, Error>(results)
+            Ok::<_, Error>(())
         }
         .await;
         let e = match attempt {
-            Ok(results) => {
+            Ok(()) => {
                 return Ok(ChunkRecord {
                     chunk: chunk.id,
                     results,
@@ -144,6 +145,8 @@ async fn run_chunk_retrying(
             }
             Err(e) => e,
         };
+        // A chunk that failed leaves none of its files behind (a retry writes them again).
+        remove_files(w, &results).await;
         // The connection may be broken or inside a failed transaction: the next attempt
         // starts on a new one.
         *reader = None;
@@ -163,9 +166,27 @@ async fn run_chunk_retrying(
     }
 }
 
-/// Reads every piece of one chunk into its file.
-async fn run_chunk(reader: &mut Reader, chunk: &Chunk, w: &Workers) -> Result<Vec<PieceResult>> {
-    let mut out = Vec::with_capacity(chunk.pieces.len());
+/// Deletes the files a failed attempt finished, best effort: a file left behind is still
+/// never published (publishing removes what no record names).
+async fn remove_files(w: &Workers, results: &[PieceResult]) {
+    for f in results.iter().filter_map(|r| r.file.as_ref()) {
+        let Ok(path) = object_store::path::Path::parse(&f.path) else {
+            continue;
+        };
+        if let Err(e) = w.dest.delete(&path).await {
+            tracing::warn!(file = %f.path, "cannot remove a file of a failed chunk: {e}");
+        }
+    }
+}
+
+/// Reads every piece of one chunk into its file, adding each piece's result to `out` as
+/// soon as its file is written.
+async fn run_chunk(
+    reader: &mut Reader,
+    chunk: &Chunk,
+    w: &Workers,
+    out: &mut Vec<PieceResult>,
+) -> Result<()> {
     for piece in &chunk.pieces {
         let table = w
             .tables
@@ -174,7 +195,7 @@ async fn run_chunk(reader: &mut Reader, chunk: &Chunk, w: &Workers) -> Result<Ve
         let span = tracing::info_span!("piece", table = %piece.table);
         out.push(run_piece(reader, table, piece, w).instrument(span).await?);
     }
-    Ok(out)
+    Ok(())
 }
 
 async fn run_piece(

@@ -125,7 +125,8 @@ pub(super) async fn put_all(
 /// footer reads back) and holds the rows counted while writing it; and no two pieces name
 /// the same file. Files are checked `CATALOG_WRITES_AT_ONCE` at a time.
 pub(super) async fn verify(dest: &Destination, results: &[PieceResult]) -> Result<()> {
-    let files: Vec<&FileWritten> = results.iter().filter_map(|r| r.file.as_ref()).collect();
+    // Owned, so the checks' futures borrow nothing: the Lambda runtime needs `Send` futures.
+    let files: Vec<FileWritten> = results.iter().filter_map(|r| r.file.clone()).collect();
     let mut seen = HashSet::with_capacity(files.len());
     if let Some(twice) = files.iter().find(|f| !seen.insert(f.path.as_str())) {
         return Err(Error::Verify(format!(
@@ -135,7 +136,7 @@ pub(super) async fn verify(dest: &Destination, results: &[PieceResult]) -> Resul
     }
     futures::stream::iter(files)
         .map(|f| {
-            let (dest, f) = (dest.clone(), f.clone());
+            let dest = dest.clone();
             async move { verify_file(&dest, &f).await }
         })
         .buffer_unordered(CATALOG_WRITES_AT_ONCE)
