@@ -202,12 +202,24 @@ async fn export_killed_with_sigkill_is_resumed() {
     assert_eq!(code, None, "killed by a signal");
     assert!(!root.join("manifest.json").exists());
     assert!(!root.join("_SUCCESS").exists());
-    let kept = done_records(&root);
+    let recorded = done_records(&root);
+    // Damage the file of one recorded chunk: the resumed run must not trust its record.
+    let record: snapex::pipeline::ChunkRecord = serde_json::from_slice(
+        &std::fs::read(root.join("_work/done/0.json")).expect("chunk 0 is read first"),
+    )
+    .unwrap();
+    let damaged = dest.join(&record.results[0].file.as_ref().unwrap().path);
+    let len = std::fs::metadata(&damaged).unwrap().len();
+    std::fs::write(&damaged, vec![b'x'; len as usize]).unwrap();
 
     let stdout = run_ok(export_cmd(&db.url, &dest, "kill", &["-j", "1", "--resume"]));
     assert!(stdout.contains("kept from the interrupted run"), "{stdout}");
     let report = assert_local_export(&root, &source);
-    assert!(report.chunks_kept as usize >= kept.min(2), "{report:?}");
+    assert_eq!(
+        report.chunks_kept as usize,
+        recorded - 1,
+        "every recorded chunk is kept but the damaged one: {report:?}"
+    );
     assert!(report.chunks_kept < report.chunks, "{report:?}");
 
     // Resuming a published export is refused, and changes nothing.

@@ -200,3 +200,81 @@ async fn a_failed_chunk_leaves_a_record_of_its_error_until_it_succeeds() {
         .unwrap();
     assert_eq!(summary.totals.rows, 533);
 }
+
+/// Finalizing verifies before it publishes: a file that is not a whole Parquet file, a record
+/// whose row count or pieces disagree with the files or the plan, or a foreign object under
+/// the export stops it, unpublished. A chunk step run again over a damaged file reads its
+/// chunk again instead of trusting its record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_exports_are_not_published() {
+    let db = source().await;
+    let dest = temp_dir("steps-damage");
+    let cfg = config(&db, &dest, "damaged");
+    let url = SourceUrl::parse(&db.url).unwrap();
+    let d = dest.to_str().unwrap();
+    let planned = plan_step(&cfg, Arc::new(Quiet)).await.unwrap();
+    let mut records = vec![];
+    for chunk in 0..planned.chunks {
+        records.push(chunk_step(&url, d, None, "damaged", chunk).await.unwrap());
+    }
+    let root = dest.join("damaged");
+    let refused = async |what: &str| {
+        let err = finalize_step(d, None, "damaged", Arc::new(Quiet))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(what), "{what}: {err}");
+        assert!(!root.join("manifest.json").exists(), "{what}");
+        assert!(!root.join("_SUCCESS").exists(), "{what}");
+    };
+
+    // The same size, but not Parquet: the footer does not read back.
+    let record = records
+        .iter()
+        .find(|r| r.results[0].file.is_some())
+        .unwrap();
+    let file = root
+        .parent()
+        .unwrap()
+        .join(&record.results[0].file.as_ref().unwrap().path);
+    let good = std::fs::read(&file).unwrap();
+    std::fs::write(&file, vec![0u8; good.len()]).unwrap();
+    refused("is not a whole Parquet file").await;
+    // The chunk step does not trust its record over a damaged file: it reads the chunk again.
+    let again = chunk_step(&url, d, None, "damaged", record.chunk)
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&file).unwrap(), good);
+    assert_eq!(again.results[0].file, record.results[0].file);
+
+    // A record whose row count disagrees with its file's footer.
+    let done = root.join(format!("_work/done/{}.json", record.chunk));
+    let original = std::fs::read(&done).unwrap();
+    let mut tampered: serde_json::Value = serde_json::from_slice(&original).unwrap();
+    let rows = tampered["results"][0]["file"]["rows"].as_u64().unwrap();
+    tampered["results"][0]["file"]["rows"] = (rows + 1).into();
+    std::fs::write(&done, serde_json::to_vec(&tampered).unwrap()).unwrap();
+    refused("rows").await;
+
+    // A record that does not list the pieces its chunk planned.
+    tampered["results"] = serde_json::json!([]);
+    std::fs::write(&done, serde_json::to_vec(&tampered).unwrap()).unwrap();
+    refused("does not list the pieces it planned").await;
+    std::fs::write(&done, &original).unwrap();
+
+    // An object snapex did not write, under a table's folder.
+    let stray = file.parent().unwrap().join("notes.txt");
+    std::fs::write(&stray, b"mine").unwrap();
+    refused("did not write").await;
+    std::fs::remove_file(&stray).unwrap();
+
+    let summary = finalize_step(d, None, "damaged", Arc::new(Quiet))
+        .await
+        .unwrap();
+    assert_eq!(summary.totals.rows, 533);
+    assert!(root.join("_SUCCESS").exists());
+    assert_eq!(summary.report.tables.len(), 3);
+    assert_eq!(
+        summary.report.tables.iter().map(|t| t.rows).sum::<u64>(),
+        533
+    );
+}
