@@ -81,6 +81,10 @@ fn assert_local_export(root: &Path, source: &Rows) -> RunReport {
         on_disk, listed,
         "the table's folder holds exactly its files"
     );
+    assert!(
+        !root.join("_work").exists(),
+        "the run's records are removed once published"
+    );
     let everything = files_under(root);
     assert!(
         everything

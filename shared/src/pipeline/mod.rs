@@ -145,6 +145,7 @@ pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resu
     drop(session);
     // The records served their purpose: a published export is not resumed.
     steps::delete_all(&dest, dest.list(&layout.work_dir()).await?).await?;
+    dest.remove_empty_folder(&layout.work_dir()).await?;
     Ok(summary(&dest, &plan, &manifest, report, started.elapsed()))
 }
 

@@ -223,11 +223,9 @@ impl Destination {
     /// that staging file behind, and listings do not show it. (An S3 bucket keeps unfinished
     /// multipart uploads out of sight too; the bucket's lifecycle rule aborts them.)
     pub async fn remove_unfinished_uploads(&self, prefix: &Path) -> Result<()> {
-        let Some(root) = self.base.strip_prefix("file://") else {
+        let Some(dir) = self.local_dir(prefix) else {
             return Ok(());
         };
-        let mut dir = std::path::PathBuf::from(root);
-        dir.extend(prefix.parts().map(|p| p.as_ref().to_string()));
         let removed = tokio::task::spawn_blocking(move || remove_staging_files(&dir))
             .await
             .map_err(|e| Error::Internal(format!("removing unfinished uploads: {e}")))?
@@ -241,6 +239,31 @@ impl Destination {
             tracing::info!(removed, "removed files of unfinished uploads");
         }
         Ok(())
+    }
+
+    /// Removes the local folder `prefix` once its objects are deleted (an object store leaves
+    /// a local store's emptied folders behind). Nothing to do in a bucket.
+    pub async fn remove_empty_folder(&self, prefix: &Path) -> Result<()> {
+        let Some(dir) = self.local_dir(prefix) else {
+            return Ok(());
+        };
+        let gone = tokio::task::spawn_blocking(move || remove_empty_dirs(&dir))
+            .await
+            .map_err(|e| Error::Internal(format!("removing an emptied folder: {e}")))?;
+        gone.map_err(|e| {
+            Error::InvalidInput(format!(
+                "destination {}: cannot remove an emptied folder: {e}",
+                self.url
+            ))
+        })
+    }
+
+    /// The local folder a store path names, for a local destination.
+    fn local_dir(&self, prefix: &Path) -> Option<std::path::PathBuf> {
+        let root = self.base.strip_prefix("file://")?;
+        let mut dir = std::path::PathBuf::from(root);
+        dir.extend(prefix.parts().map(|p| p.as_ref().to_string()));
+        Some(dir)
     }
 
     pub async fn delete(&self, path: &Path) -> Result<()> {
@@ -279,6 +302,26 @@ fn remove_staging_files(dir: &std::path::Path) -> std::io::Result<usize> {
         }
     }
     Ok(removed)
+}
+
+/// Removes `dir` and its subfolders if none of them holds a file (a missing `dir` is fine).
+fn remove_empty_dirs(dir: &std::path::Path) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            remove_empty_dirs(&entry.path())?;
+        }
+    }
+    match std::fs::remove_dir(dir) {
+        // A file is still there: not ours to remove.
+        Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => Ok(()),
+        other => other,
+    }
 }
 
 fn is_staging_name(name: &str) -> bool {
