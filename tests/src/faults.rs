@@ -120,7 +120,9 @@ fn serve(
         reader.read_exact(&mut body)?;
 
         let n = requests.fetch_add(1, Ordering::SeqCst) + 1;
-        let fault = n.is_multiple_of(every).then(|| FAULTS[((n / every) % 3) as usize]);
+        let fault = n
+            .is_multiple_of(every)
+            .then(|| FAULTS[((n / every) % 3) as usize]);
         if fault.is_some() {
             faults.fetch_add(1, Ordering::SeqCst);
         }
