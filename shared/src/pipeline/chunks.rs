@@ -141,6 +141,7 @@ async fn run_chunk_retrying(
                     chunk: chunk.id,
                     results,
                     retries,
+                    reused: false,
                 });
             }
             Err(e) => e,

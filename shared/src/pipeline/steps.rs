@@ -223,7 +223,8 @@ pub(super) async fn finished(
     if !dest.exists(&path).await? {
         return Ok(None);
     }
-    let record: ChunkRecord = from_json("chunk record", &dest.get(&path).await?)?;
+    let mut record: ChunkRecord = from_json("chunk record", &dest.get(&path).await?)?;
+    record.reused = true;
     let same_pieces = record.results.len() == spec.chunk.pieces.len()
         && record
             .results

@@ -97,6 +97,10 @@ pub struct ChunkRecord {
     /// Attempts that failed with a retryable error before the one that wrote the files.
     #[serde(default)]
     pub retries: u32,
+    /// True when this run found the record already written (and its files intact) and read
+    /// nothing: its figures were counted by the run that wrote it. Not stored.
+    #[serde(skip)]
+    pub reused: bool,
 }
 
 /// Why a chunk failed, for the execution's error when the Map gives only its own.

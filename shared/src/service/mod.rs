@@ -6,6 +6,7 @@
 //! - [`events`], [`decide`], [`naming`]: the trigger's reading of an event and its decision;
 //! - [`restore`], [`readiness`]: the temporary instance's engine, deadline and readiness;
 //! - [`cleanup`], [`failures`]: what Cleanup deletes and which error it reports;
+//! - [`temporary`]: which temporary instances the scheduled watch counts, and their ages;
 //! - [`credentials`]: the secret's shape and the source URL made from it;
 //! - [`error`]: the steps' error type and the names Step Functions sees.
 
@@ -20,5 +21,6 @@ pub mod job;
 pub mod naming;
 pub mod readiness;
 pub mod restore;
+pub mod temporary;
 
 pub use error::ServiceError;

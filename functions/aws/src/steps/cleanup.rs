@@ -1,6 +1,7 @@
 //! `snapex-cleanup`: the temporary instance, cluster and secret deleted whatever happened, and
-//! the error the execution fails with, when it failed.
+//! the error the execution fails with, when it failed (counted in `ExportsFailed`).
 
+use snapex::metrics;
 use snapex::service::cleanup::{needs_failure_record, outcome, plan};
 use snapex::service::failures::{FailureRecord, first_failure};
 use snapex::service::job::{CleanedUp, StepInput};
@@ -46,6 +47,13 @@ pub async fn handle(input: StepInput, ctx: &Context) -> Result<CleanedUp, StepEr
     let out = outcome(deleted, error, failure);
     if let Some(e) = &out.error {
         tracing::info!(%export_id, error = %e, cause = ?out.cause, "the export failed");
+        // Once Cleanup is done: its retries do not count the failure again.
+        super::emit(&metrics::export_failed(
+            export_id,
+            input.instance.as_ref().map(|i| i.engine.as_str()),
+            e,
+            super::now_ms(),
+        ));
     }
     Ok(out)
 }

@@ -1,7 +1,9 @@
 //! ExportChunk: one Map item, one chunk: its files, then its completion record. Retried, it
-//! rewrites the same keys or finds its record and files intact.
+//! rewrites the same keys or finds its record and files intact. Once the record is written,
+//! the chunk's metrics (rows, bytes, seconds, retries).
 
 use serde::{Deserialize, Serialize};
+use snapex::metrics;
 use snapex::pipeline::chunk_step;
 use snapex::service::job::ChunkInput;
 use snapex::source::SourceUrl;
@@ -46,5 +48,14 @@ pub async fn handle(input: ChunkInput, ctx: &Context) -> Result<ChunkDone, StepE
         bytes = done.bytes,
         "chunk exported"
     );
+    // A retried step that found its chunk done read nothing: its figures were emitted once.
+    if !record.reused {
+        super::emit(&metrics::chunk_exported(
+            &input.job.export_id,
+            Some(&input.instance.engine),
+            &record,
+            super::now_ms(),
+        ));
+    }
     Ok(done)
 }

@@ -1,8 +1,10 @@
 //! Finalize: publish the export once every chunk has its record (verified files, catalog
-//! files, manifest, `_SUCCESS`), then register it in Glue so Athena can query it at once.
+//! files, manifest, `_SUCCESS`), then register it in Glue so Athena can query it at once;
+//! then count it as succeeded, with its rows and bytes.
 
 use std::sync::Arc;
 
+use snapex::metrics;
 use snapex::pipeline::{Quiet, finalize_step};
 use snapex::service::job::{Finalized, StepInput};
 
@@ -34,6 +36,13 @@ pub async fn handle(input: StepInput, ctx: &Context) -> Result<Finalized, StepEr
         glue = ?report,
         "published and registered"
     );
+    super::emit(&metrics::export_succeeded(
+        &job.export_id,
+        input.instance.as_ref().map(|i| i.engine.as_str()),
+        summary.totals.rows,
+        summary.totals.bytes,
+        super::now_ms(),
+    ));
     Ok(Finalized {
         export_id: summary.export_id,
         manifest: summary.manifest,

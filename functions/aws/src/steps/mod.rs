@@ -1,5 +1,7 @@
 //! One handler per function: `handle(input, &Context) -> Result<Output, StepError>`, callable
 //! in-process (the end-to-end tests do) as well as by the Lambda runtime (the binaries do).
+//! Restore, ExportChunk, Finalize, Cleanup and the scheduled watch also print the metrics of
+//! what they did ([`emit`]).
 
 pub mod check_instance;
 pub mod cleanup;
@@ -8,7 +10,9 @@ pub mod finalize;
 pub mod plan;
 pub mod restore;
 pub mod trigger;
+pub mod watch;
 
+use snapex::metrics::Line;
 use snapex::service::job::{Endpoint, Restored, StepInput};
 
 use crate::error::StepError;
@@ -28,4 +32,16 @@ fn connected(input: &StepInput) -> Result<(&Restored, &Endpoint), StepError> {
             )
         })?;
     Ok((instance, endpoint))
+}
+
+/// Prints `line`, a CloudWatch Embedded Metric Format document, as a line of its own on
+/// stdout, where CloudWatch Logs extracts its metrics from. Not through `tracing`: the
+/// document must be the whole log line.
+pub fn emit(line: &Line) {
+    println!("{}", line.render());
+}
+
+/// The time metrics are stamped with: now, in milliseconds since the Unix epoch.
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
 }

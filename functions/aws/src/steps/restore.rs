@@ -1,6 +1,8 @@
 //! `snapex-restore`: the snapshot restored to a temporary instance (or cluster and instance)
-//! whose credentials are a new secret.
+//! whose credentials are a new secret. The first step of an export: it counts the export as
+//! started (`ExportsStarted`).
 
+use snapex::metrics;
 use snapex::service::job::{Restored, SnapshotKind, StepInput};
 use snapex::service::naming::secret_name;
 use snapex::service::restore::{Protocol, restored};
@@ -55,5 +57,11 @@ pub async fn handle(input: StepInput, ctx: &Context) -> Result<Restored, StepErr
         deadline = out.deadline,
         "restore started"
     );
+    // Only once it succeeded: a Restore that failed is retried, and counts when it succeeds.
+    super::emit(&metrics::export_started(
+        &job.export_id,
+        Some(&snapshot.engine),
+        super::now_ms(),
+    ));
     Ok(out)
 }
