@@ -171,6 +171,10 @@ impl Error {
                 mysql_async::Error::Url(_) => ErrorClass::InvalidInput,
                 _ => ErrorClass::Retryable,
             },
+            // A full destination: the user's to fix (free space, choose another); waiting
+            // does not help.
+            Error::Store { cause, .. } if store_hint(cause) == FULL => ErrorClass::InvalidInput,
+            Error::Parquet { cause, .. } if store_hint(cause) == FULL => ErrorClass::InvalidInput,
             Error::Store { cause, .. } => match cause {
                 object_store::Error::NotFound { .. }
                 | object_store::Error::PermissionDenied { .. }
@@ -215,11 +219,13 @@ impl Error {
 
 /// What to do about a store failure, when its cause says: a full disk, or credentials that
 /// may not do what was asked. Empty for other causes, whose message says enough.
+/// The hint a full destination's error ends with.
+const FULL: &str = " (the destination is out of space: free space there or choose another \
+                    destination, then run the export again)";
+
 fn store_hint(e: &(dyn std::error::Error + 'static)) -> &'static str {
-    const FULL: &str = " (the destination is out of space: free space there or choose another \
-                        destination, then run the export again)";
-    const DENIED: &str = " (the credentials in use may not do this: allow them to list, read, \
-                          write and delete objects under the destination)";
+    const DENIED: &str = " (the credentials in use are not allowed to do this: grant them \
+                          access to this location, or use credentials that have it)";
     let mut next = Some(e);
     while let Some(err) = next {
         if let Some(io) = err.downcast_ref::<std::io::Error>()
@@ -344,7 +350,7 @@ mod tests {
         assert!(
             denied
                 .to_string()
-                .contains("allow them to list, read, write and delete"),
+                .contains("the credentials in use are not allowed to do this"),
             "{denied}"
         );
 

@@ -479,7 +479,6 @@ pub fn run_snapex(args: &[&str], cwd: &Path) -> Outcome {
 /// Exit `code`, nothing on stdout, and stderr exactly one `snapex: error:` line containing
 /// every one of `says`.
 pub fn assert_cli_error(o: &Outcome, code: i32, says: &[&str]) {
-    eprintln!("MSG exit {:?}: {}", o.code, o.stderr.trim_end());
     let ctx = format!(
         "exit {:?}\nstdout:\n{}\nstderr:\n{}",
         o.code, o.stdout, o.stderr

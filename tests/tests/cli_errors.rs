@@ -1,10 +1,16 @@
 //! Bad input through the real `snapex` binary: every case exits non-zero (2 for a request the
-//! user must fix, 1 for a server that may come back), prints exactly one `snapex: error:` line
-//! that names the problem, prints nothing on stdout, and publishes nothing.
+//! user must fix, 1 for a server that may come back or a failure that is not the request's),
+//! prints exactly one `snapex: error:` line that names the problem, prints nothing on stdout,
+//! publishes nothing, and never shows a password (every source URL here carries one).
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
-use snapex_tests::{TestDb, admin_url, assert_cli_error, files_under, run_snapex, temp_dir};
+use snapex_tests::{
+    MYSQL_TEST_PASSWORD, MyDb, Outcome, S3Server, TEST_PASSWORD, TEST_PASSWORDS, TestDb,
+    WRONG_PASSWORD, admin_url, assert_cli_error, files_under, mysql_admin_url, run_snapex,
+    snapex_bin, temp_dir, with_test_password,
+};
 
 /// Nothing was written under `work` (the run's working directory, holding its destination),
 /// apart from the files listed in `except` that the test put there itself.
@@ -22,13 +28,33 @@ fn assert_nothing_published(work: &Path, except: &[PathBuf]) {
     assert!(files.is_empty(), "files written: {files:?}");
 }
 
-/// A URL to database `db` on the test server.
+/// No test password in anything the run printed. The message shows where, not the password.
+fn assert_no_password(o: &Outcome) {
+    for pw in TEST_PASSWORDS {
+        for (stream, text) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
+            assert!(
+                !text.contains(pw),
+                "a password leaked into {stream}: {}",
+                text.replace(pw, "<PASSWORD>")
+            );
+        }
+    }
+}
+
+/// A URL to database `db` on the test server, carrying the test password.
 fn url_for_db(db: &str) -> String {
     let base = admin_url();
     let (server, _) = base
         .rsplit_once('/')
         .expect("SNAPEX_TEST_PG ends in /database");
-    format!("{server}/{db}")
+    with_test_password(&format!("{server}/{db}"))
+}
+
+/// The test server's host and port (`127.0.0.1:5432`), from `SNAPEX_TEST_PG` or MySQL's URL.
+fn server_of(url: &str) -> String {
+    let rest = url.split_once("://").expect("a URL").1;
+    let hostpath = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    hostpath.split('/').next().unwrap().to_string()
 }
 
 /// A loopback port nothing listens on (bound, then released).
@@ -54,20 +80,19 @@ fn export_args<'a>(source: &'a str, dest: &'a str) -> Vec<&'a str> {
 fn malformed_source_urls_are_invalid_input() {
     for (source, says) in [
         (
-            "postgres://u:s3cret@h:notaport/db",
+            format!("postgres://u:{TEST_PASSWORD}@h:notaport/db"),
             "invalid PostgreSQL URL",
         ),
-        ("mysql-ish://x", "invalid source URL"),
+        (
+            format!("mysql-ish://u:{TEST_PASSWORD}@x"),
+            "invalid source URL",
+        ),
     ] {
         let work = temp_dir("cli-badurl");
         let dest = work.join("lake");
-        let o = run_snapex(&export_args(source, dest.to_str().unwrap()), &work);
+        let o = run_snapex(&export_args(&source, dest.to_str().unwrap()), &work);
         assert_cli_error(&o, 2, &[says, "postgres://"]);
-        assert!(
-            !o.stderr.contains("s3cret"),
-            "password leaked: {}",
-            o.stderr
-        );
+        assert_no_password(&o);
         assert_nothing_published(&work, &[]);
         assert!(
             !dest.exists(),
@@ -80,7 +105,7 @@ fn malformed_source_urls_are_invalid_input() {
 #[test]
 fn unreachable_server_is_a_retryable_failure() {
     let port = closed_port();
-    let source = format!("postgres://postgres:s3cret@127.0.0.1:{port}/test");
+    let source = format!("postgres://postgres:{TEST_PASSWORD}@127.0.0.1:{port}/test");
     let work = temp_dir("cli-unreachable");
     let dest = work.join("lake");
     let o = run_snapex(&export_args(&source, dest.to_str().unwrap()), &work);
@@ -92,11 +117,7 @@ fn unreachable_server_is_a_retryable_failure() {
             "nothing was published",
         ],
     );
-    assert!(
-        !o.stderr.contains("s3cret"),
-        "password leaked: {}",
-        o.stderr
-    );
+    assert_no_password(&o);
     assert_nothing_published(&work, &[]);
     std::fs::remove_dir_all(&work).unwrap();
 }
@@ -116,6 +137,7 @@ fn missing_database_on_a_live_server_is_invalid_input() {
             &format!("database \"{db}\" does not exist"),
         ],
     );
+    assert_no_password(&o);
     assert_nothing_published(&work, &[]);
     std::fs::remove_dir_all(&work).unwrap();
 }
@@ -131,6 +153,7 @@ async fn include_pattern_matching_no_table_is_invalid_input() {
     args.extend(["--include", "orders", "--include", "public.nosuch_table"]);
     let o = run_snapex(&args, &work);
     assert_cli_error(&o, 2, &["no table matches \"public.nosuch_table\""]);
+    assert_no_password(&o);
     assert!(
         !o.stderr.contains("\"orders\""),
         "only the pattern that matched nothing is named: {}",
@@ -154,6 +177,7 @@ async fn include_pattern_matching_no_table_is_invalid_input() {
         &work,
     );
     assert_cli_error(&o, 2, &["no table matches \"public.nosuch_table\""]);
+    assert_no_password(&o);
     assert_nothing_published(&work, &[]);
     let o = run_snapex(
         &[
@@ -190,6 +214,7 @@ async fn include_pattern_matching_no_table_is_invalid_input() {
         &work,
     );
     assert_eq!(o.code, Some(0), "{}", o.stderr);
+    assert_no_password(&o);
     assert!(ok_dest.join("e1").join("manifest.json").is_file());
     std::fs::remove_dir_all(&work).unwrap();
 }
@@ -211,6 +236,7 @@ async fn destination_under_a_regular_file_is_invalid_input() {
             dest.to_str().unwrap()
         )],
     );
+    assert_no_password(&o);
     assert_nothing_published(&work, std::slice::from_ref(&blocker));
     assert_eq!(
         std::fs::read(&blocker).unwrap(),
@@ -228,6 +254,7 @@ async fn unsupported_destination_scheme_is_invalid_input() {
     let work = temp_dir("cli-scheme");
     let o = run_snapex(&export_args(&db.url, "gs://x"), &work);
     assert_cli_error(&o, 2, &["\"gs://x\"", "unsupported scheme"]);
+    assert_no_password(&o);
     // Not taken for a relative folder named "gs:" either.
     assert_nothing_published(&work, &[]);
     assert_eq!(
@@ -264,5 +291,456 @@ fn help_lists_the_main_flags() {
         );
     }
     assert_eq!(std::fs::read_dir(&work).unwrap().count(), 0);
+    std::fs::remove_dir_all(&work).unwrap();
+}
+
+// --- The --config file ------------------------------------------------------------------------
+
+#[test]
+fn malformed_config_file_is_invalid_input() {
+    let work = temp_dir("cli-config");
+    let dest = work.join("lake");
+    let mut written = Vec::new();
+    for (name, text, says) in [
+        (
+            "syntax.toml",
+            "[[partition]\ntable = \"events\"\n",
+            &["unclosed array table, expected `]`"][..],
+        ),
+        (
+            "unknown-key.toml",
+            "[[partitions]]\ntable = \"events\"\ncolumn = \"created_at\"\nby = \"day\"\n",
+            &["unknown field `partitions`", "expected `partition`"][..],
+        ),
+        (
+            "missing-field.toml",
+            "[[partition]]\ntable = \"events\"\nby = \"day\"\n",
+            &["missing field `column`"][..],
+        ),
+        (
+            "wrong-type.toml",
+            "[[partition]]\ntable = \"orders\"\ncolumn = \"key\"\nby = \"buckets\"\nwidth = \"wide\"\n",
+            &["invalid type: string \"wide\""][..],
+        ),
+        (
+            "bad-kind.toml",
+            "[[partition]]\ntable = \"events\"\ncolumn = \"created_at\"\nby = \"fortnight\"\n",
+            &[
+                "partition #1: unknown kind \"fortnight\"",
+                "use year, month, day, hour, value or buckets",
+            ][..],
+        ),
+        (
+            "bad-width.toml",
+            "[[partition]]\ntable = \"events\"\ncolumn = \"created_at\"\nby = \"day\"\nwidth = 10\n",
+            &["partition #1: a width is only for 'buckets'"][..],
+        ),
+        (
+            "bad-pattern.toml",
+            "[[partition]]\ntable = \"public.[events\"\ncolumn = \"created_at\"\nby = \"day\"\n",
+            &["partition #1: table pattern \"public.[events\""][..],
+        ),
+    ] {
+        let file = work.join(name);
+        std::fs::write(&file, text).unwrap();
+        written.push(file.clone());
+        // A live source: the file is what is wrong.
+        let source = url_for_db("test");
+        let mut args = export_args(&source, dest.to_str().unwrap());
+        args.extend(["--config", file.to_str().unwrap()]);
+        let o = run_snapex(&args, &work);
+        // Named as "config file <path>: ..." or "<path>: partition #N: ...".
+        let file_named = format!("{}: ", file.display());
+        let mut all = vec![file_named.as_str()];
+        all.extend_from_slice(says);
+        assert_cli_error(&o, 2, &all);
+        assert_no_password(&o);
+        assert!(!dest.exists(), "{name}: the config file is read first");
+    }
+    let missing = work.join("no-such.toml");
+    let source = url_for_db("test");
+    let mut args = export_args(&source, dest.to_str().unwrap());
+    args.extend(["--config", missing.to_str().unwrap()]);
+    let o = run_snapex(&args, &work);
+    assert_cli_error(
+        &o,
+        2,
+        &[
+            &format!("cannot read config file {}", missing.display()),
+            "No such file or directory",
+        ],
+    );
+    assert_no_password(&o);
+    assert_nothing_published(&work, &written);
+    std::fs::remove_dir_all(&work).unwrap();
+}
+
+// --- Wrong credentials ------------------------------------------------------------------------
+
+#[test]
+fn unknown_postgres_role_is_invalid_input() {
+    // The server trusts every local connection, so a password cannot be wrong: a role that does
+    // not exist is what it refuses.
+    let role = format!("snapex_no_such_role_{}", std::process::id());
+    let server = server_of(&admin_url());
+    let source = format!("postgres://{role}:{WRONG_PASSWORD}@{server}/test");
+    let work = temp_dir("cli-norole");
+    let dest = work.join("lake");
+    let o = run_snapex(&export_args(&source, dest.to_str().unwrap()), &work);
+    assert_cli_error(
+        &o,
+        2,
+        &[
+            &format!("cannot connect to the source database at {server}/test"),
+            &format!("role \"{role}\" does not exist"),
+            "check the host, port, user, password and database of --source",
+            "nothing was published",
+        ],
+    );
+    assert_no_password(&o);
+    assert_nothing_published(&work, &[]);
+    std::fs::remove_dir_all(&work).unwrap();
+}
+
+/// A MariaDB user with a password, allowed to read one database; dropped when the test ends.
+struct MyUser {
+    name: String,
+}
+
+impl MyUser {
+    async fn create(db: &str) -> MyUser {
+        use mysql_async::prelude::Queryable;
+        let name = format!("snapex_pw_{}", std::process::id());
+        let mut c = mysql_async::Conn::from_url(mysql_admin_url())
+            .await
+            .expect("MariaDB is running (scripts/services.sh starts it)");
+        for sql in [
+            format!("DROP USER IF EXISTS '{name}'@'%'"),
+            format!("CREATE USER '{name}'@'%' IDENTIFIED BY '{MYSQL_TEST_PASSWORD}'"),
+            format!("GRANT SELECT, SHOW VIEW ON `{db}`.* TO '{name}'@'%'"),
+        ] {
+            // The error, not the statement: the statement holds the password.
+            c.query_drop(sql.as_str())
+                .await
+                .unwrap_or_else(|e| panic!("creating the test user: {e}"));
+        }
+        c.disconnect().await.unwrap();
+        MyUser { name }
+    }
+
+    /// A URL to `db` as this user with `password`.
+    fn url(&self, password: &str, db: &str) -> String {
+        format!(
+            "mysql://{}:{password}@{}/{db}",
+            self.name,
+            server_of(&mysql_admin_url())
+        )
+    }
+}
+
+impl Drop for MyUser {
+    fn drop(&mut self) {
+        let sql = format!("DROP USER IF EXISTS '{}'@'%'", self.name);
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async move {
+                    use mysql_async::prelude::Queryable;
+                    if let Ok(mut c) = mysql_async::Conn::from_url(mysql_admin_url()).await {
+                        let _ = c.query_drop(sql).await;
+                        let _ = c.disconnect().await;
+                    }
+                })
+        })
+        .join();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_mariadb_password_is_invalid_input() {
+    let db = MyDb::create("cli_mypw").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1), (2);")
+        .await;
+    let user = MyUser::create(&db.name).await;
+    let work = temp_dir("cli-mypw");
+    let dest = work.join("lake");
+    let server = server_of(&mysql_admin_url());
+
+    let wrong = user.url(WRONG_PASSWORD, &db.name);
+    let o = run_snapex(&export_args(&wrong, dest.to_str().unwrap()), &work);
+    assert_cli_error(
+        &o,
+        2,
+        &[
+            &format!(
+                "cannot connect to the source database at {server}/{}",
+                db.name
+            ),
+            &format!("Access denied for user '{}'", user.name),
+            "check the host, port, user, password and database of --source",
+            "nothing was published",
+        ],
+    );
+    assert_no_password(&o);
+    assert_nothing_published(&work, &[]);
+
+    // The right password works, so the failure above was the password's; it shows nowhere either.
+    let right = user.url(MYSQL_TEST_PASSWORD, &db.name);
+    let mut args = export_args(&right, dest.to_str().unwrap());
+    // A user without RELOAD cannot take the default locked start.
+    args.extend(["--mysql-consistency", "single"]);
+    let o = run_snapex(&args, &work);
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    assert_no_password(&o);
+    assert!(dest.join("e1").join("manifest.json").is_file());
+    for f in files_under(&work) {
+        let bytes = std::fs::read(&f).unwrap();
+        for pw in TEST_PASSWORDS {
+            assert!(
+                !bytes.windows(pw.len()).any(|w| w == pw.as_bytes()),
+                "{} holds a password",
+                f.display()
+            );
+        }
+    }
+    std::fs::remove_dir_all(&work).unwrap();
+}
+
+// --- A destination we may not write -----------------------------------------------------------
+
+/// Runs `snapex` like [`run_snapex`], with `env` set and every other AWS variable removed.
+fn run_snapex_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Outcome {
+    let mut cmd = Command::new(snapex_bin());
+    cmd.args(args).current_dir(cwd);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") || k.starts_with("SNAPEX_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("AWS_EC2_METADATA_DISABLED", "true");
+    cmd.envs(env.iter().copied());
+    let out = cmd.output().expect("running snapex");
+    Outcome {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// On a fresh moto server: bucket `lake`, user `reader` that may only list and read it, and
+/// user `nobody` that may do nothing. Returns each user's access key id and secret.
+const IAM_SETUP: &str = r#"
+import json, sys, boto3
+kw = dict(endpoint_url=sys.argv[1], region_name="us-east-1",
+          aws_access_key_id="testing", aws_secret_access_key="testing")
+s3, iam = boto3.client("s3", **kw), boto3.client("iam", **kw)
+s3.create_bucket(Bucket="lake")
+iam.create_user(UserName="reader")
+iam.put_user_policy(UserName="reader", PolicyName="read-only", PolicyDocument=json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"],
+                   "Resource": ["arn:aws:s3:::lake", "arn:aws:s3:::lake/*"]}]}))
+iam.create_user(UserName="nobody")
+keys = {}
+for user in ("reader", "nobody"):
+    k = iam.create_access_key(UserName=user)["AccessKey"]
+    keys[user] = [k["AccessKeyId"], k["SecretAccessKey"]]
+print(json.dumps(keys))
+"#;
+
+/// From now on moto checks every request's signature and IAM policy.
+fn enable_moto_auth(s3: &S3Server) {
+    use std::io::{Read, Write};
+    let addr = s3.endpoint.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST /moto-api/reset-auth HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/plain\r\n\
+         Content-Length: 1\r\nConnection: close\r\n\r\n0"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(
+        resp.starts_with("HTTP/1.1 200"),
+        "enabling moto's auth: {resp}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_destination_without_permission_is_invalid_input() {
+    let db = TestDb::create("cli_s3_denied").await;
+    db.exec("CREATE TABLE public.t (id int8 PRIMARY KEY); INSERT INTO public.t SELECT generate_series(1, 10);").await;
+    let s3 = S3Server::start();
+    let out = Command::new("python3")
+        .args(["-c", IAM_SETUP, &s3.endpoint])
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("running python3");
+    assert!(
+        out.status.success(),
+        "IAM setup on moto (boto3 comes with moto): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let keys: std::collections::HashMap<String, (String, String)> =
+        serde_json::from_slice(&out.stdout).unwrap();
+    let work = temp_dir("cli-s3-denied");
+    let export = |dest: &str, key: &str, secret: &str| {
+        let mut args = export_args(&db.url, dest);
+        args.extend(["--endpoint-url", s3.endpoint.as_str()]);
+        run_snapex_env(
+            &args,
+            &work,
+            &[
+                ("AWS_ACCESS_KEY_ID", key),
+                ("AWS_SECRET_ACCESS_KEY", secret),
+                ("AWS_REGION", "us-east-1"),
+            ],
+        )
+    };
+
+    // A bucket that does not exist (before moto checks credentials: any key will do).
+    let o = export("s3://no-such-bucket/exports", "testing", "testing");
+    assert_cli_error(
+        &o,
+        2,
+        &[
+            "destination s3://no-such-bucket/exports is not writable",
+            "NoSuchBucket",
+            "nothing was published",
+        ],
+    );
+    assert_no_password(&o);
+
+    enable_moto_auth(&s3);
+    // Credentials that may read the bucket but not write it: refused at the write probe,
+    // before any table is read.
+    let (key, secret) = &keys["reader"];
+    let o = export("s3://lake/exports", key, secret);
+    assert_cli_error(
+        &o,
+        2,
+        &[
+            "destination s3://lake/exports is not writable",
+            "AccessDenied",
+            "nothing was published",
+        ],
+    );
+    assert_no_password(&o);
+
+    // Credentials that may do nothing at all: refused at the first look at the destination.
+    let (key, secret) = &keys["nobody"];
+    let o = export("s3://lake/exports", key, secret);
+    assert_cli_error(
+        &o,
+        2,
+        &[
+            "object store s3://lake/exports",
+            "lacked the necessary privileges",
+            "403 Forbidden",
+            "the credentials in use are not allowed to do this: grant them access to this location",
+            "nothing was published",
+        ],
+    );
+    assert_no_password(&o);
+
+    // Nothing in the bucket, read with the reader's rights.
+    let (key, secret) = &keys["reader"];
+    let store = object_store::aws::AmazonS3Builder::new()
+        .with_endpoint(&s3.endpoint)
+        .with_allow_http(true)
+        .with_bucket_name("lake")
+        .with_region("us-east-1")
+        .with_access_key_id(key)
+        .with_secret_access_key(secret)
+        .build()
+        .unwrap();
+    use futures::TryStreamExt;
+    use object_store::ObjectStore;
+    let objects: Vec<_> = store.list(None).try_collect().await.unwrap();
+    assert!(objects.is_empty(), "written: {objects:?}");
+    assert_nothing_published(&work, &[]);
+    std::fs::remove_dir_all(&work).unwrap();
+}
+
+// --- A full disk ------------------------------------------------------------------------------
+
+/// Runs `snapex` with `dir` a 2 MiB tmpfs mounted in a mount namespace of its own (so the mount
+/// is gone with the process, whatever happens to the test), and returns its outcome and the
+/// files it left in `dir`, relative to it.
+fn run_snapex_on_small_disk(args: &[&str], cwd: &Path, dir: &Path) -> (Outcome, Vec<String>) {
+    const SCRIPT: &str = r#"dir=$1; list=$2; shift 2
+mount -t tmpfs -o size=2m snapex-full "$dir" || exit 97
+"$@"; code=$?
+(cd "$dir" && find . -type f) > "$list"
+exit $code"#;
+    let list = cwd.join("files-left.txt");
+    let out = Command::new("unshare")
+        .args(["--mount", "sh", "-c", SCRIPT, "sh"])
+        .arg(dir)
+        .arg(&list)
+        .arg(snapex_bin())
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("SNAPEX_SOURCE")
+        .env_remove("SNAPEX_LOG")
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .expect("running unshare (util-linux)");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.code() != Some(97) && !stderr.starts_with("unshare:"),
+        "this test mounts a 2 MiB tmpfs in a mount namespace of its own, which needs root or \
+         CAP_SYS_ADMIN (CI runs as root): {stderr}"
+    );
+    let left = std::fs::read_to_string(&list).unwrap_or_default();
+    std::fs::remove_file(&list).unwrap();
+    let outcome = Outcome {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr,
+    };
+    (outcome, left.lines().map(str::to_string).collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_local_destination_fails_and_publishes_nothing() {
+    let db = TestDb::create("cli_full").await;
+    // About 6 MiB of random bytes, which no compression shrinks below the disk's 2 MiB.
+    db.exec(
+        "CREATE TABLE public.blobs (id int8 PRIMARY KEY, b bytea NOT NULL);
+         INSERT INTO public.blobs
+         SELECT g, (SELECT string_agg(decode(md5(random()::text || g || i), 'hex'), ''::bytea)
+                      FROM generate_series(1, 64) i)
+           FROM generate_series(1, 6000) g;",
+    )
+    .await;
+    let work = temp_dir("cli-full");
+    let dest = work.join("lake");
+    std::fs::create_dir(&dest).unwrap();
+    let mut args = export_args(&db.url, dest.to_str().unwrap());
+    args.extend(["-j", "1"]);
+    let (o, left) = run_snapex_on_small_disk(&args, &work, &dest);
+    assert_cli_error(
+        &o,
+        2,
+        &[
+            "nothing was published",
+            "No space left on device",
+            "the destination is out of space: free space there or choose another destination",
+        ],
+    );
+    assert_no_password(&o);
+    assert!(
+        !left
+            .iter()
+            .any(|f| f.ends_with("/manifest.json") || f.ends_with("/_SUCCESS")),
+        "published: {left:?}"
+    );
+    // The small disk went with its namespace; nothing was written beside it.
+    assert_nothing_published(&work, &[]);
     std::fs::remove_dir_all(&work).unwrap();
 }

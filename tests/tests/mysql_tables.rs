@@ -643,11 +643,13 @@ fn snapex_export(source: &str, work: &Path) -> Outcome {
     )
 }
 
-/// The CLI's one-line error (see `assert_cli_error`), which never shows the password `s3cret`.
+/// The CLI's one-line error (see `assert_cli_error`), which never shows a test password.
 fn assert_error(o: &Outcome, code: i32, says: &[&str]) {
     assert_cli_error(o, code, says);
     assert!(
-        !o.stderr.contains("s3cret"),
+        snapex_tests::TEST_PASSWORDS
+            .iter()
+            .all(|p| !o.stderr.contains(p)),
         "password leaked: {}",
         o.stderr
     );
@@ -674,7 +676,10 @@ async fn wrong_password_is_invalid_input() {
     db.exec("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1);")
         .await;
     let work = temp_dir("mycli-pw");
-    let o = snapex_export(&server_url(Some("s3cret-wrong"), &db.name), &work);
+    let o = snapex_export(
+        &server_url(Some(snapex_tests::WRONG_PASSWORD), &db.name),
+        &work,
+    );
     assert_error(&o, 2, &["Access denied"]);
     assert!(
         files_under(&work).is_empty(),
@@ -706,7 +711,13 @@ fn unknown_database_is_invalid_input() {
 #[test]
 fn malformed_mysql_url_is_invalid_input() {
     let work = temp_dir("mycli-badurl");
-    let o = snapex_export("mysql://root:s3cret@127.0.0.1:notaport/db", &work);
+    let o = snapex_export(
+        &format!(
+            "mysql://root:{}@127.0.0.1:notaport/db",
+            snapex_tests::WRONG_PASSWORD
+        ),
+        &work,
+    );
     assert_error(&o, 2, &["MySQL URL", "mysql://"]);
     assert!(
         files_under(&work).is_empty(),
@@ -727,7 +738,13 @@ fn unreachable_mysql_server_is_a_retryable_failure() {
         l.local_addr().unwrap().port()
     };
     let work = temp_dir("mycli-unreachable");
-    let o = snapex_export(&format!("mysql://root:s3cret@127.0.0.1:{port}/test"), &work);
+    let o = snapex_export(
+        &format!(
+            "mysql://root:{}@127.0.0.1:{port}/test",
+            snapex_tests::WRONG_PASSWORD
+        ),
+        &work,
+    );
     assert_error(
         &o,
         1,

@@ -194,7 +194,8 @@ async fn pg_verify_full_with_an_unrelated_root_fails_clearly() {
     let root = work.join("unrelated-ca.pem");
     std::fs::write(&root, UNRELATED_CA).unwrap();
     let source = with_query(
-        &db.url.replacen("postgres@", "postgres:s3cret@", 1),
+        // The URL carries the suite's test password (trust auth ignores it).
+        &db.url,
         &format!("sslmode=verify-full&sslrootcert={}", root.display()),
     );
     let o = export(&source, &work, false);
@@ -209,7 +210,7 @@ async fn pg_verify_full_with_an_unrelated_root_fails_clearly() {
         ],
     );
     assert!(
-        !o.stderr.contains("s3cret"),
+        !o.stderr.contains(snapex_tests::TEST_PASSWORD),
         "password leaked: {}",
         o.stderr
     );
@@ -294,7 +295,11 @@ async fn mysql_ssl_mode() {
         // REQUIRED refuses it, clearly, with the password kept out.
         let work = temp_dir("tls-mysql");
         let source = with_query(
-            &db.url.replacen("root@", "root:s3cret@", 1),
+            &db.url.replacen(
+                "root@",
+                &format!("root:{}@", snapex_tests::WRONG_PASSWORD),
+                1,
+            ),
             "ssl-mode=REQUIRED",
         );
         let o = export(&source, &work, false);
@@ -307,7 +312,7 @@ async fn mysql_ssl_mode() {
             ],
         );
         assert!(
-            !o.stderr.contains("s3cret"),
+            !o.stderr.contains(snapex_tests::WRONG_PASSWORD),
             "password leaked: {}",
             o.stderr
         );

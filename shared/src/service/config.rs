@@ -183,7 +183,20 @@ impl ServiceConfig {
         let folder = if folder.is_empty() { "/" } else { folder };
         let dest = Destination::open(folder, endpoint)?;
         let path = dest.root.clone().join(file);
-        let bytes = read(&dest, &path).await?;
+        let bytes = match read(&dest, &path).await {
+            Err(crate::Error::Store {
+                cause: object_store::Error::NotFound { .. },
+                ..
+            }) => {
+                return Err(ServiceError::Config {
+                    origin: url.to_string(),
+                    detail: "no such file: put the export configuration there, or point \
+                             SNAPEX_CONFIG at it"
+                        .into(),
+                });
+            }
+            read => read?,
+        };
         let text = String::from_utf8(bytes).map_err(|_| ServiceError::Config {
             origin: url.to_string(),
             detail: "not UTF-8 text".into(),
@@ -470,10 +483,346 @@ glue_database = "billing_raw"
             .await
             .unwrap();
         assert_eq!(c.databases.len(), 2);
-        let missing = ServiceConfig::load(dir.join("nope.toml").to_str().unwrap(), None)
+        let nope = dir.join("nope.toml");
+        let missing = ServiceConfig::load(nope.to_str().unwrap(), None)
             .await
             .unwrap_err();
         assert_eq!(missing.name(), "InvalidInput", "{missing}");
+        assert_eq!(
+            missing.to_string(),
+            format!(
+                "export configuration {}: no such file: put the export configuration there, or \
+                 point SNAPEX_CONFIG at it",
+                nope.display()
+            )
+        );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// Property tests: any text is a configuration or an `InvalidInput` error of one line that
+/// names the file; never a panic. A configuration written from known values reads back as them.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    const ORIGIN: &str = "s3://cfg/snapex.toml";
+
+    /// The invariants of a parse, whatever the text.
+    fn check(text: &str) -> Result<Option<ServiceConfig>, TestCaseError> {
+        match ServiceConfig::parse(text, ORIGIN) {
+            Ok(c) => Ok(Some(c)),
+            Err(e) => {
+                prop_assert_eq!(e.name(), "InvalidInput");
+                let message = e.to_string();
+                let prefix = format!("export configuration {ORIGIN}: ");
+                prop_assert!(message.starts_with(&prefix), "{}", message);
+                prop_assert!(message.len() > prefix.len(), "{}", message);
+                prop_assert_eq!(message.lines().count(), 1, "{}", message);
+                Ok(None)
+            }
+        }
+    }
+
+    /// A TOML basic string: quotes, backslashes and control characters escaped.
+    fn quoted(s: &str) -> String {
+        let mut out = String::from("\"");
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                c if c.is_control() => out.push_str(&format!("\\U{:08X}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    fn list(items: &[String]) -> String {
+        let quoted: Vec<String> = items.iter().map(|s| quoted(s)).collect();
+        format!("[{}]", quoted.join(", "))
+    }
+
+    /// The settings with a top-level default and a per-database override.
+    #[derive(Debug, Clone, Default)]
+    struct Settings {
+        destination: Option<String>,
+        instance_class: Option<String>,
+        max_concurrency: Option<usize>,
+        restore_deadline_minutes: Option<u32>,
+        /// MiB.
+        target_file_mib: Option<u64>,
+        glue_database: Option<String>,
+        pieces_per_chunk: Option<usize>,
+    }
+
+    impl Settings {
+        fn render(&self, out: &mut String) {
+            let mut line = |k: &str, v: Option<String>| {
+                if let Some(v) = v {
+                    out.push_str(&format!("{k} = {v}\n"));
+                }
+            };
+            line("destination", self.destination.as_deref().map(quoted));
+            line("instance_class", self.instance_class.as_deref().map(quoted));
+            line(
+                "max_concurrency",
+                self.max_concurrency.map(|n| n.to_string()),
+            );
+            line(
+                "restore_deadline_minutes",
+                self.restore_deadline_minutes.map(|n| n.to_string()),
+            );
+            line(
+                "target_file_size",
+                self.target_file_mib.map(|n| match n % 1024 {
+                    0 => quoted(&format!("{}GiB", n / 1024)),
+                    _ => quoted(&format!("{n}MiB")),
+                }),
+            );
+            line("glue_database", self.glue_database.as_deref().map(quoted));
+            line(
+                "pieces_per_chunk",
+                self.pieces_per_chunk.map(|n| n.to_string()),
+            );
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    struct Entry {
+        source: String,
+        database: String,
+        snapshots: Option<SnapshotFilter>,
+        include: Vec<String>,
+        exclude: Vec<String>,
+        partition_by: Vec<String>,
+        settings: Settings,
+    }
+
+    fn settings() -> impl Strategy<Value = Settings> {
+        (
+            prop::option::of("s3://[a-z0-9][a-z0-9-]{2,20}(/[a-z0-9_]{1,10}){0,2}"),
+            prop::option::of("db\\.[a-z0-9]{2,6}\\.[a-z0-9]{2,8}"),
+            prop::option::of(1usize..1000),
+            prop::option::of(1u32..10_000),
+            prop::option::of(prop_oneof![1u64..4096, (1u64..8).prop_map(|g| g * 1024)]),
+            prop::option::of("[a-z0-9_]{1,30}"),
+            prop::option::of(1usize..10_000),
+        )
+            .prop_map(|(d, i, m, r, t, g, p)| Settings {
+                destination: d,
+                instance_class: i,
+                max_concurrency: m,
+                restore_deadline_minutes: r,
+                target_file_mib: t,
+                glue_database: g,
+                pieces_per_chunk: p,
+            })
+    }
+
+    fn entry() -> impl Strategy<Value = Entry> {
+        // Globs: `**` is not one (it only spans path components, which table names lack).
+        let pattern = "(\\*?[a-z?]){1,6}(\\.(\\*?[a-z?]){1,6})?\\*?";
+        let rule = "(\\*?[a-z]){1,6}(\\.(\\*?[a-z]){1,6})?=[a-z_]{1,8}:(year|month|day|hour|value|buckets|buckets:[1-9][0-9]{0,5})";
+        (
+            "[a-zA-Z][a-zA-Z0-9-]{0,50}",
+            // Any name RDS might hold: the file's escaping must carry it through.
+            any::<String>().prop_filter("a database is named", |s| !s.is_empty()),
+            prop::option::of(prop_oneof![
+                Just(SnapshotFilter::All),
+                Just(SnapshotFilter::Manual),
+                Just(SnapshotFilter::Automated),
+            ]),
+            prop::collection::vec(pattern, 0..3),
+            prop::collection::vec(pattern, 0..3),
+            prop::collection::vec(rule, 0..3),
+            settings(),
+        )
+            .prop_map(
+                |(source, database, snapshots, include, exclude, partition_by, settings)| Entry {
+                    source,
+                    database,
+                    snapshots,
+                    include,
+                    exclude,
+                    partition_by,
+                    settings,
+                },
+            )
+    }
+
+    fn render(top: &Settings, entries: &[Entry]) -> String {
+        let mut out = String::from("# generated\n");
+        top.render(&mut out);
+        for e in entries {
+            out.push_str("\n[[database]]\n");
+            out.push_str(&format!("source = {}\n", quoted(&e.source)));
+            out.push_str(&format!("database = {}\n", quoted(&e.database)));
+            if let Some(s) = e.snapshots {
+                let s = match s {
+                    SnapshotFilter::All => "all",
+                    SnapshotFilter::Manual => "manual",
+                    SnapshotFilter::Automated => "automated",
+                };
+                out.push_str(&format!("snapshots = {}\n", quoted(s)));
+            }
+            for (k, v) in [
+                ("include", &e.include),
+                ("exclude", &e.exclude),
+                ("partition_by", &e.partition_by),
+            ] {
+                if !v.is_empty() {
+                    out.push_str(&format!("{k} = {}\n", list(v)));
+                }
+            }
+            e.settings.render(&mut out);
+        }
+        out
+    }
+
+    /// What the parser must make of one entry: every default applied.
+    fn expected(e: &Entry, top: &Settings) -> Option<DatabaseExport> {
+        let s = &e.settings;
+        Some(DatabaseExport {
+            source: e.source.to_ascii_lowercase(),
+            database: e.database.clone(),
+            snapshots: e.snapshots.unwrap_or_default(),
+            include: e.include.clone(),
+            exclude: e.exclude.clone(),
+            partition_by: e.partition_by.clone(),
+            destination: s.destination.clone().or(top.destination.clone())?,
+            instance_class: s
+                .instance_class
+                .clone()
+                .or(top.instance_class.clone())
+                .unwrap_or_else(|| DEFAULT_INSTANCE_CLASS.into()),
+            max_concurrency: s
+                .max_concurrency
+                .or(top.max_concurrency)
+                .unwrap_or(DEFAULT_MAX_CONCURRENCY),
+            restore_deadline_minutes: s
+                .restore_deadline_minutes
+                .or(top.restore_deadline_minutes)
+                .unwrap_or(DEFAULT_RESTORE_DEADLINE_MINUTES),
+            target_file_bytes: s
+                .target_file_mib
+                .or(top.target_file_mib)
+                .map_or(128 << 20, |m| m << 20),
+            glue_database: s.glue_database.clone().or(top.glue_database.clone()),
+            pieces_per_chunk: s.pieces_per_chunk.or(top.pieces_per_chunk),
+        })
+    }
+
+    /// A TOML value of any type, right or wrong for whatever key it lands on.
+    fn toml_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>().prop_map(|s| quoted(&s)),
+            "[a-z0-9:/._*=-]{0,20}".prop_map(|s| quoted(&s)),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<bool>().prop_map(|b| b.to_string()),
+            Just("1.5e3".to_string()),
+            Just("1979-05-27T07:32:00Z".to_string()),
+            prop::collection::vec(any::<String>(), 0..3).prop_map(|v| list(&v)),
+            Just("{ a = 1 }".to_string()),
+            Just("\"\"\"multi\nline\"\"\"".to_string()),
+            Just("\"unterminated".to_string()),
+        ]
+    }
+
+    const SOUP_KEYS: &[&str] = &[
+        "destination",
+        "instance_class",
+        "max_concurrency",
+        "restore_deadline_minutes",
+        "target_file_size",
+        "glue_database",
+        "pieces_per_chunk",
+        "source",
+        "database",
+        "snapshots",
+        "include",
+        "exclude",
+        "partition_by",
+        "destinaton",
+        "\"quoted key\"",
+        "a.b",
+    ];
+
+    const SOUP_HEADERS: &[&str] = &["[database]", "[[ database ]]", "[x]", "[[database]"];
+
+    /// Lines that look like a configuration: known keys (and near misses), table headers,
+    /// and anything at all.
+    fn toml_soup() -> impl Strategy<Value = String> {
+        let key = prop_oneof![
+            proptest::sample::select(SOUP_KEYS).prop_map(str::to_string),
+            "[a-z_]{1,12}",
+        ];
+        let line = prop_oneof![
+            6 => (key, toml_value()).prop_map(|(k, v)| format!("{k} = {v}")),
+            2 => Just("[[database]]".to_string()),
+            1 => proptest::sample::select(SOUP_HEADERS).prop_map(str::to_string),
+            1 => any::<String>(),
+        ];
+        prop::collection::vec(line, 0..16).prop_map(|lines| lines.join("\n"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_text_is_a_configuration_or_a_one_line_error(text in any::<String>()) {
+            check(&text)?;
+        }
+
+        #[test]
+        fn configuration_like_text_is_a_configuration_or_a_one_line_error(text in toml_soup()) {
+            check(&text)?;
+        }
+
+        /// Written from known values, a configuration reads back as exactly those values.
+        #[test]
+        fn written_configurations_read_back(
+            top in settings(),
+            entries in prop::collection::vec(entry(), 0..4),
+        ) {
+            // One entry per source: RDS identifiers are case-insensitive.
+            let mut entries = entries;
+            for (i, e) in entries.iter_mut().enumerate() {
+                e.source = format!("{}-{i}", e.source);
+            }
+            let text = render(&top, &entries);
+            let want: Option<Vec<DatabaseExport>> =
+                entries.iter().map(|e| expected(e, &top)).collect();
+            match (check(&text)?, want) {
+                (Some(got), Some(want)) => prop_assert_eq!(got.databases, want),
+                (None, None) => {
+                    let e = ServiceConfig::parse(&text, ORIGIN).unwrap_err().to_string();
+                    prop_assert!(e.contains("no destination"), "{}", e);
+                }
+                (got, want) => prop_assert!(false, "{text}\ngot {got:?}\nwant {want:?}"),
+            }
+        }
+
+        /// A valid file with some of it cut out or something pasted in.
+        #[test]
+        fn damaged_configurations_are_read_or_refused_in_one_line(
+            top in settings(),
+            entries in prop::collection::vec(entry(), 1..3),
+            at in any::<prop::sample::Index>(),
+            cut in 0usize..20,
+            paste in prop_oneof![any::<String>(), toml_value()],
+        ) {
+            let text: Vec<char> = render(&top, &entries).chars().collect();
+            let at = at.index(text.len() + 1);
+            let end = (at + cut).min(text.len());
+            let damaged: String = text[..at]
+                .iter()
+                .chain(paste.chars().collect::<Vec<_>>().iter())
+                .chain(&text[end..])
+                .collect();
+            check(&damaged)?;
+        }
     }
 }

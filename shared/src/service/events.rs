@@ -90,6 +90,22 @@ fn created(kind: SnapshotKind, d: &Detail) -> Option<SnapshotOrigin> {
 /// a new snapshot is [`Classified::Ignored`]; a snapshot-created event without the fields it
 /// always has is an error.
 pub fn classify(event: &serde_json::Value) -> Result<Classified, ServiceError> {
+    use serde_json::Value;
+    let shape = match event {
+        Value::Object(_) => None,
+        Value::Null => Some("null"),
+        Value::Bool(_) => Some("a boolean"),
+        Value::Number(_) => Some("a number"),
+        Value::String(_) => Some("a string"),
+        Value::Array(_) => Some("an array"),
+    };
+    if let Some(shape) = shape {
+        // serde would read an array as the envelope's fields in order, and say so obscurely.
+        return Err(ServiceError::Event(format!(
+            "not an EventBridge event (it is {shape}, not a JSON object); the trigger takes RDS \
+             snapshot events"
+        )));
+    }
     let env = Envelope::deserialize(event).map_err(|e| {
         ServiceError::Event(format!(
             "not an EventBridge event ({e}); the trigger takes RDS snapshot events"
@@ -127,7 +143,12 @@ pub fn classify(event: &serde_json::Value) -> Result<Classified, ServiceError> {
         .or_else(|| env.resources.into_iter().next())
         .ok_or_else(|| missing("detail.SourceArn or resources"))?;
     let time = DateTime::parse_from_rfc3339(&env.time)
-        .map_err(|e| ServiceError::Event(format!("time {:?}: {e}", env.time)))?
+        .map_err(|e| {
+            ServiceError::Event(format!(
+                "{}: time {:?} is not an RFC 3339 time such as 2026-03-14T09:26:53Z ({e})",
+                env.detail_type, env.time
+            ))
+        })?
         .with_timezone(&Utc);
     Ok(Classified::Created(SnapshotCreated {
         kind,
@@ -224,5 +245,270 @@ pub(crate) mod tests {
         let mut ev = fixture("db-snapshot-manual-created.json");
         ev["time"] = "yesterday".into();
         assert!(classify(&ev).unwrap_err().to_string().contains("yesterday"));
+    }
+}
+
+/// Property tests: whatever arrives, the trigger's reading of it ends in a snapshot, a reason
+/// to ignore it, or an `InvalidInput` error of one line; it never panics.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use chrono::{FixedOffset, TimeZone};
+    use proptest::prelude::*;
+    use serde_json::{Map, Value, json};
+
+    /// The keys the reader looks at, so that random objects reach past the envelope.
+    const KEYS: &[&str] = &[
+        "source",
+        "detail-type",
+        "time",
+        "resources",
+        "detail",
+        "EventID",
+        "Message",
+        "SourceIdentifier",
+        "SourceArn",
+    ];
+
+    /// Snapshot-created events' ids first.
+    const EVENT_IDS: &[&str] = &[
+        "RDS-EVENT-0042",
+        "RDS-EVENT-0091",
+        "RDS-EVENT-0075",
+        "RDS-EVENT-0169",
+        "RDS-EVENT-0040",
+        "RDS-EVENT-0041",
+        "RDS-EVENT-0168",
+        "",
+    ];
+
+    const MESSAGES: &[&str] = &[
+        "Manual snapshot created",
+        "Automated snapshot created.",
+        "Manual cluster snapshot created",
+        "Automated cluster snapshot created",
+        "Creating automated snapshot",
+        "Deleted manual snapshot",
+    ];
+
+    fn one_of(items: &'static [&'static str]) -> impl Strategy<Value = String> {
+        proptest::sample::select(items).prop_map(str::to_string)
+    }
+
+    /// Any JSON value, keys drawn from [`KEYS`] or made up.
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| json!(f)),
+            any::<String>().prop_map(Value::from),
+            one_of(EVENT_IDS).prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            let key = prop_oneof![one_of(KEYS), any::<String>()];
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::vec((key, inner), 0..6)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
+            ]
+        })
+    }
+
+    /// A field's value: usually a plausible one, sometimes anything at all.
+    fn plausible(good: impl Strategy<Value = Value>) -> impl Strategy<Value = Value> {
+        prop_oneof![19 => good, 1 => any_json()]
+    }
+
+    /// Usually there.
+    fn mostly<T: std::fmt::Debug>(s: impl Strategy<Value = T>) -> impl Strategy<Value = Option<T>> {
+        prop::option::weighted(0.97, s)
+    }
+
+    /// Something close to an RDS event: each field present or not, right or wrong, so that
+    /// every outcome (a snapshot, ignored, refused) comes up often.
+    fn near_events() -> impl Strategy<Value = Value> {
+        let source = plausible(prop_oneof![
+            6 => Just(json!("aws.rds")),
+            1 => Just(json!("aws.ec2")),
+            1 => any::<String>().prop_map(Value::from),
+        ]);
+        let detail_type = plausible(prop_oneof![
+            3 => Just(json!(DB_SNAPSHOT_EVENT)),
+            3 => Just(json!(CLUSTER_SNAPSHOT_EVENT)),
+            1 => Just(json!("RDS DB Instance Event")),
+            1 => any::<String>().prop_map(Value::from),
+        ]);
+        let time = plausible(prop_oneof![
+            3 => Just(json!("2026-03-14T09:26:53Z")),
+            3 => Just(json!("2026-03-14T09:26:53.417+02:00")),
+            1 => any::<String>().prop_map(Value::from),
+        ]);
+        let resources = plausible(
+            prop::collection::vec(any::<String>().prop_map(Value::from), 0..3)
+                .prop_map(Value::Array),
+        );
+        let detail_fields = (
+            mostly(plausible(
+                prop_oneof![3 => one_of(&EVENT_IDS[..4]), 1 => one_of(EVENT_IDS)]
+                    .prop_map(Value::from),
+            )),
+            mostly(plausible(one_of(MESSAGES).prop_map(Value::from))),
+            mostly(plausible(prop_oneof![
+                3 => "[a-z][a-z0-9-]{0,20}".prop_map(Value::from),
+                1 => any::<String>().prop_map(Value::from),
+            ])),
+            mostly(plausible(any::<String>().prop_map(Value::from))),
+        );
+        let detail = plausible(detail_fields.prop_map(|(id, message, identifier, arn)| {
+            let mut d = Map::new();
+            for (k, v) in [
+                ("EventID", id),
+                ("Message", message),
+                ("SourceIdentifier", identifier),
+                ("SourceArn", arn),
+            ] {
+                if let Some(v) = v {
+                    d.insert(k.into(), v);
+                }
+            }
+            Value::Object(d)
+        }));
+        (
+            mostly(source),
+            mostly(detail_type),
+            mostly(time),
+            prop::option::of(resources),
+            mostly(detail),
+        )
+            .prop_map(|(source, detail_type, time, resources, detail)| {
+                let mut e = Map::new();
+                for (k, v) in [
+                    ("source", source),
+                    ("detail-type", detail_type),
+                    ("time", time),
+                    ("resources", resources),
+                    ("detail", detail),
+                ] {
+                    if let Some(v) = v {
+                        e.insert(k.into(), v);
+                    }
+                }
+                Value::Object(e)
+            })
+    }
+
+    /// The outcome's invariants: errors are `InvalidInput`, one line, and say they are about
+    /// the event; a recognised snapshot has an identifier; an ignored event says why.
+    fn check(event: &Value) -> Result<(), TestCaseError> {
+        match classify(event) {
+            Ok(Classified::Created(c)) => {
+                prop_assert!(!c.identifier.is_empty());
+            }
+            Ok(Classified::Ignored(reason)) => {
+                prop_assert!(!reason.trim().is_empty());
+            }
+            Err(e) => {
+                prop_assert_eq!(e.name(), "InvalidInput");
+                let message = e.to_string();
+                prop_assert!(message.starts_with("event: "), "{}", message);
+                prop_assert_eq!(message.lines().count(), 1, "{}", message);
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_json_is_read_or_refused_in_one_line(event in any_json()) {
+            check(&event)?;
+        }
+
+        #[test]
+        fn near_events_are_read_or_refused_in_one_line(event in near_events()) {
+            check(&event)?;
+        }
+
+        #[test]
+        fn any_text_that_is_json_is_read_or_refused_in_one_line(text in any::<String>()) {
+            // The Lambda runtime hands the trigger parsed JSON; text that is not JSON never
+            // reaches it.
+            if let Ok(event) = serde_json::from_str::<Value>(&text) {
+                check(&event)?;
+            }
+        }
+
+        /// An EventBridge event from anything but RDS's snapshot events is ignored, whatever
+        /// its detail: the rule may be widened without the trigger failing.
+        #[test]
+        fn other_sources_and_types_are_ignored(
+            source in prop_oneof![Just("aws.rds".to_string()), any::<String>()],
+            detail_type in any::<String>(),
+            detail in any_json(),
+        ) {
+            prop_assume!(
+                source != "aws.rds"
+                    || (detail_type != DB_SNAPSHOT_EVENT && detail_type != CLUSTER_SNAPSHOT_EVENT)
+            );
+            let event = json!({
+                "source": source,
+                "detail-type": detail_type,
+                "time": "2026-03-14T09:26:53Z",
+                "detail": detail,
+            });
+            prop_assert!(matches!(classify(&event), Ok(Classified::Ignored(_))));
+        }
+
+        /// A snapshot-created event built from its parts reads back as those parts.
+        #[test]
+        fn snapshot_created_events_round_trip(
+            cluster in any::<bool>(),
+            automated in any::<bool>(),
+            by_event_id in any::<bool>(),
+            identifier in "[a-z][a-z0-9-]{0,40}|rds:[a-z][a-z0-9-]{0,40}",
+            arn_in_detail in any::<bool>(),
+            seconds in 0i64..4_102_444_800,
+            millis in 0u32..1000,
+            offset_minutes in -12 * 60i32..=14 * 60,
+        ) {
+            let (kind, detail_type) = if cluster {
+                (SnapshotKind::Cluster, CLUSTER_SNAPSHOT_EVENT)
+            } else {
+                (SnapshotKind::Instance, DB_SNAPSHOT_EVENT)
+            };
+            let origin = if automated { SnapshotOrigin::Automated } else { SnapshotOrigin::Manual };
+            let event_id = match (cluster, automated) {
+                (false, false) => "RDS-EVENT-0042",
+                (false, true) => "RDS-EVENT-0091",
+                (true, false) => "RDS-EVENT-0075",
+                (true, true) => "RDS-EVENT-0169",
+            };
+            let message = format!(
+                "{} {}snapshot created",
+                if automated { "Automated" } else { "Manual" },
+                if cluster { "cluster " } else { "" }
+            );
+            let arn = format!("arn:aws:rds:us-east-1:123456789012:snapshot:{identifier}");
+            let time = Utc.timestamp_opt(seconds, millis * 1_000_000).unwrap();
+            let offset = FixedOffset::east_opt(offset_minutes * 60).unwrap();
+            let mut detail = json!({"SourceIdentifier": identifier, "Message": message});
+            if by_event_id {
+                detail["EventID"] = event_id.into();
+            }
+            if arn_in_detail {
+                detail["SourceArn"] = arn.clone().into();
+            }
+            let event = json!({
+                "source": "aws.rds",
+                "detail-type": detail_type,
+                "time": time.with_timezone(&offset).to_rfc3339(),
+                "resources": [arn],
+                "detail": detail,
+            });
+            let expected = SnapshotCreated { kind, origin, identifier, arn, time };
+            prop_assert_eq!(classify(&event).unwrap(), Classified::Created(expected));
+        }
     }
 }

@@ -401,3 +401,133 @@ mod tests {
         assert_eq!(all.selects(&TableName::new("a", "b")), Some(vec![]));
     }
 }
+
+/// No password shows in what a source URL, the configuration holding it, or a failure to parse
+/// it prints, whatever the password and whatever else is wrong with the URL.
+#[cfg(test)]
+mod redaction_tests {
+    use super::*;
+    use crate::config::ExportConfig;
+    use proptest::prelude::*;
+
+    /// Percent-encodes everything but RFC 3986's unreserved characters.
+    fn encoded(s: &str) -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    }
+
+    /// Everything that prints about `url`: its parse's `Debug` (and that of a configuration and
+    /// a reader factory made from it), or the error's `Display` and `Debug`.
+    fn everything_shown(url: &str) -> String {
+        let mut shown = match SourceUrl::parse(url) {
+            Ok(u) => format!("{u:?} {:?} {}", ReaderFactory::standalone(&u), u.endpoint()),
+            Err(e) => format!("{e} {e:?}"),
+        };
+        match ExportConfig::new(url, "s3://lake/exports") {
+            Ok(c) => shown.push_str(&format!(" {c:?}")),
+            Err(e) => shown.push_str(&format!(" {e} {e:?}")),
+        }
+        shown
+    }
+
+    fn assert_hidden(url: &str, password: &str) -> Result<(), TestCaseError> {
+        let shown = everything_shown(url);
+        prop_assert!(
+            !shown.contains(password),
+            "{} shows {}: {}",
+            url,
+            password,
+            shown
+        );
+        Ok(())
+    }
+
+    /// The password as a URL may hold it unescaped: unreserved characters, sub-delimiters and
+    /// `:` (RFC 3986 userinfo). `Pw` and eight more characters make it distinctive.
+    const RAW: &str = "Pw[A-Za-z0-9._~!$&'()*+,;=:-]{8,24}";
+
+    /// Variations that take other paths through the parsers: TLS settings, bad ports,
+    /// options they do not know.
+    const QUERIES: &[&str] = &[
+        "",
+        "?sslmode=require",
+        "?sslmode=disable",
+        "?sslmode=verify-full",
+        "?sslmode=allow",
+        "?sslmode=verify-ca&sslrootcert=/nonexistent/roots.pem",
+        "?connect_timeout=5",
+        "?no_such_option=1",
+        "?ssl-mode=REQUIRED",
+        "?ssl-mode=VERIFY_IDENTITY",
+        "?ssl-mode=VERIFY_CA&ssl-ca=/nonexistent/ca.pem",
+        "?ssl-mode=SOMETIMES",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn url_passwords_never_show(
+            scheme in proptest::sample::select(&["postgres", "postgresql", "mysql", "mariadb"][..]),
+            host in proptest::sample::select(&["127.0.0.1", "localhost", "db.example", "[::1]"][..]),
+            port in proptest::sample::select(&["", ":5432", ":3306", ":notaport", ":99999"][..]),
+            query in proptest::sample::select(QUERIES),
+            raw in RAW,
+            unicode in "\\PC{1,16}",
+        ) {
+            // As written, and percent-encoded with any characters at all.
+            let other = format!("Pw{}", encoded(&unicode));
+            for (written, password) in [(raw.clone(), raw.clone()), (other, format!("Pw{unicode}"))] {
+                let url = format!("{scheme}://alice:{written}@{host}{port}/app{query}");
+                assert_hidden(&url, &written)?;
+                assert_hidden(&url, &password)?;
+            }
+        }
+
+        #[test]
+        fn key_value_passwords_never_show(
+            password in "Pw\\PC{8,24}",
+            host in proptest::sample::select(&["127.0.0.1", "db.example", "/var/run/postgresql"][..]),
+            extra in proptest::sample::select(
+                &["", "sslmode=require", "sslmode=allow", "port=notaport", "no_such_option=1", "sslmode=verify-full"][..]
+            ),
+        ) {
+            let quoted = password.replace('\\', "\\\\").replace('\'', "\\'");
+            let url = format!("host={host} user=alice password='{quoted}' dbname=app {extra}");
+            assert_hidden(&url, &password)?;
+            assert_hidden(&url, &quoted)?;
+        }
+    }
+
+    #[test]
+    fn debug_of_urls_configurations_and_errors_hides_the_password() {
+        for url in [
+            "postgres://alice:Pw-s3cret-Zq7@db.example:6543/app",
+            "postgres://alice:Pw-s3cret-Zq7@127.0.0.1/app?sslmode=prefer",
+            "host=db.example user=alice password=Pw-s3cret-Zq7 dbname=app",
+            "mysql://alice:Pw-s3cret-Zq7@db.example:3307/shop",
+            "mariadb://alice:Pw-s3cret-Zq7@127.0.0.1/shop",
+            // Parse errors, each on a path of its own.
+            "postgres://alice:Pw-s3cret-Zq7@h:notaport/app",
+            "postgres://alice:Pw-s3cret-Zq7@h/app?sslmode=allow",
+            "mysql://alice:Pw-s3cret-Zq7@h:notaport/shop",
+            "mysql://alice:Pw-s3cret-Zq7@h/shop?ssl-mode=VERIFY_CA",
+            "oracle://alice:Pw-s3cret-Zq7@h/app",
+        ] {
+            let shown = everything_shown(url);
+            assert!(!shown.contains("Pw-s3cret-Zq7"), "{url}: {shown}");
+        }
+        // The configuration shows its source, without the password.
+        let c =
+            ExportConfig::new("postgres://alice:Pw-s3cret-Zq7@db.example/app", "./lake").unwrap();
+        let shown = format!("{c:?}");
+        assert!(shown.contains("db.example:5432/app"), "{shown}");
+        assert!(!shown.contains("Pw-s3cret-Zq7"), "{shown}");
+    }
+}
