@@ -169,7 +169,9 @@ impl PrivatePostgres {
             .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
             .find(|p| p.join("initdb").exists())
             .expect("initdb");
-        let dir = std::env::temp_dir().join(format!("snapex-pg-{tag}-{}", std::process::id()));
+        // Not under TMPDIR: the test script points it into the build folder, under a home
+        // the `postgres` user may not enter.
+        let dir = Path::new("/tmp").join(format!("snapex-pg-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         run(Command::new("chown").arg("postgres").arg(&dir));
