@@ -98,6 +98,18 @@ impl RetryPolicy {
     }
 }
 
+/// A TOML parse error of `text` on one line, with the line it is on when known.
+pub(crate) fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let line = e
+        .span()
+        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    let message = crate::error::one_line(e.message());
+    match line {
+        Some(n) => format!("line {n}: {message}"),
+        None => message,
+    }
+}
+
 impl ExportConfig {
     /// A configuration with defaults for everything but the two URLs.
     pub fn new(source: &str, destination: &str) -> Result<ExportConfig> {

@@ -327,7 +327,9 @@ async fn verify_s3_export(
         wanted.insert(format!("{root}/_catalog/{catalog_file}"));
     }
     wanted.insert(format!("{root}/manifest.json"));
+    wanted.insert(format!("{root}/report.json"));
     wanted.insert(format!("{root}/_SUCCESS"));
+    // Nothing else: no record of the run (`_work/`) is left once it is published.
     assert_eq!(listed, wanted);
     manifest
 }

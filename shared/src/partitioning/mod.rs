@@ -155,8 +155,10 @@ pub fn rules_from_toml(text: &str, file: &str) -> Result<Vec<PartitionRule>> {
         #[serde(default)]
         partition: Vec<RuleEntry>,
     }
-    let parsed: File = toml::from_str(text)
-        .map_err(|e| Error::InvalidInput(format!("config file {file}: {}", e.message())))?;
+    let parsed: File = toml::from_str(text).map_err(|e| {
+        let message = crate::config::toml_error(text, &e);
+        Error::InvalidInput(format!("config file {file}: {message}"))
+    })?;
     parsed
         .partition
         .iter()
@@ -498,6 +500,13 @@ mod tests {
         assert!(e.to_string().contains("x.toml"), "{e}");
         let e = rules_from_toml("[[partitions]]\n", "x.toml").unwrap_err();
         assert!(e.to_string().contains("unknown field"), "{e}");
+        // A syntax error names its line.
+        let e =
+            rules_from_toml("[[partition]]\ntable = \"t\nby = \"day\"\n", "x.toml").unwrap_err();
+        assert!(
+            e.to_string().starts_with("config file x.toml: line 2: "),
+            "{e}"
+        );
     }
 
     #[test]

@@ -132,16 +132,8 @@ impl ServiceConfig {
             origin: origin.to_string(),
             detail,
         };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-            let message = crate::error::one_line(e.message());
-            bad(match line {
-                Some(n) => format!("line {n}: {message}"),
-                None => message,
-            })
-        })?;
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| bad(crate::config::toml_error(text, &e)))?;
         let defaults = Defaults {
             destination: raw.destination,
             instance_class: raw.instance_class,

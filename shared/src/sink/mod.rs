@@ -149,7 +149,11 @@ impl Destination {
             .put(&probe, PutPayload::from_static(b"probe"))
             .await
             .map_err(|e| {
-                Error::InvalidInput(format!("destination {} is not writable: {e}", self.url))
+                Error::InvalidInput(format!(
+                    "destination {} is not writable: {e} (check that the bucket or folder \
+                     exists and that the credentials in use may write and delete objects there)",
+                    self.url
+                ))
             })?;
         self.store
             .delete(&probe)
