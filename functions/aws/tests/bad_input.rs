@@ -5,16 +5,15 @@
 //! simply not a new snapshot, is ignored with a reason), and none starts an execution,
 //! restores an instance or makes a secret.
 
-use object_store::path::Path;
 use serde_json::{Value, json};
 use snapex::service::config::ServiceConfig;
 use snapex::service::decide::{Decision, decide};
 use snapex::service::events::{Classified, classify};
 use snapex::service::job::StepInput;
-use snapex::sink::Destination;
+use snapex_aws::StepError;
 use snapex_aws::steps::{restore, trigger};
-use snapex_aws::{Clients, Context, Settings, StepError};
-use snapex_tests::{S3Server, fake_aws_env};
+mod common;
+use common::Moto;
 
 const CONFIG: &str = r#"
 destination = "s3://lake/exports"
@@ -24,47 +23,7 @@ source = "orders-db"
 database = "shop"
 "#;
 
-/// One moto server with `config` at s3://cfg/snapex.toml and a state machine.
-struct Moto {
-    _server: S3Server,
-    ctx: Context,
-}
-
 impl Moto {
-    async fn start(config: &str) -> Moto {
-        fake_aws_env();
-        let server = S3Server::start();
-        server.create_bucket("cfg");
-        server.create_bucket("lake");
-        let cfg = Destination::open("s3://cfg", Some(&server.endpoint)).unwrap();
-        cfg.put(&Path::from("snapex.toml"), config.as_bytes().to_vec())
-            .await
-            .unwrap();
-        let clients = Clients::connect(Some(&server.endpoint)).await;
-        let machine = clients
-            .sfn
-            .create_state_machine()
-            .name("snapex-export")
-            .definition(r#"{"StartAt":"Wait","States":{"Wait":{"Type":"Pass","End":true}}}"#)
-            .role_arn("arn:aws:iam::123456789012:role/snapex-export")
-            .send()
-            .await
-            .unwrap()
-            .state_machine_arn()
-            .to_string();
-        let settings = Settings {
-            config_url: Some("s3://cfg/snapex.toml".into()),
-            state_machine_arn: Some(machine),
-            poll_seconds: 1,
-            endpoint_url: Some(server.endpoint.clone()),
-            ..Settings::default()
-        };
-        Moto {
-            _server: server,
-            ctx: Context { clients, settings },
-        }
-    }
-
     /// Nothing was started or made: no execution, no DB instance or cluster, no secret.
     async fn assert_nothing_started(&self) {
         let c = &self.ctx.clients;

@@ -24,8 +24,10 @@ use snapex::service::job::{Endpoint, Finalized, StepInput};
 use snapex::sink::Destination;
 use snapex_asl::{Definition, Event, ItemReader, RunOptions, Runner, Status, TaskFailure, Tasks};
 use snapex_aws::steps::{check_instance, cleanup, export_chunk, finalize, plan, restore, trigger};
-use snapex_aws::{Clients, Context, Settings, StepError};
-use snapex_tests::{S3Server, TestDb, fake_aws_env, get_object, read_parquet_file};
+use snapex_aws::{Context, StepError};
+mod common;
+use common::Moto;
+use snapex_tests::{S3Server, TestDb, get_object, read_parquet_file};
 
 /// The functions' ARNs as `template.yaml` binds them, by substitution name.
 const FUNCTIONS: &[(&str, &str)] = &[
@@ -148,7 +150,6 @@ const DAYS: i64 = 60;
 
 impl World {
     async fn start() -> World {
-        fake_aws_env();
         let db = TestDb::create("e2e").await;
         db.exec(&format!(
             "CREATE TABLE events (id int8 PRIMARY KEY, at timestamptz NOT NULL, v text);
@@ -160,9 +161,6 @@ impl World {
              INSERT INTO \"Plain Table\" SELECT g, 'k' || g FROM generate_series(1, 500) g;"
         ))
         .await;
-        let server = S3Server::start();
-        server.create_bucket("cfg");
-        server.create_bucket("lake");
         let config = format!(
             r#"
 destination = "s3://lake/exports"
@@ -179,23 +177,12 @@ partition_by = ["public.events=at:day"]
 "#,
             db = db.name
         );
-        let cfg = Destination::open("s3://cfg", Some(&server.endpoint)).unwrap();
-        cfg.put(&Path::from("snapex.toml"), config.into_bytes())
-            .await
-            .unwrap();
-        let clients = Clients::connect(Some(&server.endpoint)).await;
-        let machine = clients
-            .sfn
-            .create_state_machine()
-            .name("snapex-export")
-            .definition(include_str!("../../../statemachine/export.asl.json"))
-            .role_arn("arn:aws:iam::123456789012:role/snapex-export")
-            .send()
-            .await
-            .unwrap()
-            .state_machine_arn()
-            .to_string();
-        clients
+        let Moto { server, mut ctx } = Moto::with_machine(
+            &config,
+            include_str!("../../../statemachine/export.asl.json"),
+        )
+        .await;
+        ctx.clients
             .rds
             .create_db_instance()
             .db_instance_identifier("orders-prod")
@@ -207,20 +194,14 @@ partition_by = ["public.events=at:day"]
             .send()
             .await
             .unwrap();
-        let settings = Settings {
-            config_url: Some("s3://cfg/snapex.toml".into()),
-            state_machine_arn: Some(machine),
-            poll_seconds: 1,
-            endpoint_url: Some(server.endpoint.clone()),
-            test_db_endpoint: Some(Endpoint {
-                host: "127.0.0.1".into(),
-                port: 5432,
-            }),
-            ..Settings::default()
-        };
+        // The "restored" instance is the local PostgreSQL.
+        ctx.settings.test_db_endpoint = Some(Endpoint {
+            host: "127.0.0.1".into(),
+            port: 5432,
+        });
         World {
             server,
-            ctx: Arc::new(Context { clients, settings }),
+            ctx: Arc::new(ctx),
             db,
         }
     }

@@ -12,8 +12,8 @@ use snapex::service::failures::{FailureRecord, MAP_FAILED, failure_record_path};
 use snapex::service::job::{CaughtError, Endpoint, Restored, StepInput};
 use snapex::sink::Destination;
 use snapex_aws::steps::{check_instance, cleanup, restore, trigger};
-use snapex_aws::{Clients, Context, Settings};
-use snapex_tests::{S3Server, fake_aws_env};
+mod common;
+use common::Moto;
 
 const CONFIG: &str = r#"
 destination = "s3://lake/exports"
@@ -29,47 +29,7 @@ source = "billing-cluster"
 database = "billing"
 "#;
 
-/// One moto server with a configuration in S3, an export bucket and a state machine.
-struct Moto {
-    server: S3Server,
-    ctx: Context,
-}
-
 impl Moto {
-    async fn start() -> Moto {
-        fake_aws_env();
-        let server = S3Server::start();
-        server.create_bucket("cfg");
-        server.create_bucket("lake");
-        let cfg = Destination::open("s3://cfg", Some(&server.endpoint)).unwrap();
-        cfg.put(&Path::from("snapex.toml"), CONFIG.as_bytes().to_vec())
-            .await
-            .unwrap();
-        let clients = Clients::connect(Some(&server.endpoint)).await;
-        let machine = clients
-            .sfn
-            .create_state_machine()
-            .name("snapex-export")
-            .definition(r#"{"StartAt":"Wait","States":{"Wait":{"Type":"Pass","End":true}}}"#)
-            .role_arn("arn:aws:iam::123456789012:role/snapex-export")
-            .send()
-            .await
-            .unwrap()
-            .state_machine_arn()
-            .to_string();
-        let settings = Settings {
-            config_url: Some("s3://cfg/snapex.toml".into()),
-            state_machine_arn: Some(machine),
-            poll_seconds: 1,
-            endpoint_url: Some(server.endpoint.clone()),
-            ..Settings::default()
-        };
-        Moto {
-            server,
-            ctx: Context { clients, settings },
-        }
-    }
-
     /// A PostgreSQL instance `source` and a manual snapshot of it; the snapshot's ARN.
     async fn instance_snapshot(&self, source: &str, snapshot: &str) -> String {
         let rds = &self.ctx.clients.rds;
@@ -164,7 +124,7 @@ fn event(fixture: &str, identifier: &str, arn: &str) -> Value {
 
 #[tokio::test]
 async fn the_trigger_starts_one_execution_per_configured_snapshot() {
-    let moto = Moto::start().await;
+    let moto = Moto::start(CONFIG).await;
     let arn = moto
         .instance_snapshot("orders-db", "orders-db-manual-1")
         .await;
@@ -254,7 +214,7 @@ async fn the_trigger_starts_one_execution_per_configured_snapshot() {
 
 #[tokio::test]
 async fn an_instance_is_restored_checked_and_cleaned_up_once() {
-    let mut moto = Moto::start().await;
+    let mut moto = Moto::start(CONFIG).await;
     let arn = moto
         .instance_snapshot("orders-db", "orders-db-manual-2")
         .await;
@@ -363,7 +323,7 @@ async fn an_instance_is_restored_checked_and_cleaned_up_once() {
 
 #[tokio::test]
 async fn cleanup_after_a_failed_restore_and_a_failed_map() {
-    let moto = Moto::start().await;
+    let moto = Moto::start(CONFIG).await;
     let arn = moto
         .instance_snapshot("orders-db", "orders-db-manual-3")
         .await;
@@ -410,7 +370,7 @@ async fn cleanup_after_a_failed_restore_and_a_failed_map() {
 
 #[tokio::test]
 async fn what_is_not_this_exports_is_neither_adopted_nor_deleted() {
-    let moto = Moto::start().await;
+    let moto = Moto::start(CONFIG).await;
     let arn = moto
         .instance_snapshot("orders-db", "orders-db-manual-4")
         .await;
@@ -454,7 +414,7 @@ async fn what_is_not_this_exports_is_neither_adopted_nor_deleted() {
 
 #[tokio::test]
 async fn a_cluster_snapshot_gets_a_cluster_and_an_instance() {
-    let moto = Moto::start().await;
+    let moto = Moto::start(CONFIG).await;
     let arn = moto
         .cluster_snapshot("billing-cluster", "billing-cluster-manual-1")
         .await;
