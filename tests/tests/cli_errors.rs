@@ -532,8 +532,8 @@ fn run_snapex_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Outcome {
 /// On a fresh moto server: bucket `lake`, user `reader` that may only list and read it, and
 /// user `nobody` that may do nothing. Returns each user's access key id and secret.
 const IAM_SETUP: &str = r#"
-import json, sys, boto3
-kw = dict(endpoint_url=sys.argv[1], region_name="us-east-1",
+import json, os, boto3
+kw = dict(endpoint_url=os.environ["SNAPEX_GLUE_ENDPOINT"], region_name="us-east-1",
           aws_access_key_id="testing", aws_secret_access_key="testing")
 s3, iam = boto3.client("s3", **kw), boto3.client("iam", **kw)
 s3.create_bucket(Bucket="lake")
@@ -574,19 +574,9 @@ async fn s3_destination_without_permission_is_invalid_input() {
     let db = TestDb::create("cli_s3_denied").await;
     db.exec("CREATE TABLE public.t (id int8 PRIMARY KEY); INSERT INTO public.t SELECT generate_series(1, 10);").await;
     let s3 = S3Server::start();
-    let out = Command::new("python3")
-        .args(["-c", IAM_SETUP, &s3.endpoint])
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .output()
-        .expect("running python3");
-    assert!(
-        out.status.success(),
-        "IAM setup on moto (boto3 comes with moto): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // `python3 -c IAM_SETUP`, with this server as the endpoint.
     let keys: std::collections::HashMap<String, (String, String)> =
-        serde_json::from_slice(&out.stdout).unwrap();
+        serde_json::from_value(s3.boto3_script("-c", IAM_SETUP, "IAM setup on moto")).unwrap();
     let work = temp_dir("cli-s3-denied");
     let export = |dest: &str, key: &str, secret: &str| {
         let mut args = export_args(&db.url, dest);

@@ -67,6 +67,17 @@ async fn pg_rows(url: &str) -> Rows {
         .collect()
 }
 
+/// A private PostgreSQL server holding the test table in database `faults`: the server, the
+/// database's URL and its rows.
+async fn private_source(tag: &str) -> (PrivatePostgres, String, Rows) {
+    let pg = PrivatePostgres::start(tag);
+    pg.psql("postgres", "CREATE DATABASE faults");
+    pg.psql("faults", PG_TABLE);
+    let url = pg.url("faults");
+    let source = pg_rows(&url).await;
+    (pg, url, source)
+}
+
 /// Checks a published local export: every source row exactly once, and the table's folder
 /// holding exactly the manifest's files (no staging file of an unfinished upload, no file
 /// of a failed attempt), and no records left under `_work/`.
@@ -238,11 +249,7 @@ async fn export_killed_with_sigkill_is_resumed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_server_restarted_mid_export_fails_visibly_then_resumes() {
-    let pg = PrivatePostgres::start("restart");
-    pg.psql("postgres", "CREATE DATABASE faults");
-    pg.psql("faults", PG_TABLE);
-    let url = pg.url("faults");
-    let source = pg_rows(&url).await;
+    let (pg, url, source) = private_source("restart").await;
     let dest = temp_dir("fault-restart");
     let root = dest.join("restart");
     let child = export_cmd(&url, &dest, "restart", &["-j", "1", "--retries", "3"])
@@ -343,11 +350,7 @@ async fn s3_errors_and_dropped_connections_are_retried() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_serverless_chunk_step_waits_out_a_server_restart() {
     use snapex::pipeline::{Quiet, chunk_step, finalize_step, plan_step};
-    let pg = PrivatePostgres::start("steps");
-    pg.psql("postgres", "CREATE DATABASE faults");
-    pg.psql("faults", PG_TABLE);
-    let url = pg.url("faults");
-    let source = pg_rows(&url).await;
+    let (pg, url, source) = private_source("steps").await;
     let dest = temp_dir("fault-steps");
     let d = dest.to_str().unwrap().to_string();
     let mut cfg = snapex::ExportConfig::new(&url, &d).unwrap();
