@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 
 use super::publish::{existing_objects, foreign_objects_error, put_all};
 use super::steps::{OBJECTS_AT_ONCE, add_tables, delete_all, finished, read_specs, with_tables};
@@ -17,6 +17,9 @@ use crate::error::{Error, Result};
 use crate::model::{Chunk, TableDesc};
 use crate::sink::Destination;
 use crate::sink::layout::Layout;
+
+/// Chunks whose records and files are checked at once when resuming.
+const CHUNKS_CHECKED_AT_ONCE: usize = 8;
 
 /// Writes a new run's plan (with every table) and its chunks (without tables: the plan holds
 /// them), after clearing the records of an earlier run with the same export id.
@@ -84,13 +87,25 @@ pub(super) async fn resume(
     let specs: Vec<ChunkSpec> = read_specs(&dest, &layout, plan.chunks)
         .try_collect()
         .await?;
+    // Each check reads its files' footers, OBJECTS_AT_ONCE at a time, so a few chunks at once.
+    let checked: Vec<(ChunkSpec, Option<ChunkRecord>)> = futures::stream::iter(specs)
+        .map(|spec| {
+            let (dest, layout) = (dest.clone(), layout.clone());
+            async move {
+                let record = finished(&dest, &layout, &spec).await?;
+                Ok::<_, Error>((spec, record))
+            }
+        })
+        .buffer_unordered(CHUNKS_CHECKED_AT_ONCE)
+        .try_collect()
+        .await?;
     let mut tables: BTreeMap<usize, TableDesc> = BTreeMap::new();
     let mut done = Vec::new();
     let mut todo = Vec::new();
-    for spec in specs {
-        match finished(&dest, &layout, &spec).await? {
+    for (spec, record) in checked {
+        match record {
             Some(record) => done.push(record),
-            None => todo.push(spec.chunk.clone()),
+            None => todo.push(spec.chunk),
         }
         add_tables(&mut tables, spec.table_order, spec.tables);
     }
