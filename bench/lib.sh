@@ -153,3 +153,93 @@ report_table() { # baseline label, baseline stream bytes, short baseline name (C
         printf "%-18s %10d %8.2f %11.0f %8.1f %9.1f %14s %10.2f %10.2f\n", $1, rows, wall, rows / wall, bytes / 1e6 / wall, rss, pq, wall / cw, (bytes / cw) / (bytes / wall)
     }' "$WORK/results"
 }
+
+# ---- Per-run measurements with medians (peers.sh) ------------------------------------------
+# run_measured appends one line per run to $WORK/runs:
+#   label wall_s cpu_s host_busy_s rss_kib out_bytes
+# and report_medians prints, per label in order of first appearance, the median of each column
+# over the runs. A method that cannot run is noted in $WORK/notes instead.
+
+# Busy CPU seconds of the whole host so far (all cores, /proc/stat: everything but idle and
+# iowait), to see how much CPU the servers and everything else used during a run.
+host_busy_s() {
+    awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" {print ($2+$3+$4+$7+$8+$9) / hz; exit}' /proc/stat
+}
+
+# user + system CPU seconds of a /usr/bin/time -v report
+cpu_of() {
+    awk -F': ' '/User time \(seconds\)/ {u=$2} /System time \(seconds\)/ {s=$2} END {printf "%.2f", u+s}' "$1"
+}
+
+# Bytes of the Parquet files under $1 (0 if none).
+parquet_bytes_under() { find "$1" -type f -name '*.parquet' -printf '%s\n' 2>/dev/null | awk '{s+=$1} END{print s+0}'; }
+
+note_method() { echo "$1" >>"$WORK/notes"; log "$1"; }
+
+# Runs a command RUNS times under /usr/bin/time -v, its stdout to /dev/null, with an empty folder
+# $WORK/out made for it before every run. If the checker is not "-", it is called with that folder
+# after each run and must print the row count it finds there, which has to equal ROWS or the
+# script dies; the Parquet bytes in the folder are recorded as the output size. The folder is
+# removed after every run.
+# A failing command kills the script when it is snapex (a label starting with "snapex"); for a
+# peer the failure is noted ("<label>: failed: <last stderr line>") and the remaining runs
+# skipped, so one broken peer does not lose the others' figures.
+run_measured() { # label, checker or "-", command... (the command may use $WORK/out)
+    local label="$1" checker="$2"; shift 2
+    local r t0 b0 wall busy cpu rss out="$WORK/out" got bytes=- reason
+    for ((r = 1; r <= RUNS; r++)); do
+        rm -rf "$out"
+        mkdir -p "$out"
+        b0="$(host_busy_s)"
+        t0=$EPOCHREALTIME
+        if ! /usr/bin/time -v -o "$WORK/time.run" "$@" >/dev/null 2>"$WORK/stderr.run"; then
+            reason="$(grep -v '^\s*$' "$WORK/stderr.run" | tail -n 1 | cut -c1-200)"
+            rm -rf "$out"
+            if [[ "$label" == snapex* ]]; then
+                tail -n 30 "$WORK/stderr.run" >&2
+                die "$label failed: $reason"
+            fi
+            note_method "$label: failed: ${reason:-exit status $(awk -F': ' '/Exit status/ {print $2}' "$WORK/time.run")}"
+            return 0
+        fi
+        wall="$(elapsed "$t0")"
+        busy="$(awk -v a="$b0" -v b="$(host_busy_s)" 'BEGIN{printf "%.2f", b-a}')"
+        cpu="$(cpu_of "$WORK/time.run")"
+        rss="$(rss_of "$WORK/time.run")"
+        if [[ "$checker" != - ]]; then
+            got="$("$checker" "$out")" || die "$label: could not count the rows of its output"
+            [[ "$got" == "$ROWS" ]] || die "$label: output holds $got rows, expected $ROWS"
+            bytes="$(parquet_bytes_under "$out")"
+        fi
+        log "$label run $r: wall ${wall} s, cpu ${cpu} s, host busy ${busy} s, peak RSS ${rss} KiB, output ${bytes} bytes${got:+, $got rows OK}"
+        rm -rf "$out"
+        echo "$label $wall $cpu $busy $rss $bytes" >>"$WORK/runs"
+    done
+}
+
+# The results table: per method the median of each column over its runs. Every MB/s figure
+# divides the same baseline stream byte count, so they compare directly; time/<base> is the
+# median wall time over the baseline's.
+report_medians() { # baseline label, baseline stream bytes, short baseline name, labels...
+    local base_label="$1" bytes="$2" short="$3"; shift 3
+    local labels="$*"
+    awk -v rows="$ROWS" -v bytes="$bytes" -v base="$base_label" -v s="$short" -v labels="$labels" '
+    function median(list,    n, v, i, j, t) {
+        n = split(list, v, " ")
+        for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j-1] + 0 > v[j] + 0; j--) { t = v[j]; v[j] = v[j-1]; v[j-1] = t }
+        return (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+    }
+    { for (c = 2; c <= 6; c++) col[$1, c] = col[$1, c] " " $c; runs[$1]++ }
+    END {
+        printf "%-22s %4s %8s %7s %8s %10s %8s %8s %12s %7s\n", "method", "runs", "wall_s", "cpu_s", "host_cpu", "rows/s", "MB/s", "RSS_MiB", "out_bytes", "time/" s
+        bw = median(col[base, 2])
+        n = split(labels, order, " ")
+        for (i = 1; i <= n; i++) {
+            l = order[i]
+            if (!(l in runs)) continue
+            w = median(col[l, 2])
+            ob = (col[l, 6] ~ /-/) ? "-" : sprintf("%.0f", median(col[l, 6]))
+            printf "%-22s %4d %8.2f %7.2f %8.2f %10.0f %8.1f %8.1f %12s %7.2f\n", l, runs[l], w, median(col[l, 3]), median(col[l, 4]), rows / w, bytes / 1e6 / w, median(col[l, 5]) / 1024, ob, (bw > 0 ? w / bw : 0)
+        }
+    }' "$WORK/runs"
+}
