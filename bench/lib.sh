@@ -243,3 +243,24 @@ report_medians() { # baseline label, baseline stream bytes, short baseline name,
         }
     }' "$WORK/runs"
 }
+
+# Creates database $BENCH_DB on the server of $ADMIN_URL if it is missing (psql as $PSQL).
+pg_ensure_bench_db() {
+    "${PSQL[@]}" "$ADMIN_URL" -Atc "select 1" >/dev/null || die "cannot connect to $ADMIN_URL"
+    if [[ -z "$("${PSQL[@]}" "$ADMIN_URL" -Atc "select 1 from pg_database where datname = '$BENCH_DB'")" ]]; then
+        log "creating database $BENCH_DB"
+        "${PSQL[@]}" "$ADMIN_URL" -c "CREATE DATABASE $BENCH_DB"
+    fi
+}
+
+# True when table $1 of $DB_URL was built completely by an earlier run: it carries the
+# comment $2 (written last by its builder) and count(*) is $3.
+pg_table_is_built() { # table, comment, rows
+    local comment rows=-1
+    comment="$("${PSQL[@]}" "$DB_URL" -Atc \
+        "select coalesce(obj_description(to_regclass('$1'), 'pg_class'), '')")"
+    if [[ "$comment" == "$2" ]]; then
+        rows="$("${PSQL[@]}" "$DB_URL" -Atc "select count(*) from $1")"
+    fi
+    [[ "$rows" == "$3" ]]
+}

@@ -11,21 +11,10 @@ DATA_VERSION="snapex-bench v1"
 # says it was built completely for this ROWS and DATA_VERSION and count(*) agrees; otherwise
 # (re)creates it. Deterministic data, so every rebuild gives the same table.
 pg_bench_table() {
-    local expected_comment current_comment current_rows t0
-    "${PSQL[@]}" "$ADMIN_URL" -Atc "select 1" >/dev/null || die "cannot connect to $ADMIN_URL"
-    if [[ -z "$("${PSQL[@]}" "$ADMIN_URL" -Atc "select 1 from pg_database where datname = '$BENCH_DB'")" ]]; then
-        log "creating database $BENCH_DB"
-        "${PSQL[@]}" "$ADMIN_URL" -c "CREATE DATABASE $BENCH_DB"
-    fi
-
+    local expected_comment t0
+    pg_ensure_bench_db
     expected_comment="$DATA_VERSION rows=$ROWS"
-    current_comment="$("${PSQL[@]}" "$DB_URL" -Atc \
-        "select coalesce(obj_description(to_regclass('$TABLE'), 'pg_class'), '')")"
-    current_rows=-1
-    if [[ "$current_comment" == "$expected_comment" ]]; then
-        current_rows="$("${PSQL[@]}" "$DB_URL" -Atc "select count(*) from $TABLE")"
-    fi
-    if [[ "$current_rows" == "$ROWS" ]]; then
+    if pg_table_is_built "$TABLE" "$expected_comment" "$ROWS"; then
         log "reusing $TABLE ($ROWS rows)"
         return
     fi

@@ -13,21 +13,10 @@ PG_WIDE_VERSION="snapex-bench-wide v1"
 # comment says it was built completely for this ROWS and PG_WIDE_VERSION and count(*) agrees;
 # otherwise (re)creates it. Deterministic data, so every rebuild gives the same table.
 pg_wide_table() {
-    local table="$PG_WIDE_TABLE" expected_comment current_comment current_rows t0
-    "${PSQL[@]}" "$ADMIN_URL" -Atc "select 1" >/dev/null || die "cannot connect to $ADMIN_URL"
-    if [[ -z "$("${PSQL[@]}" "$ADMIN_URL" -Atc "select 1 from pg_database where datname = '$BENCH_DB'")" ]]; then
-        log "creating database $BENCH_DB"
-        "${PSQL[@]}" "$ADMIN_URL" -c "CREATE DATABASE $BENCH_DB"
-    fi
-
+    local table="$PG_WIDE_TABLE" expected_comment t0
+    pg_ensure_bench_db
     expected_comment="$PG_WIDE_VERSION rows=$ROWS"
-    current_comment="$("${PSQL[@]}" "$DB_URL" -Atc \
-        "select coalesce(obj_description(to_regclass('$table'), 'pg_class'), '')")"
-    current_rows=-1
-    if [[ "$current_comment" == "$expected_comment" ]]; then
-        current_rows="$("${PSQL[@]}" "$DB_URL" -Atc "select count(*) from $table")"
-    fi
-    if [[ "$current_rows" == "$ROWS" ]]; then
+    if pg_table_is_built "$table" "$expected_comment" "$ROWS"; then
         log "reusing $table ($ROWS rows)"
         return
     fi
