@@ -453,6 +453,21 @@ async fn kill_a_mysql_reader(db: &MyDb) -> bool {
     false
 }
 
+/// Runs an export of `db` as `id` and kills one of its readers mid-read; how it ended.
+async fn export_killing_a_reader(
+    db: &MyDb,
+    dest: &Path,
+    id: &str,
+    extra: &[&str],
+) -> (Option<i32>, String, String) {
+    let child = export_cmd(&db.url, dest, id, extra).spawn().unwrap();
+    assert!(
+        kill_a_mysql_reader(db).await,
+        "no reader was caught in a SELECT"
+    );
+    tokio::task::spawn_blocking(|| finish(child)).await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_reader_killed_mid_chunk() {
     let db = MyDb::create("fault_kill").await;
@@ -466,33 +481,20 @@ async fn mariadb_reader_killed_mid_chunk() {
     // Readers that each take their own snapshot (an idle source): the killed reader's chunk
     // is read again on a new connection, in the same process.
     let dest = temp_dir("fault-mykill");
-    let child = export_cmd(
-        &db.url,
+    let (code, stdout, stderr) = export_killing_a_reader(
+        &db,
         &dest,
         "per-reader",
         &["-j", "2", "--mysql-consistency", "per-reader"],
     )
-    .spawn()
-    .unwrap();
-    assert!(
-        kill_a_mysql_reader(&db).await,
-        "no reader was caught in a SELECT"
-    );
-    let (code, stdout, stderr) = tokio::task::spawn_blocking(|| finish(child)).await.unwrap();
+    .await;
     assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
     let report = assert_local_export(&dest.join("per-reader"), &source);
     assert!(report.retries >= 1, "{report:?}");
 
     // Readers lined up on one instant (the default): a lost reader cannot rejoin it, so the
     // export stops unpublished and says how to finish; the resumed run reads the rest.
-    let child = export_cmd(&db.url, &dest, "locked", &["-j", "2"])
-        .spawn()
-        .unwrap();
-    assert!(
-        kill_a_mysql_reader(&db).await,
-        "no reader was caught in a SELECT"
-    );
-    let (code, stdout, stderr) = tokio::task::spawn_blocking(|| finish(child)).await.unwrap();
+    let (code, stdout, stderr) = export_killing_a_reader(&db, &dest, "locked", &["-j", "2"]).await;
     assert_eq!(code, Some(1), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(
         stderr.contains("consistent view of the source is gone")
