@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
+use arrow::array::RecordBatch;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
@@ -207,7 +208,7 @@ async fn run_piece(
 ) -> Result<PieceResult> {
     let started = std::time::Instant::now();
     let path = w.layout.piece_file(piece);
-    let mut writer = PieceWriter::new(
+    let writer = PieceWriter::new(
         w.dest.store.clone(),
         path,
         w.parquet,
@@ -236,20 +237,29 @@ async fn run_piece(
             w.batch,
         )
         .await?;
-    let copied = async {
+    // Decoding and Parquet encoding each take about a core, so the file is written by its
+    // own task while this one goes on reading: one batch waits between them, which bounds the
+    // memory the overlap costs to one batch.
+    let (batches, incoming) = tokio::sync::mpsc::channel(1);
+    let writing = tokio::spawn(write_piece(writer, incoming, w.progress.clone()).in_current_span());
+    let read = async {
         while let Some(batch) = reader.next_batch().await? {
-            let bytes = batch.get_array_memory_size() as u64;
-            writer.write(&batch).await?;
-            w.progress.rows(batch.num_rows() as u64, bytes);
+            if batches.send(Batch::Rows(batch)).await.is_err() {
+                // The writer stopped on an error: it is reported below.
+                return Ok(());
+            }
         }
+        let _ = batches.send(Batch::End).await;
         Ok::<_, Error>(())
     }
     .await;
-    if let Err(e) = copied {
-        writer.abort().await;
-        return Err(e);
-    }
-    let file = writer.finish().await?;
+    // Without `End` the writer abandons the file.
+    drop(batches);
+    let written = writing
+        .await
+        .map_err(|e| Error::Internal(format!("the writer of {} failed: {e}", table.name)))?;
+    read?;
+    let file = written?;
     w.progress.piece_done(piece, file.as_ref());
     Ok(PieceResult {
         piece: piece.clone(),
@@ -257,4 +267,37 @@ async fn run_piece(
         lossy: reader.lossy_counts().clone(),
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// What the reading half of a piece hands its writer.
+enum Batch {
+    Rows(RecordBatch),
+    /// Every row was read: the file can be completed.
+    End,
+}
+
+/// Writes the batches it receives into `writer`'s file, and completes the file on `End`. If
+/// the channel closes without `End` (the read failed) the file is abandoned.
+async fn write_piece(
+    mut writer: PieceWriter,
+    mut incoming: tokio::sync::mpsc::Receiver<Batch>,
+    progress: Arc<dyn Progress>,
+) -> Result<Option<FileWritten>> {
+    while let Some(message) = incoming.recv().await {
+        match message {
+            Batch::Rows(batch) => {
+                let bytes = batch.get_array_memory_size() as u64;
+                if let Err(e) = writer.write(&batch).await {
+                    writer.abort().await;
+                    return Err(e);
+                }
+                progress.rows(batch.num_rows() as u64, bytes);
+            }
+            Batch::End => return writer.finish().await,
+        }
+    }
+    writer.abort().await;
+    Err(Error::Internal(
+        "the read of a piece stopped before its end".into(),
+    ))
 }
