@@ -29,7 +29,7 @@ impl Default for BatchLimits {
     fn default() -> Self {
         BatchLimits {
             rows: 65_536,
-            bytes: 16 * 1024 * 1024,
+            bytes: 8 * 1024 * 1024,
         }
     }
 }
@@ -157,6 +157,11 @@ impl ExportConfig {
         if !(1..=22).contains(&self.parquet.zstd_level) {
             return Err(Error::InvalidInput(
                 "--zstd-level must be between 1 and 22".into(),
+            ));
+        }
+        if !(1024 * 1024..=1024 * 1024 * 1024).contains(&self.parquet.row_group_bytes) {
+            return Err(Error::InvalidInput(
+                "--row-group-size must be between 1MiB and 1GiB".into(),
             ));
         }
         Ok(())

@@ -140,6 +140,12 @@ struct ExportArgs {
     #[arg(long, value_name = "LEVEL", default_value_t = 1)]
     zstd_level: i32,
 
+    /// A row group is closed once its encoded size passes this (e.g. 32MiB). The writer holds
+    /// the open row group in memory, so this bounds a reader's memory; larger row groups mean
+    /// fewer, longer reads for Athena.
+    #[arg(long, value_name = "SIZE", default_value = "32MiB", value_parser = snapex::config::parse_size)]
+    row_group_size: u64,
+
     /// MySQL/MariaDB only: how readers line up on one instant. `locked-start`: every reader
     /// takes its snapshot under one brief FLUSH TABLES WITH READ LOCK (needs RELOAD);
     /// `single`: one reader, one snapshot, no lock; `per-reader`: each reader its own snapshot,
@@ -337,6 +343,7 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
         cfg.concurrency = n;
     }
     cfg.parquet.zstd_level = args.zstd_level;
+    cfg.parquet.row_group_bytes = usize::try_from(args.row_group_size).unwrap_or(usize::MAX);
     cfg.mysql_consistency = args.mysql_consistency;
     cfg.glue_database = args.glue_database;
     cfg.resume = args.resume;

@@ -1,6 +1,7 @@
 //! The destination: an object store opened from a URL (a local folder by default, or any
 //! S3-compatible bucket), and the Parquet writer that streams a piece into it.
 
+mod encoding;
 pub mod layout;
 mod parquet_file;
 

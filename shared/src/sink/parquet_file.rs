@@ -6,13 +6,19 @@
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
+use bytes::Bytes;
+use futures::future::BoxFuture;
 use object_store::ObjectStore;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use parquet::arrow::AsyncArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use parquet::arrow::async_writer::AsyncFileWriter;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::errors::ParquetError;
+use parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
+use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt;
 
 use crate::error::{Error, Result};
 
@@ -29,7 +35,7 @@ impl Default for ParquetOptions {
     fn default() -> Self {
         ParquetOptions {
             zstd_level: 1,
-            row_group_bytes: 64 * 1024 * 1024,
+            row_group_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -39,7 +45,29 @@ impl ParquetOptions {
     /// data page and one dictionary page before they reach the row group, so with the default
     /// 1 MiB pages a 1,600-column table holds gigabytes whatever the row-group cap. Page limits
     /// shrink with width so that all columns' pages together stay within the row-group budget.
-    fn properties(&self, columns: usize) -> Result<WriterProperties> {
+    ///
+    /// Each column's encoding (dictionary, delta or plain) is chosen from the file's first
+    /// batch (see [`super::encoding`]); tables wider than [`MAX_DICTIONARY_COLUMNS`] go
+    /// without dictionaries.
+    fn properties(&self, first: &RecordBatch) -> Result<WriterProperties> {
+        let columns = first.num_columns();
+        let mut props = self.base_properties(columns)?;
+        let schema = first.schema();
+        for (field, choice) in schema.fields().iter().zip(super::encoding::choose(first)) {
+            let path = ColumnPath::from(field.name().as_str());
+            if choice.delta {
+                props = props
+                    .set_column_dictionary_enabled(path.clone(), false)
+                    .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
+            } else if let Some(keep) = choice.dictionary {
+                let keep = keep && columns <= MAX_DICTIONARY_COLUMNS;
+                props = props.set_column_dictionary_enabled(path, keep);
+            }
+        }
+        Ok(props.build())
+    }
+
+    fn base_properties(&self, columns: usize) -> Result<WriterPropertiesBuilder> {
         let level = ZstdLevel::try_new(self.zstd_level)
             .map_err(|e| Error::InvalidInput(format!("zstd level {}: {e}", self.zstd_level)))?;
         let page_bytes = page_limit(self.row_group_bytes, columns);
@@ -49,10 +77,13 @@ impl ParquetOptions {
             .set_max_row_group_row_count(None)
             .set_max_row_group_bytes(Some(self.row_group_bytes.max(1)))
             .set_data_page_size_limit(page_bytes)
+            // Pages are cut by size only (the crate's default also cuts every 20,000 rows):
+            // zstd compresses each page on its own, and a narrow column's 20,000 values are
+            // too few for it to find values that repeat further apart.
+            .set_data_page_row_count_limit(usize::MAX)
             .set_dictionary_page_size_limit(page_bytes)
             .set_dictionary_enabled(columns <= MAX_DICTIONARY_COLUMNS)
-            .set_created_by(concat!("snapex ", env!("CARGO_PKG_VERSION")).to_string())
-            .build())
+            .set_created_by(concat!("snapex ", env!("CARGO_PKG_VERSION")).to_string()))
     }
 }
 
@@ -80,9 +111,80 @@ mod tests {
         use parquet::schema::types::ColumnPath;
         let o = super::ParquetOptions::default();
         let col = ColumnPath::from("c");
-        assert!(o.properties(10).unwrap().dictionary_enabled(&col));
-        assert!(o.properties(1000).unwrap().dictionary_enabled(&col));
-        assert!(!o.properties(1600).unwrap().dictionary_enabled(&col));
+        let enabled = |n| {
+            o.base_properties(n)
+                .unwrap()
+                .build()
+                .dictionary_enabled(&col)
+        };
+        assert!(enabled(10));
+        assert!(enabled(1000));
+        assert!(!enabled(1600));
+    }
+
+    /// A written file: a key stepping by one is delta-encoded without a dictionary, a status
+    /// column keeps its dictionary, and every value reads back.
+    #[tokio::test]
+    async fn each_column_is_written_in_the_encoding_that_pays() {
+        use std::sync::Arc;
+
+        use arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray};
+        use arrow::datatypes::Int64Type;
+        use object_store::ObjectStoreExt;
+        use object_store::memory::InMemory;
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+        let store = Arc::new(InMemory::new());
+        let path = object_store::path::Path::from("t/part.parquet");
+        let mut w = super::PieceWriter::new(
+            store.clone(),
+            path.clone(),
+            super::ParquetOptions::default(),
+            "t".into(),
+        );
+        let n = 20_000i64;
+        let batch = RecordBatch::try_from_iter([
+            ("id", Arc::new(Int64Array::from_iter_values(0..n)) as _),
+            (
+                "status",
+                Arc::new(StringArray::from_iter_values(
+                    (0..n).map(|i| ["new", "open", "closed"][(i % 3) as usize]),
+                )) as _,
+            ),
+        ])
+        .unwrap();
+        w.write(&batch).await.unwrap();
+        let written = w.finish().await.unwrap().unwrap();
+        assert_eq!(written.rows, n as u64);
+
+        let bytes = store.get(&path).await.unwrap().bytes().await.unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap();
+        let columns = reader.metadata().row_group(0).columns().to_vec();
+        assert_eq!(columns[0].dictionary_page_offset(), None, "id");
+        let id_encodings: Vec<_> = columns[0].encodings().collect();
+        assert!(
+            id_encodings.contains(&parquet::basic::Encoding::DELTA_BINARY_PACKED),
+            "id: {id_encodings:?}"
+        );
+        assert!(columns[1].dictionary_page_offset().is_some(), "status");
+        let mut ids = Vec::new();
+        let mut closed = 0;
+        for b in reader.build().unwrap() {
+            let b = b.unwrap();
+            ids.extend(
+                b.column(0)
+                    .as_primitive::<Int64Type>()
+                    .values()
+                    .iter()
+                    .copied(),
+            );
+            let status = b.column(1).as_string::<i32>();
+            closed += (0..status.len())
+                .filter(|&i| status.value(i) == "closed")
+                .count();
+        }
+        assert_eq!(ids, (0..n).collect::<Vec<_>>());
+        assert_eq!(closed, (n / 3) as usize);
     }
 
     #[test]
@@ -92,6 +194,31 @@ mod tests {
         assert_eq!(page_limit(rg, 100), rg / 200);
         assert_eq!(page_limit(rg, 1600), 64 * 1024);
         assert_eq!(page_limit(rg, 0), 1024 * 1024);
+    }
+}
+
+/// The file in the store, as the Parquet writer sees it. Each closed row group arrives as one
+/// buffer, which `BufWriter::put` cuts into upload parts without copying; writing it through
+/// `AsyncWrite` instead would copy the whole row group into parts first, holding it twice.
+struct StoreFile(BufWriter);
+
+impl AsyncFileWriter for StoreFile {
+    fn write(&mut self, bytes: Bytes) -> BoxFuture<'_, parquet::errors::Result<()>> {
+        Box::pin(async move {
+            self.0
+                .put(bytes)
+                .await
+                .map_err(|e| ParquetError::External(Box::new(e)))
+        })
+    }
+
+    fn complete(&mut self) -> BoxFuture<'_, parquet::errors::Result<()>> {
+        Box::pin(async move {
+            self.0
+                .shutdown()
+                .await
+                .map_err(|e| ParquetError::External(Box::new(e)))
+        })
     }
 }
 
@@ -110,7 +237,7 @@ pub struct PieceWriter {
     path: Path,
     options: ParquetOptions,
     table: String,
-    writer: Option<AsyncArrowWriter<BufWriter>>,
+    writer: Option<AsyncArrowWriter<StoreFile>>,
     rows: u64,
 }
 
@@ -143,11 +270,11 @@ impl PieceWriter {
             return Ok(());
         }
         if self.writer.is_none() {
-            let sink = BufWriter::new(self.store.clone(), self.path.clone());
+            let sink = StoreFile(BufWriter::new(self.store.clone(), self.path.clone()));
             let w = AsyncArrowWriter::try_new(
                 sink,
                 batch.schema(),
-                Some(self.options.properties(batch.num_columns())?),
+                Some(self.options.properties(batch)?),
             )
             .map_err(|e| self.parquet_err(e))?;
             self.writer = Some(w);
@@ -183,7 +310,7 @@ impl PieceWriter {
     /// Abandons the file: an unfinished multipart upload is aborted so no part lingers.
     pub async fn abort(mut self) {
         if let Some(w) = self.writer.take() {
-            let mut inner = w.into_inner();
+            let StoreFile(mut inner) = w.into_inner();
             if let Err(e) = inner.abort().await {
                 tracing::warn!("aborting upload of {}: {e}", self.path);
             }
