@@ -47,8 +47,8 @@ impl ParquetOptions {
     /// shrink with width so that all columns' pages together stay within the row-group budget.
     ///
     /// Each column's encoding (dictionary, delta or plain) is chosen from the file's first
-    /// batch (see [`super::encoding`]); tables wider than [`MAX_DICTIONARY_COLUMNS`] go
-    /// without dictionaries.
+    /// batch (see [`super::encoding`]); tables wider than [`WIDE_TABLE_COLUMNS`] go
+    /// without dictionaries and are compressed with Snappy instead of zstd.
     fn properties(&self, first: &RecordBatch) -> Result<WriterProperties> {
         let columns = first.num_columns();
         let mut props = self.base_properties(columns)?;
@@ -60,7 +60,7 @@ impl ParquetOptions {
                     .set_column_dictionary_enabled(path.clone(), false)
                     .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
             } else if let Some(keep) = choice.dictionary {
-                let keep = keep && columns <= MAX_DICTIONARY_COLUMNS;
+                let keep = keep && columns <= WIDE_TABLE_COLUMNS;
                 props = props.set_column_dictionary_enabled(path, keep);
             }
         }
@@ -71,8 +71,13 @@ impl ParquetOptions {
         let level = ZstdLevel::try_new(self.zstd_level)
             .map_err(|e| Error::InvalidInput(format!("zstd level {}: {e}", self.zstd_level)))?;
         let page_bytes = page_limit(self.row_group_bytes, columns);
+        let compression = if columns > WIDE_TABLE_COLUMNS {
+            Compression::SNAPPY
+        } else {
+            Compression::ZSTD(level)
+        };
         Ok(WriterProperties::builder()
-            .set_compression(Compression::ZSTD(level))
+            .set_compression(compression)
             // Row groups are cut by encoded size, not by a row count, so wide rows stay bounded.
             .set_max_row_group_row_count(None)
             .set_max_row_group_bytes(Some(self.row_group_bytes.max(1)))
@@ -82,17 +87,22 @@ impl ParquetOptions {
             // too few for it to find values that repeat further apart.
             .set_data_page_row_count_limit(usize::MAX)
             .set_dictionary_page_size_limit(page_bytes)
-            .set_dictionary_enabled(columns <= MAX_DICTIONARY_COLUMNS)
+            .set_dictionary_enabled(columns <= WIDE_TABLE_COLUMNS)
             .set_created_by(concat!("snapex ", env!("CARGO_PKG_VERSION")).to_string()))
     }
 }
 
-/// Tables wider than this are written without dictionary encoding. Each column's dictionary
-/// encoder keeps a hash table and its values (about 110 KiB per column at the 64 KiB page
-/// limit of wide tables): 180 MiB for 1,600 columns. Measured on 1 key + 1,599 mixed columns
-/// by 20,000 rows: peak RSS 640-860 MiB with dictionaries, 270-290 MiB without, and the file
-/// 41 MiB instead of 70 MiB (dictionaries that small rarely pay for themselves).
-pub const MAX_DICTIONARY_COLUMNS: usize = 1000;
+/// Tables wider than this are written without dictionary encoding and with Snappy instead of
+/// zstd, because every column writer keeps its own encoder state while a row group is open:
+/// - a dictionary encoder keeps a hash table and its values (about 110 KiB per column at the
+///   64 KiB page limit of wide tables): 180 MiB for 1,600 columns. Measured on 1 key + 1,599
+///   mixed columns by 20,000 rows: peak RSS 640-860 MiB with dictionaries, 270-290 MiB
+///   without, and the file 41 MiB instead of 70 MiB (dictionaries that small rarely pay);
+/// - the parquet crate's zstd codec holds a compression context and a decompression context
+///   per column (about 80 KiB and 96 KiB): heaptrack of 1,600 columns by 100,000 rows showed
+///   154 MiB of decompression contexts (never used by a writer) and 125 MiB of compression
+///   contexts, three quarters of a 368 MiB heap. Snappy's state is a small hash table.
+pub const WIDE_TABLE_COLUMNS: usize = 1000;
 
 /// The page size limit for `columns` columns: 1 MiB (Parquet's usual size) for narrow tables,
 /// a share of the row-group budget for wide ones, never below 64 KiB.
@@ -107,19 +117,20 @@ mod tests {
     use super::page_limit;
 
     #[test]
-    fn only_the_widest_tables_go_without_dictionaries() {
+    fn only_the_widest_tables_go_without_dictionaries_and_zstd() {
+        use parquet::basic::Compression;
         use parquet::schema::types::ColumnPath;
         let o = super::ParquetOptions::default();
         let col = ColumnPath::from("c");
-        let enabled = |n| {
-            o.base_properties(n)
-                .unwrap()
-                .build()
-                .dictionary_enabled(&col)
-        };
-        assert!(enabled(10));
-        assert!(enabled(1000));
-        assert!(!enabled(1600));
+        let props = |n| o.base_properties(n).unwrap().build();
+        assert!(props(10).dictionary_enabled(&col));
+        assert!(props(1000).dictionary_enabled(&col));
+        assert!(!props(1600).dictionary_enabled(&col));
+        assert!(matches!(
+            props(1000).compression(&col),
+            Compression::ZSTD(_)
+        ));
+        assert_eq!(props(1001).compression(&col), Compression::SNAPPY);
     }
 
     /// A written file: a key stepping by one is delta-encoded without a dictionary, a status
