@@ -212,7 +212,10 @@ mod batch_tests {
 
     #[test]
     fn builders_reserve_less_for_wide_tables() {
-        let l = BatchLimits::default();
+        let l = BatchLimits {
+            rows: 65_536,
+            bytes: 16 << 20,
+        };
         assert_eq!(l.initial_rows(3), 8192);
         assert_eq!(l.initial_rows(1600), 655);
         assert_eq!(l.initial_rows(100_000), 256);

@@ -266,6 +266,22 @@ async fn unsupported_destination_scheme_is_invalid_input() {
 }
 
 #[test]
+fn row_group_size_out_of_range_is_invalid_input() {
+    // Checked before connecting: the source's port is closed, so reaching it would exit 1.
+    let source = format!("postgres://postgres@127.0.0.1:{}/test", closed_port());
+    for size in ["512KiB", "2GiB"] {
+        let work = temp_dir("cli-rowgroup");
+        let dest = work.join("lake");
+        let mut args = export_args(&source, dest.to_str().unwrap());
+        args.extend(["--row-group-size", size]);
+        let o = run_snapex(&args, &work);
+        assert_cli_error(&o, 2, &["--row-group-size must be between 1MiB and 1GiB"]);
+        assert_nothing_published(&work, &[]);
+        std::fs::remove_dir_all(&work).unwrap();
+    }
+}
+
+#[test]
 fn help_lists_the_main_flags() {
     let work = temp_dir("cli-help");
     let top = run_snapex(&["--help"], &work);
@@ -283,6 +299,7 @@ fn help_lists_the_main_flags() {
         "--concurrency",
         "--endpoint-url",
         "--target-file-size",
+        "--row-group-size",
     ] {
         assert!(
             o.stdout.contains(flag),
