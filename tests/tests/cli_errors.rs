@@ -281,6 +281,36 @@ fn row_group_size_out_of_range_is_invalid_input() {
     }
 }
 
+/// `snapex export ... | head -n 1`: the reader of stdout goes away before the summary is
+/// printed. The export is already published, so snapex must exit 0 without a panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_stdout_does_not_fail_a_finished_export() {
+    let db = TestDb::create("cli_pipe").await;
+    db.exec("CREATE TABLE public.orders (id int8 PRIMARY KEY, note text); INSERT INTO public.orders SELECT g, 'n' || g FROM generate_series(1, 1000) g;")
+        .await;
+    let work = temp_dir("cli-pipe");
+    let dest = work.join("lake");
+    let mut child = Command::new(snapex_bin())
+        .args(export_args(&db.url, dest.to_str().unwrap()))
+        .current_dir(&work)
+        .env_remove("SNAPEX_SOURCE")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end at once: every line snapex prints meets a broken pipe.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dest.join("e1").join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["totals"]["rows"], 1000);
+    std::fs::remove_dir_all(&work).unwrap();
+}
+
 #[test]
 fn help_lists_the_main_flags() {
     let work = temp_dir("cli-help");

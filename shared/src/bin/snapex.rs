@@ -16,6 +16,16 @@ use snapex::sink::FileWritten;
 use snapex::source::mysql::Consistency;
 use snapex::{Error, ErrorClass, ExportConfig};
 
+/// Prints a line of the result to stdout. Write errors are ignored: when stdout is a pipe
+/// that closed early (`snapex export ... | head -n 1`), the export has already finished and
+/// only the rest of the summary goes unread; `println!` would panic instead.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 /// Export relational databases to Parquet that Athena can query as soon as the export ends.
 #[derive(Parser)]
 #[command(name = "snapex", version, propagate_version = true)]
@@ -277,7 +287,7 @@ async fn plan(args: PlanArgs) -> anyhow::Result<()> {
     if let Some(l) = list {
         l.finish()?;
     }
-    println!(
+    say!(
         "planned {} ({} skipped, {} of source data) into {} of {} (a file each at most) in {:.1}s",
         counted(summary.tables as u64, "table"),
         summary.skipped.len(),
@@ -287,7 +297,7 @@ async fn plan(args: PlanArgs) -> anyhow::Result<()> {
         summary.elapsed.as_secs_f64()
     );
     for s in &summary.skipped {
-        println!("skipped {}: {}", s.name, s.reason);
+        say!("skipped {}: {}", s.name, s.reason);
     }
     Ok(())
 }
@@ -375,7 +385,7 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
     bar.bar.finish_and_clear();
 
     let t = &summary.totals;
-    println!(
+    say!(
         "exported {} ({} skipped): {}, {}, {} in {:.1}s",
         counted(t.tables, "table"),
         t.skipped,
@@ -385,16 +395,16 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
         summary.elapsed.as_secs_f64()
     );
     if summary.lossy_values > 0 {
-        println!(
+        say!(
             "{} values changed by documented lossy rules (see the manifest's columns)",
             summary.lossy_values
         );
     }
     for s in &summary.skipped {
-        println!("skipped {}: {}", s.name, s.reason);
+        say!("skipped {}: {}", s.name, s.reason);
     }
     print_report(&summary.report);
-    println!("manifest: {}", summary.manifest);
+    say!("manifest: {}", summary.manifest);
     Ok(())
 }
 
@@ -404,7 +414,7 @@ const REPORTED_TABLES: usize = 20;
 /// The run report's per-table lines, slowest first, and what the run retried or kept.
 fn print_report(report: &snapex::report::RunReport) {
     if report.chunks_kept > 0 || report.retries > 0 {
-        println!(
+        say!(
             "{} kept from the interrupted run, {} read again after a retryable failure",
             counted(report.chunks_kept, "chunk"),
             counted(report.retries, "chunk attempt")
@@ -414,7 +424,7 @@ fn print_report(report: &snapex::report::RunReport) {
     tables.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
     for t in tables.iter().take(REPORTED_TABLES) {
         let lossy: u64 = t.lossy.values().flat_map(|m| m.values()).sum();
-        println!(
+        say!(
             "  {}: {}, {}, {} in {:.1}s{}",
             t.table,
             counted(t.rows, "row"),
@@ -429,7 +439,7 @@ fn print_report(report: &snapex::report::RunReport) {
         );
     }
     if tables.len() > REPORTED_TABLES {
-        println!(
+        say!(
             "  ... and {} more in report.json",
             counted((tables.len() - REPORTED_TABLES) as u64, "table")
         );
