@@ -21,21 +21,12 @@ source "$ROOT/bench/lib.sh"
 # shellcheck source=bench/pg_wide_table.sh
 source "$ROOT/bench/pg_wide_table.sh"
 
-BENCH_PG="${BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
-BENCH_DB="${BENCH_DB:-snapex_bench}"
-ROWS="${ROWS:-5000000}"
-ROWS="${ROWS//_/}"
 WIDE_ROWS="${WIDE_ROWS:-100000}"
 WIDE_ROWS="${WIDE_ROWS//_/}"
 RUNS=1
 CHUNKS="${CHUNKS:-64MiB 256MiB 4GiB}"
 ROW_GROUPS="${ROW_GROUPS:-16MiB 32MiB 64MiB}"
-
-bench_preflight
-split_server_url "$BENCH_PG"
-ADMIN_URL="${URL_SCHEME}://${URL_AUTHORITY}/${BENCH_ADMIN_DB:-postgres}${URL_QUERY}"
-DB_URL="${URL_SCHEME}://${URL_AUTHORITY}/${BENCH_DB}${URL_QUERY}"
-PSQL=(psql -X -q -v ON_ERROR_STOP=1)
+pg_wide_env
 export PGOPTIONS="-c client_min_messages=warning"
 
 bench_build

@@ -85,3 +85,18 @@ SQL
     log "table built in $(elapsed "$t0" 1) s ($("${PSQL[@]}" "$DB_URL" -Atc \
         "select pg_size_pretty(pg_total_relation_size('$table'))") with its key)"
 }
+
+# Defaults and URLs for the PostgreSQL-only scripts on this table (memory.sh, worker.sh):
+# BENCH_PG, BENCH_DB and ROWS from the environment (RUNS must be set by the caller), then
+# ADMIN_URL, DB_URL and PSQL.
+pg_wide_env() {
+    BENCH_PG="${BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
+    BENCH_DB="${BENCH_DB:-snapex_bench}"
+    ROWS="${ROWS:-5000000}"
+    ROWS="${ROWS//_/}"
+    bench_preflight
+    split_server_url "$BENCH_PG"
+    ADMIN_URL="${URL_SCHEME}://${URL_AUTHORITY}/${BENCH_ADMIN_DB:-postgres}${URL_QUERY}"
+    DB_URL="${URL_SCHEME}://${URL_AUTHORITY}/${BENCH_DB}${URL_QUERY}"
+    PSQL=(psql -X -q -v ON_ERROR_STOP=1)
+}

@@ -19,18 +19,9 @@ source "$ROOT/bench/lib.sh"
 # shellcheck source=bench/pg_wide_table.sh
 source "$ROOT/bench/pg_wide_table.sh"
 
-BENCH_PG="${BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
-BENCH_DB="${BENCH_DB:-snapex_bench}"
-ROWS="${ROWS:-5000000}"
-ROWS="${ROWS//_/}"
 RUNS="${RUNS:-3}"
-
-bench_preflight
+pg_wide_env
 command -v taskset >/dev/null || die "taskset (util-linux) is needed"
-split_server_url "$BENCH_PG"
-ADMIN_URL="${URL_SCHEME}://${URL_AUTHORITY}/${BENCH_ADMIN_DB:-postgres}${URL_QUERY}"
-DB_URL="${URL_SCHEME}://${URL_AUTHORITY}/${BENCH_DB}${URL_QUERY}"
-PSQL=(psql -X -q -v ON_ERROR_STOP=1)
 
 bench_build
 make_work snapex-worker
