@@ -9,6 +9,7 @@ pub mod columns;
 pub mod config;
 pub mod error;
 pub mod manifest;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod partitioning;

@@ -17,6 +17,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 /// What the runtime fails with: a binary's `main` returns it.
 pub use lambda_runtime::Error as RuntimeError;
+pub use snapex::memory::return_large_blocks_to_the_system;
 
 use crate::context::Context;
 use crate::error::StepError;

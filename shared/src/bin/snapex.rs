@@ -198,6 +198,8 @@ fn parse_consistency(s: &str) -> Result<Consistency, String> {
 }
 
 fn main() -> ExitCode {
+    // Before the runtime's threads start: see `snapex::memory`.
+    snapex::memory::return_large_blocks_to_the_system();
     let cli = Cli::parse();
     init_tracing(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
