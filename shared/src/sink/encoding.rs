@@ -15,7 +15,7 @@
 use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};
 
-use arrow::array::{Array, ArrayData, RecordBatch};
+use arrow::array::{Array, ArrayData, OffsetSizeTrait, RecordBatch};
 use arrow::datatypes::DataType;
 
 /// Values sampled per column (from the start of the first batch; a batch holds at most 65,536
@@ -84,47 +84,41 @@ fn plain(values: &[i64], bits: usize) -> f64 {
 }
 
 /// Distinct values and non-null values among the first [`SAMPLE`] rows, for flat columns.
-fn distinct_values(data: &ArrayData, hasher: &RandomState) -> Option<(usize, usize)> {
+fn distinct_values<'a>(data: &'a ArrayData, hasher: &RandomState) -> Option<(usize, usize)> {
     let rows = data.len().min(SAMPLE);
-    let valid = |i: usize| data.is_valid(i);
-    let mut seen = HashSet::with_capacity(rows);
-    let mut sampled = 0;
-    match data.data_type() {
+    // The bytes of row `i`'s value, whatever the column's layout.
+    let value: Box<dyn Fn(usize) -> &'a [u8] + 'a> = match data.data_type() {
         DataType::Boolean => return None,
-        DataType::Utf8 | DataType::Binary => {
-            let offsets = data.buffer::<i32>(0);
-            let values = data.buffers()[1].as_slice();
-            for i in (0..rows).filter(|&i| valid(i)) {
-                let (a, b) = (offsets[i] as usize, offsets[i + 1] as usize);
-                seen.insert(hasher.hash_one(&values[a..b]));
-                sampled += 1;
-            }
-        }
-        DataType::LargeUtf8 | DataType::LargeBinary => {
-            let offsets = data.buffer::<i64>(0);
-            let values = data.buffers()[1].as_slice();
-            for i in (0..rows).filter(|&i| valid(i)) {
-                let (a, b) = (offsets[i] as usize, offsets[i + 1] as usize);
-                seen.insert(hasher.hash_one(&values[a..b]));
-                sampled += 1;
-            }
-        }
+        DataType::Utf8 | DataType::Binary => variable_width_values::<i32>(data),
+        DataType::LargeUtf8 | DataType::LargeBinary => variable_width_values::<i64>(data),
         t => {
             let width = match t {
                 DataType::FixedSizeBinary(n) => usize::try_from(*n).ok()?,
                 t => t.primitive_width()?,
             };
             let values = fixed_width_values(data, width);
-            for i in (0..rows).filter(|&i| valid(i)) {
-                seen.insert(hasher.hash_one(&values[i * width..(i + 1) * width]));
-                sampled += 1;
-            }
+            Box::new(move |i| &values[i * width..(i + 1) * width])
         }
+    };
+    let mut seen = HashSet::with_capacity(rows);
+    let mut sampled = 0;
+    for i in (0..rows).filter(|&i| data.is_valid(i)) {
+        seen.insert(hasher.hash_one(value(i)));
+        sampled += 1;
     }
     if sampled < MIN_SAMPLE {
         return None;
     }
     Some((seen.len(), sampled))
+}
+
+/// Row `i`'s bytes in a string or binary column with `O` offsets (honouring the array's offset).
+fn variable_width_values<'a, O: OffsetSizeTrait>(
+    data: &'a ArrayData,
+) -> Box<dyn Fn(usize) -> &'a [u8] + 'a> {
+    let offsets = data.buffer::<O>(0);
+    let values = data.buffers()[1].as_slice();
+    Box::new(move |i| &values[offsets[i].as_usize()..offsets[i + 1].as_usize()])
 }
 
 /// The values buffer of a fixed-width column, from its first value. `ArrayData::buffer::<u8>`
