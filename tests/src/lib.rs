@@ -239,19 +239,32 @@ pub struct S3Server {
 
 impl S3Server {
     pub fn start() -> S3Server {
+        S3Server::start_strict(&[])
+    }
+
+    /// moto through `tests/aws/strict_moto.py`, with `hooks` (`FILE` or `FILE=ARGUMENT`, files
+    /// of `tests/aws/`) installed in its process: the stricter local AWS. No hooks: plain moto.
+    pub fn start_strict(hooks: &[&str]) -> S3Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let launcher = concat!(env!("CARGO_MANIFEST_DIR"), "/aws/strict_moto.py");
+        let mut args = vec![launcher.to_string(), "--port".into(), port.to_string()];
+        for h in hooks {
+            args.push("--hook".into());
+            args.push(h.to_string());
+        }
+        // moto's log goes to a file beside the tests' temporary files, for a failing test.
+        let log = std::env::temp_dir().join(format!("moto-{port}.log"));
+        let log = std::fs::File::create(&log).unwrap();
+        let child = Command::new("python3")
+            .args(&args)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
-            .expect(
-                "moto_server not found: install it with pip install 'moto[server]' (.ci/run does)",
-            );
+            .expect("python3 not found (moto runs in it: pip install 'moto[server]', .ci/run does)");
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
