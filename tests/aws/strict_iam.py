@@ -71,9 +71,13 @@ for _name in ("Mapping", "MutableMapping"):
     if not hasattr(collections, _name):
         setattr(collections, _name, getattr(collections.abc, _name))
 
-from principalmapper.common import Node, Policy  # noqa: E402
-from principalmapper.querying.local_policy_simulation import has_matching_statement  # noqa: E402
-from principalmapper.querying.query_interface import local_check_authorization  # noqa: E402
+try:
+    from principalmapper.common import Node, Policy
+    from principalmapper.querying.local_policy_simulation import has_matching_statement
+    from principalmapper.querying.query_interface import local_check_authorization
+except ImportError as e:
+    raise SystemExit(f"strict_iam.py: {e}: pip install principalmapper==1.1.5 "
+                     "(scripts/services.sh does)") from e
 
 LAMBDA_TRUST = {
     "Version": "2012-10-17",
