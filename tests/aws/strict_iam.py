@@ -12,6 +12,8 @@ CONFIG.json:
 
     {
       "denials_log": "/path/denials.jsonl",     # one JSON line per denial (see below)
+      "calls_log": "/path/calls.jsonl",         # optional: one line {principal, operation,
+                                                # allowed} per checked call
       "principals": {
         ACCESS_KEY_ID: {
           "name": "snapex-restore",              # for messages and the check endpoint
@@ -403,6 +405,7 @@ class StrictIam:
         self.principals = {k: Principal(k, v) for k, v in config["principals"].items()}
         self.by_name = {p.name: p for p in self.principals.values()}
         self.log_path = config["denials_log"]
+        self.calls_path = config.get("calls_log")
         self.lock = threading.Lock()
 
     def context(self, principal, region, tags, resource):
@@ -430,6 +433,14 @@ class StrictIam:
         with self.lock, open(self.log_path, "a", encoding="utf-8") as f:
             f.write(line + "\n")
 
+    def record(self, principal, operation, allowed):
+        if not self.calls_path:
+            return
+        line = json.dumps({"principal": principal.name, "operation": operation,
+                           "allowed": allowed}, sort_keys=True)
+        with self.lock, open(self.calls_path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+
     def authorize(self, principal, call, region):
         """None when every authorization the call needs is granted, else the first refusal."""
         for action, resource in call.needs:
@@ -437,7 +448,9 @@ class StrictIam:
             message = principal.authorize(action, resource, ctx)
             if message:
                 self.deny(principal, call.operation, action, resource, ctx, message)
+                self.record(principal, call.operation, False)
                 return message
+        self.record(principal, call.operation, True)
         return None
 
     def check_endpoint(self, environ, start_response):
@@ -460,7 +473,9 @@ class StrictIam:
             message = principal.authorize(action, resource, ctx)
             if message:
                 self.deny(principal, call.operation, action, resource, ctx, message)
+                self.record(principal, call.operation, False)
                 return respond(start_response, "200 OK", {"allowed": False, "message": message})
+        self.record(principal, call.operation, True)
         return respond(start_response, "200 OK", {"allowed": True})
 
     def __call__(self, app, environ, start_response):
@@ -481,6 +496,7 @@ class StrictIam:
             message = (f"strict_iam: {principal.name} made a call the hook does not know ({e}): "
                        "add it to OPERATIONS in tests/aws/strict_iam.py")
             self.deny(principal, str(e), "?", "?", {}, message)
+            self.record(principal, str(e), False)
             return access_denied(service, req, start_response, message)
         message = self.authorize(principal, call, region)
         if message:

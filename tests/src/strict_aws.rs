@@ -129,6 +129,7 @@ pub struct StrictIam {
     pub parameters: BTreeMap<String, Value>,
     config: PathBuf,
     denials_log: PathBuf,
+    calls_log: PathBuf,
 }
 
 impl StrictIam {
@@ -219,10 +220,13 @@ impl StrictIam {
 
         let dir = crate::temp_dir("strict-iam");
         let denials_log = dir.join("denials.jsonl");
+        let calls_log = dir.join("calls.jsonl");
         std::fs::write(&denials_log, "").unwrap();
+        std::fs::write(&calls_log, "").unwrap();
         let config = dir.join("strict-iam.json");
         let hook_config = json!({
             "denials_log": denials_log,
+            "calls_log": calls_log,
             "principals": principals,
         });
         std::fs::write(&config, serde_json::to_vec_pretty(&hook_config).unwrap()).unwrap();
@@ -237,6 +241,7 @@ impl StrictIam {
                 .collect(),
             config,
             denials_log,
+            calls_log,
         }
     }
 
@@ -316,6 +321,22 @@ impl StrictIam {
                     context: d["context"].clone(),
                     message: s("message"),
                 }
+            })
+            .collect()
+    }
+
+    /// Every checked call so far, in order: (principal, operation, allowed). A test sees from
+    /// it that each function called AWS with its own credentials.
+    pub fn calls(&self) -> Vec<(String, String, bool)> {
+        let text = std::fs::read_to_string(&self.calls_log).unwrap();
+        text.lines()
+            .map(|line| {
+                let c: Value = serde_json::from_str(line).unwrap();
+                (
+                    c["principal"].as_str().unwrap_or_default().to_string(),
+                    c["operation"].as_str().unwrap_or_default().to_string(),
+                    c["allowed"].as_bool().unwrap_or_default(),
+                )
             })
             .collect()
     }

@@ -128,6 +128,45 @@ impl Strict {
             .to_string()
     }
 
+    /// An Aurora PostgreSQL cluster `source` and a manual snapshot `snapshot` of it; its ARN.
+    async fn cluster_snapshot(&self, source: &str, snapshot: &str) -> String {
+        let rds = &self.admin.rds;
+        rds.create_db_cluster()
+            .db_cluster_identifier(source)
+            .engine("aurora-postgresql")
+            .master_username("postgres")
+            .master_user_password("the-production-password")
+            .send()
+            .await
+            .unwrap();
+        rds.create_db_cluster_snapshot()
+            .db_cluster_identifier(source)
+            .db_cluster_snapshot_identifier(snapshot)
+            .send()
+            .await
+            .unwrap()
+            .db_cluster_snapshot()
+            .and_then(|s| s.db_cluster_snapshot_arn())
+            .unwrap()
+            .to_string()
+    }
+
+    /// The export state machine, named as the template names it (the trigger's
+    /// SNAPEX_STATE_MACHINE_ARN); the runner runs the real definition.
+    async fn state_machine(&self) {
+        self.admin
+            .sfn
+            .create_state_machine()
+            .name(&self.iam.state_machine.name)
+            .definition(r#"{"StartAt":"Wait","States":{"Wait":{"Type":"Pass","End":true}}}"#)
+            .role_arn(format!(
+                "arn:aws:iam::{ACCOUNT}:role/snapex-ExportStateMachineRole"
+            ))
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// The DB subnet group the template's DbSubnetGroupName names.
     fn db_subnet_group(&self) {
         let script = concat!(
@@ -380,6 +419,55 @@ async fn restoring_into_a_temporary_instance_needs_the_export_tag_and_changing_o
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_uploads_are_checked_as_writes() {
+    let world = Strict::start().await;
+    let key = Path::parse("exports/e1/work/part.parquet").unwrap();
+    // ExportChunk may write (create, upload parts, complete) and abort.
+    let chunk = world.s3(
+        "lake",
+        &world.iam.function("snapex-export-chunk").credentials,
+    );
+    let mut upload = chunk.put_multipart(&key).await.unwrap();
+    upload.put_part(vec![7u8; 1024].into()).await.unwrap();
+    upload.complete().await.unwrap();
+    let mut upload = chunk.put_multipart(&key).await.unwrap();
+    upload.abort().await.unwrap();
+    assert_eq!(
+        get_object(&world.server.reader("lake"), key.as_ref()).await,
+        vec![7u8; 1024]
+    );
+    // The trigger may not start one.
+    let trigger = world.s3("lake", &world.iam.function("snapex-trigger").credentials);
+    let refused = trigger.put_multipart(&key).await.err().unwrap();
+    assert!(refused.to_string().contains("AccessDenied"), "{refused}");
+    assert_made(
+        &world.iam,
+        &[
+            ("snapex-export-chunk", "CreateMultipartUpload"),
+            ("snapex-export-chunk", "UploadPart"),
+            ("snapex-export-chunk", "CompleteMultipartUpload"),
+            ("snapex-export-chunk", "AbortMultipartUpload"),
+        ],
+    );
+    let denials = world.iam.denials();
+    assert_eq!(denials.len(), 1, "{denials:#?}");
+    assert_eq!(
+        (
+            denials[0].principal.as_str(),
+            denials[0].operation.as_str(),
+            denials[0].action.as_str(),
+            denials[0].resource.as_str()
+        ),
+        (
+            "snapex-trigger",
+            "CreateMultipartUpload",
+            "s3:PutObject",
+            "arn:aws:s3:::lake/exports/e1/work/part.parquet"
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_state_machine_may_invoke_its_own_functions_only() {
     let world = Strict::start().await;
     let iam = &world.iam;
@@ -549,7 +637,7 @@ impl ItemReader for RoleItems {
 }
 
 /// The export configuration, at the key the template's trigger reads.
-fn config(db: &str, glue_database: Option<&str>) -> String {
+fn config(source: &str, db: &str, glue_database: Option<&str>) -> String {
     let glue = glue_database
         .map(|g| format!("glue_database = \"{g}\"\n"))
         .unwrap_or_default();
@@ -561,26 +649,31 @@ restore_deadline_minutes = 30
 max_concurrency = 4
 
 [[database]]
-source = "orders-prod"
+source = "{source}"
 database = "{db}"
 pieces_per_chunk = 1
 {glue}"#
     )
 }
 
-/// The event of snapshot `id` of orders-prod (the documented fixture, made to name it).
-async fn snapshot_event(world: &Strict, id: &str, time: &str) -> Value {
-    let arn = world.snapshot("orders-prod", id).await;
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/fixtures/events/db-snapshot-manual-created.json"
+/// The documented fixture event `fixture`, made to announce snapshot `id` (ARN `arn`).
+fn snapshot_event(fixture: &str, id: &str, arn: &str, time: &str) -> Value {
+    let path = format!(
+        "{}/../../tests/fixtures/events/{fixture}",
+        env!("CARGO_MANIFEST_DIR")
     );
     let mut e: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     e["time"] = time.into();
     e["detail"]["SourceIdentifier"] = id.into();
-    e["detail"]["SourceArn"] = arn.clone().into();
+    e["detail"]["SourceArn"] = arn.into();
     e["resources"] = json!([arn]);
     e
+}
+
+/// A manual snapshot `id` of the instance orders-prod, and its event.
+async fn instance_snapshot_event(world: &Strict, id: &str, time: &str) -> Value {
+    let arn = world.snapshot("orders-prod", id).await;
+    snapshot_event("db-snapshot-manual-created.json", id, &arn, time)
 }
 
 /// The trigger (with its credentials) starts the export; the runner runs the real definition
@@ -639,6 +732,20 @@ async fn export(world: &Strict, pipeline: &Arc<Pipeline>, event: Value) -> snape
     execution
 }
 
+/// Each of `expected` (principal, operation) was checked and allowed: the function called AWS
+/// with its own credentials, so strict IAM saw the call.
+fn assert_made(iam: &StrictIam, expected: &[(&str, &str)]) {
+    let calls = iam.calls();
+    for (principal, operation) in expected {
+        assert!(
+            calls
+                .iter()
+                .any(|(p, o, allowed)| p == principal && o == operation && *allowed),
+            "{principal} made no allowed {operation}: {calls:#?}"
+        );
+    }
+}
+
 fn entered(execution: &snapex_asl::Execution) -> Vec<String> {
     execution
         .history
@@ -664,18 +771,7 @@ async fn every_call_of_the_pipeline_is_one_its_deployed_policies_allow_but_the_d
     .await;
     let world = Strict::start().await;
     world.db_subnet_group();
-    world
-        .admin
-        .sfn
-        .create_state_machine()
-        .name(&world.iam.state_machine.name)
-        .definition(r#"{"StartAt":"Wait","States":{"Wait":{"Type":"Pass","End":true}}}"#)
-        .role_arn(format!(
-            "arn:aws:iam::{ACCOUNT}:role/snapex-ExportStateMachineRole"
-        ))
-        .send()
-        .await
-        .unwrap();
+    world.state_machine().await;
     let config_key = "snapex/config.toml";
     let pipeline = Arc::new(Pipeline::new(&world).await);
 
@@ -685,10 +781,11 @@ async fn every_call_of_the_pipeline_is_one_its_deployed_policies_allow_but_the_d
         .put(
             "lake",
             config_key,
-            config(&db.name, Some("exports_orders")).as_bytes(),
+            config("orders-prod", &db.name, Some("exports_orders")).as_bytes(),
         )
         .await;
-    let event = snapshot_event(&world, "orders-prod-2026-12-01", "2026-12-01T03:10:00Z").await;
+    let event =
+        instance_snapshot_event(&world, "orders-prod-2026-12-01", "2026-12-01T03:10:00Z").await;
     let execution = export(&world, &pipeline, event).await;
     let Status::Succeeded { output } = &execution.status else {
         panic!(
@@ -698,6 +795,24 @@ async fn every_call_of_the_pipeline_is_one_its_deployed_policies_allow_but_the_d
         )
     };
     world.iam.assert_no_denials();
+    assert_made(
+        &world.iam,
+        &[
+            ("snapex-trigger", "GetObject"),
+            ("snapex-trigger", "StartExecution"),
+            ("snapex-restore", "RestoreDBInstanceFromDBSnapshot"),
+            ("snapex-restore", "CreateSecret"),
+            ("snapex-check-instance", "ModifyDBInstance"),
+            ("snapex-check-instance", "AddTagsToResource"),
+            ("snapex-plan", "PutObject"),
+            ("snapex-export-chunk", "PutObject"),
+            ("snapex-finalize", "CreateTable"),
+            ("snapex-cleanup", "DeleteDBInstance"),
+            ("snapex-cleanup", "DeleteSecret"),
+            (STATE_MACHINE, "GetObject"),
+            (STATE_MACHINE, "lambda:InvokeFunction"),
+        ],
+    );
     let export_id = output["export_id"].as_str().unwrap();
     let lake = world.server.reader("lake");
     get_object(&lake, &format!("exports/{export_id}/_SUCCESS")).await;
@@ -719,9 +834,14 @@ async fn every_call_of_the_pipeline_is_one_its_deployed_policies_allow_but_the_d
     // then registers into a database named after the source database, which its policy
     // (exports*) refuses.
     world
-        .put("lake", config_key, config(&db.name, None).as_bytes())
+        .put(
+            "lake",
+            config_key,
+            config("orders-prod", &db.name, None).as_bytes(),
+        )
         .await;
-    let event = snapshot_event(&world, "orders-prod-2026-12-02", "2026-12-02T03:10:00Z").await;
+    let event =
+        instance_snapshot_event(&world, "orders-prod-2026-12-02", "2026-12-02T03:10:00Z").await;
     let execution = export(&world, &pipeline, event).await;
     let job: StepInput = serde_json::from_value(
         execution
@@ -767,4 +887,63 @@ async fn every_call_of_the_pipeline_is_one_its_deployed_policies_allow_but_the_d
             "{d:#?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aurora_cluster_export_makes_only_calls_its_deployed_policies_allow() {
+    let db = TestDb::create("strict_iam_aurora").await;
+    db.exec(
+        "CREATE TABLE invoices (id int8 PRIMARY KEY, total numeric(12, 2));
+         INSERT INTO invoices SELECT g, g * 1.25 FROM generate_series(1, 1500) g;",
+    )
+    .await;
+    let world = Strict::start().await;
+    world.db_subnet_group();
+    world.state_machine().await;
+    let pipeline = Arc::new(Pipeline::new(&world).await);
+    world
+        .put(
+            "lake",
+            "snapex/config.toml",
+            config("billing-cluster", &db.name, Some("exports_billing")).as_bytes(),
+        )
+        .await;
+    let id = "billing-cluster-2026-12-01";
+    let arn = world.cluster_snapshot("billing-cluster", id).await;
+    let event = snapshot_event(
+        "cluster-snapshot-manual-created.json",
+        id,
+        &arn,
+        "2026-12-01T04:00:00Z",
+    );
+    let execution = export(&world, &pipeline, event).await;
+    let Status::Succeeded { output } = &execution.status else {
+        panic!(
+            "the export failed: {:?}\ndenials: {:#?}",
+            execution.status,
+            world.iam.denials()
+        )
+    };
+    world.iam.assert_no_denials();
+    assert_made(
+        &world.iam,
+        &[
+            ("snapex-restore", "RestoreDBClusterFromSnapshot"),
+            ("snapex-restore", "CreateDBInstance"),
+            ("snapex-check-instance", "ModifyDBCluster"),
+            ("snapex-cleanup", "DeleteDBCluster"),
+            ("snapex-cleanup", "DeleteDBInstance"),
+        ],
+    );
+    assert_eq!(output["rows"], 1500);
+    let states = entered(&execution);
+    assert!(states.iter().any(|s| s == "Cleanup"), "{states:?}");
+    // Cleanup (with its own credentials) deleted the temporary cluster.
+    let clusters = world.admin.rds.describe_db_clusters().send().await.unwrap();
+    let left: Vec<_> = clusters
+        .db_clusters()
+        .iter()
+        .filter_map(|c| c.db_cluster_identifier())
+        .collect();
+    assert_eq!(left, ["billing-cluster"]);
 }
