@@ -514,6 +514,9 @@ struct Pipeline {
     endpoint: String,
     contexts: BTreeMap<String, Arc<Context>>,
     current: Mutex<String>,
+    /// Called with each function's binary name just before it runs: a test changes the world
+    /// under it.
+    before: Mutex<Option<Box<dyn FnMut(&str) + Send>>>,
 }
 
 impl Pipeline {
@@ -537,6 +540,7 @@ impl Pipeline {
             endpoint: world.server.endpoint.clone(),
             contexts,
             current: Mutex::default(),
+            before: Mutex::default(),
         }
     }
 
@@ -603,6 +607,9 @@ impl Tasks for Pipeline {
                 .iam
                 .function_by_arn(resource)
                 .unwrap_or_else(|| panic!("the definition names {resource}: no such function"));
+            if let Some(before) = self.before.lock().unwrap().as_mut() {
+                before(&f.binary);
+            }
             self.call(f, input)
                 .await
                 .map_err(|e| TaskFailure::new(e.name, e.message))
@@ -946,4 +953,80 @@ async fn an_aurora_cluster_export_makes_only_calls_its_deployed_policies_allow()
         .filter_map(|c| c.db_cluster_identifier())
         .collect();
     assert_eq!(left, ["billing-cluster"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_chunk_is_cleaned_up_and_reported_with_calls_the_deployed_policies_allow() {
+    let db = TestDb::create("strict_iam_fail").await;
+    db.exec(
+        "CREATE TABLE kept (id int8 PRIMARY KEY); INSERT INTO kept SELECT generate_series(1, 100);
+         CREATE TABLE doomed (id int8 PRIMARY KEY); INSERT INTO doomed SELECT generate_series(1, 10);",
+    )
+    .await;
+    let world = Strict::start().await;
+    world.db_subnet_group();
+    world.state_machine().await;
+    let pipeline = Arc::new(Pipeline::new(&world).await);
+    world
+        .put(
+            "lake",
+            "snapex/config.toml",
+            config("orders-prod", &db.name, Some("exports_orders")).as_bytes(),
+        )
+        .await;
+    // The table one chunk reads disappears once the chunks start: that chunk fails for good.
+    let url = db.url.clone();
+    let mut renamed = false;
+    *pipeline.before.lock().unwrap() = Some(Box::new(move |binary: &str| {
+        if binary == "snapex-export-chunk" && !renamed {
+            renamed = true;
+            let url = url.clone();
+            std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(async {
+                        let c = snapex_tests::connect(&url).await;
+                        c.batch_execute("ALTER TABLE doomed RENAME TO gone")
+                            .await
+                            .unwrap();
+                    })
+            })
+            .join()
+            .unwrap();
+        }
+    }));
+    let event =
+        instance_snapshot_event(&world, "orders-prod-2026-12-03", "2026-12-03T03:10:00Z").await;
+    let execution = export(&world, &pipeline, event).await;
+    let Status::Failed { error, cause } = &execution.status else {
+        panic!("the export should fail: {:?}", execution.status)
+    };
+    assert_eq!(error, "InvalidInput", "{cause}");
+    assert!(cause.contains("doomed"), "the chunk's own cause: {cause}");
+    world.iam.assert_no_denials();
+    // Cleanup read the failed chunk's record and deleted the instance, with its own key.
+    assert_made(
+        &world.iam,
+        &[
+            ("snapex-export-chunk", "PutObject"),
+            ("snapex-cleanup", "ListObjectsV2"),
+            ("snapex-cleanup", "GetObject"),
+            ("snapex-cleanup", "DeleteDBInstance"),
+        ],
+    );
+    let instances = world
+        .admin
+        .rds
+        .describe_db_instances()
+        .send()
+        .await
+        .unwrap();
+    let left: Vec<_> = instances
+        .db_instances()
+        .iter()
+        .filter_map(|i| i.db_instance_identifier())
+        .collect();
+    assert_eq!(left, ["orders-prod"]);
 }
