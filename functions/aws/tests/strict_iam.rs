@@ -503,6 +503,9 @@ async fn the_state_machine_may_invoke_its_own_functions_only() {
 // The pipeline in-process under strict IAM.
 // ---------------------------------------------------------------------------------------
 
+/// What a test does just before a function runs, given its binary name.
+type Before = Box<dyn FnMut(&str) + Send>;
+
 /// The functions the definition names, in-process, each with its own credentials and the
 /// settings its template environment gives it. The SDK clients take the credentials from the
 /// context; S3 (object_store) and Glue read them from the process environment, which is set
@@ -516,7 +519,7 @@ struct Pipeline {
     current: Mutex<String>,
     /// Called with each function's binary name just before it runs: a test changes the world
     /// under it.
-    before: Mutex<Option<Box<dyn FnMut(&str) + Send>>>,
+    before: Mutex<Option<Before>>,
 }
 
 impl Pipeline {
