@@ -147,6 +147,10 @@ class Stack:
             "AWS::Logs::LogGroup": "LogGroupName",
             "AWS::CloudWatch::Alarm": "AlarmName",
             "AWS::CloudWatch::Dashboard": "DashboardName",
+            "AWS::DynamoDB::Table": "TableName",
+            "AWS::SNS::Topic": "TopicName",
+            "AWS::Events::Rule": "Name",
+            "AWS::Scheduler::Schedule": "Name",
         }.get(kind)
         if kind == "AWS::Glue::Database":
             return self.resolve(props["DatabaseInput"]["Name"])
@@ -175,6 +179,10 @@ class Stack:
             "AWS::SQS::Queue": f"arn:{p}:sqs:{r}:{a}:{name}",
             "AWS::Logs::LogGroup": f"arn:{p}:logs:{r}:{a}:log-group:{name}:*",
             "AWS::CloudWatch::Alarm": f"arn:{p}:cloudwatch:{r}:{a}:alarm:{name}",
+            "AWS::DynamoDB::Table": f"arn:{p}:dynamodb:{r}:{a}:table/{name}",
+            "AWS::SNS::Topic": f"arn:{p}:sns:{r}:{a}:{name}",
+            "AWS::Events::Rule": f"arn:{p}:events:{r}:{a}:rule/{name}",
+            "AWS::Scheduler::Schedule": f"arn:{p}:scheduler:{r}:{a}:schedule/default/{name}",
         }
         if kind not in arns:
             raise ResolveError(f"no ARN known for {logical_id} ({kind})")
@@ -186,7 +194,7 @@ class Stack:
         if name in self.params:
             return self.params[name]
         kind = self._resource(name)["Type"]
-        if kind in ("AWS::StepFunctions::StateMachine",):
+        if kind in ("AWS::StepFunctions::StateMachine", "AWS::SNS::Topic"):
             return self.arn(name)
         if kind == "AWS::SQS::Queue":
             return f"https://sqs.{self.region}.amazonaws.com/{self.account}/{self.physical_name(name)}"

@@ -1033,3 +1033,74 @@ async fn a_failed_chunk_is_cleaned_up_and_reported_with_calls_the_deployed_polic
         .collect();
     assert_eq!(left, ["orders-prod"]);
 }
+
+#[test]
+fn the_template_resolves_to_what_each_function_is_deployed_with() {
+    let iam = StrictIam::prepare(&StrictIam::template(), PARAMS);
+    let mut binaries: Vec<_> = iam.functions.keys().map(String::as_str).collect();
+    binaries.sort_unstable();
+    assert_eq!(
+        binaries,
+        [
+            "snapex-check-instance",
+            "snapex-cleanup",
+            "snapex-export-chunk",
+            "snapex-finalize",
+            "snapex-plan",
+            "snapex-restore",
+            "snapex-trigger",
+            "snapex-watch"
+        ]
+    );
+    let chunk = iam.function("snapex-export-chunk");
+    assert_eq!((chunk.timeout_seconds, chunk.memory_mb), (900, 3008));
+    assert_eq!(
+        chunk.arn,
+        format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:snapex-ExportChunkFunction")
+    );
+    // Globals' timeout and environment reach every function; a function's own values win.
+    let restore = iam.function("snapex-restore");
+    assert_eq!((restore.timeout_seconds, restore.memory_mb), (60, 128));
+    let env: Vec<_> = restore
+        .environment
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        env,
+        [
+            ("SNAPEX_DB_SUBNET_GROUP", "snapex-db"),
+            ("SNAPEX_EXPORT_BUCKET", "lake"),
+            ("SNAPEX_SECURITY_GROUP_IDS", "sg-0database00000001"),
+        ]
+    );
+    assert_eq!(
+        iam.function("snapex-finalize").environment["SNAPEX_GLUE_DATABASE"],
+        "exports"
+    );
+    assert_eq!(
+        iam.function("snapex-trigger").environment["SNAPEX_STATE_MACHINE_ARN"],
+        iam.state_machine.arn
+    );
+    assert_eq!(
+        iam.state_machine.arn,
+        format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:snapex-export")
+    );
+    // Every Task's function is a function of the template, found by its ARN.
+    for (name, arn) in &iam.state_machine.definition_substitutions {
+        let f = iam
+            .function_by_arn(arn)
+            .unwrap_or_else(|| panic!("{name} = {arn}"));
+        assert_eq!(format!("{}Arn", f.logical_id), *name);
+    }
+    // Each principal has its own key.
+    let mut keys: Vec<_> = iam
+        .functions
+        .values()
+        .map(|f| f.credentials.access_key_id.as_str())
+        .chain([iam.state_machine.credentials.access_key_id.as_str()])
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(keys.len(), iam.functions.len() + 1);
+}
