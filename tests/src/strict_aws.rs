@@ -280,30 +280,7 @@ impl StrictIam {
         action: &str,
         resource: &str,
     ) -> Result<(), String> {
-        use std::io::{Read, Write};
-        let body =
-            json!({"principal": principal, "action": action, "resource": resource}).to_string();
-        let addr = endpoint.trim_start_matches("http://");
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        write!(
-            s,
-            "POST /_strict_iam/check HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).unwrap();
-        let (head, payload) = resp
-            .split_once("\r\n\r\n")
-            .unwrap_or_else(|| panic!("strict IAM check: {resp}"));
-        assert!(head.starts_with("HTTP/1.1 200"), "strict IAM check: {resp}");
-        let answer: Value = serde_json::from_str(payload).unwrap();
-        match answer["allowed"].as_bool() {
-            Some(true) => Ok(()),
-            Some(false) => Err(answer["message"].as_str().unwrap_or_default().to_string()),
-            None => panic!("strict IAM check: {resp}"),
-        }
+        check(endpoint, principal, action, resource, &json!({}))
     }
 
     /// Every call refused so far, in order.
@@ -354,5 +331,46 @@ impl StrictIam {
                 .collect::<Vec<_>>()
                 .join("\n")
         );
+    }
+}
+
+/// Asks the strict IAM of the moto at `endpoint` (`POST /_strict_iam/check`) whether
+/// `principal` (a name or an access key id of its configuration) may do `action` on `resource`
+/// with `context` added to the request's condition context; `Err` holds AWS's message.
+pub fn check(
+    endpoint: &str,
+    principal: &str,
+    action: &str,
+    resource: &str,
+    context: &Value,
+) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let body = json!({
+        "principal": principal,
+        "action": action,
+        "resource": resource,
+        "context": context,
+    })
+    .to_string();
+    let addr = endpoint.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST /_strict_iam/check HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let (head, payload) = resp
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("strict IAM check: {resp}"));
+    assert!(head.starts_with("HTTP/1.1 200"), "strict IAM check: {resp}");
+    let answer: Value = serde_json::from_str(payload).unwrap();
+    match answer["allowed"].as_bool() {
+        Some(true) => Ok(()),
+        Some(false) => Err(answer["message"].as_str().unwrap_or_default().to_string()),
+        None => panic!("strict IAM check: {resp}"),
     }
 }

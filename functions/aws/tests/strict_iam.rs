@@ -24,7 +24,9 @@ use snapex::service::job::{Endpoint, StepInput};
 use snapex_asl::{Definition, Event, ItemReader, RunOptions, Runner, Status, TaskFailure, Tasks};
 use snapex_aws::steps::{check_instance, cleanup, export_chunk, finalize, plan, restore, trigger};
 use snapex_aws::{Clients, Context, Settings, StepError};
-use snapex_tests::strict_aws::{ACCOUNT, Credentials, Function, REGION, STATE_MACHINE, StrictIam};
+use snapex_tests::strict_aws::{
+    ACCOUNT, Credentials, Function, REGION, STATE_MACHINE, StrictIam, check,
+};
 use snapex_tests::{S3Server, TestDb, fake_aws_env, get_object};
 
 /// The stack's parameters in the tests: an existing export bucket `lake`, a DB subnet group
@@ -1103,4 +1105,86 @@ fn the_template_resolves_to_what_each_function_is_deployed_with() {
     keys.sort_unstable();
     keys.dedup();
     assert_eq!(keys.len(), iam.functions.len() + 1);
+}
+
+/// The evaluator on what template.yaml does not use yet: explicit Deny over Allow, NotAction,
+/// `?` and `*` wildcards, a Bool condition, and a ForAllValues condition with no value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_evaluator_applies_deny_not_action_wildcards_and_conditions() {
+    let dir = snapex_tests::temp_dir("strict-iam-evaluator");
+    let log = dir.join("denials.jsonl");
+    let policy = json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "NotAction": ["s3:*", "iam:*"], "Resource": "*"},
+            {"Effect": "Allow", "Action": "s3:Get*", "Resource": "arn:aws:s3:::lake/*"},
+            {"Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::lake/secret-?/*"},
+            {"Effect": "Deny", "Action": "*", "Resource": "*",
+             "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+            {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::lake/*",
+             "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": ["a", "b"]}}}
+        ]
+    });
+    let config = json!({
+        "denials_log": log,
+        "principals": {"AKIAEVALUATOR": {
+            "name": "evaluator",
+            "role_arn": format!("arn:aws:iam::{ACCOUNT}:role/evaluator"),
+            "policies": [policy],
+        }},
+    });
+    let path = dir.join("config.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let server = S3Server::start_strict(&[&format!("strict_iam.py={}", path.display())]);
+    let ep = server.endpoint.as_str();
+    let ask = |action: &str, resource: &str, context: Value| {
+        check(ep, "evaluator", action, resource, &context)
+    };
+    let none = json!({});
+    // NotAction: everything but S3 and IAM.
+    ask("rds:DescribeDBInstances", "*", none.clone()).unwrap();
+    let e = ask("iam:PassRole", "*", none.clone()).unwrap_err();
+    assert!(
+        e.contains("because no identity-based policy allows the iam:PassRole action"),
+        "{e}"
+    );
+    // Wildcards in Action and Resource, and an explicit Deny over the Allow.
+    ask("s3:GetObject", "arn:aws:s3:::lake/a/b", none.clone()).unwrap();
+    ask("s3:GetObjectTagging", "arn:aws:s3:::lake/a", none.clone()).unwrap();
+    ask(
+        "s3:GetObject",
+        "arn:aws:s3:::lake/secret-10/x",
+        none.clone(),
+    )
+    .unwrap();
+    let e = ask("s3:GetObject", "arn:aws:s3:::lake/secret-1/x", none.clone()).unwrap_err();
+    assert!(
+        e.contains("with an explicit deny in an identity-based policy"),
+        "{e}"
+    );
+    ask("s3:GetObject", "arn:aws:s3:::other/a", none.clone()).unwrap_err();
+    // Bool: the same call over plain HTTP is denied by the Deny statement.
+    let e = ask(
+        "rds:DescribeDBInstances",
+        "*",
+        json!({"aws:SecureTransport": "false"}),
+    )
+    .unwrap_err();
+    assert!(e.contains("explicit deny"), "{e}");
+    // ForAllValues: no tags at all, or only allowed keys, match; another key does not.
+    ask("s3:PutObject", "arn:aws:s3:::lake/k", none.clone()).unwrap();
+    ask(
+        "s3:PutObject",
+        "arn:aws:s3:::lake/k",
+        json!({"aws:TagKeys": ["b"]}),
+    )
+    .unwrap();
+    ask(
+        "s3:PutObject",
+        "arn:aws:s3:::lake/k",
+        json!({"aws:TagKeys": ["a", "c"]}),
+    )
+    .unwrap_err();
+    let denials = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(denials.lines().count(), 5, "{denials}");
 }
