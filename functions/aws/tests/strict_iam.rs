@@ -41,23 +41,35 @@ const PARAMS: &[(&str, &str)] = &[
     ("DbSecurityGroupIds", "sg-0database00000001"),
 ];
 
+/// Held by each test that reads or sets the process's AWS credentials: the pipeline sets them
+/// to the running function's (see [`Pipeline`]), which must not reach another test's calls.
+static ENVIRONMENT: Mutex<()> = Mutex::new(());
+
 /// Strict moto, with `lake` and `other` buckets; an admin context with the harness's own
 /// credentials (never checked) to set up and read back.
 struct Strict {
     iam: StrictIam,
     server: S3Server,
     admin: Clients,
+    _environment: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Strict {
     async fn start() -> Strict {
+        // A test that failed while holding it left nothing to undo: fake_aws_env resets.
+        let environment = ENVIRONMENT.lock().unwrap_or_else(|e| e.into_inner());
         fake_aws_env();
         let iam = StrictIam::prepare(&StrictIam::template(), PARAMS);
         let server = S3Server::start_strict(&[&iam.hook()]);
         server.create_bucket("lake");
         server.create_bucket("other");
         let admin = Clients::connect(Some(&server.endpoint)).await;
-        Strict { iam, server, admin }
+        Strict {
+            iam,
+            server,
+            admin,
+            _environment: environment,
+        }
     }
 
     async fn sdk_config(&self, c: &Credentials) -> aws_config::SdkConfig {
