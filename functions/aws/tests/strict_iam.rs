@@ -43,7 +43,7 @@ const PARAMS: &[(&str, &str)] = &[
 
 /// Held by each test that reads or sets the process's AWS credentials: the pipeline sets them
 /// to the running function's (see [`Pipeline`]), which must not reach another test's calls.
-static ENVIRONMENT: Mutex<()> = Mutex::new(());
+static ENVIRONMENT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Strict moto, with `lake` and `other` buckets; an admin context with the harness's own
 /// credentials (never checked) to set up and read back.
@@ -51,13 +51,13 @@ struct Strict {
     iam: StrictIam,
     server: S3Server,
     admin: Clients,
-    _environment: std::sync::MutexGuard<'static, ()>,
+    _environment: tokio::sync::MutexGuard<'static, ()>,
 }
 
 impl Strict {
     async fn start() -> Strict {
-        // A test that failed while holding it left nothing to undo: fake_aws_env resets.
-        let environment = ENVIRONMENT.lock().unwrap_or_else(|e| e.into_inner());
+        let environment = ENVIRONMENT.lock().await;
+        // A test that failed mid-pipeline may have left a function's credentials set.
         fake_aws_env();
         let iam = StrictIam::prepare(&StrictIam::template(), PARAMS);
         let server = S3Server::start_strict(&[&iam.hook()]);
