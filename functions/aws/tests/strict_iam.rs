@@ -1,0 +1,1202 @@
+//! The functions against their deployed IAM policies: moto with `tests/aws/strict_iam.py`
+//! checks every call made with a function's own credentials against that function's policy in
+//! `template.yaml` (resolved for the tests' stack by `snapex_tests::strict_aws`), and refuses
+//! what AWS would refuse.
+//!
+//! First the hook itself, through the same SDK the functions use: an allowed call passes, the
+//! same call outside the policy is AccessDenied, request-tag and resource-tag conditions decide,
+//! and a call the hook cannot map is refused. Then the pipeline in-process (the real trigger
+//! and handlers, the real definition through `snapex-asl`), each function with its own
+//! credentials and the settings the template gives it, and the state machine's invocations
+//! and ItemReader checked against its role.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_rds::config::http::HttpResponse;
+use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
+use futures::future::BoxFuture;
+use object_store::ObjectStoreExt;
+use object_store::path::Path;
+use serde_json::{Value, json};
+use snapex::service::job::{Endpoint, StepInput};
+use snapex_asl::{Definition, Event, ItemReader, RunOptions, Runner, Status, TaskFailure, Tasks};
+use snapex_aws::steps::{check_instance, cleanup, export_chunk, finalize, plan, restore, trigger};
+use snapex_aws::{Clients, Context, Settings, StepError};
+use snapex_tests::strict_aws::{
+    ACCOUNT, Credentials, Function, REGION, STATE_MACHINE, StrictIam, check,
+};
+use snapex_tests::{S3Server, TestDb, fake_aws_env, get_object};
+
+/// The stack's parameters in the tests: an existing export bucket `lake`, a DB subnet group
+/// the world creates, and a Glue database that is no prefix of the test databases' names
+/// (`snapex_t_...`), which the Glue default registers into.
+const PARAMS: &[(&str, &str)] = &[
+    ("ExportBucketName", "lake"),
+    ("GlueDatabaseName", "exports"),
+    ("VpcSubnetIds", "subnet-0a1b2c3d,subnet-0e1f2a3b"),
+    ("LambdaSecurityGroupIds", "sg-0lambda0000000001"),
+    ("DbSubnetGroupName", "snapex-db"),
+    ("DbSecurityGroupIds", "sg-0database00000001"),
+];
+
+/// Held by each test that reads or sets the process's AWS credentials: the pipeline sets them
+/// to the running function's (see [`Pipeline`]), which must not reach another test's calls.
+static ENVIRONMENT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Strict moto, with `lake` and `other` buckets; an admin context with the harness's own
+/// credentials (never checked) to set up and read back.
+struct Strict {
+    iam: StrictIam,
+    server: S3Server,
+    admin: Clients,
+    _environment: tokio::sync::MutexGuard<'static, ()>,
+}
+
+impl Strict {
+    async fn start() -> Strict {
+        let environment = ENVIRONMENT.lock().await;
+        // A test that failed mid-pipeline may have left a function's credentials set.
+        fake_aws_env();
+        let iam = StrictIam::prepare(&StrictIam::template(), PARAMS);
+        let server = S3Server::start_strict(&[&iam.hook()]);
+        server.create_bucket("lake");
+        server.create_bucket("other");
+        let admin = Clients::connect(Some(&server.endpoint)).await;
+        Strict {
+            iam,
+            server,
+            admin,
+            _environment: environment,
+        }
+    }
+
+    async fn sdk_config(&self, c: &Credentials) -> aws_config::SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.server.endpoint)
+            .credentials_provider(aws_sdk_rds::config::Credentials::new(
+                &c.access_key_id,
+                &c.secret_access_key,
+                None,
+                None,
+                "strict-iam",
+            ))
+            .load()
+            .await
+    }
+
+    /// The SDK clients of function `binary`, with its own credentials.
+    async fn clients(&self, binary: &str) -> Clients {
+        let f = self.iam.function(binary);
+        Clients::from_sdk_config(&self.sdk_config(&f.credentials).await)
+    }
+
+    /// An S3 client of `bucket` with credentials `c`.
+    fn s3(&self, bucket: &str, c: &Credentials) -> object_store::aws::AmazonS3 {
+        s3_client(&self.server.endpoint, bucket, c)
+    }
+
+    async fn put(&self, bucket: &str, key: &str, bytes: &[u8]) {
+        let admin = Credentials {
+            access_key_id: "testing".into(),
+            secret_access_key: "testing".into(),
+        };
+        self.s3(bucket, &admin)
+            .put(&Path::parse(key).unwrap(), bytes.to_vec().into())
+            .await
+            .unwrap();
+    }
+
+    /// A PostgreSQL instance `source` and a manual snapshot `snapshot` of it; its ARN.
+    async fn snapshot(&self, source: &str, snapshot: &str) -> String {
+        let rds = &self.admin.rds;
+        let exists = rds
+            .describe_db_instances()
+            .db_instance_identifier(source)
+            .send()
+            .await
+            .is_ok();
+        if !exists {
+            rds.create_db_instance()
+                .db_instance_identifier(source)
+                .engine("postgres")
+                .db_instance_class("db.r6g.large")
+                .allocated_storage(100)
+                .master_username("postgres")
+                .master_user_password("the-production-password")
+                .send()
+                .await
+                .unwrap();
+        }
+        rds.create_db_snapshot()
+            .db_instance_identifier(source)
+            .db_snapshot_identifier(snapshot)
+            .send()
+            .await
+            .unwrap()
+            .db_snapshot()
+            .and_then(|s| s.db_snapshot_arn())
+            .unwrap()
+            .to_string()
+    }
+
+    /// An Aurora PostgreSQL cluster `source` and a manual snapshot `snapshot` of it; its ARN.
+    async fn cluster_snapshot(&self, source: &str, snapshot: &str) -> String {
+        let rds = &self.admin.rds;
+        rds.create_db_cluster()
+            .db_cluster_identifier(source)
+            .engine("aurora-postgresql")
+            .master_username("postgres")
+            .master_user_password("the-production-password")
+            .send()
+            .await
+            .unwrap();
+        rds.create_db_cluster_snapshot()
+            .db_cluster_identifier(source)
+            .db_cluster_snapshot_identifier(snapshot)
+            .send()
+            .await
+            .unwrap()
+            .db_cluster_snapshot()
+            .and_then(|s| s.db_cluster_snapshot_arn())
+            .unwrap()
+            .to_string()
+    }
+
+    /// The export state machine, named as the template names it (the trigger's
+    /// SNAPEX_STATE_MACHINE_ARN); the runner runs the real definition.
+    async fn state_machine(&self) {
+        self.admin
+            .sfn
+            .create_state_machine()
+            .name(&self.iam.state_machine.name)
+            .definition(r#"{"StartAt":"Wait","States":{"Wait":{"Type":"Pass","End":true}}}"#)
+            .role_arn(format!(
+                "arn:aws:iam::{ACCOUNT}:role/snapex-ExportStateMachineRole"
+            ))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// The DB subnet group the template's DbSubnetGroupName names.
+    fn db_subnet_group(&self) {
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/scripts/db_subnet_group.py"
+        );
+        let made = self
+            .server
+            .boto3_script(script, "snapex-db", "creating the DB subnet group");
+        assert_eq!(made["name"], "snapex-db");
+    }
+}
+
+fn s3_client(endpoint: &str, bucket: &str, c: &Credentials) -> object_store::aws::AmazonS3 {
+    object_store::aws::AmazonS3Builder::new()
+        .with_endpoint(endpoint)
+        .with_allow_http(true)
+        .with_bucket_name(bucket)
+        .with_region(REGION)
+        .with_access_key_id(&c.access_key_id)
+        .with_secret_access_key(&c.secret_access_key)
+        .build()
+        .unwrap()
+}
+
+/// The HTTP status, error code and message of a failed SDK call.
+fn refusal<E: ProvideErrorMetadata>(
+    e: &SdkError<E, HttpResponse>,
+) -> (Option<u16>, Option<String>, String) {
+    (
+        e.raw_response().map(|r| r.status().as_u16()),
+        e.code().map(String::from),
+        e.message().unwrap_or_default().to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_allowed_call_passes_and_the_same_call_outside_the_policy_is_access_denied() {
+    let world = Strict::start().await;
+    world.put("lake", "snapex/config.toml", b"# config").await;
+    world.put("other", "snapex/config.toml", b"# config").await;
+    let trigger = &world.iam.function("snapex-trigger").credentials;
+
+    // The trigger reads its configuration (SNAPEX_CONFIG, from the template)...
+    let config_url = &world.iam.function("snapex-trigger").environment["SNAPEX_CONFIG"];
+    assert_eq!(config_url, "s3://lake/snapex/config.toml");
+    let read = get_object(&world.s3("lake", trigger), "snapex/config.toml").await;
+    assert_eq!(read, b"# config");
+    // ...and nothing else: the same object in another bucket, or a write.
+    let elsewhere = world
+        .s3("other", trigger)
+        .get(&Path::parse("snapex/config.toml").unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        elsewhere.to_string().contains("403") || elsewhere.to_string().contains("AccessDenied"),
+        "{elsewhere}"
+    );
+    let write = world
+        .s3("lake", trigger)
+        .put(
+            &Path::parse("snapex/config.toml").unwrap(),
+            b"x".to_vec().into(),
+        )
+        .await
+        .unwrap_err();
+    assert!(write.to_string().contains("AccessDenied"), "{write}");
+
+    let denials = world.iam.denials();
+    let seen: Vec<_> = denials
+        .iter()
+        .map(|d| (d.principal.as_str(), d.action.as_str(), d.resource.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                "snapex-trigger",
+                "s3:GetObject",
+                "arn:aws:s3:::other/snapex/config.toml"
+            ),
+            (
+                "snapex-trigger",
+                "s3:PutObject",
+                "arn:aws:s3:::lake/snapex/config.toml"
+            ),
+        ]
+    );
+    assert!(
+        denials[0].message.contains(
+            "assumed-role/snapex-TriggerFunctionRole/snapex-TriggerFunction is not authorized to perform: s3:GetObject"
+        ),
+        "{}",
+        denials[0].message
+    );
+    // The object is untouched: the refused write never reached moto.
+    let admin = world.server.reader("lake");
+    assert_eq!(get_object(&admin, "snapex/config.toml").await, b"# config");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restoring_into_a_temporary_instance_needs_the_export_tag_and_changing_one_needs_it_on_the_instance()
+ {
+    let world = Strict::start().await;
+    world.db_subnet_group();
+    world.snapshot("orders-prod", "orders-prod-snap").await;
+    let restore = world.clients("snapex-restore").await;
+    let restore_to = |id: &'static str| {
+        restore
+            .rds
+            .restore_db_instance_from_db_snapshot()
+            .db_instance_identifier(id)
+            .db_snapshot_identifier("orders-prod-snap")
+            .db_subnet_group_name("snapex-db")
+    };
+    let tag = |v: &str| {
+        aws_sdk_rds::types::Tag::builder()
+            .key("snapex:export")
+            .value(v)
+            .build()
+    };
+
+    // Without the tag on create: refused as RDS refuses, and nothing is made.
+    let e = restore_to("snapex-untagged").send().await.unwrap_err();
+    let (status, code, message) = refusal(&e);
+    assert_eq!((status, code.as_deref()), (Some(403), Some("AccessDenied")));
+    assert!(
+        message.contains("rds:RestoreDBInstanceFromDBSnapshot on resource: arn:aws:rds:us-east-1:123456789012:db:snapex-untagged"),
+        "{message}"
+    );
+    let made = world
+        .admin
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier("snapex-untagged")
+        .send()
+        .await;
+    assert!(made.is_err(), "a refused restore made nothing: {made:?}");
+    // With it, into a snapex-* name: allowed. Into another name: refused even with the tag.
+    restore_to("snapex-tagged")
+        .tags(tag("e1"))
+        .send()
+        .await
+        .unwrap();
+    let e = restore_to("prod-copy")
+        .tags(tag("e1"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(refusal(&e).1.as_deref(), Some("AccessDenied"));
+
+    // CheckInstance may change only what carries the export tag: an untagged snapex-* instance
+    // (made by the harness) is refused, the tagged one is changed.
+    world
+        .admin
+        .rds
+        .restore_db_instance_from_db_snapshot()
+        .db_instance_identifier("snapex-made-by-hand")
+        .db_snapshot_identifier("orders-prod-snap")
+        .send()
+        .await
+        .unwrap();
+    let check = world.clients("snapex-check-instance").await;
+    let modify = |id: &'static str| {
+        check
+            .rds
+            .modify_db_instance()
+            .db_instance_identifier(id)
+            .master_user_password("a-new-password-1")
+            .apply_immediately(true)
+            .send()
+    };
+    let e = modify("snapex-made-by-hand").await.unwrap_err();
+    let (status, code, message) = refusal(&e);
+    assert_eq!((status, code.as_deref()), (Some(403), Some("AccessDenied")));
+    assert!(message.contains("rds:ModifyDBInstance"), "{message}");
+    let arn = modify("snapex-tagged")
+        .await
+        .unwrap()
+        .db_instance()
+        .and_then(|i| i.db_instance_arn())
+        .unwrap()
+        .to_string();
+    // Its tag: only snapex:credentials.
+    let add = |key: &'static str| {
+        check
+            .rds
+            .add_tags_to_resource()
+            .resource_name(&arn)
+            .tags(
+                aws_sdk_rds::types::Tag::builder()
+                    .key(key)
+                    .value("set")
+                    .build(),
+            )
+            .send()
+    };
+    add("snapex:credentials").await.unwrap();
+    let e = add("owner").await.unwrap_err();
+    assert_eq!(refusal(&e).1.as_deref(), Some("AccessDenied"));
+
+    // A call the hook has no mapping for is refused, naming the operation.
+    let e = check
+        .rds
+        .describe_db_subnet_groups()
+        .send()
+        .await
+        .unwrap_err();
+    let (_, code, message) = refusal(&e);
+    assert_eq!(code.as_deref(), Some("AccessDenied"));
+    assert!(message.contains("RDS DescribeDBSubnetGroups"), "{message}");
+
+    let seen: Vec<_> = world
+        .iam
+        .denials()
+        .into_iter()
+        .map(|d| (d.principal, d.operation, d.resource))
+        .collect();
+    let db = |id: &str| format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:{id}");
+    assert_eq!(
+        seen,
+        [
+            (
+                "snapex-restore".into(),
+                "RestoreDBInstanceFromDBSnapshot".into(),
+                db("snapex-untagged")
+            ),
+            (
+                "snapex-restore".into(),
+                "RestoreDBInstanceFromDBSnapshot".into(),
+                db("prod-copy")
+            ),
+            (
+                "snapex-check-instance".into(),
+                "ModifyDBInstance".into(),
+                db("snapex-made-by-hand")
+            ),
+            (
+                "snapex-check-instance".into(),
+                "AddTagsToResource".into(),
+                db("snapex-tagged")
+            ),
+            (
+                "snapex-check-instance".into(),
+                "RDS DescribeDBSubnetGroups".into(),
+                "?".into()
+            ),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_uploads_are_checked_as_writes() {
+    let world = Strict::start().await;
+    let key = Path::parse("exports/e1/work/part.parquet").unwrap();
+    // ExportChunk may write (create, upload parts, complete) and abort.
+    let chunk = world.s3(
+        "lake",
+        &world.iam.function("snapex-export-chunk").credentials,
+    );
+    let mut upload = chunk.put_multipart(&key).await.unwrap();
+    upload.put_part(vec![7u8; 1024].into()).await.unwrap();
+    upload.complete().await.unwrap();
+    let mut upload = chunk.put_multipart(&key).await.unwrap();
+    upload.abort().await.unwrap();
+    assert_eq!(
+        get_object(&world.server.reader("lake"), key.as_ref()).await,
+        vec![7u8; 1024]
+    );
+    // The trigger may not start one.
+    let trigger = world.s3("lake", &world.iam.function("snapex-trigger").credentials);
+    let refused = trigger.put_multipart(&key).await.err().unwrap();
+    assert!(refused.to_string().contains("AccessDenied"), "{refused}");
+    assert_made(
+        &world.iam,
+        &[
+            ("snapex-export-chunk", "CreateMultipartUpload"),
+            ("snapex-export-chunk", "UploadPart"),
+            ("snapex-export-chunk", "CompleteMultipartUpload"),
+            ("snapex-export-chunk", "AbortMultipartUpload"),
+        ],
+    );
+    let denials = world.iam.denials();
+    assert_eq!(denials.len(), 1, "{denials:#?}");
+    assert_eq!(
+        (
+            denials[0].principal.as_str(),
+            denials[0].operation.as_str(),
+            denials[0].action.as_str(),
+            denials[0].resource.as_str()
+        ),
+        (
+            "snapex-trigger",
+            "CreateMultipartUpload",
+            "s3:PutObject",
+            "arn:aws:s3:::lake/exports/e1/work/part.parquet"
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_state_machine_may_invoke_its_own_functions_only() {
+    let world = Strict::start().await;
+    let iam = &world.iam;
+    let ep = &world.server.endpoint;
+    let plan = &iam.state_machine.definition_substitutions["PlanFunctionArn"];
+    assert_eq!(plan, &iam.function("snapex-plan").arn);
+    iam.check(ep, STATE_MACHINE, "lambda:InvokeFunction", plan)
+        .unwrap();
+    iam.check(
+        ep,
+        STATE_MACHINE,
+        "lambda:InvokeFunction",
+        &format!("{plan}:live"),
+    )
+    .unwrap();
+    let watch = &iam.function("snapex-watch").arn;
+    let refused = iam
+        .check(ep, STATE_MACHINE, "lambda:InvokeFunction", watch)
+        .unwrap_err();
+    assert!(
+        refused.contains("snapex-ExportStateMachineRole") && refused.contains(watch.as_str()),
+        "{refused}"
+    );
+    let denials = iam.denials();
+    assert_eq!(denials.len(), 1, "{denials:?}");
+    assert_eq!(
+        (denials[0].principal.as_str(), denials[0].resource.as_str()),
+        (STATE_MACHINE, watch.as_str())
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// The pipeline in-process under strict IAM.
+// ---------------------------------------------------------------------------------------
+
+/// What a test does just before a function runs, given its binary name.
+type Before = Box<dyn FnMut(&str) + Send>;
+
+/// The functions the definition names, in-process, each with its own credentials and the
+/// settings its template environment gives it. The SDK clients take the credentials from the
+/// context; S3 (object_store) and Glue read them from the process environment, which is set
+/// to the running function's before it runs: Task states run one at a time, and the only
+/// concurrent ones (the Map's items) are all ExportChunk, so the environment never changes
+/// under a running function.
+struct Pipeline {
+    iam: StrictIam,
+    endpoint: String,
+    contexts: BTreeMap<String, Arc<Context>>,
+    current: Mutex<String>,
+    /// Called with each function's binary name just before it runs: a test changes the world
+    /// under it.
+    before: Mutex<Option<Before>>,
+}
+
+impl Pipeline {
+    async fn new(world: &Strict) -> Pipeline {
+        let mut contexts = BTreeMap::new();
+        for (binary, f) in &world.iam.functions {
+            let env: HashMap<String, String> =
+                f.process_env(&world.server.endpoint).into_iter().collect();
+            let mut settings = Settings::from_lookup(|k| env.get(k).cloned()).unwrap();
+            settings.poll_seconds = 1;
+            // moto's restored instances report hostnames that do not resolve.
+            settings.test_db_endpoint = Some(Endpoint {
+                host: "127.0.0.1".into(),
+                port: 5432,
+            });
+            let clients = world.clients(binary).await;
+            contexts.insert(binary.to_string(), Arc::new(Context { clients, settings }));
+        }
+        Pipeline {
+            iam: world.iam.clone(),
+            endpoint: world.server.endpoint.clone(),
+            contexts,
+            current: Mutex::default(),
+            before: Mutex::default(),
+        }
+    }
+
+    /// The context of `f`, with the process environment's credentials set to its own.
+    fn become_function(&self, f: &Function) -> Arc<Context> {
+        let mut current = self.current.lock().unwrap();
+        if *current != f.binary {
+            // SAFETY: changed only between Task states (see the type's comment); the same
+            // variables exist already (fake_aws_env), so the C environment is not reallocated.
+            unsafe {
+                std::env::set_var("AWS_ACCESS_KEY_ID", &f.credentials.access_key_id);
+                std::env::set_var("AWS_SECRET_ACCESS_KEY", &f.credentials.secret_access_key);
+            }
+            *current = f.binary.clone();
+        }
+        self.contexts[&f.binary].clone()
+    }
+
+    /// Back to the harness's own credentials, for the assertions.
+    fn done(&self) {
+        fake_aws_env();
+        *self.current.lock().unwrap() = String::new();
+    }
+
+    async fn call(&self, f: &Function, input: Value) -> Result<Value, StepError> {
+        fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, StepError> {
+            serde_json::from_value(v).map_err(|e| StepError::internal(format!("event: {e}")))
+        }
+        fn out(v: impl serde::Serialize) -> Value {
+            serde_json::to_value(v).unwrap()
+        }
+        let ctx = self.become_function(f);
+        let ctx = ctx.as_ref();
+        Ok(match f.binary.as_str() {
+            "snapex-trigger" => out(trigger::handle(input, ctx).await?),
+            "snapex-restore" => out(restore::handle(parse(input)?, ctx).await?),
+            "snapex-check-instance" => out(check_instance::handle(parse(input)?, ctx).await?),
+            "snapex-plan" => out(plan::handle(parse(input)?, ctx).await?),
+            "snapex-export-chunk" => out(export_chunk::handle(parse(input)?, ctx).await?),
+            "snapex-finalize" => out(finalize::handle(parse(input)?, ctx).await?),
+            "snapex-cleanup" => out(cleanup::handle(parse(input)?, ctx).await?),
+            other => panic!("no handler for {other}"),
+        })
+    }
+}
+
+impl Tasks for Pipeline {
+    fn invoke<'a>(
+        &'a self,
+        resource: &'a str,
+        input: Value,
+    ) -> BoxFuture<'a, Result<Value, TaskFailure>> {
+        Box::pin(async move {
+            // Step Functions invokes with the state machine's role.
+            if let Err(message) = self.iam.check(
+                &self.endpoint,
+                STATE_MACHINE,
+                "lambda:InvokeFunction",
+                resource,
+            ) {
+                return Err(TaskFailure::new("Lambda.AWSLambdaException", message));
+            }
+            let f = self
+                .iam
+                .function_by_arn(resource)
+                .unwrap_or_else(|| panic!("the definition names {resource}: no such function"));
+            if let Some(before) = self.before.lock().unwrap().as_mut() {
+                before(&f.binary);
+            }
+            self.call(f, input)
+                .await
+                .map_err(|e| TaskFailure::new(e.name, e.message))
+        })
+    }
+}
+
+/// The Distributed Map's ItemReader: `GetObject` with the state machine role's credentials.
+struct RoleItems {
+    endpoint: String,
+    credentials: Credentials,
+}
+
+impl ItemReader for RoleItems {
+    fn read<'a>(
+        &'a self,
+        bucket: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<u8>, TaskFailure>> {
+        Box::pin(async move {
+            let store = s3_client(&self.endpoint, bucket, &self.credentials);
+            let got = store.get(&Path::parse(key).unwrap()).await;
+            let bytes = match got {
+                Ok(got) => got.bytes().await,
+                Err(e) => Err(e),
+            };
+            bytes
+                .map(|b| b.to_vec())
+                .map_err(|e| TaskFailure::new("States.ItemReaderFailed", e.to_string()))
+        })
+    }
+}
+
+/// The export configuration, at the key the template's trigger reads.
+fn config(source: &str, db: &str, glue_database: Option<&str>) -> String {
+    let glue = glue_database
+        .map(|g| format!("glue_database = \"{g}\"\n"))
+        .unwrap_or_default();
+    format!(
+        r#"
+destination = "s3://lake/exports"
+instance_class = "db.t4g.medium"
+restore_deadline_minutes = 30
+max_concurrency = 4
+
+[[database]]
+source = "{source}"
+database = "{db}"
+pieces_per_chunk = 1
+{glue}"#
+    )
+}
+
+/// The documented fixture event `fixture`, made to announce snapshot `id` (ARN `arn`).
+fn snapshot_event(fixture: &str, id: &str, arn: &str, time: &str) -> Value {
+    let path = format!(
+        "{}/../../tests/fixtures/events/{fixture}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut e: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    e["time"] = time.into();
+    e["detail"]["SourceIdentifier"] = id.into();
+    e["detail"]["SourceArn"] = arn.into();
+    e["resources"] = json!([arn]);
+    e
+}
+
+/// A manual snapshot `id` of the instance orders-prod, and its event.
+async fn instance_snapshot_event(world: &Strict, id: &str, time: &str) -> Value {
+    let arn = world.snapshot("orders-prod", id).await;
+    snapshot_event("db-snapshot-manual-created.json", id, &arn, time)
+}
+
+/// The trigger (with its credentials) starts the export; the runner runs the real definition
+/// with the template's substitutions.
+async fn export(world: &Strict, pipeline: &Arc<Pipeline>, event: Value) -> snapex_asl::Execution {
+    let trigger = pipeline.iam.function("snapex-trigger");
+    let started = pipeline.call(trigger, event).await.unwrap();
+    pipeline.done();
+    let execution = started["execution_arn"].as_str().unwrap().to_string();
+    let described = world
+        .admin
+        .sfn
+        .describe_execution()
+        .execution_arn(&execution)
+        .send()
+        .await
+        .unwrap();
+    let input: Value = serde_json::from_str(described.input().unwrap()).unwrap();
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../statemachine/export.asl.json"
+    );
+    let definition = Definition::parse(
+        &std::fs::read_to_string(path).unwrap(),
+        &world.iam.state_machine.definition_substitutions,
+    )
+    .unwrap();
+    let runner = Runner::new(
+        definition,
+        pipeline.clone(),
+        Arc::new(RoleItems {
+            endpoint: world.server.endpoint.clone(),
+            credentials: world.iam.state_machine.credentials.clone(),
+        }),
+        RunOptions {
+            delay_scale: 0.0,
+            execution_name: Some("strict".into()),
+            ..RunOptions::default()
+        },
+    );
+    let execution = runner.run(input).await;
+    pipeline.done();
+    // Each Distributed Map run starts its children as executions of this state machine.
+    for e in &execution.history {
+        if matches!(e.event, Event::MapStarted { .. }) {
+            let iam = &pipeline.iam;
+            iam.check(
+                &pipeline.endpoint,
+                STATE_MACHINE,
+                "states:StartExecution",
+                &iam.state_machine.arn,
+            )
+            .unwrap();
+        }
+    }
+    execution
+}
+
+/// Each of `expected` (principal, operation) was checked and allowed: the function called AWS
+/// with its own credentials, so strict IAM saw the call.
+fn assert_made(iam: &StrictIam, expected: &[(&str, &str)]) {
+    let calls = iam.calls();
+    for (principal, operation) in expected {
+        assert!(
+            calls
+                .iter()
+                .any(|(p, o, allowed)| p == principal && o == operation && *allowed),
+            "{principal} made no allowed {operation}: {calls:#?}"
+        );
+    }
+}
+
+fn entered(execution: &snapex_asl::Execution) -> Vec<String> {
+    execution
+        .history
+        .iter()
+        .filter(|e| e.scope.is_empty())
+        .filter_map(|e| match &e.event {
+            Event::StateEntered { state, .. } => Some(state.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_call_of_the_pipeline_is_one_its_deployed_policies_allow_but_the_default_glue_database()
+ {
+    let db = TestDb::create("strict_iam").await;
+    db.exec(
+        "CREATE TABLE orders (id int8 PRIMARY KEY, item text);
+         INSERT INTO orders SELECT g, 'item ' || g FROM generate_series(1, 3000) g;
+         CREATE TABLE notes (id int8 PRIMARY KEY, body text);
+         INSERT INTO notes SELECT g, repeat('n', g % 50) FROM generate_series(1, 200) g;",
+    )
+    .await;
+    let world = Strict::start().await;
+    world.db_subnet_group();
+    world.state_machine().await;
+    let config_key = "snapex/config.toml";
+    let pipeline = Arc::new(Pipeline::new(&world).await);
+
+    // Run 1: registering into a database named after the stack's (GlueDatabaseName* =
+    // exports*), as the policy allows. Every call of every function and of the state machine is allowed.
+    world
+        .put(
+            "lake",
+            config_key,
+            config("orders-prod", &db.name, Some("exports_orders")).as_bytes(),
+        )
+        .await;
+    let event =
+        instance_snapshot_event(&world, "orders-prod-2026-12-01", "2026-12-01T03:10:00Z").await;
+    let execution = export(&world, &pipeline, event).await;
+    let Status::Succeeded { output } = &execution.status else {
+        panic!(
+            "the export failed: {:?}\ndenials: {:#?}",
+            execution.status,
+            world.iam.denials()
+        )
+    };
+    world.iam.assert_no_denials();
+    assert_made(
+        &world.iam,
+        &[
+            ("snapex-trigger", "GetObject"),
+            ("snapex-trigger", "StartExecution"),
+            ("snapex-restore", "RestoreDBInstanceFromDBSnapshot"),
+            ("snapex-restore", "CreateSecret"),
+            ("snapex-check-instance", "ModifyDBInstance"),
+            ("snapex-check-instance", "AddTagsToResource"),
+            ("snapex-plan", "PutObject"),
+            ("snapex-export-chunk", "PutObject"),
+            ("snapex-finalize", "CreateTable"),
+            ("snapex-cleanup", "DeleteDBInstance"),
+            ("snapex-cleanup", "DeleteSecret"),
+            (STATE_MACHINE, "GetObject"),
+            (STATE_MACHINE, "lambda:InvokeFunction"),
+        ],
+    );
+    let export_id = output["export_id"].as_str().unwrap();
+    let lake = world.server.reader("lake");
+    get_object(&lake, &format!("exports/{export_id}/_SUCCESS")).await;
+    assert_eq!(output["rows"], 3200);
+    let glue = snapex_glue::connect(Some(&world.server.endpoint), None)
+        .await
+        .unwrap();
+    let tables = glue
+        .get_tables()
+        .database_name("exports_orders")
+        .send()
+        .await
+        .unwrap();
+    let mut names: Vec<_> = tables.table_list().iter().map(|t| t.name()).collect();
+    names.sort();
+    assert_eq!(names, ["notes", "orders"]);
+
+    // Run 2: no glue_database in the configuration (issue 16, defect 2). Finalize publishes,
+    // then registers into a database named after the source database, which its policy
+    // (exports*) refuses.
+    world
+        .put(
+            "lake",
+            config_key,
+            config("orders-prod", &db.name, None).as_bytes(),
+        )
+        .await;
+    let event =
+        instance_snapshot_event(&world, "orders-prod-2026-12-02", "2026-12-02T03:10:00Z").await;
+    let execution = export(&world, &pipeline, event).await;
+    let job: StepInput = serde_json::from_value(
+        execution
+            .history
+            .iter()
+            .find_map(|e| match &e.event {
+                Event::ExecutionStarted { input } => Some(input.clone()),
+                _ => None,
+            })
+            .unwrap(),
+    )
+    .unwrap();
+    let Status::Failed { error, cause } = &execution.status else {
+        panic!("the export should fail: {:?}", execution.status)
+    };
+    assert_eq!(error, "InvalidInput", "{cause}");
+    assert!(cause.contains("AccessDeniedException"), "{cause}");
+    let states = entered(&execution);
+    assert!(states.iter().any(|s| s == "Finalize"), "{states:?}");
+    assert!(states.iter().any(|s| s == "Cleanup"), "{states:?}");
+    // Published before the refusal: the data is there, the catalog is not.
+    get_object(&lake, &format!("exports/{}/_SUCCESS", job.job.export_id)).await;
+    let refused = format!(
+        "arn:aws:glue:us-east-1:{ACCOUNT}:database/{}",
+        snapex::catalog::names::database_name(&db.name)
+    );
+    let denials = world.iam.denials();
+    assert_eq!(denials.len(), 1, "{denials:#?}");
+    for d in &denials {
+        assert_eq!(
+            (
+                d.principal.as_str(),
+                d.operation.as_str(),
+                d.action.as_str(),
+                d.resource.as_str()
+            ),
+            (
+                "snapex-finalize",
+                "GetDatabase",
+                "glue:GetDatabase",
+                refused.as_str()
+            ),
+            "{d:#?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aurora_cluster_export_makes_only_calls_its_deployed_policies_allow() {
+    let db = TestDb::create("strict_iam_aurora").await;
+    db.exec(
+        "CREATE TABLE invoices (id int8 PRIMARY KEY, total numeric(12, 2));
+         INSERT INTO invoices SELECT g, g * 1.25 FROM generate_series(1, 1500) g;",
+    )
+    .await;
+    let world = Strict::start().await;
+    world.db_subnet_group();
+    world.state_machine().await;
+    let pipeline = Arc::new(Pipeline::new(&world).await);
+    world
+        .put(
+            "lake",
+            "snapex/config.toml",
+            config("billing-cluster", &db.name, Some("exports_billing")).as_bytes(),
+        )
+        .await;
+    let id = "billing-cluster-2026-12-01";
+    let arn = world.cluster_snapshot("billing-cluster", id).await;
+    let event = snapshot_event(
+        "cluster-snapshot-manual-created.json",
+        id,
+        &arn,
+        "2026-12-01T04:00:00Z",
+    );
+    let execution = export(&world, &pipeline, event).await;
+    let Status::Succeeded { output } = &execution.status else {
+        panic!(
+            "the export failed: {:?}\ndenials: {:#?}",
+            execution.status,
+            world.iam.denials()
+        )
+    };
+    world.iam.assert_no_denials();
+    assert_made(
+        &world.iam,
+        &[
+            ("snapex-restore", "RestoreDBClusterFromSnapshot"),
+            ("snapex-restore", "CreateDBInstance"),
+            ("snapex-check-instance", "ModifyDBCluster"),
+            ("snapex-cleanup", "DeleteDBCluster"),
+            ("snapex-cleanup", "DeleteDBInstance"),
+        ],
+    );
+    assert_eq!(output["rows"], 1500);
+    let states = entered(&execution);
+    assert!(states.iter().any(|s| s == "Cleanup"), "{states:?}");
+    // Cleanup (with its own credentials) deleted the temporary cluster.
+    let clusters = world.admin.rds.describe_db_clusters().send().await.unwrap();
+    let left: Vec<_> = clusters
+        .db_clusters()
+        .iter()
+        .filter_map(|c| c.db_cluster_identifier())
+        .collect();
+    assert_eq!(left, ["billing-cluster"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_chunk_is_cleaned_up_and_reported_with_calls_the_deployed_policies_allow() {
+    let db = TestDb::create("strict_iam_fail").await;
+    db.exec(
+        "CREATE TABLE kept (id int8 PRIMARY KEY); INSERT INTO kept SELECT generate_series(1, 100);
+         CREATE TABLE doomed (id int8 PRIMARY KEY); INSERT INTO doomed SELECT generate_series(1, 10);",
+    )
+    .await;
+    let world = Strict::start().await;
+    world.db_subnet_group();
+    world.state_machine().await;
+    let pipeline = Arc::new(Pipeline::new(&world).await);
+    world
+        .put(
+            "lake",
+            "snapex/config.toml",
+            config("orders-prod", &db.name, Some("exports_orders")).as_bytes(),
+        )
+        .await;
+    // The table one chunk reads disappears once the chunks start: that chunk fails for good.
+    let url = db.url.clone();
+    let mut renamed = false;
+    *pipeline.before.lock().unwrap() = Some(Box::new(move |binary: &str| {
+        if binary == "snapex-export-chunk" && !renamed {
+            renamed = true;
+            let url = url.clone();
+            std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(async {
+                        let c = snapex_tests::connect(&url).await;
+                        c.batch_execute("ALTER TABLE doomed RENAME TO gone")
+                            .await
+                            .unwrap();
+                    })
+            })
+            .join()
+            .unwrap();
+        }
+    }));
+    let event =
+        instance_snapshot_event(&world, "orders-prod-2026-12-03", "2026-12-03T03:10:00Z").await;
+    let execution = export(&world, &pipeline, event).await;
+    let Status::Failed { error, cause } = &execution.status else {
+        panic!("the export should fail: {:?}", execution.status)
+    };
+    assert_eq!(error, "InvalidInput", "{cause}");
+    assert!(cause.contains("doomed"), "the chunk's own cause: {cause}");
+    world.iam.assert_no_denials();
+    // Cleanup read the failed chunk's record and deleted the instance, with its own key.
+    assert_made(
+        &world.iam,
+        &[
+            ("snapex-export-chunk", "PutObject"),
+            ("snapex-cleanup", "ListObjectsV2"),
+            ("snapex-cleanup", "GetObject"),
+            ("snapex-cleanup", "DeleteDBInstance"),
+        ],
+    );
+    let instances = world
+        .admin
+        .rds
+        .describe_db_instances()
+        .send()
+        .await
+        .unwrap();
+    let left: Vec<_> = instances
+        .db_instances()
+        .iter()
+        .filter_map(|i| i.db_instance_identifier())
+        .collect();
+    assert_eq!(left, ["orders-prod"]);
+}
+
+#[test]
+fn the_template_resolves_to_what_each_function_is_deployed_with() {
+    let iam = StrictIam::prepare(&StrictIam::template(), PARAMS);
+    let mut binaries: Vec<_> = iam.functions.keys().map(String::as_str).collect();
+    binaries.sort_unstable();
+    assert_eq!(
+        binaries,
+        [
+            "snapex-check-instance",
+            "snapex-cleanup",
+            "snapex-export-chunk",
+            "snapex-finalize",
+            "snapex-plan",
+            "snapex-restore",
+            "snapex-trigger",
+            "snapex-watch"
+        ]
+    );
+    let chunk = iam.function("snapex-export-chunk");
+    assert_eq!((chunk.timeout_seconds, chunk.memory_mb), (900, 3008));
+    assert_eq!(
+        chunk.arn,
+        format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:snapex-ExportChunkFunction")
+    );
+    // Globals' timeout and environment reach every function; a function's own values win.
+    let restore = iam.function("snapex-restore");
+    assert_eq!((restore.timeout_seconds, restore.memory_mb), (60, 128));
+    let env: Vec<_> = restore
+        .environment
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        env,
+        [
+            ("SNAPEX_DB_SUBNET_GROUP", "snapex-db"),
+            ("SNAPEX_EXPORT_BUCKET", "lake"),
+            ("SNAPEX_SECURITY_GROUP_IDS", "sg-0database00000001"),
+        ]
+    );
+    assert_eq!(
+        iam.function("snapex-finalize").environment["SNAPEX_GLUE_DATABASE"],
+        "exports"
+    );
+    assert_eq!(
+        iam.function("snapex-trigger").environment["SNAPEX_STATE_MACHINE_ARN"],
+        iam.state_machine.arn
+    );
+    assert_eq!(
+        iam.state_machine.arn,
+        format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:snapex-export")
+    );
+    // Every Task's function is a function of the template, found by its ARN.
+    for (name, arn) in &iam.state_machine.definition_substitutions {
+        let f = iam
+            .function_by_arn(arn)
+            .unwrap_or_else(|| panic!("{name} = {arn}"));
+        assert_eq!(format!("{}Arn", f.logical_id), *name);
+    }
+    // Each principal has its own key.
+    let mut keys: Vec<_> = iam
+        .functions
+        .values()
+        .map(|f| f.credentials.access_key_id.as_str())
+        .chain([iam.state_machine.credentials.access_key_id.as_str()])
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(keys.len(), iam.functions.len() + 1);
+}
+
+/// The evaluator on what template.yaml does not use yet: explicit Deny over Allow, NotAction,
+/// `?` and `*` wildcards, a Bool condition, and a ForAllValues condition with no value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_evaluator_applies_deny_not_action_wildcards_and_conditions() {
+    let dir = snapex_tests::temp_dir("strict-iam-evaluator");
+    let log = dir.join("denials.jsonl");
+    let policy = json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "NotAction": ["s3:*", "iam:*"], "Resource": "*"},
+            {"Effect": "Allow", "Action": "s3:Get*", "Resource": "arn:aws:s3:::lake/*"},
+            {"Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::lake/secret-?/*"},
+            {"Effect": "Deny", "Action": "*", "Resource": "*",
+             "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+            {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::lake/*",
+             "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": ["a", "b"]}}}
+        ]
+    });
+    let config = json!({
+        "denials_log": log,
+        "principals": {"AKIAEVALUATOR": {
+            "name": "evaluator",
+            "role_arn": format!("arn:aws:iam::{ACCOUNT}:role/evaluator"),
+            "policies": [policy],
+        }},
+    });
+    let path = dir.join("config.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let server = S3Server::start_strict(&[&format!("strict_iam.py={}", path.display())]);
+    let ep = server.endpoint.as_str();
+    let ask = |action: &str, resource: &str, context: Value| {
+        check(ep, "evaluator", action, resource, &context)
+    };
+    let none = json!({});
+    // NotAction: everything but S3 and IAM.
+    ask("rds:DescribeDBInstances", "*", none.clone()).unwrap();
+    let e = ask("iam:PassRole", "*", none.clone()).unwrap_err();
+    assert!(
+        e.contains("because no identity-based policy allows the iam:PassRole action"),
+        "{e}"
+    );
+    // Wildcards in Action and Resource, and an explicit Deny over the Allow.
+    ask("s3:GetObject", "arn:aws:s3:::lake/a/b", none.clone()).unwrap();
+    ask("s3:GetObjectTagging", "arn:aws:s3:::lake/a", none.clone()).unwrap();
+    ask(
+        "s3:GetObject",
+        "arn:aws:s3:::lake/secret-10/x",
+        none.clone(),
+    )
+    .unwrap();
+    let e = ask("s3:GetObject", "arn:aws:s3:::lake/secret-1/x", none.clone()).unwrap_err();
+    assert!(
+        e.contains("with an explicit deny in an identity-based policy"),
+        "{e}"
+    );
+    ask("s3:GetObject", "arn:aws:s3:::other/a", none.clone()).unwrap_err();
+    // Bool: the same call over plain HTTP is denied by the Deny statement.
+    let e = ask(
+        "rds:DescribeDBInstances",
+        "*",
+        json!({"aws:SecureTransport": "false"}),
+    )
+    .unwrap_err();
+    assert!(e.contains("explicit deny"), "{e}");
+    // ForAllValues: no tags at all, or only allowed keys, match; another key does not.
+    ask("s3:PutObject", "arn:aws:s3:::lake/k", none.clone()).unwrap();
+    ask(
+        "s3:PutObject",
+        "arn:aws:s3:::lake/k",
+        json!({"aws:TagKeys": ["b"]}),
+    )
+    .unwrap();
+    ask(
+        "s3:PutObject",
+        "arn:aws:s3:::lake/k",
+        json!({"aws:TagKeys": ["a", "c"]}),
+    )
+    .unwrap_err();
+    let denials = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(denials.lines().count(), 5, "{denials}");
+}
