@@ -599,3 +599,61 @@ async fn a_slow_restore_only_ever_answers_not_ready() {
         .count();
     assert_eq!(created, 1, "{:?}", calls.calls());
 }
+
+#[tokio::test]
+async fn a_clusters_instance_that_vanishes_is_gone_not_made_again() {
+    let mut moto = Moto::start(CONFIG).await;
+    let (mut input, calls, cluster) = moto.restored_cluster("billing-cluster-manual-3").await;
+    check_until_ready(&mut input, &moto.ctx).await;
+    assert!(input.ready.as_ref().unwrap().instance_seen);
+    let instance = input.instance.clone().unwrap().identifier;
+
+    // Someone deletes the instance: `deleting` is a state it does not leave by itself.
+    let rds = moto.ctx.clients.rds.clone();
+    rds.delete_db_instance()
+        .db_instance_identifier(&instance)
+        .skip_final_snapshot(true)
+        .send()
+        .await
+        .unwrap();
+    let e = check_instance::handle(input.clone(), &moto.ctx)
+        .await
+        .unwrap_err();
+    assert_eq!(e.name, "InvalidInput", "{e}");
+    assert!(
+        e.message.contains("is deleting: it is being deleted"),
+        "{e}"
+    );
+
+    // Once RDS is done: gone, and not created again.
+    poll_instance(&rds, &instance, None).await;
+    let e = check_instance::handle(input.clone(), &moto.ctx)
+        .await
+        .unwrap_err();
+    assert_eq!(e.name, "InvalidInput", "{e}");
+    assert_eq!(
+        e.message,
+        format!("the temporary instance {instance} no longer exists (deleted by someone else?)")
+    );
+    let created = |calls: &RdsCalls| {
+        calls
+            .calls()
+            .iter()
+            .filter(|c| matches!(c, RdsCall::CreateDbInstance { .. }))
+            .count()
+    };
+    assert_eq!(created(&calls), 1);
+
+    // Without that memory (a state from before the instance was made), a cluster alone is one
+    // whose instance is still to be made.
+    input.ready = None;
+    let answer = check_instance::handle(input, &moto.ctx).await.unwrap();
+    assert!(!answer.ready && answer.instance_seen, "{answer:?}");
+    assert_eq!(answer.status, "creating");
+    assert_eq!(created(&calls), 2);
+    let made = snapex_aws::rds::describe_instance(&rds, &instance)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(made.db_cluster_identifier(), Some(cluster.as_str()));
+}
