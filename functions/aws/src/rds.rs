@@ -6,6 +6,7 @@
 //! CheckInstance answers with "not ready", not an error.
 
 use aws_sdk_rds::Client;
+use aws_sdk_rds::operation::add_tags_to_resource::AddTagsToResourceError;
 use aws_sdk_rds::operation::create_db_instance::CreateDBInstanceError;
 use aws_sdk_rds::operation::modify_db_cluster::ModifyDBClusterError;
 use aws_sdk_rds::operation::modify_db_instance::ModifyDBInstanceError;
@@ -15,7 +16,7 @@ use snapex::service::job::{Endpoint, SnapshotKind};
 use snapex::service::naming::{CREDENTIALS_SET, CREDENTIALS_TAG, EXPORT_TAG};
 use snapex::service::readiness::{InstanceView, Observed, combined_status};
 
-use crate::error::{StepError, answer, sdk_error};
+use crate::error::{StepError, answer};
 
 /// What a snapshot says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -418,13 +419,20 @@ pub async fn set_master_password(
     let target = cluster.unwrap_or(instance);
     let arn =
         arn.ok_or_else(|| StepError::internal(format!("RDS returned no ARN for {target}")))?;
-    rds.add_tags_to_resource()
+    // Refused for the state: untagged, the next available check sets the same password again.
+    let tagged = rds
+        .add_tags_to_resource()
         .resource_name(&arn)
         .tags(tag(CREDENTIALS_TAG, CREDENTIALS_SET))
         .send()
-        .await
-        .map_err(|e| sdk_error(&format!("tagging {target}"), e))?;
-    Ok(Applied::Done)
+        .await;
+    let busy = |e: &AddTagsToResourceError| {
+        e.is_invalid_db_instance_state_fault() || e.is_invalid_db_cluster_state_fault()
+    };
+    Ok(match answer(tagged, busy, &format!("tagging {target}"))? {
+        Some(_) => Applied::Done,
+        None => Applied::Refused,
+    })
 }
 
 /// What a delete found.

@@ -82,7 +82,7 @@ pub async fn handle(input: StepInput, ctx: &Context) -> Result<Readiness, StepEr
                 }
                 Applied::Refused => tracing::info!(
                     instance = %identifier,
-                    "RDS refused the password change for now; checking again later"
+                    "RDS refused the password change (or its tag) for now; checking again later"
                 ),
             }
             Ok(not_ready(status, seen))
