@@ -1,16 +1,22 @@
 //! The RDS calls the steps make: reading snapshots, restoring them to a temporary instance (or
-//! cluster and instance), watching it, setting its password, and deleting it. Each call that
-//! creates something is idempotent: "already exists" is answered by reading what exists and
-//! checking it carries this export's tag.
+//! cluster), creating a cluster's instance, watching them, setting the password, and deleting
+//! them. Each call that creates something is idempotent: "already exists" is answered by
+//! reading what exists and checking it carries this export's tag. A call RDS refuses because
+//! the resource is busy (its state changed since it was read) is [`Applied::Refused`], which
+//! CheckInstance answers with "not ready", not an error.
 
 use aws_sdk_rds::Client;
+use aws_sdk_rds::operation::add_tags_to_resource::AddTagsToResourceError;
+use aws_sdk_rds::operation::create_db_instance::CreateDBInstanceError;
+use aws_sdk_rds::operation::modify_db_cluster::ModifyDBClusterError;
+use aws_sdk_rds::operation::modify_db_instance::ModifyDBInstanceError;
 use aws_sdk_rds::types::Tag;
 use snapex::service::cleanup::owned_by;
 use snapex::service::job::{Endpoint, SnapshotKind};
 use snapex::service::naming::{CREDENTIALS_SET, CREDENTIALS_TAG, EXPORT_TAG};
-use snapex::service::readiness::{InstanceView, combined_status};
+use snapex::service::readiness::{InstanceView, Observed, combined_status};
 
-use crate::error::{StepError, answer, sdk_error};
+use crate::error::{StepError, answer};
 
 /// What a snapshot says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +25,20 @@ pub struct SnapshotInfo {
     pub source: String,
     pub engine: String,
     pub master_username: String,
+}
+
+/// Days of automated backups of the temporary instance: none, it is a throwaway copy.
+const INSTANCE_BACKUP_RETENTION_DAYS: i32 = 0;
+/// Days of automated backups of the temporary cluster: Aurora cannot go below one day (RDS
+/// refuses 0 for a cluster), so the least it allows.
+const CLUSTER_BACKUP_RETENTION_DAYS: i32 = 1;
+
+/// What a call that needs an `available` resource did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Done,
+    /// RDS refused: the resource is not in a state for it now; check again later.
+    Refused,
 }
 
 /// Where and how the temporary instance is made.
@@ -122,6 +142,7 @@ pub async fn restore_instance(rds: &Client, spec: &RestoreSpec<'_>) -> Result<()
         .multi_az(false)
         .deletion_protection(false)
         .auto_minor_version_upgrade(false)
+        .backup_retention_period(INSTANCE_BACKUP_RETENTION_DAYS)
         .tags(tag(EXPORT_TAG, spec.export_id))
         .send()
         .await;
@@ -142,8 +163,9 @@ pub async fn restore_instance(rds: &Client, spec: &RestoreSpec<'_>) -> Result<()
     }
 }
 
-/// Restores a cluster snapshot to a temporary cluster and creates its one instance, or finds
-/// what a previous attempt made.
+/// Restores a cluster snapshot to a temporary cluster, or finds the one a previous attempt
+/// made. Only the cluster: RDS adds an instance only once the restore is over and the cluster
+/// is `available`, which CheckInstance waits for ([`create_cluster_instance`]).
 pub async fn restore_cluster(rds: &Client, spec: &RestoreSpec<'_>) -> Result<(), StepError> {
     let cluster = spec
         .cluster
@@ -152,12 +174,11 @@ pub async fn restore_cluster(rds: &Client, spec: &RestoreSpec<'_>) -> Result<(),
     // Looked up first, not only on "already exists": a restore that replaced an existing
     // cluster instead of refusing (as moto's does) must not be possible.
     if let Some(found) = describe_cluster(rds, cluster).await? {
-        check_owned(
+        return check_owned(
             &format!("cluster {cluster}"),
             tags_of(found.tag_list()),
             spec.export_id,
-        )?;
-        return create_cluster_instance(rds, spec, cluster).await;
+        );
     }
     let sent = rds
         .restore_db_cluster_from_snapshot()
@@ -169,6 +190,7 @@ pub async fn restore_cluster(rds: &Client, spec: &RestoreSpec<'_>) -> Result<(),
             (!spec.security_group_ids.is_empty()).then(|| spec.security_group_ids.to_vec()),
         )
         .deletion_protection(false)
+        .backup_retention_period(CLUSTER_BACKUP_RETENTION_DAYS)
         .tags(tag(EXPORT_TAG, spec.export_id))
         .send()
         .await;
@@ -182,20 +204,33 @@ pub async fn restore_cluster(rds: &Client, spec: &RestoreSpec<'_>) -> Result<(),
             spec.export_id,
         )?;
     }
-    create_cluster_instance(rds, spec, cluster).await
+    Ok(())
 }
 
-/// Creates the temporary cluster's one instance, or finds the one a previous attempt made.
-async fn create_cluster_instance(
+/// The temporary cluster's one instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterInstanceSpec<'a> {
+    pub export_id: &'a str,
+    pub instance: &'a str,
+    pub cluster: &'a str,
+    pub class: &'a str,
+    pub engine: &'a str,
+}
+
+/// Creates the temporary cluster's one instance (the cluster must be `available`), or finds
+/// the one a previous attempt made. Its automated backups are the cluster's.
+pub async fn create_cluster_instance(
     rds: &Client,
-    spec: &RestoreSpec<'_>,
-    cluster: &str,
-) -> Result<(), StepError> {
-    let what = format!("creating instance {} in cluster {cluster}", spec.instance);
+    spec: &ClusterInstanceSpec<'_>,
+) -> Result<Applied, StepError> {
+    let what = format!(
+        "creating instance {} in cluster {}",
+        spec.instance, spec.cluster
+    );
     let sent = rds
         .create_db_instance()
         .db_instance_identifier(spec.instance)
-        .db_cluster_identifier(cluster)
+        .db_cluster_identifier(spec.cluster)
         .engine(spec.engine)
         .db_instance_class(spec.class)
         .publicly_accessible(false)
@@ -203,20 +238,27 @@ async fn create_cluster_instance(
         .tags(tag(EXPORT_TAG, spec.export_id))
         .send()
         .await;
-    match answer(sent, |e| e.is_db_instance_already_exists_fault(), &what)? {
-        Some(_) => Ok(()),
-        None => {
-            let found = describe_instance(rds, spec.instance)
-                .await?
-                .ok_or_else(|| {
-                    StepError::retryable(format!("{what}: it exists but cannot be read yet"))
-                })?;
+    let busy = |e: &CreateDBInstanceError| e.is_invalid_db_cluster_state_fault();
+    match sent {
+        Err(e) if e.as_service_error().is_some_and(busy) => return Ok(Applied::Refused),
+        sent => {
+            if answer(sent, |e| e.is_db_instance_already_exists_fault(), &what)?.is_some() {
+                return Ok(Applied::Done);
+            }
+        }
+    }
+    // Made by an earlier check whose answer was lost: ours if it carries our tag.
+    match describe_instance(rds, spec.instance).await? {
+        Some(found) => {
             check_owned(
                 &format!("instance {}", spec.instance),
                 tags_of(found.tag_list()),
                 spec.export_id,
-            )
+            )?;
+            Ok(Applied::Done)
         }
+        // It exists but cannot be read yet: the next check reads it.
+        None => Ok(Applied::Refused),
     }
 }
 
@@ -260,21 +302,43 @@ pub async fn describe_cluster(
     }
 }
 
-/// The temporary instance as CheckInstance sees it; for a cluster, the cluster holds the
-/// password (and its tag) and both must be available.
-pub async fn instance_view(
+/// The temporary instance (and, for a cluster snapshot, its cluster) as CheckInstance sees
+/// it; for a cluster, the cluster holds the password (and its tag) and both must be available.
+/// An instance found under the temporary identifier that is not this export's is refused.
+pub async fn observe(
     rds: &Client,
     instance: &str,
     cluster: Option<&str>,
-) -> Result<InstanceView, StepError> {
-    let gone = |what: &str| {
-        StepError::invalid_input(format!(
-            "the temporary {what} no longer exists (deleted by someone else?)"
-        ))
+    export_id: &str,
+) -> Result<Observed, StepError> {
+    let has_credentials_tag =
+        |tags: &[Tag]| tags_of(tags).any(|(k, v)| k == CREDENTIALS_TAG && v == CREDENTIALS_SET);
+    let found_cluster = match cluster {
+        None => None,
+        Some(cluster) => match describe_cluster(rds, cluster).await? {
+            Some(c) => Some(c),
+            None => {
+                return Ok(Observed::Missing {
+                    what: format!("cluster {cluster}"),
+                });
+            }
+        },
     };
-    let i = describe_instance(rds, instance)
-        .await?
-        .ok_or_else(|| gone(&format!("instance {instance}")))?;
+    let Some(i) = describe_instance(rds, instance).await? else {
+        return Ok(match found_cluster {
+            Some(c) => Observed::ClusterOnly {
+                status: c.status().unwrap_or("unknown").to_string(),
+            },
+            None => Observed::Missing {
+                what: format!("instance {instance}"),
+            },
+        });
+    };
+    check_owned(
+        &format!("instance {instance}"),
+        tags_of(i.tag_list()),
+        export_id,
+    )?;
     let endpoint = i.endpoint().and_then(|e| {
         Some(Endpoint {
             host: e.address()?.to_string(),
@@ -282,31 +346,24 @@ pub async fn instance_view(
         })
     });
     let instance_status = i.db_instance_status().unwrap_or("unknown").to_string();
-    let has_credentials_tag =
-        |tags: &[Tag]| tags_of(tags).any(|(k, v)| k == CREDENTIALS_TAG && v == CREDENTIALS_SET);
-    match cluster {
-        None => Ok(InstanceView {
+    Ok(Observed::Instance(match found_cluster {
+        None => InstanceView {
             status: instance_status,
             credentials_set: has_credentials_tag(i.tag_list()),
             password_pending: i
                 .pending_modified_values()
                 .is_some_and(|p| p.master_user_password().is_some()),
             endpoint,
-        }),
-        Some(cluster) => {
-            let c = describe_cluster(rds, cluster)
-                .await?
-                .ok_or_else(|| gone(&format!("cluster {cluster}")))?;
-            Ok(InstanceView {
-                status: combined_status(c.status().unwrap_or("unknown"), &instance_status),
-                credentials_set: has_credentials_tag(c.tag_list()),
-                password_pending: c
-                    .pending_modified_values()
-                    .is_some_and(|p| p.master_user_password().is_some()),
-                endpoint,
-            })
-        }
-    }
+        },
+        Some(c) => InstanceView {
+            status: combined_status(c.status().unwrap_or("unknown"), &instance_status),
+            credentials_set: has_credentials_tag(c.tag_list()),
+            password_pending: c
+                .pending_modified_values()
+                .is_some_and(|p| p.master_user_password().is_some()),
+            endpoint,
+        },
+    }))
 }
 
 /// Sets the master password of the temporary instance (or its cluster) and tags it so the
@@ -316,45 +373,66 @@ pub async fn set_master_password(
     instance: &str,
     cluster: Option<&str>,
     password: &str,
-) -> Result<(), StepError> {
+) -> Result<Applied, StepError> {
     let arn = match cluster {
         None => {
             let what = format!("setting the master password of instance {instance}");
-            rds.modify_db_instance()
+            let sent = rds
+                .modify_db_instance()
                 .db_instance_identifier(instance)
                 .master_user_password(password)
                 .apply_immediately(true)
                 .send()
-                .await
-                .map_err(|e| sdk_error(&what, e))?
-                .db_instance()
-                .and_then(|i| i.db_instance_arn())
-                .map(String::from)
+                .await;
+            let busy = |e: &ModifyDBInstanceError| {
+                e.is_invalid_db_instance_state_fault() || e.is_invalid_db_cluster_state_fault()
+            };
+            match answer(sent, busy, &what)? {
+                None => return Ok(Applied::Refused),
+                Some(out) => out
+                    .db_instance()
+                    .and_then(|i| i.db_instance_arn())
+                    .map(String::from),
+            }
         }
         Some(cluster) => {
             let what = format!("setting the master password of cluster {cluster}");
-            rds.modify_db_cluster()
+            let sent = rds
+                .modify_db_cluster()
                 .db_cluster_identifier(cluster)
                 .master_user_password(password)
                 .apply_immediately(true)
                 .send()
-                .await
-                .map_err(|e| sdk_error(&what, e))?
-                .db_cluster()
-                .and_then(|c| c.db_cluster_arn())
-                .map(String::from)
+                .await;
+            let busy = |e: &ModifyDBClusterError| {
+                e.is_invalid_db_cluster_state_fault() || e.is_invalid_db_instance_state_fault()
+            };
+            match answer(sent, busy, &what)? {
+                None => return Ok(Applied::Refused),
+                Some(out) => out
+                    .db_cluster()
+                    .and_then(|c| c.db_cluster_arn())
+                    .map(String::from),
+            }
         }
     };
     let target = cluster.unwrap_or(instance);
     let arn =
         arn.ok_or_else(|| StepError::internal(format!("RDS returned no ARN for {target}")))?;
-    rds.add_tags_to_resource()
+    // Refused for the state: untagged, the next available check sets the same password again.
+    let tagged = rds
+        .add_tags_to_resource()
         .resource_name(&arn)
         .tags(tag(CREDENTIALS_TAG, CREDENTIALS_SET))
         .send()
-        .await
-        .map_err(|e| sdk_error(&format!("tagging {target}"), e))?;
-    Ok(())
+        .await;
+    let busy = |e: &AddTagsToResourceError| {
+        e.is_invalid_db_instance_state_fault() || e.is_invalid_db_cluster_state_fault()
+    };
+    Ok(match answer(tagged, busy, &format!("tagging {target}"))? {
+        Some(_) => Applied::Done,
+        None => Applied::Refused,
+    })
 }
 
 /// What a delete found.

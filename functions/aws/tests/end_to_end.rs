@@ -26,7 +26,7 @@ use snapex_asl::{Definition, Event, ItemReader, RunOptions, Runner, Status, Task
 use snapex_aws::steps::{check_instance, cleanup, export_chunk, finalize, plan, restore, trigger};
 use snapex_aws::{Context, StepError};
 mod common;
-use common::Moto;
+use common::{Moto, poll_instance};
 use snapex_tests::{S3Server, TestDb, get_object, read_parquet_file};
 
 /// The functions' ARNs as `template.yaml` binds them, by substitution name.
@@ -194,6 +194,8 @@ partition_by = ["public.events=at:day"]
             .send()
             .await
             .unwrap();
+        // RDS snapshots only an available instance.
+        poll_instance(&ctx.clients.rds, "orders-prod", Some("available")).await;
         // The "restored" instance is the local PostgreSQL.
         ctx.settings.test_db_endpoint = Some(Endpoint {
             host: "127.0.0.1".into(),
@@ -279,9 +281,15 @@ partition_by = ["public.events=at:day"]
         (runner.run(input).await, functions)
     }
 
-    /// The temporary instance is gone from RDS, and its secret from Secrets Manager.
+    /// The temporary instance is gone from RDS (once RDS has finished deleting it), and its
+    /// secret from Secrets Manager.
     async fn assert_cleaned_up(&self, job: &StepInput) {
         let rds = &self.ctx.clients.rds;
+        let deleting = poll_instance(rds, &job.job.instance.identifier, None).await;
+        assert!(
+            deleting.iter().all(|s| s == "deleting"),
+            "Cleanup deleted the temporary instance: {deleting:?}"
+        );
         let found = rds
             .describe_db_instances()
             .db_instance_identifier(&job.job.instance.identifier)

@@ -1,7 +1,9 @@
-//! The steps against moto's RDS, Step Functions, Secrets Manager and S3 on loopback: the
-//! trigger starts one execution per snapshot, Restore makes the instance and its secret once,
-//! CheckInstance goes from not ready to ready through the password, Cleanup deletes what the
-//! export made and nothing else, twice without harm.
+//! The steps against moto's RDS (strict about RDS's lifecycle, see `tests/aws/strict_rds.py`),
+//! Step Functions, Secrets Manager and S3 on loopback: the trigger starts one execution per
+//! snapshot, Restore makes the instance (or only the cluster) and its secret once, CheckInstance
+//! waits through RDS's states, creates a cluster's instance once the cluster is available and
+//! goes to ready through the password, Cleanup deletes what the export made and nothing else,
+//! twice without harm.
 
 use object_store::path::Path;
 use serde_json::Value;
@@ -9,11 +11,11 @@ use snapex::service::config::ServiceConfig;
 use snapex::service::decide::{Decision, decide};
 use snapex::service::events::{Classified, classify};
 use snapex::service::failures::{FailureRecord, MAP_FAILED, failure_record_path};
-use snapex::service::job::{CaughtError, Endpoint, Restored, StepInput};
+use snapex::service::job::{CaughtError, Endpoint, Readiness, Restored, StepInput};
 use snapex::sink::Destination;
 use snapex_aws::steps::{check_instance, cleanup, restore, trigger};
 mod common;
-use common::Moto;
+use common::{Moto, PASS_MACHINE, RdsCall, RdsCalls, poll_cluster, poll_instance};
 
 const CONFIG: &str = r#"
 destination = "s3://lake/exports"
@@ -43,6 +45,8 @@ impl Moto {
             .send()
             .await
             .unwrap();
+        // RDS snapshots only an available instance.
+        poll_instance(rds, source, Some("available")).await;
         rds.create_db_snapshot()
             .db_instance_identifier(source)
             .db_snapshot_identifier(snapshot)
@@ -66,6 +70,7 @@ impl Moto {
             .send()
             .await
             .unwrap();
+        poll_cluster(rds, source, Some("available")).await;
         rds.create_db_cluster_snapshot()
             .db_cluster_identifier(source)
             .db_cluster_snapshot_identifier(snapshot)
@@ -107,6 +112,28 @@ impl Moto {
             .await
             .is_ok()
     }
+}
+
+/// CheckInstance as the state machine runs it: again after each not-ready answer, with the
+/// last answer in `$.ready`, until ready. Every answer, in order; none may be an error.
+async fn check_until_ready(input: &mut StepInput, ctx: &snapex_aws::Context) -> Vec<Readiness> {
+    let mut answers = vec![];
+    for _ in 0..200 {
+        let answer = check_instance::handle(input.clone(), ctx)
+            .await
+            .unwrap_or_else(|e| panic!("check {}: {e} (after {answers:?})", answers.len() + 1));
+        input.ready = Some(answer.clone());
+        answers.push(answer.clone());
+        if answer.ready {
+            return answers;
+        }
+    }
+    panic!("not ready after 200 checks: {answers:?}")
+}
+
+/// The statuses of `answers`, one per check.
+fn statuses(answers: &[Readiness]) -> Vec<&str> {
+    answers.iter().map(|a| a.status.as_str()).collect()
 }
 
 /// A fixture event made to name `identifier` (with `arn`) instead of its own snapshot.
@@ -218,6 +245,8 @@ async fn an_instance_is_restored_checked_and_cleaned_up_once() {
     let arn = moto
         .instance_snapshot("orders-db", "orders-db-manual-2")
         .await;
+    let calls = RdsCalls::default();
+    moto.ctx.clients.rds = calls.record(&moto.ctx.clients.rds);
     let mut input = moto.input(
         &event(
             "db-snapshot-manual-created.json",
@@ -240,6 +269,15 @@ async fn an_instance_is_restored_checked_and_cleaned_up_once() {
         .await
         .unwrap()
         .expect("the temporary instance exists");
+    // A throwaway copy takes no automated backups.
+    assert_eq!(instance.backup_retention_period(), Some(0));
+    assert_eq!(
+        calls.calls(),
+        [RdsCall::RestoreDbInstance {
+            instance: temp.clone(),
+            backup_retention: Some(0)
+        }]
+    );
     assert!(instance.tag_list().iter().any(
         |t| t.key() == Some("snapex:export") && t.value() == Some(input.job.export_id.as_str())
     ));
@@ -261,19 +299,39 @@ async fn an_instance_is_restored_checked_and_cleaned_up_once() {
             .unwrap();
     assert_eq!(again_credentials, credentials);
 
-    // Not ready until the password is the secret's; then ready.
+    // Not ready while RDS restores, nor until the password is the secret's; then ready.
     input.instance = Some(restored.clone());
-    let first = check_instance::handle(input.clone(), &moto.ctx)
-        .await
-        .unwrap();
-    assert!(!first.ready, "{first:?}");
-    assert_eq!(first.endpoint, None);
-    let second = check_instance::handle(input.clone(), &moto.ctx)
-        .await
-        .unwrap();
-    assert!(second.ready, "{second:?}");
-    assert_eq!(second.status, "available");
-    let reported = second.endpoint.clone().unwrap();
+    let answers = check_until_ready(&mut input, &moto.ctx).await;
+    let (last, waiting) = answers.split_last().unwrap();
+    assert!(
+        waiting.iter().all(|a| !a.ready && a.endpoint.is_none()),
+        "{answers:?}"
+    );
+    let seen = statuses(waiting);
+    assert!(
+        ["creating", "modifying"].contains(&seen[0]),
+        "the first check finds RDS restoring: {seen:?}"
+    );
+    assert!(seen.contains(&"resetting-master-credentials"), "{seen:?}");
+    assert!(
+        !seen.contains(&"backing-up"),
+        "no automated backup of a throwaway copy: {seen:?}"
+    );
+    assert_eq!(last.status, "available");
+    let modified: Vec<_> = calls
+        .calls()
+        .into_iter()
+        .filter(|c| matches!(c, RdsCall::ModifyDbInstance { .. }))
+        .collect();
+    assert_eq!(
+        modified,
+        [RdsCall::ModifyDbInstance {
+            instance: temp.clone(),
+            password: Some(credentials.password.clone())
+        }],
+        "the password is set once, to the secret's"
+    );
+    let reported = last.endpoint.clone().unwrap();
     assert!(!reported.host.is_empty());
 
     // The test-only endpoint override.
@@ -309,11 +367,10 @@ async fn an_instance_is_restored_checked_and_cleaned_up_once() {
         vec![temp.clone(), restored.secret_arn.clone()]
     );
     assert_eq!((cleaned.error, cleaned.cause), (None, None));
+    let deleting = poll_instance(rds, &temp, None).await;
     assert!(
-        snapex_aws::rds::describe_instance(rds, &temp)
-            .await
-            .unwrap()
-            .is_none()
+        !deleting.is_empty() && deleting.iter().all(|s| s == "deleting"),
+        "{deleting:?}"
     );
     assert!(!moto.secret_exists(&restored.secret_arn).await);
     let again = cleanup::handle(input.clone(), &moto.ctx).await.unwrap();
@@ -412,64 +469,191 @@ async fn what_is_not_this_exports_is_neither_adopted_nor_deleted() {
     );
 }
 
-#[tokio::test]
-async fn a_cluster_snapshot_gets_a_cluster_and_an_instance() {
-    let moto = Moto::start(CONFIG).await;
-    let arn = moto
-        .cluster_snapshot("billing-cluster", "billing-cluster-manual-1")
-        .await;
-    let mut input = moto.input(
-        &event(
-            "cluster-snapshot-manual-created.json",
-            "billing-cluster-manual-1",
-            &arn,
-        ),
-        "billing-cluster",
-    );
-    let restored = restore::handle(input.clone(), &moto.ctx).await.unwrap();
-    let cluster = restored.cluster_identifier.clone().unwrap();
-    assert_eq!(restored.engine, "aurora-postgresql");
-    let rds = &moto.ctx.clients.rds;
-    assert!(
-        snapex_aws::rds::describe_cluster(rds, &cluster)
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        snapex_aws::rds::describe_instance(rds, &restored.identifier)
-            .await
-            .unwrap()
-            .is_some()
-    );
-    // Idempotent too.
-    restore::handle(input.clone(), &moto.ctx).await.unwrap();
+impl Moto {
+    /// An Aurora PostgreSQL cluster snapshot restored by Restore, with every RDS call from
+    /// then on recorded: the state for CheckInstance, the recorder, and the cluster's name.
+    async fn restored_cluster(&mut self, snapshot: &str) -> (StepInput, RdsCalls, String) {
+        let arn = self.cluster_snapshot("billing-cluster", snapshot).await;
+        let mut input = self.input(
+            &event("cluster-snapshot-manual-created.json", snapshot, &arn),
+            "billing-cluster",
+        );
+        let calls = RdsCalls::default();
+        self.ctx.clients.rds = calls.record(&self.ctx.clients.rds);
+        let restored = restore::handle(input.clone(), &self.ctx).await.unwrap();
+        assert_eq!(restored.engine, "aurora-postgresql");
+        let cluster = restored.cluster_identifier.clone().unwrap();
+        input.instance = Some(restored);
+        (input, calls, cluster)
+    }
+}
 
-    input.instance = Some(restored.clone());
-    let first = check_instance::handle(input.clone(), &moto.ctx)
+#[tokio::test]
+async fn a_cluster_snapshot_is_restored_then_its_instance_made_once_the_cluster_is_available() {
+    let mut moto = Moto::start(CONFIG).await;
+    let (mut input, calls, cluster) = moto.restored_cluster("billing-cluster-manual-1").await;
+    let restored = input.instance.clone().unwrap();
+    let instance = restored.identifier.clone();
+    let rds = moto.ctx.clients.rds.clone();
+
+    // Restore only restores: the cluster, kept one day (Aurora's least), and no instance yet.
+    assert_eq!(
+        calls.calls(),
+        [RdsCall::RestoreDbCluster {
+            cluster: cluster.clone(),
+            backup_retention: Some(1)
+        }]
+    );
+    let found = snapex_aws::rds::describe_cluster(&rds, &cluster)
         .await
-        .unwrap();
-    assert!(!first.ready, "{first:?}");
-    let second = check_instance::handle(input.clone(), &moto.ctx)
+        .unwrap()
+        .expect("the cluster exists");
+    assert_eq!(found.backup_retention_period(), Some(1));
+    assert!(
+        snapex_aws::rds::describe_instance(&rds, &instance)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Idempotent: a retried Restore finds the cluster and restores nothing.
+    restore::handle(input.clone(), &moto.ctx).await.unwrap();
+    assert_eq!(calls.calls().len(), 1, "{:?}", calls.calls());
+
+    // CheckInstance waits for the cluster, creates its instance once, waits for it, sets the
+    // cluster's password, waits for that, and is ready.
+    let answers = check_until_ready(&mut input, &moto.ctx).await;
+    let (last, waiting) = answers.split_last().unwrap();
+    assert!(waiting.iter().all(|a| !a.ready), "{answers:?}");
+    let seen = statuses(waiting);
+    assert_eq!(
+        seen[0], "creating",
+        "the cluster is being restored: {seen:?}"
+    );
+    assert!(seen.contains(&"resetting-master-credentials"), "{seen:?}");
+    assert_eq!(last.status, "available");
+    assert!(last.endpoint.is_some(), "{last:?}");
+    let credentials =
+        snapex_aws::secrets::credentials(&moto.ctx.clients.secrets, &restored.secret_arn)
+            .await
+            .unwrap();
+    assert_eq!(
+        calls.calls()[1..],
+        [
+            RdsCall::CreateDbInstance {
+                instance: instance.clone(),
+                cluster: Some(cluster.clone())
+            },
+            RdsCall::ModifyDbCluster {
+                cluster: cluster.clone(),
+                password: Some(credentials.password.clone())
+            }
+        ],
+        "one CreateDBInstance (strict RDS refuses it before the cluster is available), then \
+         the password"
+    );
+    let made = snapex_aws::rds::describe_instance(&rds, &instance)
         .await
-        .unwrap();
-    assert!(second.ready, "{second:?}");
+        .unwrap()
+        .expect("the cluster's instance exists");
+    assert_eq!(made.db_cluster_identifier(), Some(cluster.as_str()));
+    assert!(made.tag_list().iter().any(
+        |t| t.key() == Some("snapex:export") && t.value() == Some(input.job.export_id.as_str())
+    ));
+    assert_eq!(made.backup_retention_period(), Some(1), "the cluster's");
 
     let cleaned = cleanup::handle(input.clone(), &moto.ctx).await.unwrap();
     assert_eq!(
         cleaned.deleted,
         vec![
-            restored.identifier.clone(),
+            instance.clone(),
             cluster.clone(),
             restored.secret_arn.clone()
         ]
     );
-    assert!(
-        snapex_aws::rds::describe_cluster(rds, &cluster)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    poll_cluster(&rds, &cluster, None).await;
+    poll_instance(&rds, &instance, None).await;
     let again = cleanup::handle(input, &moto.ctx).await.unwrap();
     assert!(again.deleted.is_empty(), "{again:?}");
+}
+
+#[tokio::test]
+async fn a_slow_restore_only_ever_answers_not_ready() {
+    // The cluster stays `creating` for 80 checks: 40 minutes at the default 30 s wait.
+    let hooks = ["strict_rds.py=polls:1,creating:80"];
+    let mut moto = Moto::with_hooks(CONFIG, PASS_MACHINE, &hooks).await;
+    let (mut input, calls, _) = moto.restored_cluster("billing-cluster-manual-2").await;
+    let answers = check_until_ready(&mut input, &moto.ctx).await;
+    let (last, waiting) = answers.split_last().unwrap();
+    assert!(waiting.len() >= 80, "{} checks", answers.len());
+    assert!(
+        waiting[..80]
+            .iter()
+            .all(|a| !a.ready && a.status == "creating"),
+        "{answers:?}"
+    );
+    assert!(last.ready, "{last:?}");
+    let created = calls
+        .calls()
+        .iter()
+        .filter(|c| matches!(c, RdsCall::CreateDbInstance { .. }))
+        .count();
+    assert_eq!(created, 1, "{:?}", calls.calls());
+}
+
+#[tokio::test]
+async fn a_clusters_instance_that_vanishes_is_gone_not_made_again() {
+    let mut moto = Moto::start(CONFIG).await;
+    let (mut input, calls, cluster) = moto.restored_cluster("billing-cluster-manual-3").await;
+    check_until_ready(&mut input, &moto.ctx).await;
+    assert!(input.ready.as_ref().unwrap().instance_seen);
+    let instance = input.instance.clone().unwrap().identifier;
+
+    // Someone deletes the instance: `deleting` is a state it does not leave by itself.
+    let rds = moto.ctx.clients.rds.clone();
+    rds.delete_db_instance()
+        .db_instance_identifier(&instance)
+        .skip_final_snapshot(true)
+        .send()
+        .await
+        .unwrap();
+    let e = check_instance::handle(input.clone(), &moto.ctx)
+        .await
+        .unwrap_err();
+    assert_eq!(e.name, "InvalidInput", "{e}");
+    assert!(
+        e.message.contains("is deleting: it is being deleted"),
+        "{e}"
+    );
+
+    // Once RDS is done: gone, and not created again.
+    poll_instance(&rds, &instance, None).await;
+    let e = check_instance::handle(input.clone(), &moto.ctx)
+        .await
+        .unwrap_err();
+    assert_eq!(e.name, "InvalidInput", "{e}");
+    assert_eq!(
+        e.message,
+        format!("the temporary instance {instance} no longer exists (deleted by someone else?)")
+    );
+    let created = |calls: &RdsCalls| {
+        calls
+            .calls()
+            .iter()
+            .filter(|c| matches!(c, RdsCall::CreateDbInstance { .. }))
+            .count()
+    };
+    assert_eq!(created(&calls), 1);
+
+    // Without that memory (a state from before the instance was made), a cluster alone is one
+    // whose instance is still to be made.
+    input.ready = None;
+    let answer = check_instance::handle(input, &moto.ctx).await.unwrap();
+    assert!(!answer.ready && answer.instance_seen, "{answer:?}");
+    assert_eq!(answer.status, "creating");
+    assert_eq!(created(&calls), 2);
+    let made = snapex_aws::rds::describe_instance(&rds, &instance)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(made.db_cluster_identifier(), Some(cluster.as_str()));
 }

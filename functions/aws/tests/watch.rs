@@ -1,13 +1,15 @@
-//! The scheduled watch against moto's RDS on loopback: of the DB instances and clusters of the
-//! account, it counts the temporary ones Snapex made (named `snapex-*` and tagged
-//! `snapex:export`), a cluster together with its instance once, and reports their number and
-//! the oldest one's age.
+//! The scheduled watch against moto's RDS on loopback (strict about RDS's lifecycle): of the DB
+//! instances and clusters of the account, it counts the temporary ones Snapex made (named
+//! `snapex-*` and tagged `snapex:export`), a cluster together with its instance once, and
+//! reports their number and the oldest one's age.
 
 use aws_sdk_rds::types::Tag;
 use snapex::service::naming::EXPORT_TAG;
 use snapex_aws::steps::watch;
 use snapex_aws::{Clients, Context, Settings};
 use snapex_tests::{S3Server, fake_aws_env};
+mod common;
+use common::{STRICT_RDS, poll_cluster};
 
 fn export_tag(export_id: &str) -> Tag {
     Tag::builder().key(EXPORT_TAG).value(export_id).build()
@@ -16,7 +18,7 @@ fn export_tag(export_id: &str) -> Tag {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_watch_counts_only_the_temporary_instances() {
     fake_aws_env();
-    let server = S3Server::start();
+    let server = S3Server::start_strict(&[STRICT_RDS]);
     let clients = Clients::connect(Some(&server.endpoint)).await;
     let ctx = Context {
         clients,
@@ -72,6 +74,8 @@ async fn the_watch_counts_only_the_temporary_instances() {
             .await
             .unwrap();
     }
+    // RDS adds instances only to an available cluster.
+    poll_cluster(rds, "snapex-billing-aaaa1111-cluster", Some("available")).await;
     rds.create_db_instance()
         .db_instance_identifier("snapex-billing-aaaa1111")
         .db_cluster_identifier("snapex-billing-aaaa1111-cluster")

@@ -37,6 +37,10 @@ pub enum ServiceError {
         deadline: String,
     },
 
+    /// The temporary instance or cluster no longer exists: someone else deleted it.
+    #[error("the temporary {what} no longer exists (deleted by someone else?)")]
+    Gone { what: String },
+
     /// The temporary instance reached a state it will not leave by itself.
     #[error("the temporary instance {identifier} is {status}: {hint}")]
     InstanceFailed {
@@ -60,6 +64,7 @@ impl ServiceError {
             ServiceError::Config { .. }
             | ServiceError::Event(_)
             | ServiceError::InvalidInput(_)
+            | ServiceError::Gone { .. }
             | ServiceError::InstanceFailed { .. } => class_name(ErrorClass::InvalidInput),
         }
     }

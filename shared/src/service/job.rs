@@ -96,7 +96,7 @@ pub struct Endpoint {
     pub port: u16,
 }
 
-/// CheckInstance's result (`$.ready`).
+/// CheckInstance's result (`$.ready`), which the next check receives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Readiness {
     pub ready: bool,
@@ -104,6 +104,10 @@ pub struct Readiness {
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<Endpoint>,
+    /// The temporary instance has existed (for a cluster: its instance was created): a later
+    /// check that finds none knows it is gone, not yet to be created.
+    #[serde(default)]
+    pub instance_seen: bool,
 }
 
 /// Where the Distributed Map reads its items.

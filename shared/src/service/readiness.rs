@@ -1,9 +1,18 @@
 //! CheckInstance's decisions: has the deadline passed, and what the temporary instance needs
 //! next, from what RDS reports about it.
 //!
+//! A cluster snapshot is restored to a cluster alone: RDS adds instances only to an
+//! `available` cluster, so the cluster's one instance is created here, once the cluster is
+//! available; until then "no instance" means wait. Only a missing cluster (or instance of an
+//! instance snapshot), or a cluster's instance that existed and vanished, is gone.
+//!
 //! A restored instance keeps the snapshot's master password, which we do not know. So once it
 //! is `available` its password is set to the secret's (and the instance tagged so that is done
 //! once); it is ready when it is `available` again with no password change pending.
+//!
+//! Every state RDS passes through on the way is an answer "not ready" (the state machine's
+//! Wait/Choice loop checks again), never an error: a restore may take longer than any Retry
+//! lasts, and only the deadline limits the wait.
 
 use chrono::{DateTime, Utc};
 
@@ -22,9 +31,39 @@ pub struct InstanceView {
     pub endpoint: Option<Endpoint>,
 }
 
+/// What RDS reports about the temporary instance and, for a cluster snapshot, its cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observed {
+    /// The instance exists (for a cluster snapshot, seen with its cluster).
+    Instance(InstanceView),
+    /// A cluster snapshot's cluster, with no instance (not created yet, or vanished).
+    ClusterOnly { status: String },
+    /// No temporary instance (instance snapshot) or no cluster (cluster snapshot): `what`, such
+    /// as `cluster snapex-x-cluster`.
+    Missing { what: String },
+}
+
+impl Observed {
+    /// The status to report for the execution history.
+    pub fn status(&self) -> &str {
+        match self {
+            Observed::Instance(view) => &view.status,
+            Observed::ClusterOnly { status } => status,
+            Observed::Missing { .. } => "missing",
+        }
+    }
+
+    /// True when the temporary instance exists.
+    pub fn has_instance(&self) -> bool {
+        matches!(self, Observed::Instance(_))
+    }
+}
+
 /// What CheckInstance does next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Next {
+    /// Create the cluster's instance (tagged, idempotently), and check again later.
+    CreateInstance,
     /// Set the master password to the secret's, tag, and check again later.
     SetPassword,
     /// Not ready yet; check again later.
@@ -76,8 +115,38 @@ pub fn combined_status(cluster: &str, instance: &str) -> String {
     }
 }
 
-/// What to do next with the instance `identifier`, seen as `view`.
-pub fn next(identifier: &str, view: &InstanceView) -> Result<Next, ServiceError> {
+/// What to do next with the instance `identifier`, seen as `observed`. `instance_seen`: an
+/// earlier check saw the instance (or created it), so a cluster without one has lost it.
+pub fn next(
+    identifier: &str,
+    observed: &Observed,
+    instance_seen: bool,
+) -> Result<Next, ServiceError> {
+    match observed {
+        Observed::Missing { what } => Err(ServiceError::Gone { what: what.clone() }),
+        Observed::ClusterOnly { .. } if instance_seen => Err(ServiceError::Gone {
+            what: format!("instance {identifier}"),
+        }),
+        Observed::ClusterOnly { status } => {
+            if let Some(hint) = stuck(status) {
+                return Err(ServiceError::InstanceFailed {
+                    identifier: identifier.to_string(),
+                    status: status.clone(),
+                    hint,
+                });
+            }
+            Ok(if status == "available" {
+                Next::CreateInstance
+            } else {
+                Next::Wait
+            })
+        }
+        Observed::Instance(view) => next_for_instance(identifier, view),
+    }
+}
+
+/// What an existing instance needs next.
+fn next_for_instance(identifier: &str, view: &InstanceView) -> Result<Next, ServiceError> {
     if let Some(hint) = stuck(&view.status) {
         return Err(ServiceError::InstanceFailed {
             identifier: identifier.to_string(),
@@ -101,8 +170,8 @@ pub fn next(identifier: &str, view: &InstanceView) -> Result<Next, ServiceError>
 mod tests {
     use super::*;
 
-    fn view(status: &str, set: bool, pending: bool) -> InstanceView {
-        InstanceView {
+    fn view(status: &str, set: bool, pending: bool) -> Observed {
+        Observed::Instance(InstanceView {
             status: status.into(),
             credentials_set: set,
             password_pending: pending,
@@ -110,44 +179,108 @@ mod tests {
                 host: "db.example".into(),
                 port: 5432,
             }),
+        })
+    }
+
+    fn cluster_only(status: &str) -> Observed {
+        Observed::ClusterOnly {
+            status: status.into(),
         }
     }
 
     #[test]
     fn an_instance_goes_from_creating_to_ready_through_its_password() {
         assert_eq!(
-            next("i", &view("creating", false, false)).unwrap(),
+            next("i", &view("creating", false, false), true).unwrap(),
             Next::Wait
         );
         assert_eq!(
-            next("i", &view("available", false, false)).unwrap(),
+            next("i", &view("available", false, false), true).unwrap(),
             Next::SetPassword
         );
         assert_eq!(
-            next("i", &view("resetting-master-credentials", true, true)).unwrap(),
+            next("i", &view("resetting-master-credentials", true, true), true).unwrap(),
             Next::Wait
         );
         assert_eq!(
-            next("i", &view("available", true, true)).unwrap(),
+            next("i", &view("available", true, true), true).unwrap(),
             Next::Wait
         );
         assert_eq!(
-            next("i", &view("available", true, false)).unwrap(),
+            next("i", &view("available", true, false), true).unwrap(),
             Next::Ready(Endpoint {
                 host: "db.example".into(),
                 port: 5432
             })
         );
-        let mut no_endpoint = view("available", true, false);
+        let Observed::Instance(mut no_endpoint) = view("available", true, false) else {
+            unreachable!()
+        };
         no_endpoint.endpoint = None;
-        assert_eq!(next("i", &no_endpoint).unwrap(), Next::Wait);
+        assert_eq!(
+            next("i", &Observed::Instance(no_endpoint), true).unwrap(),
+            Next::Wait
+        );
     }
 
     #[test]
     fn stuck_instances_fail_with_a_hint() {
-        let e = next("snapex-x", &view("incompatible-network", false, false)).unwrap_err();
+        let e = next(
+            "snapex-x",
+            &view("incompatible-network", false, false),
+            true,
+        )
+        .unwrap_err();
         assert_eq!(e.name(), "InvalidInput");
         assert!(e.to_string().contains("SNAPEX_DB_SUBNET_GROUP"), "{e}");
+    }
+
+    #[test]
+    fn a_clusters_instance_is_created_once_the_cluster_is_available() {
+        for status in [
+            "creating",
+            "backing-up",
+            "modifying",
+            "resetting-master-credentials",
+        ] {
+            assert_eq!(
+                next("i", &cluster_only(status), false).unwrap(),
+                Next::Wait,
+                "{status}"
+            );
+        }
+        assert_eq!(
+            next("i", &cluster_only("available"), false).unwrap(),
+            Next::CreateInstance
+        );
+        let e = next("i", &cluster_only("incompatible-restore"), false).unwrap_err();
+        assert_eq!(e.name(), "InvalidInput");
+        // Once created, the instance is waited for like any other.
+        assert_eq!(
+            next("i", &view("creating", false, false), true).unwrap(),
+            Next::Wait
+        );
+    }
+
+    #[test]
+    fn only_a_missing_cluster_or_a_vanished_instance_is_gone() {
+        let missing = Observed::Missing {
+            what: "cluster snapex-x-cluster".into(),
+        };
+        let e = next("snapex-x", &missing, false).unwrap_err();
+        assert_eq!(e.name(), "InvalidInput");
+        assert_eq!(
+            e.to_string(),
+            "the temporary cluster snapex-x-cluster no longer exists (deleted by someone else?)"
+        );
+        let e = next("snapex-x", &cluster_only("available"), true).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the temporary instance snapex-x no longer exists (deleted by someone else?)"
+        );
+        assert!(!cluster_only("available").has_instance());
+        assert!(view("creating", false, false).has_instance());
+        assert_eq!(cluster_only("creating").status(), "creating");
     }
 
     #[test]

@@ -1,15 +1,22 @@
-//! `snapex-check-instance`: is the temporary instance ready, with the secret's password?
+//! `snapex-check-instance`: is the temporary instance ready, with the secret's password? For a
+//! cluster snapshot it also creates the cluster's instance, once the restored cluster is
+//! available (RDS refuses it before).
 
 use snapex::service::job::{Readiness, StepInput};
 use snapex::service::readiness::{Next, check_deadline, next};
 
 use crate::context::Context;
 use crate::error::StepError;
-use crate::{rds, secrets};
+use crate::rds::{self, Applied, ClusterInstanceSpec};
+use crate::secrets;
 
-/// Checks once. Fails with `RestoreDeadline` past the deadline; sets the master password the
-/// first time the instance is available (and answers not ready); answers ready with the
-/// endpoint once it is available with no password change pending.
+/// Checks once. Fails with `RestoreDeadline` past the deadline; creates a cluster's instance
+/// once the cluster is available, and sets the master password the first time the instance is
+/// available (answering not ready after each); answers ready with the endpoint once it is
+/// available with no password change pending. While RDS is still working (a state on the way,
+/// or a call refused because the state changed meanwhile) the answer is "not ready", never an
+/// error: the state machine's Wait/Choice loop waits, up to the deadline, where a Retry would
+/// run out.
 pub async fn handle(input: StepInput, ctx: &Context) -> Result<Readiness, StepError> {
     let restored = input
         .instance
@@ -22,28 +29,63 @@ pub async fn handle(input: StepInput, ctx: &Context) -> Result<Readiness, StepEr
         chrono::Utc::now().timestamp(),
     )?;
     let cluster = restored.cluster_identifier.as_deref();
-    let view = rds::instance_view(&ctx.clients.rds, identifier, cluster).await?;
-    let status = view.status.clone();
-    match next(identifier, &view)? {
+    let export_id = &input.job.export_id;
+    let seen_before = input.ready.as_ref().is_some_and(|r| r.instance_seen);
+    let observed = rds::observe(&ctx.clients.rds, identifier, cluster, export_id).await?;
+    let seen = seen_before || observed.has_instance();
+    let not_ready = |status: &str, instance_seen: bool| Readiness {
+        ready: false,
+        status: status.to_string(),
+        endpoint: None,
+        instance_seen,
+    };
+    let status = observed.status();
+    match next(identifier, &observed, seen_before)? {
         Next::Wait => {
             tracing::info!(instance = %identifier, %status, "not ready yet");
-            Ok(Readiness {
-                ready: false,
-                status,
-                endpoint: None,
-            })
+            Ok(not_ready(status, seen))
+        }
+        Next::CreateInstance => {
+            let cluster = cluster
+                .ok_or_else(|| StepError::internal("an instance to create without a cluster"))?;
+            let spec = ClusterInstanceSpec {
+                export_id,
+                instance: identifier,
+                cluster,
+                class: &input.job.instance.class,
+                engine: &restored.engine,
+            };
+            match rds::create_cluster_instance(&ctx.clients.rds, &spec).await? {
+                Applied::Done => {
+                    tracing::info!(instance = %identifier, %cluster, "cluster available: its instance is being created");
+                    Ok(not_ready("creating", true))
+                }
+                Applied::Refused => {
+                    tracing::info!(instance = %identifier, %cluster, "RDS refused the instance for now; checking again later");
+                    Ok(not_ready(status, seen))
+                }
+            }
         }
         Next::SetPassword => {
             let credentials =
                 secrets::credentials(&ctx.clients.secrets, &restored.secret_arn).await?;
-            rds::set_master_password(&ctx.clients.rds, identifier, cluster, &credentials.password)
-                .await?;
-            tracing::info!(instance = %identifier, "master password set from the secret");
-            Ok(Readiness {
-                ready: false,
-                status,
-                endpoint: None,
-            })
+            let applied = rds::set_master_password(
+                &ctx.clients.rds,
+                identifier,
+                cluster,
+                &credentials.password,
+            )
+            .await?;
+            match applied {
+                Applied::Done => {
+                    tracing::info!(instance = %identifier, "master password set from the secret")
+                }
+                Applied::Refused => tracing::info!(
+                    instance = %identifier,
+                    "RDS refused the password change (or its tag) for now; checking again later"
+                ),
+            }
+            Ok(not_ready(status, seen))
         }
         Next::Ready(reported) => {
             let endpoint = match &ctx.settings.test_db_endpoint {
@@ -62,8 +104,9 @@ pub async fn handle(input: StepInput, ctx: &Context) -> Result<Readiness, StepEr
             tracing::info!(instance = %identifier, host = %endpoint.host, port = endpoint.port, "ready");
             Ok(Readiness {
                 ready: true,
-                status,
+                status: status.to_string(),
                 endpoint: Some(endpoint),
+                instance_seen: true,
             })
         }
     }

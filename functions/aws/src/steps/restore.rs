@@ -1,6 +1,6 @@
-//! `snapex-restore`: the snapshot restored to a temporary instance (or cluster and instance)
-//! whose credentials are a new secret. The first step of an export: it counts the export as
-//! started (`ExportsStarted`).
+//! `snapex-restore`: the snapshot restored to a temporary instance (or, for a cluster snapshot,
+//! a cluster: CheckInstance adds its instance once the restore is over) whose credentials are a
+//! new secret. The first step of an export: it counts the export as started (`ExportsStarted`).
 
 use snapex::metrics;
 use snapex::service::job::{Restored, SnapshotKind, StepInput};
