@@ -254,6 +254,28 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn scheduled_events_are_the_sweeps_and_nothing_else_is() {
+        let tick = fixture("scheduled-event.json");
+        assert!(is_scheduled(&tick));
+        // Given to the event reader anyway, it is simply not a snapshot.
+        assert_eq!(
+            classify(&tick).unwrap(),
+            Classified::Ignored("not an RDS snapshot event: aws.events \"Scheduled Event\"".into())
+        );
+        for name in [
+            "db-snapshot-manual-created.json",
+            "cluster-snapshot-automated-created.json",
+            "ec2-instance-state-change.json",
+        ] {
+            assert!(!is_scheduled(&fixture(name)), "{name}");
+        }
+        let mut other = tick.clone();
+        other["source"] = "aws.rds".into();
+        assert!(!is_scheduled(&other));
+        assert!(!is_scheduled(&serde_json::json!("Scheduled Event")));
+    }
+
+    #[test]
     fn malformed_events_are_input_errors() {
         let e = classify(&serde_json::json!({"hello": "world"})).unwrap_err();
         assert_eq!(e.name(), "InvalidInput");

@@ -244,3 +244,76 @@ snapshots = "manual"
         );
     }
 }
+
+/// Property tests: whatever RDS lists, the sweep starts only available snapshots of the
+/// window, each under the name its event would give it; it never panics.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::service::config::Deployment;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn only_available_snapshots_of_the_window_start(
+            cluster in any::<bool>(),
+            identifier in "[a-z][a-z0-9-]{0,30}|rds:[a-z][a-z0-9-]{0,30}",
+            source in prop_oneof![Just("orders-db".to_string()), "[a-z][a-z0-9-]{0,20}"],
+            status in prop_oneof![
+                4 => Just(AVAILABLE.to_string()),
+                1 => Just("creating".to_string()),
+                1 => any::<String>(),
+            ],
+            snapshot_type in prop_oneof![
+                Just("manual".to_string()),
+                Just("automated".to_string()),
+                Just("awsbackup".to_string()),
+                any::<String>(),
+            ],
+            age_minutes in prop::option::of(-60i64..5 * 24 * 60),
+            hours in 1u32..=MAX_LOOKBACK_HOURS,
+        ) {
+            let now = Utc.with_ymd_and_hms(2026, 3, 15, 12, 0, 0).unwrap();
+            let deployment = Deployment {
+                export_bucket: Some("lake".into()),
+                glue_database: Some("snapex".into()),
+            };
+            let config = ServiceConfig::parse_for(
+                "[[database]]\nsource = \"orders-db\"\ndatabase = \"shop\"\n",
+                "test",
+                &deployment,
+            )
+            .unwrap();
+            let created_at = age_minutes.map(|m| now - Duration::minutes(m));
+            let listed = ListedSnapshot {
+                kind: if cluster { SnapshotKind::Cluster } else { SnapshotKind::Instance },
+                identifier: identifier.clone(),
+                arn: format!("arn:aws:rds:us-east-1:123456789012:snapshot:{identifier}"),
+                source: source.clone(),
+                status: status.clone(),
+                snapshot_type: snapshot_type.clone(),
+                created_at,
+            };
+            match decide_listed(&config, &listed, now, hours) {
+                Decision::Start { job, execution_name } => {
+                    prop_assert_eq!(status.as_str(), AVAILABLE);
+                    prop_assert_eq!(source.as_str(), "orders-db");
+                    prop_assert!(["manual", "automated", "awsbackup"].contains(&snapshot_type.as_str()));
+                    let created_at = created_at.unwrap();
+                    prop_assert!(created_at >= now - Duration::hours(i64::from(hours)));
+                    prop_assert_eq!(&job.snapshot.identifier, &identifier);
+                    prop_assert_eq!(
+                        job.export_id,
+                        crate::service::naming::export_id("orders-db", created_at)
+                    );
+                    prop_assert!(execution_name.len() <= 80);
+                }
+                Decision::Ignore { reason } => prop_assert!(!reason.trim().is_empty()),
+                Decision::Refuse { reason } => prop_assert!(false, "refused: {}", reason),
+            }
+        }
+    }
+}
