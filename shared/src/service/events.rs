@@ -3,8 +3,8 @@
 //!
 //! The shape is EventBridge's envelope (`source`, `detail-type`, `time`, `resources`), read as
 //! `aws_lambda_events`' [`EventBridgeEvent`], with RDS's `detail` (`EventID`,
-//! `SourceIdentifier`, `SourceArn`, `Message`, ...), read by our own [`Detail`]: the crate
-//! types no RDS detail, and ours keeps a wrong field's error naming the field. A snapshot is
+//! `SourceIdentifier`, `SourceArn`, `Message`, ...), read by our own `Detail` (the crate has
+//! no type for RDS's detail). A snapshot is
 //! known to be complete by its event id: `RDS-EVENT-0042` (manual) and `RDS-EVENT-0091`
 //! (automated) for DB snapshots, `RDS-EVENT-0075` (manual) and `RDS-EVENT-0169` (automated)
 //! for cluster snapshots. Older events carry no `EventID`; their `Message` says the same.
@@ -100,9 +100,10 @@ fn envelope(event: &serde_json::Value) -> Result<EventBridgeEvent, ServiceError>
     EventBridgeEvent::deserialize(event).map_err(|e| {
         let time = event.get("time").and_then(|t| t.as_str());
         if let Some(time) = time.filter(|t| DateTime::parse_from_rfc3339(t).is_err()) {
+            // Only a known detail type is quoted as is: any other could span lines.
             let what = match event.get("detail-type").and_then(|t| t.as_str()) {
-                Some(detail_type) => format!("{detail_type}: "),
-                None => "not an EventBridge event: ".into(),
+                Some(t @ (DB_SNAPSHOT_EVENT | CLUSTER_SNAPSHOT_EVENT)) => format!("{t}: "),
+                _ => "not an EventBridge event: ".into(),
             };
             return ServiceError::Event(format!(
                 "{what}time {time:?} is not an RFC 3339 time such as 2026-03-14T09:26:53Z ({e})"
