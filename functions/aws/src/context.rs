@@ -4,8 +4,10 @@
 use aws_config::BehaviorVersion;
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
+use snapex::service::config::Deployment;
 use snapex::service::job::Endpoint;
 use snapex::service::restore::DEFAULT_POLL_SECONDS;
+use snapex::service::sweep::{DEFAULT_LOOKBACK_HOURS, MAX_LOOKBACK_HOURS};
 
 use crate::error::StepError;
 
@@ -48,8 +50,9 @@ impl Clients {
     }
 }
 
-/// The functions' settings, from their environment (see `functions/README.md`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The functions' settings, from their environment (see `functions/README.md`). The default
+/// is what an empty environment gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     /// `SNAPEX_CONFIG`: the export configuration, `s3://bucket/key` (trigger).
     pub config_url: Option<String>,
@@ -61,6 +64,14 @@ pub struct Settings {
     pub security_group_ids: Vec<String>,
     /// `SNAPEX_POLL_SECONDS`: the wait between readiness checks (restore).
     pub poll_seconds: u32,
+    /// `SNAPEX_EXPORT_BUCKET`: the stack's export bucket (trigger): the default destination's
+    /// bucket, and the only one a destination may name.
+    pub export_bucket: Option<String>,
+    /// `SNAPEX_GLUE_DATABASE`: the stack's Glue database (trigger): the default, and the prefix
+    /// of every Glue database an export may register in.
+    pub glue_database: Option<String>,
+    /// `SNAPEX_SWEEP_HOURS`: how far back the scheduled sweep looks for snapshots (trigger).
+    pub sweep_hours: u32,
     /// `AWS_ENDPOINT_URL`: for S3 reads through the core's object store (trigger, cleanup).
     pub endpoint_url: Option<String>,
     /// `SNAPEX_TEST_DB_ENDPOINT=host:port`, TEST ONLY: CheckInstance reports this endpoint
@@ -86,6 +97,20 @@ impl Settings {
                 ))
             })?,
         };
+        let sweep_hours = match var("SNAPEX_SWEEP_HOURS") {
+            None => DEFAULT_LOOKBACK_HOURS,
+            Some(v) => v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|h| (1..=MAX_LOOKBACK_HOURS).contains(h))
+                .ok_or_else(|| {
+                    StepError::invalid_input(format!(
+                        "SNAPEX_SWEEP_HOURS={v:?} is not a number of hours from 1 to \
+                         {MAX_LOOKBACK_HOURS}"
+                    ))
+                })?,
+        };
         let test_db_endpoint = var("SNAPEX_TEST_DB_ENDPOINT")
             .map(|v| parse_endpoint(&v))
             .transpose()?;
@@ -103,9 +128,39 @@ impl Settings {
                 })
                 .unwrap_or_default(),
             poll_seconds,
+            export_bucket: var("SNAPEX_EXPORT_BUCKET"),
+            glue_database: var("SNAPEX_GLUE_DATABASE"),
+            sweep_hours,
             endpoint_url: var("AWS_ENDPOINT_URL"),
             test_db_endpoint,
         })
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            config_url: None,
+            state_machine_arn: None,
+            db_subnet_group: None,
+            security_group_ids: Vec::new(),
+            poll_seconds: DEFAULT_POLL_SECONDS,
+            export_bucket: None,
+            glue_database: None,
+            sweep_hours: DEFAULT_LOOKBACK_HOURS,
+            endpoint_url: None,
+            test_db_endpoint: None,
+        }
+    }
+}
+
+impl Settings {
+    /// The deployed stack's defaults and limits, for the export configuration.
+    pub fn deployment(&self) -> Deployment {
+        Deployment {
+            export_bucket: self.export_bucket.clone(),
+            glue_database: self.glue_database.clone(),
+        }
     }
 }
 
@@ -160,8 +215,22 @@ mod tests {
             ("SNAPEX_POLL_SECONDS", "1"),
             ("SNAPEX_TEST_DB_ENDPOINT", "127.0.0.1:5432"),
             ("SNAPEX_DB_SUBNET_GROUP", ""),
+            ("SNAPEX_EXPORT_BUCKET", "lake"),
+            ("SNAPEX_GLUE_DATABASE", "snapex"),
+            ("SNAPEX_SWEEP_HOURS", "48"),
         ])
         .unwrap();
+        assert_eq!(
+            s.deployment(),
+            Deployment {
+                export_bucket: Some("lake".into()),
+                glue_database: Some("snapex".into()),
+            }
+        );
+        assert_eq!(s.sweep_hours, 48);
+        assert_eq!(settings(&[]).unwrap().sweep_hours, DEFAULT_LOOKBACK_HOURS);
+        assert_eq!(settings(&[]).unwrap().deployment(), Deployment::default());
+        assert_eq!(settings(&[]).unwrap(), Settings::default());
         assert_eq!(s.config_url.as_deref(), Some("s3://cfg/snapex.toml"));
         assert_eq!(s.security_group_ids, vec!["sg-1", "sg-2"]);
         assert_eq!(s.poll_seconds, 1);
@@ -182,6 +251,9 @@ mod tests {
             ("SNAPEX_POLL_SECONDS", "soon"),
             ("SNAPEX_TEST_DB_ENDPOINT", "localhost"),
             ("SNAPEX_TEST_DB_ENDPOINT", ":5432"),
+            ("SNAPEX_SWEEP_HOURS", "0"),
+            ("SNAPEX_SWEEP_HOURS", "2161"),
+            ("SNAPEX_SWEEP_HOURS", "a day"),
         ] {
             let e = settings(&[(k, v)]).unwrap_err();
             assert_eq!(e.name, "InvalidInput");

@@ -25,6 +25,13 @@ pub struct SnapshotInfo {
     pub source: String,
     pub engine: String,
     pub master_username: String,
+    /// `SnapshotCreateTime`: what the export id derives from (see `SnapshotCreated::taken_at`).
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// An RDS time as chrono's.
+pub fn utc(t: &aws_sdk_rds::primitives::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }
 
 /// Days of automated backups of the temporary instance: none, it is a throwaway copy.
@@ -89,6 +96,7 @@ pub async fn describe_snapshot(
                 source: s.db_instance_identifier().unwrap_or_default().to_string(),
                 engine: s.engine().unwrap_or_default().to_string(),
                 master_username: s.master_username().unwrap_or_default().to_string(),
+                created_at: s.snapshot_create_time().and_then(utc),
             })
         }
         SnapshotKind::Cluster => {
@@ -104,6 +112,7 @@ pub async fn describe_snapshot(
                 source: s.db_cluster_identifier().unwrap_or_default().to_string(),
                 engine: s.engine().unwrap_or_default().to_string(),
                 master_username: s.master_username().unwrap_or_default().to_string(),
+                created_at: s.snapshot_create_time().and_then(utc),
             })
         }
     }

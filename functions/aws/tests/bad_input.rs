@@ -11,6 +11,7 @@ use snapex::service::decide::{Decision, decide};
 use snapex::service::events::{Classified, classify};
 use snapex::service::job::StepInput;
 use snapex_aws::StepError;
+use snapex_aws::steps::trigger::Answer;
 use snapex_aws::steps::{restore, trigger};
 mod common;
 use common::Moto;
@@ -110,7 +111,7 @@ async fn malformed_events_are_invalid_input_and_start_nothing() {
         (
             "an object of something else",
             json!({"Records": [{"eventSource": "aws:s3"}]}),
-            &["not an EventBridge event", "missing field `source`"][..],
+            &["not an EventBridge event", "missing field `detail-type`"][..],
         ),
         (
             "an event without its source",
@@ -297,4 +298,86 @@ async fn an_unknown_snapshot_is_invalid_input_and_restores_nothing() {
         &["reading snapshot billing-cluster-month-end: no such snapshot"],
     );
     moto.assert_nothing_started().await;
+}
+
+#[tokio::test]
+async fn an_export_the_deployed_policies_would_refuse_is_refused_before_anything_starts() {
+    let entry = "[[database]]\nsource = \"orders-db\"\ndatabase = \"shop\"\n";
+    for (settings, says) in [
+        (
+            "destination = \"s3://elsewhere/exports\"\n",
+            "orders-db: destination s3://elsewhere/exports is outside the export bucket lake \
+             (SNAPEX_EXPORT_BUCKET), the only one the functions may write",
+        ),
+        (
+            "glue_database = \"analytics\"\n",
+            "orders-db: Glue database \"analytics\" does not start with the stack's Glue \
+             database \"snapex\" (SNAPEX_GLUE_DATABASE), so Finalize may not register in it",
+        ),
+    ] {
+        let mut moto = Moto::start(&format!("{settings}{entry}")).await;
+        moto.ctx.settings.export_bucket = Some("lake".into());
+        moto.ctx.settings.glue_database = Some("snapex".into());
+        let rds = &moto.ctx.clients.rds;
+        rds.create_db_instance()
+            .db_instance_identifier("orders-db")
+            .engine("postgres")
+            .db_instance_class("db.t4g.micro")
+            .allocated_storage(20)
+            .master_username("admin")
+            .master_user_password("original-password")
+            .send()
+            .await
+            .unwrap();
+        let arn = rds
+            .create_db_snapshot()
+            .db_instance_identifier("orders-db")
+            .db_snapshot_identifier("orders-db-manual-1")
+            .send()
+            .await
+            .unwrap()
+            .db_snapshot()
+            .unwrap()
+            .db_snapshot_arn()
+            .unwrap()
+            .to_string();
+        let mut event = fixture("db-snapshot-manual-created.json");
+        event["detail"]["SourceIdentifier"] = json!("orders-db-manual-1");
+        event["detail"]["SourceArn"] = json!(arn);
+
+        let e = trigger::handle(event, &moto.ctx).await.unwrap_err();
+        assert_step_error(&e, "InvalidInput", &[says]);
+        // The sweep refuses it too, and says so in its answer.
+        let swept = trigger::handle_invocation(fixture("scheduled-event.json"), &moto.ctx)
+            .await
+            .unwrap();
+        let Answer::Sweep(swept) = swept else {
+            panic!("not a sweep: {swept:?}")
+        };
+        // Both of orders-db's snapshots: the one made with the instance, and ours.
+        assert_eq!(swept.refused.len(), 2, "{swept:?}");
+        let ours = format!("snapshot orders-db-manual-1: {}", e.message);
+        assert!(swept.refused.contains(&ours), "{swept:?}");
+        assert!(swept.started.is_empty());
+
+        // Nothing started: no execution, no instance but the source, no secret.
+        let c = &moto.ctx.clients;
+        let executions = c
+            .sfn
+            .list_executions()
+            .state_machine_arn(moto.ctx.settings.state_machine_arn.as_deref().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert!(executions.executions().is_empty(), "{settings}");
+        let instances = c.rds.describe_db_instances().send().await.unwrap();
+        let ids: Vec<_> = instances
+            .db_instances()
+            .iter()
+            .filter_map(|i| i.db_instance_identifier())
+            .collect();
+        assert_eq!(ids, ["orders-db"]);
+        let secrets = c.secrets.list_secrets().send().await.unwrap();
+        assert!(secrets.secret_list().is_empty());
+    }
 }

@@ -163,10 +163,20 @@ async fn the_trigger_starts_one_execution_per_configured_snapshot() {
 
     let first = trigger::handle(ev.clone(), &moto.ctx).await.unwrap();
     assert!(first.started, "{first:?}");
-    assert_eq!(
-        first.export_id.as_deref(),
-        Some("orders-db-20260314T092653Z")
-    );
+    // Named after when RDS says the snapshot was taken, not when its event was sent: the
+    // sweep, which has no event, names it the same way.
+    let taken = snapex_aws::rds::describe_snapshot(
+        &moto.ctx.clients.rds,
+        snapex::service::job::SnapshotKind::Instance,
+        "orders-db-manual-1",
+    )
+    .await
+    .unwrap()
+    .created_at
+    .unwrap();
+    let export_id = format!("orders-db-{}", taken.format("%Y%m%dT%H%M%SZ"));
+    assert_ne!(export_id, "orders-db-20260314T092653Z", "the event's time");
+    assert_eq!(first.export_id.as_deref(), Some(export_id.as_str()));
     let execution_arn = first.execution_arn.clone().unwrap();
     let described = moto
         .ctx
@@ -178,7 +188,7 @@ async fn the_trigger_starts_one_execution_per_configured_snapshot() {
         .await
         .unwrap();
     let input: StepInput = serde_json::from_str(described.input().unwrap()).unwrap();
-    assert_eq!(input.job.export_id, "orders-db-20260314T092653Z");
+    assert_eq!(input.job.export_id, export_id);
     assert_eq!(input.job.snapshot.source, "orders-db");
     assert_eq!(input.job.database, "shop");
     assert!(input.instance.is_none());
@@ -237,6 +247,60 @@ async fn the_trigger_starts_one_execution_per_configured_snapshot() {
         .await
         .unwrap();
     assert_eq!(executions.executions().len(), 1);
+}
+
+#[tokio::test]
+async fn the_deployment_gives_the_destination_and_the_glue_database() {
+    // No glue_database (and then no destination either): the stack's Glue database and
+    // bucket, from SNAPEX_GLUE_DATABASE and SNAPEX_EXPORT_BUCKET, which its policies allow.
+    let entry = "[[database]]\nsource = \"orders-db\"\ndatabase = \"shop\"\n";
+    for (config, destination) in [
+        (
+            format!("destination = \"s3://lake/shop\"\n{entry}"),
+            "s3://lake/shop",
+        ),
+        (entry.to_string(), "s3://lake/exports"),
+    ] {
+        let mut moto = Moto::start(&config).await;
+        // The settings as the function reads them from its environment.
+        let machine = moto.ctx.settings.state_machine_arn.clone();
+        let endpoint = moto.server.endpoint.clone();
+        moto.ctx.settings = snapex_aws::Settings::from_lookup(|k| match k {
+            "SNAPEX_CONFIG" => Some("s3://cfg/snapex.toml".into()),
+            "SNAPEX_STATE_MACHINE_ARN" => machine.clone(),
+            "AWS_ENDPOINT_URL" => Some(endpoint.clone()),
+            "SNAPEX_EXPORT_BUCKET" => Some("lake".into()),
+            "SNAPEX_GLUE_DATABASE" => Some("snapex".into()),
+            _ => None,
+        })
+        .unwrap();
+        let arn = moto
+            .instance_snapshot("orders-db", "orders-db-manual-1")
+            .await;
+        let ev = event(
+            "db-snapshot-manual-created.json",
+            "orders-db-manual-1",
+            &arn,
+        );
+        let out = trigger::handle(ev, &moto.ctx).await.unwrap();
+        assert!(out.started, "{out:?}");
+        let described = moto
+            .ctx
+            .clients
+            .sfn
+            .describe_execution()
+            .execution_arn(out.execution_arn.unwrap())
+            .send()
+            .await
+            .unwrap();
+        let input: StepInput = serde_json::from_str(described.input().unwrap()).unwrap();
+        assert_eq!(
+            input.job.glue_database.as_deref(),
+            Some("snapex"),
+            "{config}"
+        );
+        assert_eq!(input.job.destination, destination);
+    }
 }
 
 #[tokio::test]

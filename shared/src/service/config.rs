@@ -21,6 +21,14 @@
 //! ```
 //!
 //! Unknown keys are errors: a misspelt setting must not silently fall back to a default.
+//!
+//! The deployed stack ([`Deployment`], from the functions' environment) gives two more
+//! defaults and two limits: with no `destination`, exports go to
+//! `s3://<SNAPEX_EXPORT_BUCKET>/exports`; with no `glue_database`, tables are registered in
+//! `SNAPEX_GLUE_DATABASE`. A destination outside the export bucket, or a Glue database whose
+//! name does not start with the stack's, is one the functions' policies refuse: the trigger
+//! refuses to start such an export ([`Deployment::refusal`]) rather than fail after the
+//! restore (or, for Glue, after publishing).
 
 use serde::Deserialize;
 
@@ -37,6 +45,65 @@ pub const DEFAULT_MAX_CONCURRENCY: usize = 4;
 pub const DEFAULT_RESTORE_DEADLINE_MINUTES: u32 = 120;
 /// The same default as `snapex export --target-file-size`.
 pub const DEFAULT_TARGET_FILE_SIZE: &str = "128MiB";
+
+/// The folder of the export bucket that exports go to when the configuration names no
+/// destination: `s3://<bucket>/exports`.
+pub const DEFAULT_EXPORT_PREFIX: &str = "exports";
+
+/// What the deployed stack gives the configuration: its defaults and the limits its IAM
+/// policies set. Empty (outside a deployment, and in the CLI): no default, no limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deployment {
+    /// `SNAPEX_EXPORT_BUCKET`: the bucket every function may write, and the only one.
+    pub export_bucket: Option<String>,
+    /// `SNAPEX_GLUE_DATABASE`: the stack's Glue database; Finalize may register only in
+    /// databases whose names start with it (its policy names `database/<name>*`).
+    pub glue_database: Option<String>,
+}
+
+impl Deployment {
+    /// The destination of an export whose configuration names none.
+    pub fn default_destination(&self) -> Option<String> {
+        self.export_bucket
+            .as_ref()
+            .map(|b| format!("s3://{b}/{DEFAULT_EXPORT_PREFIX}"))
+    }
+
+    /// Why the deployed policies would refuse exporting as `db` says, in one line; `None`
+    /// when they allow it.
+    pub fn refusal(&self, db: &DatabaseExport) -> Option<String> {
+        if let Some(bucket) = &self.export_bucket {
+            let inside = matches!(
+                Target::parse(&db.destination),
+                Ok(Target::S3 { bucket: b, .. }) if b == *bucket
+            );
+            if !inside {
+                return Some(format!(
+                    "{}: destination {} is outside the export bucket {bucket} \
+                     (SNAPEX_EXPORT_BUCKET), the only one the functions may write; use \
+                     s3://{bucket}/... or leave destination out for s3://{bucket}/{DEFAULT_EXPORT_PREFIX}",
+                    db.source, db.destination
+                ));
+            }
+        }
+        if let Some(stack) = &self.glue_database {
+            let name = db.glue_database.as_deref().unwrap_or_default();
+            if !name.starts_with(stack.as_str()) {
+                let name = match &db.glue_database {
+                    Some(n) => format!("{n:?}"),
+                    None => "named after the source database".into(),
+                };
+                return Some(format!(
+                    "{}: Glue database {name} does not start with the stack's Glue database \
+                     {stack:?} (SNAPEX_GLUE_DATABASE), so Finalize may not register in it; set \
+                     glue_database to {stack:?} or a name starting with it, or leave it out",
+                    db.source
+                ));
+            }
+        }
+        None
+    }
+}
 
 /// Which snapshots of a source start an export.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -123,11 +190,24 @@ pub struct DatabaseExport {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ServiceConfig {
     pub databases: Vec<DatabaseExport>,
+    /// The stack it was read for: its defaults are applied, its limits are for the trigger
+    /// to check ([`Deployment::refusal`]).
+    pub deployment: Deployment,
 }
 
 impl ServiceConfig {
-    /// Parses and checks a configuration file's text; `origin` (its URL) names it in errors.
+    /// Parses and checks a configuration file's text, outside any deployment; `origin` (its
+    /// URL) names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<ServiceConfig, ServiceError> {
+        ServiceConfig::parse_for(text, origin, &Deployment::default())
+    }
+
+    /// Parses and checks a configuration file's text with `deployment`'s defaults.
+    pub fn parse_for(
+        text: &str,
+        origin: &str,
+        deployment: &Deployment,
+    ) -> Result<ServiceConfig, ServiceError> {
         let bad = |detail: String| ServiceError::Config {
             origin: origin.to_string(),
             detail,
@@ -135,12 +215,14 @@ impl ServiceConfig {
         let raw: RawConfig =
             toml::from_str(text).map_err(|e| bad(crate::config::toml_error(text, &e)))?;
         let defaults = Defaults {
-            destination: raw.destination,
+            destination: raw.destination.or_else(|| deployment.default_destination()),
             instance_class: raw.instance_class,
             max_concurrency: raw.max_concurrency,
             restore_deadline_minutes: raw.restore_deadline_minutes,
             target_file_size: raw.target_file_size,
-            glue_database: raw.glue_database,
+            glue_database: raw
+                .glue_database
+                .or_else(|| deployment.glue_database.clone()),
             pieces_per_chunk: raw.pieces_per_chunk,
         };
         let mut databases: Vec<DatabaseExport> = Vec::new();
@@ -155,7 +237,10 @@ impl ServiceConfig {
             }
             databases.push(db);
         }
-        Ok(ServiceConfig { databases })
+        Ok(ServiceConfig {
+            databases,
+            deployment: deployment.clone(),
+        })
     }
 
     /// The configured export of `source` (a DB instance or cluster identifier), if any.
@@ -165,9 +250,14 @@ impl ServiceConfig {
         self.databases.iter().find(|d| d.source == source)
     }
 
-    /// Reads and parses the configuration at `url`: `s3://bucket/key` (through the core's
-    /// object store, `endpoint` else `AWS_ENDPOINT_URL` else AWS) or a local file path.
-    pub async fn load(url: &str, endpoint: Option<&str>) -> Result<ServiceConfig, ServiceError> {
+    /// Reads and parses the configuration at `url`, for `deployment`: `s3://bucket/key`
+    /// (through the core's object store, `endpoint` else `AWS_ENDPOINT_URL` else AWS) or a
+    /// local file path.
+    pub async fn load(
+        url: &str,
+        endpoint: Option<&str>,
+        deployment: &Deployment,
+    ) -> Result<ServiceConfig, ServiceError> {
         let (folder, file) = url.rsplit_once('/').ok_or_else(|| ServiceError::Config {
             origin: url.to_string(),
             detail: "expected s3://bucket/key or a file path".into(),
@@ -193,7 +283,7 @@ impl ServiceConfig {
             origin: url.to_string(),
             detail: "not UTF-8 text".into(),
         })?;
-        ServiceConfig::parse(&text, url)
+        ServiceConfig::parse_for(&text, url, deployment)
     }
 }
 
@@ -226,7 +316,10 @@ fn resolve(e: RawEntry, d: &Defaults) -> Result<DatabaseExport, String> {
         .destination
         .clone()
         .or_else(|| d.destination.clone())
-        .ok_or("no destination: set destination at the top or in the entry")?;
+        .ok_or(
+            "no destination: set destination at the top or in the entry (a deployment's \
+             default is its export bucket)",
+        )?;
     match Target::parse(&destination).map_err(|e| e.to_string())? {
         Target::S3 { .. } => {}
         Target::Local(_) => {
@@ -471,12 +564,12 @@ glue_database = "billing_raw"
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("snapex.toml");
         std::fs::write(&file, FULL).unwrap();
-        let c = ServiceConfig::load(file.to_str().unwrap(), None)
+        let c = ServiceConfig::load(file.to_str().unwrap(), None, &Deployment::default())
             .await
             .unwrap();
         assert_eq!(c.databases.len(), 2);
         let nope = dir.join("nope.toml");
-        let missing = ServiceConfig::load(nope.to_str().unwrap(), None)
+        let missing = ServiceConfig::load(nope.to_str().unwrap(), None, &Deployment::default())
             .await
             .unwrap_err();
         assert_eq!(missing.name(), "InvalidInput", "{missing}");

@@ -1,6 +1,7 @@
 //! The trigger's decision: given a snapshot-created event, the DB instance or cluster the
 //! snapshot was taken of (the event does not say; RDS does) and the export configuration,
-//! start an export (and with which [`Job`]) or ignore the snapshot (and why).
+//! start an export (and with which [`Job`]), ignore the snapshot (and why), or refuse it: the
+//! configuration asks for an export the deployed policies would stop half-way.
 
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +19,11 @@ pub enum Decision {
         execution_name: String,
     },
     Ignore {
+        reason: String,
+    },
+    /// A configured snapshot whose export the deployed stack's policies would refuse (see
+    /// [`super::config::Deployment::refusal`]): nothing is started, and the reason is an error.
+    Refuse {
         reason: String,
     },
 }
@@ -52,6 +58,9 @@ pub fn decide(config: &ServiceConfig, snapshot: &SnapshotCreated, source: &str) 
                 }
             ),
         };
+    }
+    if let Some(reason) = config.deployment.refusal(db) {
+        return Decision::Refuse { reason };
     }
     let job = job(db, snapshot);
     let execution_name = naming::execution_name(&job.export_id, &snapshot.arn);
@@ -128,6 +137,7 @@ impl TriggerOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::service::config::Deployment;
     use crate::service::events::tests::fixture;
     use crate::service::events::{Classified, classify};
 
@@ -223,6 +233,84 @@ instance_class = "db.r6g.large"
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    fn deployed(text: &str) -> ServiceConfig {
+        let deployment = Deployment {
+            export_bucket: Some("lake".into()),
+            glue_database: Some("snapex".into()),
+        };
+        ServiceConfig::parse_for(text, "test", &deployment).unwrap()
+    }
+
+    #[test]
+    fn the_deployment_gives_the_destination_and_the_glue_database() {
+        let snap = created("db-snapshot-manual-created.json");
+        let config = deployed("[[database]]\nsource = \"orders-db\"\ndatabase = \"shop\"\n");
+        let Decision::Start { job, .. } = decide(&config, &snap, "orders-db") else {
+            panic!("not started")
+        };
+        assert_eq!(job.destination, "s3://lake/exports");
+        assert_eq!(job.glue_database.as_deref(), Some("snapex"));
+
+        // What the configuration says wins, inside the stack's limits.
+        let config = deployed(
+            "destination = \"s3://lake/shop\"\nglue_database = \"snapex_shop\"\n\
+             [[database]]\nsource = \"orders-db\"\ndatabase = \"shop\"\n",
+        );
+        let Decision::Start { job, .. } = decide(&config, &snap, "orders-db") else {
+            panic!("not started")
+        };
+        assert_eq!(job.destination, "s3://lake/shop");
+        assert_eq!(job.glue_database.as_deref(), Some("snapex_shop"));
+
+        // Outside a deployment: no default, no limit (the CLI's and the old behaviour).
+        let Decision::Start { job, .. } = decide(&self::config(), &snap, "orders-db") else {
+            panic!("not started")
+        };
+        assert_eq!(job.glue_database, None);
+    }
+
+    #[test]
+    fn what_the_deployed_policies_refuse_is_refused() {
+        let snap = created("db-snapshot-manual-created.json");
+        for (settings, says) in [
+            (
+                "destination = \"s3://elsewhere/exports\"\n",
+                "orders-db: destination s3://elsewhere/exports is outside the export bucket \
+                 lake (SNAPEX_EXPORT_BUCKET)",
+            ),
+            (
+                "destination = \"s3://lake-2/exports\"\n",
+                "outside the export bucket lake",
+            ),
+            (
+                "glue_database = \"analytics\"\n",
+                "orders-db: Glue database \"analytics\" does not start with the stack's Glue \
+                 database \"snapex\" (SNAPEX_GLUE_DATABASE)",
+            ),
+            ("glue_database = \"snape\"\n", "\"snape\" does not start"),
+        ] {
+            let config = deployed(&format!(
+                "{settings}[[database]]\nsource = \"orders-db\"\ndatabase = \"shop\"\n"
+            ));
+            match decide(&config, &snap, "orders-db") {
+                Decision::Refuse { reason } => {
+                    assert!(reason.contains(says), "{settings}: {reason}");
+                    assert_eq!(reason.lines().count(), 1, "{reason}");
+                }
+                other => panic!("{settings}: {other:?}"),
+            }
+        }
+        // A snapshot the configuration does not want is ignored before any limit is checked.
+        let config = deployed(
+            "glue_database = \"analytics\"\n[[database]]\nsource = \"orders-db\"\n\
+             database = \"shop\"\nsnapshots = \"automated\"\n",
+        );
+        assert!(matches!(
+            decide(&config, &snap, "orders-db"),
+            Decision::Ignore { .. }
+        ));
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! Reading the EventBridge events the trigger receives: which ones announce a new RDS snapshot
 //! (of a DB instance or of an Aurora cluster), and everything else, which is ignored.
 //!
-//! The shape is EventBridge's envelope (`source`, `detail-type`, `time`, `resources`) with
-//! RDS's `detail` (`EventID`, `SourceIdentifier`, `SourceArn`, `Message`, ...). A snapshot is
+//! The shape is EventBridge's envelope (`source`, `detail-type`, `time`, `resources`), read as
+//! `aws_lambda_events`' [`EventBridgeEvent`], with RDS's `detail` (`EventID`,
+//! `SourceIdentifier`, `SourceArn`, `Message`, ...), read by our own `Detail` (the crate has
+//! no type for RDS's detail). A snapshot is
 //! known to be complete by its event id: `RDS-EVENT-0042` (manual) and `RDS-EVENT-0091`
 //! (automated) for DB snapshots, `RDS-EVENT-0075` (manual) and `RDS-EVENT-0169` (automated)
 //! for cluster snapshots. Older events carry no `EventID`; their `Message` says the same.
 
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
@@ -33,8 +36,21 @@ pub struct SnapshotCreated {
     /// `rds:orders-db-2026-12-01-03-10` (automated) or `before-upgrade` (manual).
     pub identifier: String,
     pub arn: String,
-    /// The event's time: when RDS announced the snapshot.
+    /// When the snapshot was taken: RDS's `SnapshotCreateTime` once the trigger has read it
+    /// ([`SnapshotCreated::taken_at`]), the event's time until then.
     pub time: DateTime<Utc>,
+}
+
+impl SnapshotCreated {
+    /// The same snapshot, timed by RDS's `SnapshotCreateTime` where RDS gives one. The export
+    /// id, and so the execution's name, derive from this time; the sweep knows only RDS's, so
+    /// an event and a sweep name the same execution only if both use it.
+    pub fn taken_at(self, created: Option<DateTime<Utc>>) -> SnapshotCreated {
+        SnapshotCreated {
+            time: created.unwrap_or(self.time),
+            ..self
+        }
+    }
 }
 
 /// What the trigger makes of an event.
@@ -45,18 +61,11 @@ pub enum Classified {
     Ignored(String),
 }
 
-#[derive(Deserialize)]
-struct Envelope {
-    source: String,
-    #[serde(rename = "detail-type")]
-    detail_type: String,
-    time: String,
-    #[serde(default)]
-    resources: Vec<String>,
-    #[serde(default)]
-    detail: serde_json::Value,
-}
+/// The source and detail type of EventBridge's scheduled events: what a schedule rule sends.
+pub const SCHEDULE_SOURCE: &str = "aws.events";
+pub const SCHEDULED_EVENT: &str = "Scheduled Event";
 
+/// RDS's part of a snapshot event.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
 struct Detail {
@@ -85,6 +94,34 @@ fn created(kind: SnapshotKind, d: &Detail) -> Option<SnapshotOrigin> {
     }
 }
 
+/// Reads EventBridge's envelope of `event`, its detail left as JSON. A `time` that is not
+/// an RFC 3339 time is named as such (serde's error for it does not say which field).
+fn envelope(event: &serde_json::Value) -> Result<EventBridgeEvent, ServiceError> {
+    EventBridgeEvent::deserialize(event).map_err(|e| {
+        let time = event.get("time").and_then(|t| t.as_str());
+        if let Some(time) = time.filter(|t| DateTime::parse_from_rfc3339(t).is_err()) {
+            // Only a known detail type is quoted as is: any other could span lines.
+            let what = match event.get("detail-type").and_then(|t| t.as_str()) {
+                Some(t @ (DB_SNAPSHOT_EVENT | CLUSTER_SNAPSHOT_EVENT)) => format!("{t}: "),
+                _ => "not an EventBridge event: ".into(),
+            };
+            return ServiceError::Event(format!(
+                "{what}time {time:?} is not an RFC 3339 time such as 2026-03-14T09:26:53Z ({e})"
+            ));
+        }
+        ServiceError::Event(format!(
+            "not an EventBridge event ({e}); the trigger takes RDS snapshot events"
+        ))
+    })
+}
+
+/// Whether `event` is an EventBridge schedule's (the trigger's sweep runs on one), rather than
+/// an event to classify.
+pub fn is_scheduled(event: &serde_json::Value) -> bool {
+    EventBridgeEvent::<serde_json::Value>::deserialize(event)
+        .is_ok_and(|e| e.source == SCHEDULE_SOURCE && e.detail_type == SCHEDULED_EVENT)
+}
+
 /// Classifies one event. Anything that is not an EventBridge event at all is an error (the
 /// rule that invokes the trigger is misconfigured); an EventBridge event that does not announce
 /// a new snapshot is [`Classified::Ignored`]; a snapshot-created event without the fields it
@@ -106,11 +143,7 @@ pub fn classify(event: &serde_json::Value) -> Result<Classified, ServiceError> {
              snapshot events"
         )));
     }
-    let env = Envelope::deserialize(event).map_err(|e| {
-        ServiceError::Event(format!(
-            "not an EventBridge event ({e}); the trigger takes RDS snapshot events"
-        ))
-    })?;
+    let env = envelope(event)?;
     let kind = match (env.source.as_str(), env.detail_type.as_str()) {
         ("aws.rds", DB_SNAPSHOT_EVENT) => SnapshotKind::Instance,
         ("aws.rds", CLUSTER_SNAPSHOT_EVENT) => SnapshotKind::Cluster,
@@ -140,16 +173,9 @@ pub fn classify(event: &serde_json::Value) -> Result<Classified, ServiceError> {
         .ok_or_else(|| missing("detail.SourceIdentifier"))?;
     let arn = detail
         .source_arn
-        .or_else(|| env.resources.into_iter().next())
+        .or_else(|| env.resources.unwrap_or_default().into_iter().next())
         .ok_or_else(|| missing("detail.SourceArn or resources"))?;
-    let time = DateTime::parse_from_rfc3339(&env.time)
-        .map_err(|e| {
-            ServiceError::Event(format!(
-                "{}: time {:?} is not an RFC 3339 time such as 2026-03-14T09:26:53Z ({e})",
-                env.detail_type, env.time
-            ))
-        })?
-        .with_timezone(&Utc);
+    let time = env.time.ok_or_else(|| missing("time"))?;
     Ok(Classified::Created(SnapshotCreated {
         kind,
         origin,
@@ -226,6 +252,28 @@ pub(crate) mod tests {
                 other => panic!("{name}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn scheduled_events_are_the_sweeps_and_nothing_else_is() {
+        let tick = fixture("scheduled-event.json");
+        assert!(is_scheduled(&tick));
+        // Given to the event reader anyway, it is simply not a snapshot.
+        assert_eq!(
+            classify(&tick).unwrap(),
+            Classified::Ignored("not an RDS snapshot event: aws.events \"Scheduled Event\"".into())
+        );
+        for name in [
+            "db-snapshot-manual-created.json",
+            "cluster-snapshot-automated-created.json",
+            "ec2-instance-state-change.json",
+        ] {
+            assert!(!is_scheduled(&fixture(name)), "{name}");
+        }
+        let mut other = tick.clone();
+        other["source"] = "aws.rds".into();
+        assert!(!is_scheduled(&other));
+        assert!(!is_scheduled(&serde_json::json!("Scheduled Event")));
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub struct SnapshotRef {
     pub arn: String,
     /// The DB instance or cluster the snapshot was taken of.
     pub source: String,
-    /// When the snapshot was created (the event's time), RFC 3339.
+    /// When the snapshot was created (RDS's `SnapshotCreateTime`), RFC 3339.
     pub created_at: String,
 }
 

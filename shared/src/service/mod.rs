@@ -4,6 +4,7 @@
 //!
 //! - [`config`]: the export configuration file the trigger reads;
 //! - [`events`], [`decide`], [`naming`]: the trigger's reading of an event and its decision;
+//! - [`sweep`]: the scheduled sweep's decision for the snapshots it lists;
 //! - [`restore`], [`readiness`]: the temporary instance's engine, deadline and readiness;
 //! - [`cleanup`], [`failures`]: what Cleanup deletes and which error it reports;
 //! - [`temporary`]: which temporary instances the scheduled watch counts, and their ages;
@@ -21,6 +22,7 @@ pub mod job;
 pub mod naming;
 pub mod readiness;
 pub mod restore;
+pub mod sweep;
 pub mod temporary;
 
 pub use error::ServiceError;
