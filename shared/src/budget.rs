@@ -23,6 +23,26 @@ pub const MB_PER_VCPU: u64 = 1_769;
 pub const SAFETY_NUMERATOR: u64 = 1;
 pub const SAFETY_DENOMINATOR: u64 = 2;
 
+/// The template's ExportChunk memory size (MB), assumed when Plan is not told it.
+pub const DEFAULT_MEMORY_MB: u32 = 3_008;
+/// ExportChunk's timeout in the template (the Lambda maximum), assumed when Plan is not told it.
+pub const DEFAULT_TIMEOUT_SECONDS: u32 = 900;
+
+/// The per-chunk limit of a serverless export: the configured `max_chunk_size` when there is
+/// one, else the budget of ExportChunk's memory size and timeout (the template's when unset).
+pub fn chunk_limit(
+    configured: Option<u64>,
+    memory_mb: Option<u32>,
+    timeout_seconds: Option<u32>,
+) -> u64 {
+    configured.unwrap_or_else(|| {
+        chunk_budget_bytes(
+            memory_mb.unwrap_or(DEFAULT_MEMORY_MB),
+            timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS),
+        )
+    })
+}
+
 /// Expected throughput, in bytes per second, of one ExportChunk call given `memory_mb`: CPU
 /// bound (210 MB per vCPU-second, vCPUs in proportion to memory: 120 MB/s at 1,024 MB), and
 /// never more than the backend's 150 MB/s (reached at about 1,264 MB, so at 1,769 MB and
@@ -72,5 +92,14 @@ mod tests {
             chunk_budget_bytes(10_240, u32::MAX),
             322_122_547_125_000_000
         );
+    }
+
+    #[test]
+    fn a_configured_limit_wins_over_the_functions_budget() {
+        assert_eq!(chunk_limit(Some(1 << 20), Some(128), Some(900)), 1 << 20);
+        assert_eq!(chunk_limit(None, Some(1_024), Some(900)), 54_702_091_350);
+        assert_eq!(chunk_limit(None, None, None), 67_500_000_000);
+        assert_eq!(chunk_limit(None, Some(1_769), None), 67_500_000_000);
+        assert_eq!(chunk_limit(None, None, Some(300)), 22_500_000_000);
     }
 }

@@ -67,6 +67,10 @@ pub struct Settings {
     /// instead of the one RDS reports (a fake RDS such as moto reports hostnames that do not
     /// resolve). Logged as a warning whenever it is used.
     pub test_db_endpoint: Option<Endpoint>,
+    /// `SNAPEX_CHUNK_MEMORY_MB`: ExportChunk's memory size (plan), for the per-chunk budget.
+    pub chunk_memory_mb: Option<u32>,
+    /// `SNAPEX_CHUNK_TIMEOUT_SECONDS`: ExportChunk's timeout (plan), for the per-chunk budget.
+    pub chunk_timeout_seconds: Option<u32>,
 }
 
 impl Settings {
@@ -86,6 +90,17 @@ impl Settings {
                 ))
             })?,
         };
+        let number = |k: &str, what: &str| -> Result<Option<u32>, StepError> {
+            var(k)
+                .map(|v| {
+                    v.trim().parse().map_err(|_| {
+                        StepError::invalid_input(format!("{k}={v:?} is not a number of {what}"))
+                    })
+                })
+                .transpose()
+        };
+        let chunk_memory_mb = number("SNAPEX_CHUNK_MEMORY_MB", "MB")?;
+        let chunk_timeout_seconds = number("SNAPEX_CHUNK_TIMEOUT_SECONDS", "seconds")?;
         let test_db_endpoint = var("SNAPEX_TEST_DB_ENDPOINT")
             .map(|v| parse_endpoint(&v))
             .transpose()?;
@@ -105,6 +120,8 @@ impl Settings {
             poll_seconds,
             endpoint_url: var("AWS_ENDPOINT_URL"),
             test_db_endpoint,
+            chunk_memory_mb,
+            chunk_timeout_seconds,
         })
     }
 }
@@ -160,8 +177,12 @@ mod tests {
             ("SNAPEX_POLL_SECONDS", "1"),
             ("SNAPEX_TEST_DB_ENDPOINT", "127.0.0.1:5432"),
             ("SNAPEX_DB_SUBNET_GROUP", ""),
+            ("SNAPEX_CHUNK_MEMORY_MB", "1024"),
+            ("SNAPEX_CHUNK_TIMEOUT_SECONDS", " 900 "),
         ])
         .unwrap();
+        assert_eq!(s.chunk_memory_mb, Some(1024));
+        assert_eq!(s.chunk_timeout_seconds, Some(900));
         assert_eq!(s.config_url.as_deref(), Some("s3://cfg/snapex.toml"));
         assert_eq!(s.security_group_ids, vec!["sg-1", "sg-2"]);
         assert_eq!(s.poll_seconds, 1);
@@ -182,6 +203,8 @@ mod tests {
             ("SNAPEX_POLL_SECONDS", "soon"),
             ("SNAPEX_TEST_DB_ENDPOINT", "localhost"),
             ("SNAPEX_TEST_DB_ENDPOINT", ":5432"),
+            ("SNAPEX_CHUNK_MEMORY_MB", "3GB"),
+            ("SNAPEX_CHUNK_TIMEOUT_SECONDS", "-1"),
         ] {
             let e = settings(&[(k, v)]).unwrap_err();
             assert_eq!(e.name, "InvalidInput");
