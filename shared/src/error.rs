@@ -69,8 +69,6 @@ pub enum Error {
         cause: parquet::errors::ParquetError,
     },
 
-    /// Building Arrow arrays failed (a column's values did not fit its declared type).
-
     /// A table (or one partition of it) is bigger than one chunk may be, and nothing can split
     /// it: one call reading it would not finish in time. Refused when planning, before any
     /// chunk runs.
@@ -90,6 +88,8 @@ pub enum Error {
         limit: u64,
         why: String,
     },
+
+    /// Building Arrow arrays failed (a column's values did not fit its declared type).
 
     /// A finished export did not verify: a file is missing or differs from what was written.
     #[error("verification failed: {0}")]
