@@ -69,6 +69,26 @@ pub enum Error {
         cause: parquet::errors::ParquetError,
     },
 
+    /// A table (or one partition of it) is bigger than one chunk may be, and nothing can split
+    /// it: one call reading it would not finish in time. Refused when planning, before any
+    /// chunk runs.
+    #[error(
+        "{table}: {what} is about {} ({estimated_bytes} bytes by the catalog), more than one \
+         chunk may read ({} = {limit} bytes, the most one ExportChunk call reads well within \
+         its timeout), and it cannot be split: {why}. Exclude the table, give it a primary \
+         key, or raise the limit (more ExportChunk memory, or max_chunk_size)",
+        human_bytes(*.estimated_bytes),
+        human_bytes(*.limit)
+    )]
+    TooBig {
+        table: String,
+        /// `the table`, or which part of it.
+        what: String,
+        estimated_bytes: u64,
+        limit: u64,
+        why: String,
+    },
+
     /// Building Arrow arrays failed (a column's values did not fit its declared type).
 
     /// A finished export did not verify: a file is missing or differs from what was written.
@@ -131,7 +151,9 @@ impl Error {
     /// Classifies the error by cause.
     pub fn class(&self) -> ErrorClass {
         match self {
-            Error::InvalidInput(_) | Error::NoSuchTable { .. } => ErrorClass::InvalidInput,
+            Error::InvalidInput(_) | Error::NoSuchTable { .. } | Error::TooBig { .. } => {
+                ErrorClass::InvalidInput
+            }
             Error::Connect { cause, .. } => {
                 // A refused password or missing database is the user's to fix; a dead socket may pass.
                 if cause.as_db_error().is_some() {
@@ -215,6 +237,21 @@ impl Error {
             cause,
         }
     }
+}
+
+/// A byte count for people: `1.5 GiB`, `300.0 KiB`, `12 bytes`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} bytes");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// What to do about a store failure, when its cause says: a full disk, or credentials that

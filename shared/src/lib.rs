@@ -4,6 +4,7 @@
 //! Both front ends are thin callers of [`pipeline`]: the `snapex` CLI (feature `cli`) and, in
 //! a later step, the Lambda functions in `functions/`.
 
+pub mod budget;
 pub mod catalog;
 pub mod columns;
 pub mod config;

@@ -85,7 +85,9 @@ pub struct TableManifest {
     /// Key ranges that were read and held no rows, so wrote no file. With the files' ranges
     /// they tile the whole key space: the proof that no range was left unread. (For a table
     /// partitioned by time or value, a file's range is only the key span its partition's rows
-    /// were read in, and no empty range is listed: each partition's files cover its rows.)
+    /// were read in, and no empty range is listed: each partition's files cover its rows. For
+    /// a partitioned table whose big leaves are read in block ranges, the ranges are each
+    /// leaf's, and tile each leaf's heap; the file names say which leaf.)
     pub empty_ranges: Vec<KeyRange>,
 }
 

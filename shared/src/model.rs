@@ -113,6 +113,20 @@ pub struct SplitKey {
     pub tuples: Option<TupleKey>,
 }
 
+impl SplitKey {
+    /// A PostgreSQL heap's block numbers (`ctid`), bounds not yet read: for a table, a leaf
+    /// partition or a materialized view without an integer key.
+    pub fn blocks() -> SplitKey {
+        SplitKey {
+            column: "ctid".into(),
+            physical: true,
+            bounds: None,
+            quantiles: vec![],
+            tuples: None,
+        }
+    }
+}
+
 /// A split key read in ranges of tuples of its columns' values. Its boundaries are key tuples
 /// sampled from the table in the key's order, with about as many rows between each two; the
 /// key's `bounds` are `(0, n - 1)` over their ordinals, and a range `[i, j)` of ordinals reads
@@ -253,6 +267,11 @@ pub enum PartFilter {
 pub struct Partition {
     pub name: TableName,
     pub estimated_bytes: u64,
+    /// The leaf's heap blocks as measured when planning (`pg_relation_size`), for a leaf big
+    /// enough to be read in block ranges; `None` when not measured (small, or the server has
+    /// no TID range scans).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocks: Option<u64>,
 }
 
 /// A table the export leaves out, and why. Listed in the manifest: nothing disappears silently.
@@ -289,7 +308,8 @@ impl KeyRange {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Piece {
     pub table: TableName,
-    /// `None` reads the whole table (no split key, or one piece covers it all).
+    /// `None` reads the whole table (no split key, or one piece covers it all). With
+    /// `partition`, a range of the leaf's heap blocks.
     pub range: Option<KeyRange>,
     /// The leaf partition to read instead of `table` itself (whose folder it is written to).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -306,7 +326,11 @@ impl Piece {
         // Within one partition folder, a time range is what tells pieces apart (their key
         // ranges are only hints); a value or NULL partition has one piece.
         match (&self.partition, &self.hive, &self.range) {
-            (Some(p), _, _) => format!("part-of-{}.{}", p.schema, p.name),
+            (Some(p), _, None) => format!("part-of-{}.{}", p.schema, p.name),
+            // A block range of a leaf partition.
+            (Some(p), _, Some(r)) => {
+                format!("part-of-{}.{}.blocks_{}", p.schema, p.name, r.label())
+            }
             (None, Some(h), range) => match (&h.filter, range) {
                 (PartFilter::TimeRange { lo, hi }, _) => format!("part-t{lo}_{hi}"),
                 (PartFilter::KeyRangeOnly, Some(r)) => format!("part-{}", r.label()),

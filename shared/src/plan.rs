@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use std::collections::HashMap;
 
+use crate::error::Error;
 use crate::model::{
     Chunk, GroupValue, HivePartition, KeyRange, PartFilter, PartitionBy, Partitioning, Piece,
     ProfileGroup, TableDesc, TableName,
@@ -24,6 +25,11 @@ pub struct PlanConfig {
     pub max_pieces_per_chunk: usize,
     /// Never split one table into more ranges than this.
     pub max_ranges_per_table: u64,
+    /// The most source bytes one chunk may read: what one ExportChunk call reads well within
+    /// its timeout (see [`crate::budget`]). Pieces are made no bigger, and a table that
+    /// nothing can split finer is refused. `None` (the CLI's default): no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_chunk_bytes: Option<u64>,
 }
 
 impl Default for PlanConfig {
@@ -33,6 +39,7 @@ impl Default for PlanConfig {
             source_bytes_per_file_byte: 4.0,
             max_pieces_per_chunk: 256,
             max_ranges_per_table: 100_000,
+            max_chunk_bytes: None,
         }
     }
 }
@@ -41,6 +48,20 @@ impl PlanConfig {
     /// Source bytes that make one target-sized file.
     pub fn target_source_bytes(&self) -> u64 {
         ((self.target_file_bytes as f64) * self.source_bytes_per_file_byte).max(1.0) as u64
+    }
+
+    /// Source bytes of one piece: a target-sized file's worth, or less when one chunk may
+    /// read less than that.
+    pub fn piece_bytes(&self) -> u64 {
+        let target = self.target_source_bytes();
+        self.max_chunk_bytes
+            .map_or(target, |m| target.min(m.max(1)))
+    }
+
+    /// True when a leaf partition is big enough to be split in block ranges, so its block
+    /// count is worth a query.
+    pub fn wants_blocks(&self, leaf: &crate::model::Partition) -> bool {
+        leaf.estimated_bytes > self.piece_bytes()
     }
 
     /// True when the table is big enough that its key bounds are worth a query.
@@ -55,8 +76,7 @@ impl PlanConfig {
         table.split_key.is_some()
             && table.partitions.is_empty()
             && (buckets
-                || (table.partition_by.is_none()
-                    && table.estimated_bytes > self.target_source_bytes()))
+                || (table.partition_by.is_none() && table.estimated_bytes > self.piece_bytes()))
     }
 }
 
@@ -160,6 +180,11 @@ fn ranges_between(bounds: Vec<i64>) -> Vec<KeyRange> {
 /// pieces are packed into a batch until it reaches the target size or
 /// [`PlanConfig::max_pieces_per_chunk`]; every other piece is a chunk of its own. Chunks come
 /// out with id 0: the caller numbers them.
+///
+/// No chunk is planned bigger than [`PlanConfig::max_chunk_bytes`]: big tables and big leaf
+/// partitions are split at [`PlanConfig::piece_bytes`], and a table (or partition) bigger than
+/// the limit that nothing splits is refused with [`Error::TooBig`] before any chunk of the
+/// export is handed on.
 pub struct Planner<E> {
     config: PlanConfig,
     target: u64,
@@ -170,10 +195,11 @@ pub struct Planner<E> {
 impl<E, Err> Planner<E>
 where
     E: FnMut(Chunk) -> Result<(), Err>,
+    Err: From<Error>,
 {
     pub fn new(config: PlanConfig, emit: E) -> Self {
         Planner {
-            target: config.target_source_bytes(),
+            target: config.piece_bytes(),
             config,
             batch: empty_chunk(),
             emit,
@@ -185,50 +211,106 @@ where
     /// files near the target size as its groups allow.
     pub fn table(&mut self, t: &TableDesc, groups: &[ProfileGroup]) -> Result<(), Err> {
         if let Some(p) = &t.partition_by {
-            for (piece, bytes) in hive_pieces(t, p, groups, &self.config) {
+            let pieces = hive_pieces(t, p, groups, &self.config);
+            // Every piece is checked before any is handed on: a refused table plans nothing.
+            for (piece, bytes) in &pieces {
+                let Some(h) = &piece.hive else { continue };
+                let what = format!(
+                    "the partition {}={}",
+                    h.key,
+                    h.value.as_deref().unwrap_or("NULL")
+                );
+                self.fits(t, &what, *bytes, || {
+                    "the rows of one partition value (one period, one value) are read as one \
+                     piece"
+                        .into()
+                })?;
+            }
+            for (piece, bytes) in pieces {
                 self.whole(piece, bytes)?;
             }
             return Ok(());
         }
         if !t.partitions.is_empty() {
-            // A partitioned table: each leaf is a piece of its own, written into the table's
-            // folder; big leaves get chunks of their own, small ones are packed.
+            // A partitioned table: each leaf is read under its own name and written into the
+            // table's folder. A leaf bigger than a piece is read in block ranges when its block
+            // count was measured; small leaves are packed.
+            let mut planned = Vec::with_capacity(t.partitions.len());
             for leaf in &t.partitions {
-                let piece = Piece {
+                let piece = |range| Piece {
                     table: t.name.clone(),
-                    range: None,
+                    range,
                     partition: Some(leaf.name.clone()),
                     hive: None,
                 };
-                self.whole(piece, leaf.estimated_bytes)?;
+                let what = format!("its leaf partition {}", leaf.name);
+                match leaf.blocks {
+                    Some(blocks) if leaf.estimated_bytes > self.target && blocks > 0 => {
+                        let ranges = self.ranges(0, blocks as i64 - 1, &[], leaf.estimated_bytes);
+                        let each = leaf.estimated_bytes / ranges.len() as u64;
+                        self.fits(t, &what, each, || {
+                            format!("its heap has only {blocks} blocks to split it by")
+                        })?;
+                        planned.extend(ranges.into_iter().map(|r| (piece(Some(r)), each, true)));
+                    }
+                    // Measured empty: nothing to read, whatever the statistics say.
+                    Some(0) => planned.push((piece(None), 0, false)),
+                    _ => {
+                        self.fits(t, &what, leaf.estimated_bytes, || {
+                            "it cannot be read in block ranges (they need PostgreSQL 14 or later)"
+                                .into()
+                        })?;
+                        planned.push((piece(None), leaf.estimated_bytes, false));
+                    }
+                }
+            }
+            for (piece, bytes, alone) in planned {
+                if alone {
+                    self.alone(piece, bytes)?;
+                } else {
+                    self.whole(piece, bytes)?;
+                }
             }
             return Ok(());
         }
-        let bounds = t.split_key.as_ref().and_then(|k| k.bounds);
-        match bounds {
+        let key = t.split_key.as_ref();
+        match key.and_then(|k| k.bounds) {
             Some((min, max)) if t.estimated_bytes > self.target => {
-                let parts = t
-                    .estimated_bytes
-                    .div_ceil(self.target)
-                    .min(self.config.max_ranges_per_table);
-                let quantiles = t.split_key.as_ref().map_or(&[][..], |k| &k.quantiles[..]);
-                let ranges = split_by_quantiles(min, max, quantiles, parts);
+                let quantiles = key.map_or(&[][..], |k| &k.quantiles[..]);
+                let ranges = self.ranges(min, max, quantiles, t.estimated_bytes);
                 let each = t.estimated_bytes / ranges.len() as u64;
+                self.fits(t, "the table", each, || {
+                    format!(
+                        "its split key {} gives only {} ranges",
+                        key.map_or("", |k| k.column.as_str()),
+                        ranges.len()
+                    )
+                })?;
                 for r in ranges {
-                    (self.emit)(Chunk {
-                        id: 0,
-                        pieces: vec![Piece {
-                            table: t.name.clone(),
-                            range: Some(r),
-                            partition: None,
-                            hive: None,
-                        }],
-                        estimated_bytes: each,
-                    })?;
+                    let piece = Piece {
+                        table: t.name.clone(),
+                        range: Some(r),
+                        partition: None,
+                        hive: None,
+                    };
+                    self.alone(piece, each)?;
                 }
                 Ok(())
             }
             _ => {
+                // A table big enough to split had its bounds read (see `wants_bounds`): with a
+                // split key and no bounds it is empty in the snapshot, whatever the statistics
+                // say.
+                let bytes = if key.is_some() && t.estimated_bytes > self.target {
+                    0
+                } else {
+                    t.estimated_bytes
+                };
+                self.fits(t, "the table", bytes, || {
+                    "it has no usable split key (an integer primary key, a primary key or unique \
+                     index of NOT NULL columns on MySQL, block ranges on PostgreSQL 14 or later)"
+                        .into()
+                })?;
                 let piece = Piece {
                     table: t.name.clone(),
                     range: None,
@@ -238,6 +320,45 @@ where
                 self.whole(piece, t.estimated_bytes)
             }
         }
+    }
+
+    /// Ranges of `[min, max]` of about one piece each of `bytes` in all.
+    fn ranges(&self, min: i64, max: i64, quantiles: &[i64], bytes: u64) -> Vec<KeyRange> {
+        let parts = bytes
+            .div_ceil(self.target)
+            .min(self.config.max_ranges_per_table);
+        split_by_quantiles(min, max, quantiles, parts)
+    }
+
+    /// Refuses `what` of `t` when its `bytes` are more than one chunk may read; `why` says
+    /// why it cannot be split further.
+    fn fits(
+        &self,
+        t: &TableDesc,
+        what: &str,
+        bytes: u64,
+        why: impl FnOnce() -> String,
+    ) -> Result<(), Err> {
+        match self.config.max_chunk_bytes {
+            Some(limit) if bytes > limit => Err(Error::TooBig {
+                table: t.name.to_string(),
+                what: what.to_string(),
+                estimated_bytes: bytes,
+                limit,
+                why: why(),
+            }
+            .into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Emits a piece as a chunk of its own.
+    fn alone(&mut self, piece: Piece, bytes: u64) -> Result<(), Err> {
+        (self.emit)(Chunk {
+            id: 0,
+            pieces: vec![piece],
+            estimated_bytes: bytes,
+        })
     }
 
     /// Emits the last, partly filled batch.
@@ -253,11 +374,7 @@ where
     /// other small pieces into the batch (emitted first when the piece would overfill it).
     fn whole(&mut self, piece: Piece, bytes: u64) -> Result<(), Err> {
         if bytes >= self.target {
-            return (self.emit)(Chunk {
-                id: 0,
-                pieces: vec![piece],
-                estimated_bytes: bytes,
-            });
+            return self.alone(piece, bytes);
         }
         if !self.batch.pieces.is_empty()
             && (self.batch.estimated_bytes + bytes > self.target
@@ -281,24 +398,24 @@ fn empty_chunk() -> Chunk {
 }
 
 /// Turns tables into chunks with a [`Planner`], then orders them largest first (so the longest
-/// work starts earliest) and numbers them.
+/// work starts earliest) and numbers them. Fails on the first table too big to plan.
 pub fn plan(
     tables: &[TableDesc],
     profiles: &HashMap<TableName, Vec<ProfileGroup>>,
     config: &PlanConfig,
-) -> Vec<Chunk> {
+) -> Result<Vec<Chunk>, Error> {
     let mut chunks: Vec<Chunk> = Vec::new();
     let mut planner = Planner::new(*config, |c| {
         chunks.push(c);
-        Ok::<(), std::convert::Infallible>(())
+        Ok::<(), Error>(())
     });
     for t in tables {
         let groups = profiles.get(&t.name).map_or(&[][..], |g| &g[..]);
-        let Ok(()) = planner.table(t, groups);
+        planner.table(t, groups)?;
     }
-    let Ok(()) = planner.finish();
+    planner.finish()?;
     number_largest_first(&mut chunks);
-    chunks
+    Ok(chunks)
 }
 
 /// Orders chunks largest first and numbers them `0..`. Stable: equal sizes keep their order,
@@ -317,7 +434,7 @@ fn hive_pieces(
     groups: &[ProfileGroup],
     config: &PlanConfig,
 ) -> Vec<(Piece, u64)> {
-    let target = config.target_source_bytes();
+    let target = config.piece_bytes();
     let rows: u64 = groups.iter().map(|g| g.rows).sum();
     let bytes_per_row = if rows == 0 {
         0.0
@@ -592,7 +709,7 @@ mod tests {
         for i in 0..10 {
             tables.push(table(&format!("tiny{i}"), 30, Some((1, 3)), true));
         }
-        let chunks = plan(&tables, &HashMap::new(), &cfg);
+        let chunks = plan(&tables, &HashMap::new(), &cfg).unwrap();
         let big: Vec<_> = chunks
             .iter()
             .flat_map(|c| &c.pieces)
@@ -639,18 +756,21 @@ mod tests {
             crate::model::Partition {
                 name: TableName::new("public", "events_big"),
                 estimated_bytes: 500,
+                blocks: None,
             },
             crate::model::Partition {
                 name: TableName::new("public", "events_a"),
                 estimated_bytes: 10,
+                blocks: None,
             },
             crate::model::Partition {
                 name: TableName::new("public", "events_b"),
                 estimated_bytes: 10,
+                blocks: None,
             },
         ];
         assert!(!cfg.wants_bounds(&parent));
-        let chunks = plan(&[parent], &HashMap::new(), &cfg);
+        let chunks = plan(&[parent], &HashMap::new(), &cfg).unwrap();
         let pieces: Vec<&Piece> = chunks.iter().flat_map(|c| &c.pieces).collect();
         assert_eq!(pieces.len(), 3);
         assert!(
@@ -670,12 +790,206 @@ mod tests {
         assert_eq!(chunks[0].pieces[0].file_stem(), "part-of-public.events_big");
     }
 
+    /// A plan with a small per-chunk limit: files of 100 bytes, chunks of at most 250.
+    fn limited() -> PlanConfig {
+        PlanConfig {
+            target_file_bytes: 100,
+            source_bytes_per_file_byte: 4.0,
+            max_chunk_bytes: Some(250),
+            ..Default::default()
+        }
+    }
+
+    fn refusal(e: Error) -> (String, u64, u64, String) {
+        let shown = e.to_string();
+        assert_eq!(e.class(), crate::error::ErrorClass::InvalidInput, "{shown}");
+        match e {
+            Error::TooBig {
+                table,
+                estimated_bytes,
+                limit,
+                ..
+            } => (table, estimated_bytes, limit, shown),
+            other => panic!("not a refusal: {other}"),
+        }
+    }
+
+    #[test]
+    fn the_chunk_limit_caps_pieces_below_the_file_target() {
+        let cfg = limited();
+        assert_eq!(cfg.target_source_bytes(), 400);
+        assert_eq!(cfg.piece_bytes(), 250);
+        assert_eq!(PlanConfig::default().piece_bytes(), 512 << 20);
+        // A table over the limit (though under a file's worth) wants its bounds read.
+        assert!(cfg.wants_bounds(&table("a", 300, None, true)));
+        let chunks = plan(
+            &[table("keyed", 1000, Some((1, 10_000)), true)],
+            &HashMap::new(),
+            &cfg,
+        )
+        .unwrap();
+        assert_eq!(chunks.len(), 4);
+        assert!(
+            chunks.iter().all(|c| c.estimated_bytes <= 250),
+            "{chunks:?}"
+        );
+        // Small tables are packed no further than the limit either.
+        let tables: Vec<_> = (0..10)
+            .map(|i| table(&format!("t{i}"), 60, None, false))
+            .collect();
+        let chunks = plan(&tables, &HashMap::new(), &cfg).unwrap();
+        assert!(
+            chunks.iter().all(|c| c.estimated_bytes <= 250),
+            "{chunks:?}"
+        );
+        assert_eq!(chunks.iter().map(|c| c.pieces.len()).sum::<usize>(), 10);
+    }
+
+    #[test]
+    fn block_ranges_split_a_table_without_a_key_within_the_limit() {
+        let mut t = table("heap", 2000, Some((0, 99)), true);
+        t.split_key = Some(SplitKey {
+            bounds: Some((0, 99)),
+            ..SplitKey::blocks()
+        });
+        let chunks = plan(&[t], &HashMap::new(), &limited()).unwrap();
+        assert_eq!(chunks.len(), 8);
+        assert!(chunks.iter().all(|c| c.estimated_bytes <= 250));
+        let ranges: Vec<KeyRange> = chunks.iter().map(|c| c.pieces[0].range.unwrap()).collect();
+        assert_partition(&ranges, [-1, 0, 1, 50, 98, 99, 100, 5000, i64::MAX]);
+    }
+
+    #[test]
+    fn a_table_nothing_splits_is_refused_when_over_the_limit() {
+        let cfg = limited();
+        let e = plan(
+            &[
+                table("small", 250, None, false),
+                table("nokey", 251, None, false),
+            ],
+            &HashMap::new(),
+            &cfg,
+        )
+        .unwrap_err();
+        let (name, bytes, limit, shown) = refusal(e);
+        assert_eq!((name.as_str(), bytes, limit), ("public.nokey", 251, 250));
+        assert!(shown.contains("public.nokey"), "{shown}");
+        assert!(
+            shown.contains("251 bytes") && shown.contains("250 bytes"),
+            "{shown}"
+        );
+        assert!(shown.contains("no usable split key"), "{shown}");
+        // Without a limit (the CLI's default) it is read whole, as before.
+        let chunks = plan(
+            &[table("nokey", 10_000, None, false)],
+            &HashMap::new(),
+            &PlanConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(chunks[0].pieces[0].range, None);
+        // A keyed table whose bounds were read and found none is empty in the snapshot,
+        // whatever its statistics say: nothing to refuse.
+        let chunks = plan(
+            &[table("emptied", 10_000, None, true)],
+            &HashMap::new(),
+            &cfg,
+        )
+        .unwrap();
+        assert_eq!(chunks[0].pieces[0].range, None);
+        // A key with too few values to cut the table finely enough.
+        let e = plan(
+            &[table("fat_rows", 1000, Some((1, 2)), true)],
+            &HashMap::new(),
+            &cfg,
+        )
+        .unwrap_err();
+        let (_, bytes, _, shown) = refusal(e);
+        assert_eq!(bytes, 500);
+        assert!(shown.contains("gives only 2 ranges"), "{shown}");
+    }
+
+    #[test]
+    fn big_leaves_are_read_in_block_ranges_and_unmeasured_ones_refused() {
+        let leaf = |name: &str, bytes: u64, blocks: Option<u64>| crate::model::Partition {
+            name: TableName::new("public", name),
+            estimated_bytes: bytes,
+            blocks,
+        };
+        let mut parent = table("events", 0, None, false);
+        parent.partitions = vec![
+            leaf("events_big", 1000, Some(40)),
+            leaf("events_small", 10, None),
+            leaf("events_emptied", 5000, Some(0)),
+        ];
+        let chunks = plan(std::slice::from_ref(&parent), &HashMap::new(), &limited()).unwrap();
+        assert!(
+            chunks.iter().all(|c| c.estimated_bytes <= 250),
+            "{chunks:?}"
+        );
+        let big: Vec<&Piece> = chunks
+            .iter()
+            .flat_map(|c| &c.pieces)
+            .filter(|p| p.partition.as_ref().unwrap().name == "events_big")
+            .collect();
+        assert_eq!(big.len(), 4);
+        let ranges: Vec<KeyRange> = big.iter().map(|p| p.range.unwrap()).collect();
+        assert_partition(&ranges, [0, 9, 10, 39, 40, 1000]);
+        assert_eq!(
+            big[0].file_stem(),
+            format!("part-of-public.events_big.blocks_{}", ranges[0].label())
+        );
+        let whole: Vec<&Piece> = chunks
+            .iter()
+            .flat_map(|c| &c.pieces)
+            .filter(|p| p.range.is_none())
+            .collect();
+        assert_eq!(whole.len(), 2, "the small and the emptied leaf: {whole:?}");
+        assert_eq!(
+            whole
+                .iter()
+                .find(|p| p.partition.as_ref().unwrap().name == "events_small")
+                .unwrap()
+                .file_stem(),
+            "part-of-public.events_small"
+        );
+
+        // Not measured (a server before PostgreSQL 14) and over the limit: refused, and no
+        // piece of the table is planned.
+        parent.partitions.push(leaf("events_old", 300, None));
+        let e = plan(&[parent], &HashMap::new(), &limited()).unwrap_err();
+        let (name, bytes, limit, shown) = refusal(e);
+        assert_eq!((name.as_str(), bytes, limit), ("public.events", 300, 250));
+        assert!(
+            shown.contains("leaf partition public.events_old"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn a_hive_partition_over_the_limit_is_refused() {
+        let mut t = table("events", 1000, Some((1, 1000)), true);
+        t.partition_by = Some(Partitioning {
+            key: "region".into(),
+            column: "region".into(),
+            by: PartitionBy::Value,
+        });
+        let groups = vec![
+            group(GroupValue::Text("eu".into()), 900, (1, 900)),
+            group(GroupValue::Text("us".into()), 100, (901, 1000)),
+        ];
+        let profiles = HashMap::from([(t.name.clone(), groups)]);
+        let e = plan(&[t], &profiles, &limited()).unwrap_err();
+        let (_, bytes, _, shown) = refusal(e);
+        assert_eq!(bytes, 900);
+        assert!(shown.contains("the partition region=eu"), "{shown}");
+    }
+
     #[test]
     fn thousands_of_empty_tables_become_few_chunks() {
         let tables: Vec<_> = (0..5000)
             .map(|i| table(&format!("t{i}"), 0, None, false))
             .collect();
-        let chunks = plan(&tables, &HashMap::new(), &PlanConfig::default());
+        let chunks = plan(&tables, &HashMap::new(), &PlanConfig::default()).unwrap();
         assert_eq!(chunks.len(), 5000usize.div_ceil(256));
         let total: usize = chunks.iter().map(|c| c.pieces.len()).sum();
         assert_eq!(total, 5000);
@@ -714,6 +1028,7 @@ mod tests {
     fn pieces_of(t: &TableDesc, groups: Vec<ProfileGroup>, cfg: &PlanConfig) -> Vec<Piece> {
         let profiles = HashMap::from([(t.name.clone(), groups)]);
         let mut pieces: Vec<Piece> = plan(std::slice::from_ref(t), &profiles, cfg)
+            .unwrap()
             .into_iter()
             .flat_map(|c| c.pieces)
             .collect();
@@ -866,6 +1181,10 @@ mod tests {
         )));
         // Three small pieces share one chunk but each writes its own file.
         let profiles = HashMap::from([(t.name.clone(), vec![])]);
-        assert!(plan(&[t], &profiles, &PlanConfig::default()).is_empty());
+        assert!(
+            plan(&[t], &profiles, &PlanConfig::default())
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -279,3 +279,123 @@ async fn damaged_exports_are_not_published() {
         533
     );
 }
+
+/// The serverless plan under a small per-chunk limit, set as a deployment sets it (the export
+/// configuration's `max_chunk_size`, carried by the trigger's job): a PostgreSQL table without
+/// a key, bigger than the limit, is planned in block ranges within it and its chunks export
+/// every row once; a MySQL table that nothing can split fails the plan step, naming the
+/// table, its size and the limit, and leaves no chunk list for the Map to run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plan_step_keeps_every_chunk_within_max_chunk_size() {
+    use snapex::service::config::ServiceConfig;
+    use snapex::service::events::{SnapshotCreated, SnapshotOrigin};
+    use snapex::service::job::SnapshotKind;
+    const LIMIT: u64 = 1 << 20;
+    let service = ServiceConfig::parse(
+        "destination = \"s3://lake/exports\"\nmax_chunk_size = \"1MiB\"\n\
+         [[database]]\nsource = \"orders-db\"\ndatabase = \"shop\"\n",
+        "snapex.toml",
+    )
+    .unwrap();
+    let snapshot = SnapshotCreated {
+        kind: SnapshotKind::Instance,
+        origin: SnapshotOrigin::Manual,
+        identifier: "before-upgrade".into(),
+        arn: "arn:aws:rds:us-east-1:123456789012:snapshot:before-upgrade".into(),
+        time: chrono::DateTime::parse_from_rfc3339("2026-12-01T03:10:00Z")
+            .unwrap()
+            .into(),
+    };
+    let job = snapex::service::decide::job(&service.databases[0], &snapshot);
+    assert_eq!(job.max_chunk_bytes, Some(LIMIT));
+
+    let db = TestDb::create("steps_limit").await;
+    db.exec(
+        "CREATE TABLE ledger (acct int8 NOT NULL, v text NOT NULL);
+         INSERT INTO ledger SELECT g % 1000, repeat('l', 60) || g FROM generate_series(1, 60000) g;
+         ANALYZE ledger;",
+    )
+    .await;
+    let dest = temp_dir("steps-limit");
+    let d = dest.to_str().unwrap();
+    let mut cfg = job.export_config(&db.url).unwrap();
+    assert_eq!(cfg.plan.max_chunk_bytes, Some(LIMIT));
+    cfg.destination = d.to_string();
+    let id = job.export_id.as_str();
+    let planned = plan_step(&cfg, Arc::new(Quiet)).await.unwrap();
+    assert!(planned.chunks >= 5, "{} chunks", planned.chunks);
+    let work = dest.join(id).join("_work");
+    for chunk in 0..planned.chunks {
+        let spec: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(work.join(format!("chunks/{chunk}.json"))).unwrap(),
+        )
+        .unwrap();
+        let estimated = spec["chunk"]["estimated_bytes"].as_u64().unwrap();
+        assert!(estimated <= LIMIT, "chunk {chunk}: {estimated} bytes");
+        assert!(spec["chunk"]["pieces"][0]["range"].is_object(), "{spec}");
+    }
+    let url = SourceUrl::parse(&db.url).unwrap();
+    for chunk in 0..planned.chunks {
+        chunk_step(&url, d, None, id, chunk).await.unwrap();
+    }
+    finalize_step(d, None, id, Arc::new(Quiet)).await.unwrap();
+    let manifest = read_manifest(&dest.join(id));
+    let ledger = &manifest.tables[0];
+    assert_eq!(ledger.split_key.as_deref(), Some("ctid"));
+    let mut got: Vec<String> = Vec::new();
+    for f in &ledger.files {
+        let batch = snapex_tests::file_batch(&dest.join(id), f).unwrap();
+        got.extend(snapex_tests::display_strings(&batch, "v"));
+    }
+    got.sort();
+    let client = db.client().await;
+    let want: Vec<String> = client
+        .query("SELECT v FROM ledger ORDER BY v", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(got.len(), 60_000);
+    assert!(got == want, "every row exactly once");
+
+    let my = snapex_tests::MyDb::create("steps_limit").await;
+    my.exec(
+        "CREATE TABLE no_key (id BIGINT, v VARCHAR(200));
+         INSERT INTO no_key
+           WITH RECURSIVE d (n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM d WHERE n < 9),
+           k (n) AS (SELECT a.n + 10 * b.n + 100 * c.n + 1000 * e.n + 10000 * f.n
+                     FROM d a, d b, d c, d e, d f)
+           SELECT n, REPEAT('x', 100) FROM k WHERE n < 40000;
+         ANALYZE TABLE no_key;",
+    )
+    .await;
+    let my_dest = temp_dir("steps-limit-my");
+    let mut cfg = job.export_config(&my.url).unwrap();
+    cfg.destination = my_dest.to_str().unwrap().to_string();
+    let e = plan_step(&cfg, Arc::new(Quiet)).await.unwrap_err();
+    assert_eq!(e.class(), ErrorClass::InvalidInput, "{e}");
+    let shown = e.to_string();
+    let snapex::Error::TooBig {
+        estimated_bytes, ..
+    } = e
+    else {
+        panic!("not a refusal: {shown}");
+    };
+    for says in [
+        format!("{}.no_key", my.name),
+        format!("{estimated_bytes} bytes"),
+        format!("{LIMIT} bytes"),
+    ] {
+        assert!(shown.contains(&says), "{says:?} in {shown}");
+    }
+    let my_work = my_dest.join(id).join("_work");
+    assert!(!my_work.join("chunks.jsonl").exists(), "no chunk list");
+    assert!(!my_work.join("plan.json").exists(), "no plan");
+    assert!(
+        files_under(&my_dest)
+            .iter()
+            .all(|f| f.extension().is_none_or(|e| e != "parquet")),
+        "no chunk ran"
+    );
+}

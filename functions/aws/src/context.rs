@@ -78,6 +78,10 @@ pub struct Settings {
     /// instead of the one RDS reports (a fake RDS such as moto reports hostnames that do not
     /// resolve). Logged as a warning whenever it is used.
     pub test_db_endpoint: Option<Endpoint>,
+    /// `SNAPEX_CHUNK_MEMORY_MB`: ExportChunk's memory size (plan), for the per-chunk budget.
+    pub chunk_memory_mb: Option<u32>,
+    /// `SNAPEX_CHUNK_TIMEOUT_SECONDS`: ExportChunk's timeout (plan), for the per-chunk budget.
+    pub chunk_timeout_seconds: Option<u32>,
 }
 
 impl Settings {
@@ -111,6 +115,17 @@ impl Settings {
                     ))
                 })?,
         };
+        let number = |k: &str, what: &str| -> Result<Option<u32>, StepError> {
+            var(k)
+                .map(|v| {
+                    v.trim().parse().map_err(|_| {
+                        StepError::invalid_input(format!("{k}={v:?} is not a number of {what}"))
+                    })
+                })
+                .transpose()
+        };
+        let chunk_memory_mb = number("SNAPEX_CHUNK_MEMORY_MB", "MB")?;
+        let chunk_timeout_seconds = number("SNAPEX_CHUNK_TIMEOUT_SECONDS", "seconds")?;
         let test_db_endpoint = var("SNAPEX_TEST_DB_ENDPOINT")
             .map(|v| parse_endpoint(&v))
             .transpose()?;
@@ -133,6 +148,8 @@ impl Settings {
             sweep_hours,
             endpoint_url: var("AWS_ENDPOINT_URL"),
             test_db_endpoint,
+            chunk_memory_mb,
+            chunk_timeout_seconds,
         })
     }
 }
@@ -148,6 +165,8 @@ impl Default for Settings {
             export_bucket: None,
             glue_database: None,
             sweep_hours: DEFAULT_LOOKBACK_HOURS,
+            chunk_memory_mb: None,
+            chunk_timeout_seconds: None,
             endpoint_url: None,
             test_db_endpoint: None,
         }
@@ -218,6 +237,8 @@ mod tests {
             ("SNAPEX_EXPORT_BUCKET", "lake"),
             ("SNAPEX_GLUE_DATABASE", "snapex"),
             ("SNAPEX_SWEEP_HOURS", "48"),
+            ("SNAPEX_CHUNK_MEMORY_MB", "1024"),
+            ("SNAPEX_CHUNK_TIMEOUT_SECONDS", " 900 "),
         ])
         .unwrap();
         assert_eq!(
@@ -228,6 +249,8 @@ mod tests {
             }
         );
         assert_eq!(s.sweep_hours, 48);
+        assert_eq!(s.chunk_memory_mb, Some(1024));
+        assert_eq!(s.chunk_timeout_seconds, Some(900));
         assert_eq!(settings(&[]).unwrap().sweep_hours, DEFAULT_LOOKBACK_HOURS);
         assert_eq!(settings(&[]).unwrap().deployment(), Deployment::default());
         assert_eq!(settings(&[]).unwrap(), Settings::default());
@@ -254,6 +277,8 @@ mod tests {
             ("SNAPEX_SWEEP_HOURS", "0"),
             ("SNAPEX_SWEEP_HOURS", "2161"),
             ("SNAPEX_SWEEP_HOURS", "a day"),
+            ("SNAPEX_CHUNK_MEMORY_MB", "3GB"),
+            ("SNAPEX_CHUNK_TIMEOUT_SECONDS", "-1"),
         ] {
             let e = settings(&[(k, v)]).unwrap_err();
             assert_eq!(e.name, "InvalidInput");

@@ -215,13 +215,14 @@ async fn run_piece(
         table.name.to_string(),
     );
     // A leaf partition is read under its own name, with its parent's columns (selected by name,
-    // so a leaf's own column order does not matter), and written into the parent's folder.
+    // so a leaf's own column order does not matter), and written into the parent's folder. A
+    // ranged piece of a leaf is a range of the leaf's heap blocks.
     let leaf;
     let read_as = match &piece.partition {
         Some(name) => {
             leaf = TableDesc {
                 name: name.clone(),
-                split_key: None,
+                split_key: piece.range.map(|_| crate::model::SplitKey::blocks()),
                 partitions: vec![],
                 ..table.clone()
             };

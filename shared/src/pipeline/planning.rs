@@ -4,9 +4,9 @@
 //! once unless the caller keeps them.
 //!
 //! A table whose plan needs queries of its own (key bounds of a big table, rows per partition
-//! of a table with Hive partitions, the leaves of a partitioned table) is deferred until the
-//! catalog stream ends, because the stream holds the session's connection; such tables are
-//! few, since each is big or configured by name.
+//! of a table with Hive partitions, the block counts of a partitioned table's big leaves) is
+//! deferred until the catalog stream ends, because the stream holds the session's
+//! connection; such tables are few, since each is big or configured by name.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -147,6 +147,14 @@ pub(super) async fn discover_and_plan(
     }
     for t in deferred.iter_mut().filter(|t| cfg.plan.wants_bounds(t)) {
         session.fetch_bounds(t).await?;
+    }
+    // Big leaves of a partitioned table read leaf by leaf are split in block ranges.
+    for t in deferred.iter_mut().filter(|t| t.partition_by.is_none()) {
+        if t.partitions.iter().any(|l| cfg.plan.wants_blocks(l)) {
+            session
+                .fetch_leaf_blocks(t, |l| cfg.plan.wants_blocks(l))
+                .await?;
+        }
     }
     let profiles = profile_partitions(session, &mut deferred, &cfg.plan, progress).await?;
     let later: HashMap<TableName, Ordered> = deferred

@@ -9,6 +9,7 @@
 //! target_file_size = "256MiB"
 //! glue_database = "analytics"
 //! pieces_per_chunk = 64                   # optional: small pieces sharing one chunk
+//! max_chunk_size = "20GiB"                # optional: what one ExportChunk call may read
 //!
 //! [[database]]
 //! source = "orders-db"                    # the DB instance or cluster identifier
@@ -127,6 +128,7 @@ struct Defaults {
     target_file_size: Option<String>,
     glue_database: Option<String>,
     pieces_per_chunk: Option<usize>,
+    max_chunk_size: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -149,6 +151,7 @@ struct RawEntry {
     target_file_size: Option<String>,
     glue_database: Option<String>,
     pieces_per_chunk: Option<usize>,
+    max_chunk_size: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,6 +164,7 @@ struct RawConfig {
     target_file_size: Option<String>,
     glue_database: Option<String>,
     pieces_per_chunk: Option<usize>,
+    max_chunk_size: Option<String>,
     #[serde(default)]
     database: Vec<RawEntry>,
 }
@@ -184,6 +188,9 @@ pub struct DatabaseExport {
     pub glue_database: Option<String>,
     /// At most this many small pieces per chunk; the planner's default when absent.
     pub pieces_per_chunk: Option<usize>,
+    /// The most source bytes one chunk (one ExportChunk call) may read; when absent, Plan
+    /// computes it from ExportChunk's memory size and timeout (`snapex::budget`).
+    pub max_chunk_bytes: Option<u64>,
 }
 
 /// The whole configuration: the databases to export, at most one per source.
@@ -224,6 +231,7 @@ impl ServiceConfig {
                 .glue_database
                 .or_else(|| deployment.glue_database.clone()),
             pieces_per_chunk: raw.pieces_per_chunk,
+            max_chunk_size: raw.max_chunk_size,
         };
         let mut databases: Vec<DatabaseExport> = Vec::new();
         for (i, entry) in raw.database.into_iter().enumerate() {
@@ -306,6 +314,7 @@ fn resolve(e: RawEntry, d: &Defaults) -> Result<DatabaseExport, String> {
         target_file_size: e.target_file_size.clone(),
         glue_database: e.glue_database.clone(),
         pieces_per_chunk: e.pieces_per_chunk,
+        max_chunk_size: e.max_chunk_size.clone(),
     };
     let source = e.source.trim().to_ascii_lowercase();
     check_source(&source)?;
@@ -370,6 +379,17 @@ fn resolve(e: RawEntry, d: &Defaults) -> Result<DatabaseExport, String> {
     if pieces_per_chunk == Some(0) {
         return Err("pieces_per_chunk must be at least 1".into());
     }
+    let max_chunk_bytes = match o
+        .max_chunk_size
+        .clone()
+        .or_else(|| d.max_chunk_size.clone())
+    {
+        None => None,
+        Some(size) => match parse_size(&size).map_err(|e| format!("max_chunk_size: {e}"))? {
+            0 => return Err("max_chunk_size must be more than 0".into()),
+            n => Some(n),
+        },
+    };
     TableFilter::new(&e.include, &e.exclude).map_err(|e| e.to_string())?;
     for rule in &e.partition_by {
         PartitionRule::parse(rule).map_err(|e| as_setting(&e, "--partition-by", "partition_by"))?;
@@ -388,6 +408,7 @@ fn resolve(e: RawEntry, d: &Defaults) -> Result<DatabaseExport, String> {
         target_file_bytes,
         glue_database,
         pieces_per_chunk,
+        max_chunk_bytes,
     })
 }
 
@@ -438,6 +459,7 @@ destination = "s3://other/prefix"
 max_concurrency = 2
 target_file_size = "64MiB"
 glue_database = "billing_raw"
+max_chunk_size = "2GiB"
 "#;
 
     #[test]
@@ -461,6 +483,8 @@ glue_database = "billing_raw"
         assert_eq!(billing.max_concurrency, 2);
         assert_eq!(billing.target_file_bytes, 64 << 20);
         assert_eq!(billing.glue_database.as_deref(), Some("billing_raw"));
+        assert_eq!(billing.max_chunk_bytes, Some(2 << 30));
+        assert_eq!(orders.max_chunk_bytes, None);
         assert!(c.find("other").is_none());
     }
 
@@ -525,6 +549,11 @@ glue_database = "billing_raw"
             ("max_concurrency = 0", "max_concurrency"),
             ("restore_deadline_minutes = 0", "restore_deadline_minutes"),
             ("pieces_per_chunk = 0", "pieces_per_chunk"),
+            (
+                "max_chunk_size = \"0\"",
+                "max_chunk_size must be more than 0",
+            ),
+            ("max_chunk_size = \"big\"", "max_chunk_size"),
             ("instance_class = \"r6g.large\"", "instance class"),
             ("destination = \"/tmp/lake\"", "must be s3://"),
             ("glue_database = \"Bad-Name\"", "Bad-Name"),
@@ -797,6 +826,7 @@ mod props {
                 .map_or(128 << 20, |m| m << 20),
             glue_database: s.glue_database.clone().or(top.glue_database.clone()),
             pieces_per_chunk: s.pieces_per_chunk.or(top.pieces_per_chunk),
+            max_chunk_bytes: None,
         })
     }
 
@@ -824,6 +854,7 @@ mod props {
         "target_file_size",
         "glue_database",
         "pieces_per_chunk",
+        "max_chunk_size",
         "source",
         "database",
         "snapshots",

@@ -98,6 +98,7 @@ pub fn job(db: &DatabaseExport, snapshot: &SnapshotCreated) -> Job {
         target_file_bytes: db.target_file_bytes,
         max_concurrency: db.max_concurrency,
         pieces_per_chunk: db.pieces_per_chunk,
+        max_chunk_bytes: db.max_chunk_bytes,
         instance: TemporaryInstance {
             identifier,
             cluster_identifier,

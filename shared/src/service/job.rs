@@ -70,6 +70,10 @@ pub struct Job {
     /// default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pieces_per_chunk: Option<usize>,
+    /// The most source bytes one chunk may read, as configured; when absent, Plan computes it
+    /// from ExportChunk's memory size and timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_chunk_bytes: Option<u64>,
     pub instance: TemporaryInstance,
 }
 
@@ -203,6 +207,7 @@ impl Job {
         if let Some(n) = self.pieces_per_chunk {
             cfg.plan.max_pieces_per_chunk = n.max(1);
         }
+        cfg.plan.max_chunk_bytes = self.max_chunk_bytes;
         cfg.partition_rules = self
             .partition_by
             .iter()

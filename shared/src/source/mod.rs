@@ -176,6 +176,19 @@ impl Session {
         }
     }
 
+    /// Measures in heap blocks the leaf partitions `wants` picks, so the planner can split
+    /// them in block ranges (PostgreSQL 14+; MySQL tables have no leaves).
+    pub async fn fetch_leaf_blocks(
+        &self,
+        table: &mut TableDesc,
+        wants: impl Fn(&crate::model::Partition) -> bool,
+    ) -> Result<()> {
+        match self {
+            Session::Postgres { snapshot, .. } => snapshot.fetch_leaf_blocks(table, wants).await,
+            Session::MySql(_) => Ok(()),
+        }
+    }
+
     /// Rows per partition group of a table with Hive partitions, for the planner.
     pub async fn profile(&self, table: &TableDesc, p: &Partitioning) -> Result<Vec<ProfileGroup>> {
         match self {

@@ -214,6 +214,7 @@ pub async fn discover(
             leaves.entry(row.get(0)).or_default().push(Partition {
                 name: TableName::new(row.get::<_, String>(1), row.get::<_, String>(2)),
                 estimated_bytes: row.get::<_, i64>(3).max(0) as u64,
+                blocks: None,
             });
         }
     }
@@ -260,7 +261,7 @@ pub async fn discover(
                         partition_by: None,
                     },
                     partition: row.get("relispartition"),
-                    plain: row.get::<_, String>("relkind") == "r",
+                    heap: matches!(row.get::<_, String>("relkind").as_str(), "r" | "m"),
                     ctid_ranges,
                     pk: vec![],
                     pk_types: vec![],
@@ -316,9 +317,9 @@ pub async fn discover(
 struct Building {
     table: TableDesc,
     partition: bool,
-    /// An ordinary table (not a partitioned parent, whose ctids are per partition, nor a
-    /// materialized view, which is read whole).
-    plain: bool,
+    /// An ordinary table or a materialized view: a heap of its own, readable in block ranges
+    /// (not a partitioned parent, whose blocks are its leaves').
+    heap: bool,
     /// The server has TID range scans (PostgreSQL 14+); without them a block range would be a
     /// full scan per chunk.
     ctid_ranges: bool,
@@ -360,16 +361,10 @@ impl Building {
                 bounds: None,
                 tuples: None,
             });
-        } else if self.plain && self.ctid_ranges {
+        } else if self.heap && self.ctid_ranges {
             // No integer key: ranges of heap blocks, each read with a TID range scan. Within one
             // snapshot every visible row version has exactly one ctid, so each row is read once.
-            self.table.split_key = Some(crate::model::SplitKey {
-                column: "ctid".into(),
-                physical: true,
-                quantiles: vec![],
-                bounds: None,
-                tuples: None,
-            });
+            self.table.split_key = Some(crate::model::SplitKey::blocks());
         }
         Discovered::Table(Box::new(self.table))
     }

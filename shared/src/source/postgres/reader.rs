@@ -264,6 +264,7 @@ mod tests {
         t.partitions = vec![Partition {
             name: TableName::new("public", "animals_1"),
             estimated_bytes: 0,
+            blocks: None,
         }];
         assert_eq!(from_table(&t), r#""public"."animals""#);
     }
