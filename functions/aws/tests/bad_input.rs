@@ -14,7 +14,7 @@ use snapex_aws::StepError;
 use snapex_aws::steps::trigger::Answer;
 use snapex_aws::steps::{restore, trigger};
 mod common;
-use common::Moto;
+use common::{Moto, poll_instance};
 
 const CONFIG: &str = r#"
 destination = "s3://lake/exports"
@@ -329,6 +329,8 @@ async fn an_export_the_deployed_policies_would_refuse_is_refused_before_anything
             .send()
             .await
             .unwrap();
+        // RDS snapshots an instance only once it is available.
+        poll_instance(rds, "orders-db", Some("available")).await;
         let arn = rds
             .create_db_snapshot()
             .db_instance_identifier("orders-db")

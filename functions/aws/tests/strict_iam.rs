@@ -1,14 +1,17 @@
 //! The functions against their deployed IAM policies: moto with `tests/aws/strict_iam.py`
 //! checks every call made with a function's own credentials against that function's policy in
 //! `template.yaml` (resolved for the tests' stack by `snapex_tests::strict_aws`), and refuses
-//! what AWS would refuse.
+//! what AWS would refuse; `tests/aws/strict_rds.py` makes RDS's lifecycle real, so the calls
+//! checked are those the functions make against RDS (CheckInstance creates a cluster's instance
+//! once the cluster is available).
 //!
 //! First the hook itself, through the same SDK the functions use: an allowed call passes, the
 //! same call outside the policy is AccessDenied, request-tag and resource-tag conditions decide,
 //! and a call the hook cannot map is refused. Then the pipeline in-process (the real trigger
 //! and handlers, the real definition through `snapex-asl`), each function with its own
 //! credentials and the settings the template gives it, and the state machine's invocations
-//! and ItemReader checked against its role.
+//! and ItemReader checked against its role; and the trigger's hourly sweep with the trigger's
+//! credentials.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -20,7 +23,8 @@ use futures::future::BoxFuture;
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use serde_json::{Value, json};
-use snapex::service::job::{Endpoint, StepInput};
+use snapex::service::job::{Endpoint, Job, StepInput};
+use snapex::service::sweep::SweepOutcome;
 use snapex_asl::{Definition, Event, ItemReader, RunOptions, Runner, Status, TaskFailure, Tasks};
 use snapex_aws::steps::{check_instance, cleanup, export_chunk, finalize, plan, restore, trigger};
 use snapex_aws::{Clients, Context, Settings, StepError};
@@ -28,6 +32,8 @@ use snapex_tests::strict_aws::{
     ACCOUNT, Credentials, Function, REGION, STATE_MACHINE, StrictIam, check,
 };
 use snapex_tests::{S3Server, TestDb, fake_aws_env, get_object};
+mod common;
+use common::{STRICT_RDS, poll_cluster, poll_instance};
 
 /// The stack's parameters in the tests: an existing export bucket `lake`, a DB subnet group
 /// the world creates, and a Glue database that is no prefix of the test databases' names
@@ -45,7 +51,8 @@ const PARAMS: &[(&str, &str)] = &[
 /// to the running function's (see [`Pipeline`]), which must not reach another test's calls.
 static ENVIRONMENT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Strict moto, with `lake` and `other` buckets; an admin context with the harness's own
+/// Strict moto (strict IAM, and strict RDS so that the functions make the calls a real RDS
+/// makes them make), with `lake` and `other` buckets; an admin context with the harness's own
 /// credentials (never checked) to set up and read back.
 struct Strict {
     iam: StrictIam,
@@ -60,7 +67,7 @@ impl Strict {
         // A test that failed mid-pipeline may have left a function's credentials set.
         fake_aws_env();
         let iam = StrictIam::prepare(&StrictIam::template(), PARAMS);
-        let server = S3Server::start_strict(&[&iam.hook()]);
+        let server = S3Server::start_strict(&[STRICT_RDS, &iam.hook()]);
         server.create_bucket("lake");
         server.create_bucket("other");
         let admin = Clients::connect(Some(&server.endpoint)).await;
@@ -130,6 +137,8 @@ impl Strict {
                 .await
                 .unwrap();
         }
+        // RDS snapshots an instance only once it is available.
+        poll_instance(rds, source, Some("available")).await;
         rds.create_db_snapshot()
             .db_instance_identifier(source)
             .db_snapshot_identifier(snapshot)
@@ -153,6 +162,7 @@ impl Strict {
             .send()
             .await
             .unwrap();
+        poll_cluster(rds, source, Some("available")).await;
         rds.create_db_cluster_snapshot()
             .db_cluster_identifier(source)
             .db_cluster_snapshot_identifier(snapshot)
@@ -179,6 +189,29 @@ impl Strict {
             .send()
             .await
             .unwrap();
+    }
+
+    /// The job of every execution of the export state machine, as started.
+    async fn executions(&self) -> Vec<Job> {
+        let sfn = &self.admin.sfn;
+        let listed = sfn
+            .list_executions()
+            .state_machine_arn(&self.iam.state_machine.arn)
+            .send()
+            .await
+            .unwrap();
+        let mut jobs = Vec::new();
+        for e in listed.executions() {
+            let described = sfn
+                .describe_execution()
+                .execution_arn(e.execution_arn())
+                .send()
+                .await
+                .unwrap();
+            let input: StepInput = serde_json::from_str(described.input().unwrap()).unwrap();
+            jobs.push(input.job);
+        }
+        jobs
     }
 
     /// The DB subnet group the template's DbSubnetGroupName names.
@@ -357,6 +390,8 @@ async fn restoring_into_a_temporary_instance_needs_the_export_tag_and_changing_o
     let (status, code, message) = refusal(&e);
     assert_eq!((status, code.as_deref()), (Some(403), Some("AccessDenied")));
     assert!(message.contains("rds:ModifyDBInstance"), "{message}");
+    // RDS modifies an instance only once the restore is over.
+    poll_instance(&world.admin.rds, "snapex-tagged", Some("available")).await;
     let arn = modify("snapex-tagged")
         .await
         .unwrap()
@@ -592,7 +627,7 @@ impl Pipeline {
         let ctx = self.become_function(f);
         let ctx = ctx.as_ref();
         Ok(match f.binary.as_str() {
-            "snapex-trigger" => out(trigger::handle(input, ctx).await?),
+            "snapex-trigger" => out(trigger::handle_invocation(input, ctx).await?),
             "snapex-restore" => out(restore::handle(parse(input)?, ctx).await?),
             "snapex-check-instance" => out(check_instance::handle(parse(input)?, ctx).await?),
             "snapex-plan" => out(plan::handle(parse(input)?, ctx).await?),
@@ -770,6 +805,39 @@ fn assert_made(iam: &StrictIam, expected: &[(&str, &str)]) {
     }
 }
 
+/// The execution's input: the job the trigger started.
+fn started_job(execution: &snapex_asl::Execution) -> StepInput {
+    let input = execution
+        .history
+        .iter()
+        .find_map(|e| match &e.event {
+            Event::ExecutionStarted { input } => Some(input.clone()),
+            _ => None,
+        })
+        .unwrap();
+    serde_json::from_value(input).unwrap()
+}
+
+/// The names of the tables registered in Glue database `database`, sorted.
+async fn glue_tables(world: &Strict, database: &str) -> Vec<String> {
+    let glue = snapex_glue::connect(Some(&world.server.endpoint), None)
+        .await
+        .unwrap();
+    let tables = glue
+        .get_tables()
+        .database_name(database)
+        .send()
+        .await
+        .unwrap();
+    let mut names: Vec<_> = tables
+        .table_list()
+        .iter()
+        .map(|t| t.name().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
 fn entered(execution: &snapex_asl::Execution) -> Vec<String> {
     execution
         .history
@@ -783,7 +851,7 @@ fn entered(execution: &snapex_asl::Execution) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_call_of_the_pipeline_is_one_its_deployed_policies_allow_but_the_default_glue_database()
+async fn every_call_of_the_pipeline_and_of_the_sweep_is_one_its_deployed_policies_allow_and_the_trigger_refuses_what_they_would_not()
  {
     let db = TestDb::create("strict_iam").await;
     db.exec(
@@ -841,22 +909,14 @@ async fn every_call_of_the_pipeline_is_one_its_deployed_policies_allow_but_the_d
     let lake = world.server.reader("lake");
     get_object(&lake, &format!("exports/{export_id}/_SUCCESS")).await;
     assert_eq!(output["rows"], 3200);
-    let glue = snapex_glue::connect(Some(&world.server.endpoint), None)
-        .await
-        .unwrap();
-    let tables = glue
-        .get_tables()
-        .database_name("exports_orders")
-        .send()
-        .await
-        .unwrap();
-    let mut names: Vec<_> = tables.table_list().iter().map(|t| t.name()).collect();
-    names.sort();
-    assert_eq!(names, ["notes", "orders"]);
+    assert_eq!(
+        glue_tables(&world, "exports_orders").await,
+        ["notes", "orders"]
+    );
 
-    // Run 2: no glue_database in the configuration (issue 16, defect 2). Finalize publishes,
-    // then registers into a database named after the source database, which its policy
-    // (exports*) refuses.
+    // Run 2: no glue_database in the configuration (issue 16, defect 2): the export registers
+    // into the stack's Glue database (the trigger's SNAPEX_GLUE_DATABASE), which Finalize's
+    // policy allows.
     world
         .put(
             "lake",
@@ -867,50 +927,147 @@ async fn every_call_of_the_pipeline_is_one_its_deployed_policies_allow_but_the_d
     let event =
         instance_snapshot_event(&world, "orders-prod-2026-12-02", "2026-12-02T03:10:00Z").await;
     let execution = export(&world, &pipeline, event).await;
-    let job: StepInput = serde_json::from_value(
-        execution
-            .history
-            .iter()
-            .find_map(|e| match &e.event {
-                Event::ExecutionStarted { input } => Some(input.clone()),
-                _ => None,
-            })
-            .unwrap(),
-    )
-    .unwrap();
-    let Status::Failed { error, cause } = &execution.status else {
-        panic!("the export should fail: {:?}", execution.status)
+    let Status::Succeeded { output } = &execution.status else {
+        panic!(
+            "the export failed: {:?}\ndenials: {:#?}",
+            execution.status,
+            world.iam.denials()
+        )
     };
-    assert_eq!(error, "InvalidInput", "{cause}");
-    assert!(cause.contains("AccessDeniedException"), "{cause}");
-    let states = entered(&execution);
-    assert!(states.iter().any(|s| s == "Finalize"), "{states:?}");
-    assert!(states.iter().any(|s| s == "Cleanup"), "{states:?}");
-    // Published before the refusal: the data is there, the catalog is not.
-    get_object(&lake, &format!("exports/{}/_SUCCESS", job.job.export_id)).await;
-    let refused = format!(
-        "arn:aws:glue:us-east-1:{ACCOUNT}:database/{}",
-        snapex::catalog::names::database_name(&db.name)
+    world.iam.assert_no_denials();
+    assert_eq!(
+        started_job(&execution).job.glue_database.as_deref(),
+        Some("exports")
     );
-    let denials = world.iam.denials();
-    assert_eq!(denials.len(), 1, "{denials:#?}");
-    for d in &denials {
-        assert_eq!(
-            (
-                d.principal.as_str(),
-                d.operation.as_str(),
-                d.action.as_str(),
-                d.resource.as_str()
-            ),
-            (
-                "snapex-finalize",
-                "GetDatabase",
-                "glue:GetDatabase",
-                refused.as_str()
-            ),
-            "{d:#?}"
-        );
+    let export_id = output["export_id"].as_str().unwrap();
+    get_object(&lake, &format!("exports/{export_id}/_SUCCESS")).await;
+    assert_eq!(output["rows"], 3200);
+    assert_eq!(glue_tables(&world, "exports").await, ["notes", "orders"]);
+
+    // Run 3: a Glue database outside the stack's prefix, which Finalize's policy (exports*)
+    // would refuse after publishing: the trigger refuses the export before anything starts.
+    world
+        .put(
+            "lake",
+            config_key,
+            config("orders-prod", &db.name, Some("analytics")).as_bytes(),
+        )
+        .await;
+    let restores = |iam: &StrictIam| {
+        iam.calls()
+            .iter()
+            .filter(|(p, o, _)| p == "snapex-restore" && o == "RestoreDBInstanceFromDBSnapshot")
+            .count()
+    };
+    let restored = restores(&world.iam);
+    let trigger = pipeline.iam.function("snapex-trigger");
+    let event =
+        instance_snapshot_event(&world, "orders-prod-2026-12-03", "2026-12-03T03:10:00Z").await;
+    let refused = pipeline.call(trigger, event).await.unwrap_err();
+    pipeline.done();
+    assert_eq!(refused.name, "InvalidInput", "{refused}");
+    assert_eq!(
+        refused.message,
+        "orders-prod: Glue database \"analytics\" does not start with the stack's Glue database \
+         \"exports\" (SNAPEX_GLUE_DATABASE), so Finalize may not register in it; set \
+         glue_database to \"exports\" or a name starting with it, or leave it out"
+    );
+    world.iam.assert_no_denials();
+    assert_eq!(restores(&world.iam), restored, "nothing was restored");
+    assert_eq!(world.executions().await.len(), 2, "runs 1 and 2 only");
+    let instances = world
+        .admin
+        .rds
+        .describe_db_instances()
+        .send()
+        .await
+        .unwrap();
+    let left: Vec<_> = instances
+        .db_instances()
+        .iter()
+        .filter_map(|i| i.db_instance_identifier())
+        .collect();
+    assert!(
+        left.iter().all(|i| !i.contains("2026-12-03")),
+        "no instance restored for run 3: {left:?}"
+    );
+
+    // The hourly sweep, with the trigger's credentials, under the configuration of run 2:
+    // it lists orders-prod's snapshots, finds runs 1 and 2 started, and starts the others.
+    world
+        .put(
+            "lake",
+            config_key,
+            config("orders-prod", &db.name, None).as_bytes(),
+        )
+        .await;
+    let scheduled = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/events/scheduled-event.json"
+    );
+    let scheduled: Value =
+        serde_json::from_str(&std::fs::read_to_string(scheduled).unwrap()).unwrap();
+    let swept = pipeline.call(trigger, scheduled.clone()).await.unwrap();
+    pipeline.done();
+    world.iam.assert_no_denials();
+    assert_made(
+        &world.iam,
+        &[
+            ("snapex-trigger", "DescribeDBSnapshots"),
+            ("snapex-trigger", "DescribeDBClusterSnapshots"),
+        ],
+    );
+    let swept: SweepOutcome = serde_json::from_value(swept).unwrap();
+    // orders-prod's snapshots: the automated one RDS took when it was created, and runs 1-3's.
+    assert_eq!(
+        (swept.sources, swept.snapshots, swept.already_started),
+        (1, 4, 2),
+        "{swept:?}"
+    );
+    assert_eq!((swept.ignored, swept.refused.len()), (0, 0), "{swept:?}");
+    // One execution per snapshot: runs 1 and 2's, and the two the sweep started, which export
+    // into the stack's Glue database (an export id is the source and the snapshot's second,
+    // which two snapshots may share: the snapshot tells the executions apart).
+    let mut jobs = world.executions().await;
+    jobs.sort_by(|a, b| a.snapshot.identifier.cmp(&b.snapshot.identifier));
+    let snapshots: Vec<_> = jobs
+        .iter()
+        .map(|j| j.snapshot.identifier.as_str())
+        .collect();
+    assert_eq!(snapshots.len(), 4, "{snapshots:?}");
+    assert_eq!(
+        snapshots[..3],
+        [
+            "orders-prod-2026-12-01",
+            "orders-prod-2026-12-02",
+            "orders-prod-2026-12-03"
+        ]
+    );
+    assert!(
+        snapshots[3].starts_with("rds:orders-prod-"),
+        "{snapshots:?}"
+    );
+    let mut by_sweep = vec![&jobs[2], &jobs[3]];
+    for job in &by_sweep {
+        assert_eq!(job.glue_database.as_deref(), Some("exports"));
     }
+    by_sweep.sort_by(|a, b| a.export_id.cmp(&b.export_id));
+    let mut started = swept.started.clone();
+    started.sort();
+    assert_eq!(
+        started,
+        by_sweep
+            .iter()
+            .map(|j| j.export_id.clone())
+            .collect::<Vec<_>>()
+    );
+    // The next sweep finds them all started.
+    let swept = pipeline.call(trigger, scheduled).await.unwrap();
+    pipeline.done();
+    let swept: SweepOutcome = serde_json::from_value(swept).unwrap();
+    assert_eq!((swept.already_started, swept.started.len()), (4, 0));
+    assert_eq!(world.executions().await.len(), 4);
+    world.iam.assert_no_denials();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -953,7 +1110,8 @@ async fn an_aurora_cluster_export_makes_only_calls_its_deployed_policies_allow()
         &world.iam,
         &[
             ("snapex-restore", "RestoreDBClusterFromSnapshot"),
-            ("snapex-restore", "CreateDBInstance"),
+            // Once the cluster is available (issue 16, defect 1).
+            ("snapex-check-instance", "CreateDBInstance"),
             ("snapex-check-instance", "ModifyDBCluster"),
             ("snapex-cleanup", "DeleteDBCluster"),
             ("snapex-cleanup", "DeleteDBInstance"),
@@ -962,7 +1120,14 @@ async fn an_aurora_cluster_export_makes_only_calls_its_deployed_policies_allow()
     assert_eq!(output["rows"], 1500);
     let states = entered(&execution);
     assert!(states.iter().any(|s| s == "Cleanup"), "{states:?}");
-    // Cleanup (with its own credentials) deleted the temporary cluster.
+    // Cleanup (with its own credentials) deleted the temporary cluster and its instance: RDS
+    // reports them deleting until they are gone.
+    let temporary = started_job(&execution).job.instance;
+    let cluster = temporary.cluster_identifier.as_deref().unwrap();
+    let deleting = poll_cluster(&world.admin.rds, cluster, None).await;
+    assert!(deleting.iter().all(|s| s == "deleting"), "{deleting:?}");
+    let deleting = poll_instance(&world.admin.rds, &temporary.identifier, None).await;
+    assert!(deleting.iter().all(|s| s == "deleting"), "{deleting:?}");
     let clusters = world.admin.rds.describe_db_clusters().send().await.unwrap();
     let left: Vec<_> = clusters
         .db_clusters()
@@ -1033,6 +1198,9 @@ async fn a_failed_chunk_is_cleaned_up_and_reported_with_calls_the_deployed_polic
             ("snapex-cleanup", "DeleteDBInstance"),
         ],
     );
+    let temporary = started_job(&execution).job.instance.identifier;
+    let deleting = poll_instance(&world.admin.rds, &temporary, None).await;
+    assert!(deleting.iter().all(|s| s == "deleting"), "{deleting:?}");
     let instances = world
         .admin
         .rds

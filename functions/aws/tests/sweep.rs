@@ -2,7 +2,8 @@
 //! snapshot whose event never came is started by the sweep, once; an event and a sweep for the
 //! same snapshot, in either order, start one execution; snapshots of sources the configuration
 //! does not name are not touched, and one RDS is still making is left for a later sweep.
-//! moto runs with the `snapshot_status.py` hook, so a snapshot can be "creating".
+//! moto runs with the `snapshot_status.py` hook, so a snapshot can be "creating", and with
+//! strict RDS, as the other functions' tests.
 
 use serde_json::Value;
 use snapex::service::job::StepInput;
@@ -11,7 +12,7 @@ use snapex_aws::steps::trigger::{self, Answer};
 use snapex_aws::{Clients, Context, Settings};
 use snapex_tests::{S3Server, fake_aws_env};
 mod common;
-use common::{Moto, PASS_MACHINE};
+use common::{Moto, PASS_MACHINE, STRICT_RDS, poll_cluster, poll_instance};
 
 /// No destination and no Glue database: the deployment's apply. Manual snapshots only: moto,
 /// as RDS, makes an automated one when it creates an instance or a cluster, which the sweep
@@ -28,12 +29,12 @@ database = "billing"
 snapshots = "manual"
 "#;
 
-/// moto with the snapshot-status hook, `CONFIG` at `s3://cfg/snapex.toml`, a state machine
-/// that does nothing, and the deployment's settings: export bucket `lake`, Glue database
-/// `snapex`.
+/// moto with strict RDS and the snapshot-status hook, `CONFIG` at `s3://cfg/snapex.toml`, a
+/// state machine that does nothing, and the deployment's settings: export bucket `lake`, Glue
+/// database `snapex`.
 async fn moto() -> Moto {
     fake_aws_env();
-    let server = S3Server::start_strict(&["snapshot_status.py"]);
+    let server = S3Server::start_strict(&[STRICT_RDS, "snapshot_status.py"]);
     server.create_bucket("cfg");
     server.create_bucket("lake");
     let cfg = Destination::open("s3://cfg", Some(&server.endpoint)).unwrap();
@@ -96,11 +97,10 @@ fn creating() -> aws_sdk_rds::types::Tag {
 }
 
 impl Moto {
+    /// An instance `source`, once RDS reports it available (RDS snapshots only those).
     async fn instance(&self, source: &str) {
-        self.ctx
-            .clients
-            .rds
-            .create_db_instance()
+        let rds = &self.ctx.clients.rds;
+        rds.create_db_instance()
             .db_instance_identifier(source)
             .engine("postgres")
             .db_instance_class("db.t4g.micro")
@@ -110,6 +110,7 @@ impl Moto {
             .send()
             .await
             .unwrap();
+        poll_instance(rds, source, Some("available")).await;
     }
 
     /// A snapshot of the instance `source`; its ARN.
@@ -139,6 +140,7 @@ impl Moto {
             .send()
             .await
             .unwrap();
+        poll_cluster(rds, source, Some("available")).await;
         let out = rds
             .create_db_cluster_snapshot()
             .db_cluster_identifier(source)
