@@ -2,6 +2,7 @@
 //! loopback, the `snapex` binary, and readers for what an export wrote.
 
 pub mod faults;
+pub mod lambda;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -264,7 +265,9 @@ impl S3Server {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .expect("python3 not found (moto runs in it: pip install 'moto[server]', .ci/run does)");
+            .expect(
+                "python3 not found (moto runs in it: pip install 'moto[server]', .ci/run does)",
+            );
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(

@@ -4,6 +4,8 @@
 // Each test crate compiles this module and uses part of it.
 #![allow(dead_code)]
 
+pub mod lambda;
+
 use object_store::path::Path;
 use snapex::sink::Destination;
 use snapex_aws::{Clients, Context, Settings};

@@ -1,0 +1,227 @@
+//! The local Lambda (`snapex_tests::lambda`) with the functions' real bootstraps: a handler's
+//! error, a crash at start-up and a timeout reach the state machine runner with the error
+//! names and causes Step Functions would show; environments are reused once warm, one
+//! process per concurrent invocation; an unknown function is Lambda's own error.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use snapex::service::config::ServiceConfig;
+use snapex::service::decide::{Decision, decide};
+use snapex::service::events::{Classified, classify};
+use snapex::service::job::StepInput;
+use snapex_asl::{Definition, NoItems, RunOptions, Runner, Status};
+use snapex_tests::lambda::{Lambda, LambdaTasks};
+mod common;
+use common::lambda::function;
+
+fn snapshot_event() -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/events/db-snapshot-manual-created.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The state machine's input for the fixture snapshot, as the trigger makes it: the job, and
+/// no `instance` yet (Restore has not run).
+fn input_without_instance() -> Value {
+    let Classified::Created(snapshot) = classify(&snapshot_event()).unwrap() else {
+        panic!("not a snapshot event")
+    };
+    let config = "destination = \"s3://lake/exports\"\n[[database]]\nsource = \"orders-db\"\ndatabase = \"shop\"\n";
+    let config = ServiceConfig::parse(config, "test").unwrap();
+    let Decision::Start { job, .. } = decide(&config, &snapshot, "orders-db") else {
+        panic!("not started")
+    };
+    let input = StepInput {
+        job: *job,
+        instance: None,
+        ready: None,
+        plan: None,
+        result: None,
+        error: None,
+    };
+    serde_json::to_value(input).unwrap()
+}
+
+/// A one-state machine whose Task invokes `name` with the execution's input, with the
+/// template's Retry for Lambda service errors and `Retryable`.
+fn one_task(lambda: &Lambda, name: &str) -> Definition {
+    let definition = json!({
+        "StartAt": "Call",
+        "States": {"Call": {
+            "Type": "Task",
+            "Resource": "${Fn}",
+            "Retry": [{
+                "ErrorEquals": ["Lambda.ServiceException", "Lambda.TooManyRequestsException", "Retryable"],
+                "MaxAttempts": 3
+            }],
+            "End": true
+        }}
+    });
+    let subs = BTreeMap::from([("Fn".to_owned(), lambda.arn(name))]);
+    Definition::parse(&definition.to_string(), &subs).unwrap()
+}
+
+async fn run(lambda: &Arc<Lambda>, name: &str, input: Value) -> Status {
+    let runner = Runner::new(
+        one_task(lambda, name),
+        Arc::new(LambdaTasks::new(lambda.clone())),
+        Arc::new(NoItems),
+        RunOptions {
+            delay_scale: 0.0,
+            ..RunOptions::default()
+        },
+    );
+    runner.run(input).await.status
+}
+
+/// The cause Step Functions shows for a Lambda function error: the error payload, a JSON
+/// object with the error type and message.
+fn cause_of(status: &Status) -> (String, Value) {
+    let Status::Failed { error, cause } = status else {
+        panic!("the execution should have failed: {status:?}")
+    };
+    let cause: Value = serde_json::from_str(cause).unwrap_or_else(|e| panic!("{e}: {cause}"));
+    assert_eq!(cause["errorType"], error.as_str(), "{cause}");
+    (error.clone(), cause)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_error_reaches_the_runner_with_its_error_type_and_the_environment_stays_warm() {
+    let lambda = Arc::new(Lambda::new([function("snapex-check-instance")]));
+    // CheckInstance needs the Restore step's `instance`.
+    let input = input_without_instance();
+
+    let status = run(&lambda, "snapex-check-instance", input.clone()).await;
+    let (error, cause) = cause_of(&status);
+    assert_eq!(error, "InvalidInput");
+    assert_eq!(cause["errorMessage"], "no $.instance: Restore has not run");
+
+    // A handled error keeps the environment: the second call runs in the same process.
+    let again = lambda
+        .invoke("snapex-check-instance", &input)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        again.to_task_failure().error,
+        "InvalidInput",
+        "{}",
+        again.to_task_failure()
+    );
+    assert_eq!(lambda.cold_starts("snapex-check-instance"), 1);
+    let reports = lambda.reports("snapex-check-instance");
+    assert_eq!(reports.len(), 2);
+    assert!(reports[0].init.is_some() && reports[1].init.is_none());
+    assert!(reports[0].max_memory_mb > 0, "{reports:?}");
+
+    // Three at once: the warm one and two new processes.
+    let calls = (0..3).map(|_| lambda.invoke("snapex-check-instance", &input));
+    let results = futures::future::join_all(calls).await;
+    assert!(results.iter().all(|r| r.is_err()), "{results:?}");
+    assert_eq!(lambda.cold_starts("snapex-check-instance"), 3);
+
+    // The function logged each failure with its name, as JSON, within the request id the
+    // Runtime API gave it (a live process's lines may still be on their way).
+    let failed = || -> BTreeSet<String> {
+        lambda
+            .logs("snapex-check-instance")
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l["error"] == "InvalidInput")
+            .filter_map(|l| l["requestId"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let until = Instant::now() + Duration::from_secs(5);
+    while failed().len() < 5 && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let invoked: BTreeSet<String> = lambda
+        .reports("snapex-check-instance")
+        .into_iter()
+        .map(|r| r.request_id)
+        .collect();
+    let logs = lambda.logs("snapex-check-instance");
+    assert_eq!(failed(), invoked, "{logs:#?}");
+    assert!(logs.iter().any(|l| l.starts_with("REPORT RequestId: ")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_past_its_timeout_is_killed_and_fails_as_lambda_reports_it() {
+    // An S3 endpoint that accepts connections and never answers: the trigger waits for its
+    // configuration until Lambda ends the invocation.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", silent.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = vec![];
+        for stream in silent.incoming() {
+            held.push(stream);
+        }
+    });
+    let trigger = function("snapex-trigger")
+        .timeout(Duration::from_secs(1))
+        .var("AWS_ENDPOINT_URL", &endpoint)
+        .var("SNAPEX_CONFIG", "s3://cfg/snapex.toml")
+        .var(
+            "SNAPEX_STATE_MACHINE_ARN",
+            "arn:aws:states:us-east-1:123456789012:stateMachine:snapex-export",
+        );
+    let lambda = Arc::new(Lambda::new([trigger]));
+    let event = snapshot_event();
+
+    let started = Instant::now();
+    let status = run(&lambda, "snapex-trigger", event.clone()).await;
+    let took = started.elapsed();
+    let (error, cause) = cause_of(&status);
+    assert_eq!(error, "Sandbox.Timedout");
+    let message = cause["errorMessage"].as_str().unwrap();
+    assert!(message.starts_with("RequestId: "), "{message}");
+    assert!(
+        message.ends_with("Error: Task timed out after 1.00 seconds"),
+        "{message}"
+    );
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
+    // The definition does not retry a timeout (one invocation), and the timed-out process
+    // is gone: the next invocation starts a new one.
+    assert_eq!(lambda.reports("snapex-trigger").len(), 1);
+    let again = lambda.invoke("snapex-trigger", &event).await.unwrap_err();
+    assert_eq!(again.to_task_failure().error, "Sandbox.Timedout", "{again}");
+    assert_eq!(lambda.cold_starts("snapex-trigger"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_that_cannot_start_fails_with_runtime_exit_error() {
+    // A setting the function refuses at start-up: it logs why and exits before polling.
+    let restore = function("snapex-restore").var("SNAPEX_POLL_SECONDS", "soon");
+    let lambda = Arc::new(Lambda::new([restore]));
+    let status = run(&lambda, "snapex-restore", json!({})).await;
+    let (error, cause) = cause_of(&status);
+    assert_eq!(error, "Runtime.ExitError");
+    let message = cause["errorMessage"].as_str().unwrap();
+    assert!(
+        message.ends_with("Error: Runtime exited with error: exit status 1"),
+        "{message}"
+    );
+    let logs = lambda.logs("snapex-restore").join("\n");
+    assert!(
+        logs.contains("cannot start") && logs.contains("SNAPEX_POLL_SECONDS"),
+        "{logs}"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_function_is_lambdas_resource_not_found() {
+    let lambda = Arc::new(Lambda::new([]));
+    let status = run(&lambda, "snapex-missing", json!({})).await;
+    let Status::Failed { error, cause } = status else {
+        panic!("{status:?}")
+    };
+    assert_eq!(error, "Lambda.ResourceNotFoundException");
+    assert!(cause.contains("snapex-missing"), "{cause}");
+}
