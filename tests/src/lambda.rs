@@ -13,8 +13,10 @@
 //!   `Lambda-Runtime-Aws-Request-Id`, `-Deadline-Ms`, `-Invoked-Function-Arn` and `-Trace-Id`
 //!   headers, and ends with the runtime's `POST .../response` or `.../error`, or with the
 //!   process's exit (`Runtime.ExitError`), or at the function's timeout, when the process is
-//!   killed (`Sandbox.Timedout`). After a crash or a timeout the environment is discarded, as
-//!   Lambda resets it; after a handled error it stays warm.
+//!   killed (`Sandbox.Timedout`), or when its resident memory passes the function's memory
+//!   size (`Runtime.OutOfMemory`). A response over 6 MB is refused
+//!   (`Function.ResponseSizeTooLarge`). After a crash, a timeout or running out of memory the
+//!   environment is discarded, as Lambda resets it; after a handled error it stays warm.
 //! - [`FunctionError::to_task_failure`] turns a failed invocation into what Step Functions
 //!   shows a Task state: the payload's `errorType` as the error and the whole payload as the
 //!   cause (`Lambda.Unknown` when the payload has no `errorType`). [`LambdaTasks`] is the
@@ -36,9 +38,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, Hasher};
 use std::io::{BufRead, BufReader as StdBufReader};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -54,8 +57,9 @@ use tokio::task::JoinHandle;
 /// (its init phase limit); the function's own timeout starts once the event is delivered.
 pub const INIT_LIMIT: Duration = Duration::from_secs(10);
 
-/// The largest synchronous response Lambda returns (6 MB); a larger one fails the invocation.
-pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
+/// The largest synchronous response Lambda takes (its "6 MB", in the bytes its error message
+/// names); the Runtime API refuses a larger one (413) and the invocation fails.
+pub const MAX_RESPONSE_BYTES: usize = 6_291_556;
 
 /// The credentials a function's execution role gives it, as Lambda sets them in the
 /// environment. The default is the fake pair the tests give moto.
@@ -546,6 +550,9 @@ struct Sandbox {
     server: JoinHandle<()>,
     monitor: JoinHandle<()>,
     forwarders: Vec<std::thread::JoinHandle<()>>,
+    memory_mb: u32,
+    /// Set when the process passed its memory size and was killed for it.
+    out_of_memory: Arc<AtomicBool>,
 }
 
 impl Sandbox {
@@ -632,7 +639,13 @@ impl Sandbox {
         let pid = child.id();
         let child = Arc::new(Mutex::new(child));
         let (exited, exit) = watch::channel(None);
-        let monitor = tokio::spawn(watch_exit(child.clone(), exited));
+        let out_of_memory = Arc::new(AtomicBool::new(false));
+        let monitor = tokio::spawn(watch_exit(
+            child.clone(),
+            exited,
+            function.memory_mb,
+            out_of_memory.clone(),
+        ));
         Ok(Sandbox {
             child,
             pid,
@@ -644,6 +657,8 @@ impl Sandbox {
             server,
             monitor,
             forwarders: forwarders.into_iter().flatten().collect(),
+            memory_mb: function.memory_mb,
+            out_of_memory,
         })
     }
 
@@ -694,6 +709,16 @@ impl Sandbox {
                 }
                 _ = tokio::time::sleep_until(deadline) => Ended::TimedOut,
             };
+            // A process whose peak passed its memory size between two samples of the monitor
+            // would have been killed by Lambda all the same.
+            let ended = match ended {
+                Ended::Reply(Some(_)) if self.max_memory_mb() > u64::from(self.memory_mb) => {
+                    self.out_of_memory.store(true, Ordering::SeqCst);
+                    self.kill();
+                    Ended::Exited(describe_exit(ExitStatus::from_raw(9)))
+                }
+                ended => ended,
+            };
             let (result, keep) = match ended {
                 Ended::Delivered(at) => {
                     delivered_at = Some(at);
@@ -703,10 +728,9 @@ impl Sandbox {
                     deadline = tokio::time::Instant::from_std(at + timeout);
                     continue;
                 }
-                Ended::Reply(Some(Reply::Response(body))) if body.len() > MAX_RESPONSE_BYTES => {
+                Ended::Reply(Some(Reply::TooLarge(size))) => {
                     let message = format!(
-                        "Response payload size ({} bytes) exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes).",
-                        body.len()
+                        "Response payload size ({size} bytes) exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
                     );
                     (fail("Function.ResponseSizeTooLarge", message), true)
                 }
@@ -729,7 +753,11 @@ impl Sandbox {
                     let message = format!(
                         "RequestId: {request_id} Error: Runtime exited with error: {status}"
                     );
-                    (fail("Runtime.ExitError", message), false)
+                    if self.out_of_memory.load(Ordering::SeqCst) {
+                        (fail("Runtime.OutOfMemory", message), false)
+                    } else {
+                        (fail("Runtime.ExitError", message), false)
+                    }
                 }
                 Ended::TimedOut => {
                     self.kill();
@@ -748,16 +776,7 @@ impl Sandbox {
 
     /// The process's peak resident memory, in MB (0 once it has exited).
     fn max_memory_mb(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid));
-        status
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("VmHWM:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            })
-            .map(|kb| kb.div_ceil(1024))
-            .unwrap_or(0)
+        memory_mb(self.pid, "VmHWM:")
     }
 
     /// Once the process has exited: waits (a little) until everything it printed is logged.
@@ -783,11 +802,43 @@ impl Drop for Sandbox {
     }
 }
 
+/// A memory figure of `/proc/<pid>/status` (`VmHWM:`, `VmRSS:`), in MB rounded up; 0 when
+/// the process is gone.
+fn memory_mb(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"));
+    status
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map(|kb| kb.div_ceil(1024))
+        .unwrap_or(0)
+}
+
 /// Polls the process until it exits, then publishes how, worded as Lambda words it
-/// (`exit status 1`, `signal: killed`).
-async fn watch_exit(child: Arc<Mutex<Child>>, exited: watch::Sender<Option<String>>) {
+/// (`exit status 1`, `signal: killed`). A process resident in more than its memory size is
+/// killed, as Lambda kills it (Lambda counts its cgroup's memory, a little more than the
+/// process's resident set, so this is the lenient side of Lambda's limit).
+async fn watch_exit(
+    child: Arc<Mutex<Child>>,
+    exited: watch::Sender<Option<String>>,
+    memory_limit_mb: u32,
+    out_of_memory: Arc<AtomicBool>,
+) {
     loop {
-        let status = child.lock().unwrap().try_wait();
+        let status = {
+            let mut child = child.lock().unwrap();
+            let status = child.try_wait();
+            if let Ok(None) = status
+                && memory_mb(child.id(), "VmRSS:") > u64::from(memory_limit_mb)
+            {
+                out_of_memory.store(true, Ordering::SeqCst);
+                let _ = child.kill();
+            }
+            status
+        };
         match status {
             Ok(Some(status)) => {
                 let _ = exited.send(Some(describe_exit(status)));
@@ -803,7 +854,6 @@ async fn watch_exit(child: Arc<Mutex<Child>>, exited: watch::Sender<Option<Strin
 }
 
 fn describe_exit(status: ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("exit status {code}"),
         (None, Some(9)) => "signal: killed".into(),
@@ -844,6 +894,8 @@ struct Delivery {
 enum Reply {
     Response(Vec<u8>),
     Error(Vec<u8>),
+    /// A response larger than [`MAX_RESPONSE_BYTES`], refused: its size.
+    TooLarge(usize),
 }
 
 /// One environment's Runtime API: its queue of invocations, those delivered and not yet
@@ -884,10 +936,22 @@ impl RuntimeApi {
                     );
                 };
                 match self.pending.lock().unwrap().remove(id) {
-                    Some(waiting) => {
-                        let _ = waiting.send(reply);
-                        json(202, serde_json::json!({"status": "OK"}))
-                    }
+                    Some(waiting) => match reply {
+                        Reply::Response(body) if body.len() > MAX_RESPONSE_BYTES => {
+                            let _ = waiting.send(Reply::TooLarge(body.len()));
+                            let message = format!(
+                                "Exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
+                            );
+                            json(
+                                413,
+                                serde_json::json!({"errorType": "RequestEntityTooLarge", "errorMessage": message}),
+                            )
+                        }
+                        reply => {
+                            let _ = waiting.send(reply);
+                            json(202, serde_json::json!({"status": "OK"}))
+                        }
+                    },
                     None => json(
                         400,
                         serde_json::json!({"errorType": "InvalidRequestID", "errorMessage": "Invalid request ID"}),
@@ -1025,6 +1089,7 @@ async fn write_response(
         202 => "Accepted",
         400 => "Bad Request",
         404 => "Not Found",
+        413 => "Request Entity Too Large",
         501 => "Not Implemented",
         _ => "Internal Server Error",
     };

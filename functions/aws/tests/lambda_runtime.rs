@@ -1,6 +1,6 @@
 //! The local Lambda (`snapex_tests::lambda`) with the functions' real bootstraps: a handler's
-//! error, a crash at start-up and a timeout reach the state machine runner with the error
-//! names and causes Step Functions would show; environments are reused once warm, one
+//! error, a crash at start-up, a timeout and running out of memory reach the state machine
+//! runner with the error names and causes Step Functions would show; environments are reused once warm, one
 //! process per concurrent invocation; an unknown function is Lambda's own error.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -213,6 +213,23 @@ async fn a_function_that_cannot_start_fails_with_runtime_exit_error() {
         logs.contains("cannot start") && logs.contains("SNAPEX_POLL_SECONDS"),
         "{logs}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_past_its_memory_size_is_killed_as_out_of_memory() {
+    // Any bootstrap is resident in more than 2 MB once its runtime has started.
+    let check = function("snapex-check-instance").memory_mb(2);
+    let lambda = Arc::new(Lambda::new([check]));
+    let status = run(&lambda, "snapex-check-instance", input_without_instance()).await;
+    let (error, cause) = cause_of(&status);
+    assert_eq!(error, "Runtime.OutOfMemory");
+    let message = cause["errorMessage"].as_str().unwrap();
+    assert!(
+        message.ends_with("Error: Runtime exited with error: signal: killed"),
+        "{message}"
+    );
+    let reports = lambda.reports("snapex-check-instance");
+    assert_eq!(reports[0].error.as_deref(), Some("Runtime.OutOfMemory"));
 }
 
 #[tokio::test]
