@@ -1,7 +1,9 @@
 //! The local Lambda (`snapex_tests::lambda`) with the functions' real bootstraps: a handler's
 //! error, a crash at start-up, a timeout and running out of memory reach the state machine
 //! runner with the error names and causes Step Functions would show; environments are reused once warm, one
-//! process per concurrent invocation; an unknown function is Lambda's own error.
+//! process per concurrent invocation; an unknown function is Lambda's own error. A small
+//! Python runtime (`/usr/bin/python3`) shows the environment and headers the emulator gives,
+//! and its refusal of a response over 6 MB and handling of an init error.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -241,4 +243,164 @@ async fn an_unknown_function_is_lambdas_resource_not_found() {
     };
     assert_eq!(error, "Lambda.ResourceNotFoundException");
     assert!(cause.contains("snapex-missing"), "{cause}");
+}
+
+/// A runtime in Python, speaking the Runtime API as a custom runtime does: it answers each
+/// event with its environment and the headers of its delivery; for `{"big": true}` it posts a
+/// 7 MB response and logs the status the API answered; with `MODE=init-error` it reports an
+/// init error and exits.
+const PYTHON_RUNTIME: &str = r#"#!/usr/bin/python3
+import json, os, sys, urllib.error, urllib.request
+api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime"
+def post(path, body):
+    request = urllib.request.Request(api + path, data=json.dumps(body).encode(), method="POST")
+    try:
+        return urllib.request.urlopen(request).status
+    except urllib.error.HTTPError as e:
+        return e.code
+if os.environ.get("MODE") == "init-error":
+    post("/init/error", {"errorType": "Runtime.ConfigError", "errorMessage": "no configuration"})
+    sys.exit(3)
+while True:
+    with urllib.request.urlopen(api + "/invocation/next") as r:
+        headers = {k.lower(): v for k, v in r.headers.items()}
+        event = json.load(r)
+    rid = headers["lambda-runtime-aws-request-id"]
+    if event.get("big"):
+        print(json.dumps({"posted": post(f"/invocation/{rid}/response", {"pad": "x" * 7000000})}), flush=True)
+        continue
+    post(f"/invocation/{rid}/response", {"env": dict(os.environ), "headers": headers, "event": event})
+"#;
+
+/// [`PYTHON_RUNTIME`] as the bootstrap of a function named `name`, in a folder of its own.
+fn python_function(name: &str) -> snapex_tests::lambda::Function {
+    let dir = snapex_tests::temp_dir("lambda-python");
+    let bootstrap = dir.join("bootstrap");
+    std::fs::write(&bootstrap, PYTHON_RUNTIME).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&bootstrap, std::fs::Permissions::from_mode(0o755)).unwrap();
+    snapex_tests::lambda::Function::new(name, bootstrap)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runtime_gets_lambdas_environment_and_headers_and_nothing_of_the_tests() {
+    let credentials = snapex_tests::lambda::Credentials {
+        access_key_id: "AKIAEXPORTCHUNK".into(),
+        secret_access_key: "chunk-secret".into(),
+        session_token: Some("chunk-session".into()),
+    };
+    let f = python_function("snapex-echo")
+        .timeout(Duration::from_secs(7))
+        .memory_mb(3008)
+        .var("SNAPEX_LOG", "debug")
+        .credentials(credentials);
+    let task_root = f.bootstrap.parent().unwrap().to_str().unwrap().to_owned();
+    let lambda = Lambda::new([f]);
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let out = lambda
+        .invoke("snapex-echo", &json!({"chunk": 7}))
+        .await
+        .unwrap();
+    assert_eq!(out["event"], json!({"chunk": 7}));
+    let env = &out["env"];
+    for (key, value) in [
+        ("AWS_LAMBDA_FUNCTION_NAME", "snapex-echo"),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "3008"),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/snapex-echo"),
+        ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("_HANDLER", "bootstrap"),
+        ("LAMBDA_TASK_ROOT", task_root.as_str()),
+        ("AWS_ACCESS_KEY_ID", "AKIAEXPORTCHUNK"),
+        ("AWS_SECRET_ACCESS_KEY", "chunk-secret"),
+        ("AWS_SESSION_TOKEN", "chunk-session"),
+        ("SNAPEX_LOG", "debug"),
+        ("TZ", ":UTC"),
+    ] {
+        assert_eq!(env[key], value, "{key}: {env}");
+    }
+    let api = env["AWS_LAMBDA_RUNTIME_API"].as_str().unwrap();
+    assert!(api.starts_with("127.0.0.1:"), "{api}");
+    let stream = env["AWS_LAMBDA_LOG_STREAM_NAME"].as_str().unwrap();
+    assert!(stream.contains("/[$LATEST]"), "{stream}");
+    // Nothing of the test's own environment.
+    for key in [
+        "HOME",
+        "CARGO_MANIFEST_DIR",
+        "AWS_ENDPOINT_URL",
+        "RUST_BACKTRACE",
+    ] {
+        assert!(env.get(key).is_none(), "{key} leaked: {env}");
+    }
+
+    let headers = &out["headers"];
+    let report = &lambda.reports("snapex-echo")[0];
+    assert_eq!(headers["lambda-runtime-aws-request-id"], report.request_id);
+    assert_eq!(
+        headers["lambda-runtime-invoked-function-arn"],
+        "arn:aws:lambda:us-east-1:123456789012:function:snapex-echo"
+    );
+    let deadline: u64 = headers["lambda-runtime-deadline-ms"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        deadline >= before + 7000 && deadline < before + 7000 + 5000,
+        "deadline {deadline}, invoked at {before}"
+    );
+    let trace = headers["lambda-runtime-trace-id"].as_str().unwrap();
+    assert!(
+        trace.starts_with("Root=1-") && trace.contains(";Parent="),
+        "{trace}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_over_6_mb_is_refused_and_an_init_error_is_the_invocations_error() {
+    let lambda = Lambda::new([
+        python_function("snapex-echo"),
+        python_function("snapex-broken").var("MODE", "init-error"),
+    ]);
+    let e = lambda
+        .invoke("snapex-echo", &json!({"big": true}))
+        .await
+        .unwrap_err();
+    let failure = e.to_task_failure();
+    assert_eq!(failure.error, "Function.ResponseSizeTooLarge", "{failure}");
+    assert!(failure.cause.contains("6291556 bytes"), "{failure}");
+    // The runtime was told so (413), and its environment stays: the next call is warm.
+    let until = Instant::now() + Duration::from_secs(5);
+    while !lambda
+        .logs("snapex-echo")
+        .iter()
+        .any(|l| l == r#"{"posted": 413}"#)
+        && Instant::now() < until
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let logs = lambda.logs("snapex-echo");
+    assert!(logs.iter().any(|l| l == r#"{"posted": 413}"#), "{logs:#?}");
+    lambda.invoke("snapex-echo", &json!({})).await.unwrap();
+    assert_eq!(lambda.cold_starts("snapex-echo"), 1);
+
+    // An init error is what the invocation fails with; the environment is not kept.
+    let e = lambda
+        .invoke("snapex-broken", &json!({}))
+        .await
+        .unwrap_err();
+    let failure = e.to_task_failure();
+    assert_eq!(failure.error, "Runtime.ConfigError", "{failure}");
+    let cause: Value = serde_json::from_str(&failure.cause).unwrap();
+    assert_eq!(cause["errorMessage"], "no configuration");
+    lambda
+        .invoke("snapex-broken", &json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(lambda.cold_starts("snapex-broken"), 2);
 }
