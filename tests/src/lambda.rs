@@ -41,7 +41,7 @@ use std::io::{BufRead, BufReader as StdBufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -553,6 +553,8 @@ struct Sandbox {
     memory_mb: u32,
     /// Set when the process passed its memory size and was killed for it.
     out_of_memory: Arc<AtomicBool>,
+    /// The largest peak the monitor saw: what is left of the figure once the process is gone.
+    peak_mb: Arc<AtomicU64>,
 }
 
 impl Sandbox {
@@ -640,11 +642,13 @@ impl Sandbox {
         let child = Arc::new(Mutex::new(child));
         let (exited, exit) = watch::channel(None);
         let out_of_memory = Arc::new(AtomicBool::new(false));
+        let peak_mb = Arc::new(AtomicU64::new(0));
         let monitor = tokio::spawn(watch_exit(
             child.clone(),
             exited,
             function.memory_mb,
             out_of_memory.clone(),
+            peak_mb.clone(),
         ));
         Ok(Sandbox {
             child,
@@ -659,6 +663,7 @@ impl Sandbox {
             forwarders: forwarders.into_iter().flatten().collect(),
             memory_mb: function.memory_mb,
             out_of_memory,
+            peak_mb,
         })
     }
 
@@ -774,9 +779,10 @@ impl Sandbox {
         }
     }
 
-    /// The process's peak resident memory, in MB (0 once it has exited).
+    /// The process's peak resident memory, in MB.
     fn max_memory_mb(&self) -> u64 {
-        memory_mb(self.pid, "VmHWM:")
+        let now = memory_mb(self.pid).map_or(0, |(_, peak)| peak);
+        now.max(self.peak_mb.load(Ordering::SeqCst))
     }
 
     /// Once the process has exited: waits (a little) until everything it printed is logged.
@@ -802,19 +808,18 @@ impl Drop for Sandbox {
     }
 }
 
-/// A memory figure of `/proc/<pid>/status` (`VmHWM:`, `VmRSS:`), in MB rounded up; 0 when
-/// the process is gone.
-fn memory_mb(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"));
-    status
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix(field))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map(|kb| kb.div_ceil(1024))
-        .unwrap_or(0)
+/// A process's resident memory and its peak (`VmRSS`, `VmHWM` of `/proc/<pid>/status`), in
+/// MB rounded up; `None` once it is gone.
+fn memory_mb(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb.div_ceil(1024))
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
 /// Polls the process until it exits, then publishes how, worded as Lambda words it
@@ -826,16 +831,18 @@ async fn watch_exit(
     exited: watch::Sender<Option<String>>,
     memory_limit_mb: u32,
     out_of_memory: Arc<AtomicBool>,
+    peak_mb: Arc<AtomicU64>,
 ) {
     loop {
         let status = {
             let mut child = child.lock().unwrap();
             let status = child.try_wait();
-            if let Ok(None) = status
-                && memory_mb(child.id(), "VmRSS:") > u64::from(memory_limit_mb)
-            {
-                out_of_memory.store(true, Ordering::SeqCst);
-                let _ = child.kill();
+            if let (Ok(None), Some((resident, peak))) = (&status, memory_mb(child.id())) {
+                peak_mb.fetch_max(peak, Ordering::SeqCst);
+                if resident > u64::from(memory_limit_mb) {
+                    out_of_memory.store(true, Ordering::SeqCst);
+                    let _ = child.kill();
+                }
             }
             status
         };

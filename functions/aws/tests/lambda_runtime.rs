@@ -232,6 +232,7 @@ async fn a_function_past_its_memory_size_is_killed_as_out_of_memory() {
     );
     let reports = lambda.reports("snapex-check-instance");
     assert_eq!(reports[0].error.as_deref(), Some("Runtime.OutOfMemory"));
+    assert!(reports[0].max_memory_mb > 2, "{reports:?}");
 }
 
 #[tokio::test]
