@@ -186,7 +186,10 @@ fn target_dir() -> PathBuf {
 /// one line saying how to build it when it is missing, or older than a source file it is built
 /// from (`sources`: files or folders, searched recursively).
 pub fn bootstrap(binary: &str, sources: &[PathBuf]) -> PathBuf {
-    let dir = bootstrap_dir();
+    bootstrap_in(&bootstrap_dir(), binary, sources)
+}
+
+fn bootstrap_in(dir: &Path, binary: &str, sources: &[PathBuf]) -> PathBuf {
     let candidates = [dir.join(binary).join("bootstrap"), dir.join(binary)];
     let Some(path) = candidates.iter().find(|p| p.is_file()).cloned() else {
         panic!(
@@ -1196,5 +1199,103 @@ impl Tasks for LambdaTasks {
                 .await
                 .map_err(|e| e.to_task_failure())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_payload_without_an_error_type_is_lambda_unknown() {
+        let e = FunctionError {
+            request_id: "r".into(),
+            payload:
+                r#"{"errorMessage":"2026-12-05T06:00:00Z r Task timed out after 3.00 seconds"}"#
+                    .into(),
+        };
+        let failure = e.to_task_failure();
+        assert_eq!(failure.error, "Lambda.Unknown");
+        assert!(
+            failure
+                .cause
+                .ends_with(r#"Returned payload: {"errorMessage":"2026-12-05T06:00:00Z r Task timed out after 3.00 seconds"}"#),
+            "{failure}"
+        );
+        let e = FunctionError::lambda("r", "Retryable", "try again".into());
+        assert_eq!(
+            e.to_task_failure(),
+            TaskFailure::new(
+                "Retryable",
+                r#"{"errorMessage":"try again","errorType":"Retryable"}"#
+            )
+        );
+    }
+
+    #[test]
+    fn task_resources_name_functions_of_this_region_and_account() {
+        let lambda = Lambda::new([Function::new("snapex-plan", "/nonexistent/bootstrap")]);
+        let arn = lambda.arn("snapex-plan");
+        assert_eq!(
+            arn,
+            "arn:aws:lambda:us-east-1:123456789012:function:snapex-plan"
+        );
+        assert_eq!(lambda.function_name(&arn), Some("snapex-plan"));
+        assert_eq!(
+            lambda.function_name(&format!("{arn}:live")),
+            Some("snapex-plan")
+        );
+        assert_eq!(lambda.function_name("snapex-plan"), Some("snapex-plan"));
+        for other in [
+            "arn:aws:lambda:eu-west-1:123456789012:function:snapex-plan",
+            "arn:aws:lambda:us-east-1:999999999999:function:snapex-plan",
+            "arn:aws:lambda:us-east-1:123456789012:function:snapex-other",
+            "snapex-other",
+        ] {
+            assert_eq!(lambda.function_name(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "AWS_REGION is reserved by Lambda")]
+    fn a_reserved_variable_is_refused() {
+        Lambda::new([Function::new("f", "/bin/true").var("AWS_REGION", "eu-west-1")]);
+    }
+
+    fn panic_message(f: impl FnOnce() -> PathBuf + std::panic::UnwindSafe) -> String {
+        let e = std::panic::catch_unwind(f).unwrap_err();
+        e.downcast_ref::<String>().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn a_missing_or_stale_bootstrap_fails_with_one_line() {
+        let dir = crate::temp_dir("bootstraps");
+        let sources = dir.join("src");
+        std::fs::create_dir_all(&sources).unwrap();
+        let source = sources.join("main.rs");
+        std::fs::write(&source, "fn main() {}").unwrap();
+        let path = dir.join("lambda/snapex-plan/bootstrap");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "").unwrap();
+        let file = std::fs::File::options().write(true).open(&source).unwrap();
+        file.set_modified(SystemTime::now() + Duration::from_secs(60))
+            .unwrap();
+        let lambda = dir.join("lambda");
+        let roots = vec![sources.clone()];
+        let stale = panic_message(|| bootstrap_in(&lambda, "snapex-plan", &roots));
+        assert!(
+            stale.contains("is older than") && stale.ends_with("rebuild it (scripts/test.sh does)"),
+            "{stale}"
+        );
+        assert!(!stale.contains('\n'), "{stale}");
+        let missing = panic_message(|| bootstrap_in(&lambda, "snapex-finalize", &roots));
+        assert!(
+            missing.starts_with("no bootstrap for snapex-finalize at "),
+            "{missing}"
+        );
+        assert!(!missing.contains('\n'), "{missing}");
+        file.set_modified(SystemTime::now() - Duration::from_secs(60))
+            .unwrap();
+        assert_eq!(bootstrap_in(&lambda, "snapex-plan", &roots), path);
     }
 }
