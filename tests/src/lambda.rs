@@ -197,6 +197,15 @@ fn bootstrap_in(dir: &Path, binary: &str, sources: &[PathBuf]) -> PathBuf {
             candidates[0].display()
         );
     };
+    if let Some(arch) = elf_architecture(&path)
+        && arch != std::env::consts::ARCH
+    {
+        panic!(
+            "the bootstrap {} is built for {arch}, this machine runs {}: rebuild it (scripts/test.sh does; a `cargo lambda build --arm64` into the same target directory replaces it)",
+            path.display(),
+            std::env::consts::ARCH
+        );
+    }
     let built = modified(&path).expect("the bootstrap's modification time");
     if let Some((newest, when)) = newest_file(sources)
         && when > built
@@ -208,6 +217,27 @@ fn bootstrap_in(dir: &Path, binary: &str, sources: &[PathBuf]) -> PathBuf {
         );
     }
     path
+}
+
+/// The architecture an ELF executable is built for, in `std::env::consts::ARCH`'s words;
+/// `None` for anything else (a script).
+fn elf_architecture(path: &Path) -> Option<&'static str> {
+    use std::io::Read;
+    let mut header = [0u8; 20];
+    std::fs::File::open(path)
+        .ok()?
+        .read_exact(&mut header)
+        .ok()?;
+    if &header[..4] != b"\x7fELF" {
+        return None;
+    }
+    Some(match u16::from_le_bytes([header[18], header[19]]) {
+        0x3e => "x86_64",
+        0xb7 => "aarch64",
+        0x03 => "x86",
+        0x28 => "arm",
+        _ => "another architecture",
+    })
 }
 
 fn modified(path: &Path) -> Option<SystemTime> {
@@ -635,7 +665,7 @@ impl Sandbox {
             command.env("AWS_SESSION_TOKEN", token);
         }
         let spawned = Instant::now();
-        let mut child = command.spawn()?;
+        let mut child = spawn(&mut command).await?;
         let prefix = format!("[{}#{index}]", function.name);
         let forwarders = vec![
             forward(child.stdout.take(), prefix.clone(), logs.clone()),
@@ -823,6 +853,23 @@ fn memory_mb(pid: u32) -> Option<(u64, u64)> {
             .map(|kb| kb.div_ceil(1024))
     };
     Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// Starts `command`, again for up to a second while its executable is busy (`ETXTBSY`): for a
+/// moment after a file is written, a process forked meanwhile by another thread of the test
+/// (or a build writing the bootstraps) may still hold it open for writing.
+async fn spawn(command: &mut Command) -> std::io::Result<Child> {
+    const ETXTBSY: i32 = 26;
+    let mut tries = 0;
+    loop {
+        match command.spawn() {
+            Err(e) if e.raw_os_error() == Some(ETXTBSY) && tries < 50 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            spawned => return spawned,
+        }
+    }
 }
 
 /// Polls the process until it exits, then publishes how, worded as Lambda words it
@@ -1297,5 +1344,18 @@ mod tests {
         file.set_modified(SystemTime::now() - Duration::from_secs(60))
             .unwrap();
         assert_eq!(bootstrap_in(&lambda, "snapex-plan", &roots), path);
+
+        // An executable for another machine (an ELF header with e_machine aarch64 or x86_64).
+        let other = if std::env::consts::ARCH == "x86_64" {
+            0xb7u16
+        } else {
+            0x3e
+        };
+        let mut elf = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0".to_vec();
+        elf.extend_from_slice(&other.to_le_bytes());
+        std::fs::write(&path, elf).unwrap();
+        let foreign = panic_message(|| bootstrap_in(&lambda, "snapex-plan", &roots));
+        assert!(foreign.contains("this machine runs"), "{foreign}");
+        assert!(!foreign.contains('\n'), "{foreign}");
     }
 }
