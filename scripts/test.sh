@@ -29,6 +29,35 @@ for a in "$@"; do [[ $a == -- ]] && separated=true; done
 $separated || args+=(--)
 args+=(--show-output)
 
+# The end-to-end tests run the functions' real bootstraps: build them first with the very
+# command (and profile settings) of scripts/static-checks.sh, so that after it this is a no-op
+# and a developer never tests stale binaries. SNAPEX_SKIP_LAMBDA_BUILD=1 skips it (the tests
+# then fail, one line each, on a missing or stale bootstrap). cargo-lambda comes from the
+# static checks' tool venv, else from a venv of its own, at the static checks' pinned version.
+if [[ "${SNAPEX_SKIP_LAMBDA_BUILD:-}" != 1 ]]; then
+  tools=${SNAPEX_TOOLS_DIR:-$HOME/.cache/snapex-tools}
+  pin=$(grep -o 'cargo-lambda==[0-9.]*' scripts/static-checks.sh | head -n 1)
+  venv=$tools/venv
+  if [[ ! -x $venv/bin/cargo-lambda ]] || ! grep -qF "$pin" "$venv/.pins" 2>/dev/null; then
+    venv=$tools/cargo-lambda-venv
+    if [[ "$(cat "$venv/.pins" 2>/dev/null)" != "$pin" ]]; then
+      echo "installing $pin into $venv" >&2
+      rm -rf "$venv"
+      python3 -m venv "$venv"
+      "$venv/bin/pip" install --quiet --disable-pip-version-check "$pin"
+      echo "$pin" >"$venv/.pins"
+    fi
+  fi
+  # The rust-cargolambda functions of template.yaml, as static-checks.sh lists them.
+  mapfile -t bins < <(grep -A3 'BuildMethod: rust-cargolambda' template.yaml | sed -n 's/^ *Binary: *//p')
+  bin_args=()
+  for bin in "${bins[@]}"; do bin_args+=(--bin "$bin"); done
+  echo "== cargo lambda build --release --x86-64 ${bin_args[*]}" >&2
+  CARGO_PROFILE_RELEASE_LTO=${SNAPEX_LAMBDA_CHECK_LTO:-false} \
+    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=${SNAPEX_LAMBDA_CHECK_CODEGEN_UNITS:-16} \
+    PATH="$venv/bin:$PATH" cargo lambda build --release --locked --x86-64 "${bin_args[@]}"
+fi
+
 status=0
 TMPDIR=$logs/tmp cargo test --workspace "${args[@]}" 2>&1 | tee "$log" || status=$?
 

@@ -1,18 +1,24 @@
 //! The whole serverless pipeline on one machine, with no AWS: a fixture snapshot event goes to
 //! the real trigger, which starts an execution in moto's Step Functions; that execution's input
 //! is then run through `statemachine/export.asl.json` by our own runner (`snapex-asl`), each
-//! Task bound to the real handler of its function, in-process. moto serves S3, RDS, Secrets
-//! Manager, Step Functions and Glue; the local PostgreSQL stands in for the restored instance,
-//! through the documented test-only setting `SNAPEX_TEST_DB_ENDPOINT` (moto's restored
-//! instances report hostnames that do not resolve).
+//! Task invoking its function's real bootstrap (the binary `cargo lambda build` makes) through
+//! the Lambda Runtime API of the local Lambda (`snapex_tests::lambda`), as Step Functions
+//! invokes Lambda: one process per concurrent invocation, the template's timeouts, and the
+//! functions' errors as Step Functions sees them. moto serves S3, RDS, Secrets Manager, Step
+//! Functions and Glue; the local PostgreSQL stands in for the restored instance, through the
+//! documented test-only setting `SNAPEX_TEST_DB_ENDPOINT` (moto's restored instances report
+//! hostnames that do not resolve).
 //!
 //! The first run must publish every row exactly once, register the tables and partitions in
 //! Glue and delete the temporary instance, with one chunk throttled once on the way and
 //! retried; the second, where one chunk fails for good, must still clean up and fail with the
 //! chunk's own error and cause.
+//!
+//! The bootstraps come from `$CARGO_TARGET_DIR/lambda/<binary>/bootstrap` (scripts/test.sh
+//! builds them first); `SNAPEX_LAMBDA_BOOTSTRAP_DIR=$CARGO_TARGET_DIR/debug` runs debug builds.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arrow::array::{Array, Int64Array};
 use futures::future::BoxFuture;
@@ -22,11 +28,12 @@ use serde_json::{Value, json};
 use snapex::manifest::Manifest;
 use snapex::service::job::{Endpoint, Finalized, StepInput};
 use snapex::sink::Destination;
-use snapex_asl::{Definition, Event, ItemReader, RunOptions, Runner, Status, TaskFailure, Tasks};
-use snapex_aws::steps::{check_instance, cleanup, export_chunk, finalize, plan, restore, trigger};
-use snapex_aws::{Context, StepError};
+use snapex_asl::{Definition, Event, ItemReader, RunOptions, Runner, Status, TaskFailure};
+use snapex_aws::Context;
 mod common;
+use common::lambda::function;
 use common::{Moto, poll_instance};
+use snapex_tests::lambda::{Hook, Lambda, LambdaTasks};
 use snapex_tests::{S3Server, TestDb, get_object, read_parquet_file};
 
 /// The functions' ARNs as `template.yaml` binds them, by substitution name.
@@ -54,66 +61,36 @@ fn definition() -> Definition {
     Definition::parse(&std::fs::read_to_string(path).unwrap(), &subs).unwrap()
 }
 
-/// What a test does just before a function runs: fail it as the Lambda service would, or
-/// change the world under it.
-type Hook = Box<dyn Fn(&str, &Value, u32) -> Option<TaskFailure> + Send + Sync>;
-
-/// The six functions of the definition, in-process, counting invocations per function and
-/// Map item.
-struct Functions {
-    ctx: Arc<Context>,
-    calls: Mutex<BTreeMap<String, u32>>,
-    hook: Hook,
-}
-
-impl Functions {
-    async fn call(&self, function: &str, input: Value) -> Result<Value, StepError> {
-        fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, StepError> {
-            serde_json::from_value(v).map_err(|e| StepError::internal(format!("event: {e}")))
-        }
-        fn out(v: impl serde::Serialize) -> Value {
-            serde_json::to_value(v).unwrap()
-        }
-        let ctx = &self.ctx;
-        Ok(match function {
-            "snapex-restore" => out(restore::handle(parse(input)?, ctx).await?),
-            "snapex-check-instance" => out(check_instance::handle(parse(input)?, ctx).await?),
-            "snapex-plan" => out(plan::handle(parse(input)?, ctx).await?),
-            "snapex-export-chunk" => out(export_chunk::handle(parse(input)?, ctx).await?),
-            "snapex-finalize" => out(finalize::handle(parse(input)?, ctx).await?),
-            "snapex-cleanup" => out(cleanup::handle(parse(input)?, ctx).await?),
-            other => panic!("the definition names an unknown function {other}"),
-        })
-    }
-}
-
-impl Tasks for Functions {
-    fn invoke<'a>(
-        &'a self,
-        resource: &'a str,
-        input: Value,
-    ) -> BoxFuture<'a, Result<Value, TaskFailure>> {
-        Box::pin(async move {
-            let function = resource.rsplit(':').next().unwrap().to_string();
-            let key = match input["item"]["chunk"].as_u64() {
-                Some(chunk) => format!("{function}#{chunk}"),
-                None => function.clone(),
-            };
-            let attempt = {
-                let mut calls = self.calls.lock().unwrap();
-                let n = calls.entry(key).or_default();
-                *n += 1;
-                *n
-            };
-            if let Some(failure) = (self.hook)(&function, &input, attempt) {
-                return Err(failure);
+/// The functions on the local Lambda, with the variables the template gives them pointed at
+/// moto (`AWS_ENDPOINT_URL`), and the test-only ones: a 1-second poll, and the local
+/// PostgreSQL as the restored instance's endpoint.
+fn functions(ctx: &Context) -> Vec<snapex_tests::lambda::Function> {
+    let moto = ctx.settings.endpoint_url.clone().unwrap();
+    let db = ctx.settings.test_db_endpoint.clone().unwrap();
+    common::lambda::FUNCTIONS
+        .iter()
+        .map(|(binary, ..)| {
+            let f = function(binary)
+                .var("AWS_ENDPOINT_URL", &moto)
+                .var("SNAPEX_EXPORT_BUCKET", "lake");
+            match *binary {
+                "snapex-trigger" => f
+                    .var("SNAPEX_CONFIG", ctx.settings.config_url.clone().unwrap())
+                    .var(
+                        "SNAPEX_STATE_MACHINE_ARN",
+                        ctx.settings.state_machine_arn.clone().unwrap(),
+                    ),
+                "snapex-restore" => {
+                    f.var("SNAPEX_POLL_SECONDS", ctx.settings.poll_seconds.to_string())
+                }
+                "snapex-check-instance" => f.var(
+                    "SNAPEX_TEST_DB_ENDPOINT",
+                    format!("{}:{}", db.host, db.port),
+                ),
+                _ => f,
             }
-            // As the Lambda runtime reports a handler's error: its name is the error type.
-            self.call(&function, input)
-                .await
-                .map_err(|e| TaskFailure::new(e.name, e.message))
         })
-    }
+        .collect()
 }
 
 /// The Distributed Map's ItemReader: `GetObject` on moto's S3.
@@ -144,6 +121,7 @@ struct World {
     server: S3Server,
     ctx: Arc<Context>,
     db: TestDb,
+    lambda: Arc<Lambda>,
 }
 
 const DAYS: i64 = 60;
@@ -201,10 +179,12 @@ partition_by = ["public.events=at:day"]
             host: "127.0.0.1".into(),
             port: 5432,
         });
+        let lambda = Arc::new(Lambda::new(functions(&ctx)));
         World {
             server,
             ctx: Arc::new(ctx),
             db,
+            lambda,
         }
     }
 
@@ -240,35 +220,31 @@ partition_by = ["public.events=at:day"]
     /// Sends the event to the trigger (twice, as EventBridge may) and returns the input of
     /// the one execution it started.
     async fn trigger(&self, event: Value) -> Value {
-        let first = trigger::handle(event.clone(), &self.ctx).await.unwrap();
-        assert!(first.started, "{first:?}");
-        let again = trigger::handle(event, &self.ctx).await.unwrap();
-        assert!(
-            !again.started,
-            "the same snapshot twice starts one export: {again:?}"
+        let first = self.lambda.invoke("snapex-trigger", &event).await.unwrap();
+        assert_eq!(first["started"], true, "{first}");
+        let again = self.lambda.invoke("snapex-trigger", &event).await.unwrap();
+        assert_eq!(
+            again["started"], false,
+            "the same snapshot twice starts one export: {again}"
         );
-        let execution = first.execution_arn.unwrap();
+        let execution = first["execution_arn"].as_str().unwrap();
         let described = self
             .ctx
             .clients
             .sfn
             .describe_execution()
-            .execution_arn(&execution)
+            .execution_arn(execution)
             .send()
             .await
             .unwrap();
         serde_json::from_str(described.input().unwrap()).unwrap()
     }
 
-    async fn run(&self, input: Value, hook: Hook) -> (snapex_asl::Execution, Arc<Functions>) {
-        let functions = Arc::new(Functions {
-            ctx: self.ctx.clone(),
-            calls: Mutex::default(),
-            hook,
-        });
+    async fn run(&self, input: Value, hook: Hook) -> (snapex_asl::Execution, Arc<LambdaTasks>) {
+        let tasks = Arc::new(LambdaTasks::with_hook(self.lambda.clone(), hook));
         let runner = Runner::new(
             definition(),
-            functions.clone(),
+            tasks.clone(),
             Arc::new(S3Items {
                 endpoint: self.server.endpoint.clone(),
             }),
@@ -278,7 +254,7 @@ partition_by = ["public.events=at:day"]
                 ..RunOptions::default()
             },
         );
-        (runner.run(input).await, functions)
+        (runner.run(input).await, tasks)
     }
 
     /// The temporary instance is gone from RDS (once RDS has finished deleting it), and its
@@ -354,6 +330,25 @@ partition_by = ["public.events=at:day"]
     }
 }
 
+/// Per function: invocations, processes started, the slowest invocation and the largest
+/// peak memory, from the local Lambda's REPORT figures.
+fn print_reports(lambda: &Lambda) {
+    for (binary, ..) in common::lambda::FUNCTIONS {
+        let reports = lambda.reports(binary);
+        let slowest = reports.iter().map(|r| r.duration).max().unwrap_or_default();
+        let memory = reports
+            .iter()
+            .map(|r| r.max_memory_mb)
+            .max()
+            .unwrap_or_default();
+        eprintln!(
+            "{binary}: {} invocations, {} processes, slowest {slowest:?}, max memory used {memory} MB",
+            reports.len(),
+            lambda.cold_starts(binary)
+        );
+    }
+}
+
 fn quote(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
@@ -387,7 +382,7 @@ async fn a_snapshot_event_exports_every_row_and_cleans_up_even_when_a_chunk_fail
         (function == "snapex-export-chunk" && input["item"]["chunk"] == 5 && attempt == 1)
             .then(|| TaskFailure::new("Lambda.TooManyRequestsException", "Rate Exceeded."))
     });
-    let (execution, functions) = world.run(input, throttled).await;
+    let (execution, tasks) = world.run(input, throttled).await;
     let Status::Succeeded { output } = &execution.status else {
         panic!("the export failed: {:?}", execution.status)
     };
@@ -426,7 +421,7 @@ async fn a_snapshot_event_exports_every_row_and_cleans_up_even_when_a_chunk_fail
         .unwrap();
     // 60 days of events, one chunk each, and the two other tables.
     assert_eq!(items, DAYS as usize + 2);
-    let calls = functions.calls.lock().unwrap().clone();
+    let calls = tasks.calls();
     assert_eq!(
         calls["snapex-export-chunk#5"], 2,
         "the throttled chunk ran twice"
@@ -439,6 +434,14 @@ async fn a_snapshot_event_exports_every_row_and_cleans_up_even_when_a_chunk_fail
         retried,
         "the throttled chunk was retried by the definition's Retry"
     );
+    // One process per concurrent invocation, reused once warm: never more than the Map's
+    // MaxConcurrency (max_concurrency = 8) for the 62 chunks.
+    let processes = world.lambda.cold_starts("snapex-export-chunk");
+    assert!(
+        (1..=8).contains(&processes),
+        "{processes} export-chunk processes"
+    );
+    print_reports(&world.lambda);
 
     // Every row exactly once, read back from S3.
     let store = world.server.reader("lake");

@@ -1,6 +1,7 @@
 //! A local runner for the subset of the Amazon States Language that Snapex's state machine
 //! (`statemachine/export.asl.json`) uses, so the end-to-end tests execute the real definition
-//! against the real function handlers, in-process, with no AWS.
+//! against the real functions, with no AWS (the tests' [`Tasks`] run each function's bootstrap
+//! behind a local Lambda, `snapex_tests::lambda`).
 //!
 //! # Use
 //!

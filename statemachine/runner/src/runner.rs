@@ -99,7 +99,7 @@ impl Execution {
     }
 }
 
-/// Runs a definition against in-process task handlers.
+/// Runs a definition against the caller's task handlers ([`Tasks`]).
 pub struct Runner {
     definition: Definition,
     pub(crate) tasks: Arc<dyn Tasks>,

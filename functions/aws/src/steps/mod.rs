@@ -1,5 +1,6 @@
 //! One handler per function: `handle(input, &Context) -> Result<Output, StepError>`, callable
-//! in-process (the end-to-end tests do) as well as by the Lambda runtime (the binaries do).
+//! in-process (the tests against moto do) as well as by the Lambda runtime (the binaries do,
+//! and the end-to-end tests run those).
 //! Restore, ExportChunk, Finalize, Cleanup and the scheduled watch also print the metrics of
 //! what they did ([`emit`]).
 

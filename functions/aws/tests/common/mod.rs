@@ -5,6 +5,8 @@
 // Each test crate compiles this module and uses part of it.
 #![allow(dead_code)]
 
+pub mod lambda;
+
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_rds::config::interceptors::BeforeSerializationInterceptorContextRef;

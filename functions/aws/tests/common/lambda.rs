@@ -1,0 +1,45 @@
+//! The functions of `template.yaml` as the tests deploy them on the local Lambda
+//! (`snapex_tests::lambda`): each one's real bootstrap, the template's timeout and memory size,
+//! and the variables a test gives.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use snapex_tests::lambda::{Function, bootstrap};
+
+/// The binary, timeout (seconds) and memory size (MB, the parameters' defaults) of each
+/// function of the template's state machine and of the trigger, as `template.yaml` sets them.
+pub const FUNCTIONS: &[(&str, u64, u32)] = &[
+    ("snapex-trigger", 60, 128),
+    ("snapex-restore", 60, 128),
+    ("snapex-check-instance", 60, 128),
+    ("snapex-plan", 900, 1024),
+    ("snapex-export-chunk", 900, 3008),
+    ("snapex-finalize", 900, 1024),
+    ("snapex-cleanup", 300, 128),
+];
+
+/// The files the bootstraps are built from: a bootstrap older than one of them is stale. Not
+/// `Cargo.lock`, which a test's own dependency changes too without changing a bootstrap.
+fn sources() -> Vec<PathBuf> {
+    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    let mut sources = vec![root.join("shared/src"), root.join("shared/Cargo.toml")];
+    // Each function crate's sources and manifest, not its tests.
+    for entry in std::fs::read_dir(root.join("functions")).unwrap().flatten() {
+        sources.push(entry.path().join("src"));
+        sources.push(entry.path().join("Cargo.toml"));
+    }
+    sources
+}
+
+/// `binary` as the template deploys it, with no variables yet. Panics with one line when its
+/// bootstrap is missing or stale (see `snapex_tests::lambda::bootstrap`).
+pub fn function(binary: &str) -> Function {
+    let (_, timeout, memory) = FUNCTIONS
+        .iter()
+        .find(|(name, ..)| *name == binary)
+        .unwrap_or_else(|| panic!("{binary} is not a function of template.yaml"));
+    Function::new(binary, bootstrap(binary, &sources()))
+        .timeout(Duration::from_secs(*timeout))
+        .memory_mb(*memory)
+}
