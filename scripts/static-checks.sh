@@ -9,9 +9,10 @@
 #      that connect to the database (Plan, ExportChunk) have a VpcConfig;
 #   5. the deliberately broken copies in tests/fixtures/broken/ are rejected by checks 1-4,
 #      for the defects they were written with (so a checker that passes everything fails here);
-#   6. `cargo lambda build --release` of every function binary named in template.yaml
-#      (skip with SNAPEX_SKIP_LAMBDA_BUILD=1; CI runs it). It builds for x86_64: the arm64
-#      standard library cannot be installed on the build machines.
+#   6. `sam build` of every function, through scripts/sam-build.sh, which checks that each
+#      function's bootstrap is where SAM packages it (skip with SNAPEX_SKIP_LAMBDA_BUILD=1; CI
+#      runs it). It builds for x86_64: the arm64 standard library cannot be installed on the
+#      build machines.
 # Every check runs; the script exits non-zero if any failed.
 #
 # The tools are pinned and installed on first use under ~/.cache/snapex-tools
@@ -304,27 +305,30 @@ expect_failure "substitutions of $broken/export.asl.json (unbound \${ExtractFunc
     'ExtractFunctionArn\} is not in' \
     helper substitutions template.yaml "statemachine/export.asl.json=$broken/export.asl.json"
 
-# --- 6. the function binaries ------------------------------------------------------------
+# --- 6. the function binaries, built as a deploy builds them ------------------------------
 if [[ "${SNAPEX_SKIP_LAMBDA_BUILD:-}" == 1 ]]; then
-    echo "== cargo lambda build: skipped (SNAPEX_SKIP_LAMBDA_BUILD=1)"
+    echo "== sam build: skipped (SNAPEX_SKIP_LAMBDA_BUILD=1)"
 else
     mapfile -t bins < <(helper binaries template.yaml)
     if ((${#bins[@]} == 0)); then
         fail "template.yaml names no rust-cargolambda binary"
     fi
-    args=()
-    for bin in "${bins[@]}"; do args+=(--bin "$bin"); done
-    # This check proves every function builds for Lambda; it ships nothing. The release
-    # profile's thin LTO re-optimises the whole dependency graph once per binary (19.6 minutes
-    # for the seven here, dependencies already built), so the check builds them without LTO
-    # and with more codegen units; `sam build` uses Cargo.toml's release profile unchanged.
+    # This check proves every function builds for Lambda and lands where SAM packages it; it
+    # ships nothing. The release profile's thin LTO re-optimises the whole dependency graph
+    # once per binary (19.6 minutes for the seven here, dependencies already built), so the
+    # check builds them without LTO and with more codegen units (SAM passes the environment
+    # to cargo); a deploy's `sam build` uses Cargo.toml's release profile unchanged.
     # SNAPEX_LAMBDA_CHECK_LTO=thin checks the shipped profile.
     export CARGO_PROFILE_RELEASE_LTO=${SNAPEX_LAMBDA_CHECK_LTO:-false}
     export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=${SNAPEX_LAMBDA_CHECK_CODEGEN_UNITS:-16}
-    echo "== cargo lambda build --release --x86-64 ${args[*]} (into $CARGO_TARGET_DIR)"
-    # The venv first on PATH: cargo-lambda finds the Zig that its package installed there.
-    if PATH="$VENV/bin:$PATH" cargo lambda build --release --locked --x86-64 "${args[@]}"; then
-        # Where SAM's rust-cargolambda build copies each function's bootstrap from.
+    # `sam build` with samconfig.toml's parameters, its Architecture set to x86_64 (the arm64
+    # standard library cannot be installed on the build machines): one `cargo lambda build
+    # --release --bin <Binary>` per function into $CARGO_TARGET_DIR, then SAM's copy to
+    # .aws-sam/build/<Function>/bootstrap, which the script checks for every function.
+    echo "== scripts/sam-build.sh x86_64 (cargo into $CARGO_TARGET_DIR)"
+    if SNAPEX_TOOLS_DIR="$TOOLS" scripts/sam-build.sh x86_64; then
+        ok "sam build: every function's bootstrap in .aws-sam/build, for x86_64"
+        # Where cargo-lambda wrote them (the end-to-end tests run these).
         for bin in "${bins[@]}"; do
             if [[ -f "$CARGO_TARGET_DIR/lambda/$bin/bootstrap" ]]; then
                 ok "$CARGO_TARGET_DIR/lambda/$bin/bootstrap"
@@ -333,7 +337,7 @@ else
             fi
         done
     else
-        fail "cargo lambda build"
+        fail "sam build (scripts/sam-build.sh x86_64)"
     fi
 fi
 
