@@ -71,8 +71,8 @@ pub struct ExportConfig {
 ///   would. `retries` more attempts, with exponential backoff and full jitter between them.
 /// - The serverless ExportChunk ([`RetryPolicy::serverless`]) makes one attempt per invocation
 ///   and fails with `Retryable`; the state machine's `Retry` invokes it again, so every attempt
-///   is in the execution history and its backoff is the definition's. Retried in both layers,
-///   one chunk was read up to 6 times per invocation over 7 invocations: 42 reads.
+///   is in the execution history and its backoff is the definition's. Retrying in both layers
+///   would read one chunk up to 6 times in each of 7 invocations: 42 reads.
 ///
 /// Each attempt reads the chunk again from its start and writes its files to the same keys.
 /// Requests to the store and to AWS are retried a few times inside one attempt (the store's and
