@@ -5,12 +5,14 @@
 #   3. every ${Substitution} in the state machine definition is bound by template.yaml's
 #      DefinitionSubstitutions, and every binding is used;
 #   4. the EventBridge rule's pattern matches the snapshot-created events of
-#      tests/fixtures/events/ (*created*.json) and no other event there;
+#      tests/fixtures/events/ (*created*.json) and no other event there; only the functions
+#      that connect to the database (Plan, ExportChunk) have a VpcConfig;
 #   5. the deliberately broken copies in tests/fixtures/broken/ are rejected by checks 1-4,
 #      for the defects they were written with (so a checker that passes everything fails here);
-#   6. `cargo lambda build --release` of every function binary named in template.yaml
-#      (skip with SNAPEX_SKIP_LAMBDA_BUILD=1; CI runs it). It builds for x86_64: the arm64
-#      standard library cannot be installed on the build machines.
+#   6. `sam build` of every function, through scripts/sam-build.sh, which checks that each
+#      function's bootstrap is where SAM packages it (skip with SNAPEX_SKIP_LAMBDA_BUILD=1; CI
+#      runs it). It builds for x86_64: the arm64 standard library cannot be installed on the
+#      build machines.
 # Every check runs; the script exits non-zero if any failed.
 #
 # The tools are pinned and installed on first use under ~/.cache/snapex-tools
@@ -174,6 +176,37 @@ def binaries(template_path):
     return 0
 
 
+# The functions that connect to the temporary instance, by binary: only they run in the VPC.
+# The others call only AWS APIs (Finalize: S3 and Glue), which they reach from outside it,
+# without the VPC endpoints or NAT gateway a function inside would need.
+DATABASE_CLIENTS = {"snapex-plan", "snapex-export-chunk"}
+
+
+def vpc(template_path):
+    """Exactly the functions that connect to the database have a VpcConfig."""
+    template = load_template(template_path)
+    in_vpc_by_default = "VpcConfig" in ((template.get("Globals") or {}).get("Function") or {})
+    problems = []
+    seen = set()
+    for name, res in template.get("Resources", {}).items():
+        if res.get("Type") != "AWS::Serverless::Function":
+            continue
+        binary = ((res.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary", name)
+        seen.add(binary)
+        in_vpc = in_vpc_by_default or "VpcConfig" in (res.get("Properties") or {})
+        if in_vpc and binary not in DATABASE_CLIENTS:
+            problems.append(f"{name} ({binary}) has a VpcConfig, but does not connect to the database")
+        if not in_vpc and binary in DATABASE_CLIENTS:
+            problems.append(f"{name} ({binary}) connects to the database, but has no VpcConfig")
+    for binary in sorted(DATABASE_CLIENTS - seen):
+        problems.append(f"no function builds {binary}")
+    for p in problems:
+        print(p)
+    if not problems:
+        print(f"in the VPC: {', '.join(sorted(DATABASE_CLIENTS))}; every other function outside it")
+    return 1 if problems else 0
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "substitutions":
@@ -185,6 +218,8 @@ if __name__ == "__main__":
         sys.exit(event_pattern(*args))
     if cmd == "binaries":
         sys.exit(binaries(*args))
+    if cmd == "vpc":
+        sys.exit(vpc(*args))
     sys.exit(f"unknown command {cmd}")
 PY
 helper() { "$VENV/bin/python" "$work/helper.py" "$@"; }
@@ -235,13 +270,16 @@ done
 echo "== DefinitionSubstitutions of template.yaml against the definitions"
 if helper substitutions template.yaml; then ok "every substitution is bound and used"; else fail "substitutions"; fi
 
-# --- 4. the EventBridge rule -------------------------------------------------------------
+# --- 4. the EventBridge rule, and which functions run in the VPC -------------------------
 echo "== the trigger's EventBridge pattern against tests/fixtures/events"
 if helper event-pattern template.yaml tests/fixtures/events; then
     ok "the pattern matches exactly the snapshot-created events"
 else
     fail "the EventBridge pattern"
 fi
+
+echo "== only the functions that connect to the database run in the VPC"
+if helper vpc template.yaml; then ok "VpcConfig only on Plan and ExportChunk"; else fail "VpcConfig"; fi
 
 # --- 5. the checks catch what they are for -----------------------------------------------
 echo "== the broken fixtures must be rejected"
@@ -255,33 +293,42 @@ expect_failure "sam validate --lint $broken/template.yaml (invalid RetentionInDa
 expect_failure "EventBridge pattern of $broken/template.yaml (no cluster snapshots)" \
     "does not match cluster-snapshot-manual-created.json, but should match" \
     helper event-pattern "$broken/template.yaml" tests/fixtures/events
+expect_failure "VpcConfig of $broken/vpc.template.yaml (Finalize in the VPC)" \
+    "FinalizeFunction \(snapex-finalize\) has a VpcConfig, but does not connect" \
+    helper vpc "$broken/vpc.template.yaml"
+expect_failure "VpcConfig of $broken/vpc.template.yaml (ExportChunk outside the VPC)" \
+    "ExportChunkFunction \(snapex-export-chunk\) connects to the database, but has no VpcConfig" \
+    helper vpc "$broken/vpc.template.yaml"
 expect_failure "asl-validator $broken/export.asl.json (Next to a missing state)" \
     "MISSING_TRANSITION_TARGET.*WaitForInstanc" "$ASL_VALIDATOR" --json-path "$broken/export.asl.json"
 expect_failure "substitutions of $broken/export.asl.json (unbound \${ExtractFunctionArn})" \
     'ExtractFunctionArn\} is not in' \
     helper substitutions template.yaml "statemachine/export.asl.json=$broken/export.asl.json"
 
-# --- 6. the function binaries ------------------------------------------------------------
+# --- 6. the function binaries, built as a deploy builds them ------------------------------
 if [[ "${SNAPEX_SKIP_LAMBDA_BUILD:-}" == 1 ]]; then
-    echo "== cargo lambda build: skipped (SNAPEX_SKIP_LAMBDA_BUILD=1)"
+    echo "== sam build: skipped (SNAPEX_SKIP_LAMBDA_BUILD=1)"
 else
     mapfile -t bins < <(helper binaries template.yaml)
     if ((${#bins[@]} == 0)); then
         fail "template.yaml names no rust-cargolambda binary"
     fi
-    args=()
-    for bin in "${bins[@]}"; do args+=(--bin "$bin"); done
-    # This check proves every function builds for Lambda; it ships nothing. The release
-    # profile's thin LTO re-optimises the whole dependency graph once per binary (19.6 minutes
-    # for the seven here, dependencies already built), so the check builds them without LTO
-    # and with more codegen units; `sam build` uses Cargo.toml's release profile unchanged.
+    # This check proves every function builds for Lambda and lands where SAM packages it; it
+    # ships nothing. The release profile's thin LTO re-optimises the whole dependency graph
+    # once per binary (19.6 minutes for the seven here, dependencies already built), so the
+    # check builds them without LTO and with more codegen units (SAM passes the environment
+    # to cargo); a deploy's `sam build` uses Cargo.toml's release profile unchanged.
     # SNAPEX_LAMBDA_CHECK_LTO=thin checks the shipped profile.
     export CARGO_PROFILE_RELEASE_LTO=${SNAPEX_LAMBDA_CHECK_LTO:-false}
     export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=${SNAPEX_LAMBDA_CHECK_CODEGEN_UNITS:-16}
-    echo "== cargo lambda build --release --x86-64 ${args[*]} (into $CARGO_TARGET_DIR)"
-    # The venv first on PATH: cargo-lambda finds the Zig that its package installed there.
-    if PATH="$VENV/bin:$PATH" cargo lambda build --release --locked --x86-64 "${args[@]}"; then
-        # Where SAM's rust-cargolambda build copies each function's bootstrap from.
+    # `sam build` with samconfig.toml's parameters, its Architecture set to x86_64 (the arm64
+    # standard library cannot be installed on the build machines): one `cargo lambda build
+    # --release --bin <Binary>` per function into $CARGO_TARGET_DIR, then SAM's copy to
+    # .aws-sam/build/<Function>/bootstrap, which the script checks for every function.
+    echo "== scripts/sam-build.sh x86_64 (cargo into $CARGO_TARGET_DIR)"
+    if SNAPEX_TOOLS_DIR="$TOOLS" scripts/sam-build.sh x86_64; then
+        ok "sam build: every function's bootstrap in .aws-sam/build, for x86_64"
+        # Where cargo-lambda wrote them (the end-to-end tests run these).
         for bin in "${bins[@]}"; do
             if [[ -f "$CARGO_TARGET_DIR/lambda/$bin/bootstrap" ]]; then
                 ok "$CARGO_TARGET_DIR/lambda/$bin/bootstrap"
@@ -290,7 +337,7 @@ else
             fi
         done
     else
-        fail "cargo lambda build"
+        fail "sam build (scripts/sam-build.sh x86_64)"
     fi
 fi
 

@@ -293,3 +293,100 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// A TCP proxy in front of a database server that closes the connections it is told to as
+/// soon as they open (as a restarting server or a lost network path does), forwards the
+/// others, and counts them all: a test can fail exactly the connections it chooses, and see
+/// how many a client made.
+pub struct DroppingProxy {
+    connections: Arc<AtomicU64>,
+    drop: Arc<std::sync::Mutex<std::collections::BTreeSet<u64>>>,
+    stop: Arc<AtomicBool>,
+    addr: SocketAddr,
+}
+
+impl DroppingProxy {
+    /// A proxy in front of the server `url` names (`scheme://[user[:password]@]host:port/...`),
+    /// and the same URL through the proxy.
+    pub fn before(url: &str) -> (DroppingProxy, String) {
+        let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
+        let (user, rest) = match rest.split_once('@') {
+            Some((user, rest)) => (format!("{user}@"), rest),
+            None => (String::new(), rest),
+        };
+        let (server, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+        let upstream = std::net::ToSocketAddrs::to_socket_addrs(server)
+            .unwrap_or_else(|e| panic!("{server}: {e}"))
+            .next()
+            .expect("an address");
+        let proxy = DroppingProxy::start(upstream);
+        let url = format!("{scheme}://{user}{}{path}", proxy.addr);
+        (proxy, url)
+    }
+
+    pub fn start(upstream: SocketAddr) -> DroppingProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the dropping proxy");
+        let addr = listener.local_addr().unwrap();
+        let connections = Arc::new(AtomicU64::new(0));
+        let drop = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        {
+            let (connections, drop, stop) = (connections.clone(), drop.clone(), stop.clone());
+            std::thread::spawn(move || {
+                for client in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(client) = client else { continue };
+                    let n = connections.fetch_add(1, Ordering::SeqCst) + 1;
+                    if drop.lock().unwrap().contains(&n) {
+                        let _ = client.shutdown(Shutdown::Both);
+                        continue;
+                    }
+                    std::thread::spawn(move || {
+                        let _ = forward(client, upstream);
+                    });
+                }
+            });
+        }
+        DroppingProxy {
+            connections,
+            drop,
+            stop,
+            addr,
+        }
+    }
+
+    /// Closes the connections with these numbers (the first connection is 1) as they open.
+    pub fn drop_connections(&self, numbers: impl IntoIterator<Item = u64>) {
+        self.drop.lock().unwrap().extend(numbers);
+    }
+
+    /// Connections opened through the proxy so far, dropped ones included.
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for DroppingProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+/// Copies bytes both ways between `client` and a new connection to `upstream` until either
+/// side closes, then closes both.
+fn forward(client: TcpStream, upstream: SocketAddr) -> std::io::Result<()> {
+    let server = TcpStream::connect(upstream)?;
+    let (mut client_in, mut server_out) = (client.try_clone()?, server.try_clone()?);
+    let up = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut client_in, &mut server_out);
+        let _ = server_out.shutdown(Shutdown::Both);
+    });
+    let (mut server_in, mut client_out) = (server, client);
+    let _ = std::io::copy(&mut server_in, &mut client_out);
+    let _ = client_out.shutdown(Shutdown::Both);
+    let _ = up.join();
+    Ok(())
+}

@@ -1,13 +1,15 @@
 //! The serverless run's steps, run one at a time as the state machine runs them: plan, each
 //! chunk on its own (standalone readers, no shared snapshot), finalize. Every row exactly
 //! once; a chunk run twice changes nothing; a missing chunk stops publication; a failed chunk
-//! leaves a record naming its error.
+//! leaves a record naming its error; a retryable failure is one attempt per step call (the
+//! state machine retries), while the command line reads a failed chunk again in-process.
 
 use std::sync::Arc;
 
 use snapex::pipeline::{Quiet, chunk_step, finalize_step, first_failure, plan_step, run_export};
 use snapex::source::SourceUrl;
 use snapex::{ErrorClass, ExportConfig};
+use snapex_tests::faults::DroppingProxy;
 use snapex_tests::{TestDb, files_under, read_manifest, temp_dir};
 
 async fn source() -> TestDb {
@@ -200,6 +202,80 @@ async fn a_failed_chunk_leaves_a_record_of_its_error_until_it_succeeds() {
         .await
         .unwrap();
     assert_eq!(summary.totals.rows, 533);
+}
+
+/// The serverless path retries a chunk in one layer, the state machine's: a chunk step whose
+/// read fails with a retryable error (its connection closed as it opens) makes one attempt,
+/// one connection, and fails with `Retryable`, leaving a failure record that counts the failed
+/// calls; the call the state machine retries with finishes the chunk and counts them as its
+/// retries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retryable_chunk_failure_is_one_attempt_per_step_call() {
+    let db = source().await;
+    let dest = temp_dir("steps-once");
+    let cfg = config(&db, &dest, "once");
+    let d = dest.to_str().unwrap();
+    let planned = plan_step(&cfg, Arc::new(Quiet)).await.unwrap();
+    let (proxy, proxied) = DroppingProxy::before(&db.url);
+    let through_proxy = SourceUrl::parse(&proxied).unwrap();
+    proxy.drop_connections(1..=2);
+    for call in 1..=2 {
+        let e = chunk_step(&through_proxy, d, None, "once", 0)
+            .await
+            .unwrap_err();
+        assert_eq!(e.class(), ErrorClass::Retryable, "{e}");
+        assert_eq!(proxy.connections(), call, "one attempt per call");
+        let failure = first_failure(d, None, "once").await.unwrap().unwrap();
+        assert_eq!(
+            (failure.chunk, failure.error.as_str(), failure.attempts),
+            (0, "Retryable", call as u32)
+        );
+    }
+    let record = chunk_step(&through_proxy, d, None, "once", 0)
+        .await
+        .unwrap();
+    assert_eq!(proxy.connections(), 3);
+    assert_eq!(record.retries, 2, "the two failed calls");
+    assert!(first_failure(d, None, "once").await.unwrap().is_none());
+
+    let url = SourceUrl::parse(&db.url).unwrap();
+    for chunk in 1..planned.chunks {
+        chunk_step(&url, d, None, "once", chunk).await.unwrap();
+    }
+    let summary = finalize_step(d, None, "once", Arc::new(Quiet))
+        .await
+        .unwrap();
+    assert_eq!(summary.totals.rows, 533);
+    assert_eq!(summary.report.retries, 2);
+}
+
+/// The command line keeps its retries in-process: the same failure (the reader's connection
+/// closed as it opens) is read again within the run, on a new connection, and the export
+/// completes with the retry counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_reads_a_failed_chunk_again_in_process() {
+    let db = source().await;
+    let (proxy, proxied) = DroppingProxy::before(&db.url);
+    let run = |id: &'static str| {
+        let dest = temp_dir(id);
+        let mut cfg = config(&db, &dest, id);
+        cfg.source = SourceUrl::parse(&proxied).unwrap();
+        cfg.concurrency = 1;
+        cfg.retry.min_delay = std::time::Duration::from_millis(10);
+        async move { run_export(&cfg, Arc::new(Quiet)).await }
+    };
+    let default = ExportConfig::new(&db.url, "./unused").unwrap().retry;
+    assert_eq!(default, snapex::config::RetryPolicy::cli());
+    assert!(default.attempts() > 1);
+    let clean = run("cli-clean").await.unwrap();
+    assert_eq!(clean.report.retries, 0);
+    // With one reader, a run's last connection is its reader's.
+    let per_run = proxy.connections();
+    proxy.drop_connections([2 * per_run]);
+    let retried = run("cli-retried").await.unwrap();
+    assert_eq!(proxy.connections(), 2 * per_run + 1, "one more connection");
+    assert_eq!(retried.report.retries, 1);
+    assert_eq!(retried.totals.rows, 533);
 }
 
 /// Finalizing verifies before it publishes: a file that is not a whole Parquet file, a record

@@ -15,6 +15,7 @@ const LAMBDA_SERVICE: &[&str] = &[
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
+    "Lambda.ClientExecutionTimeoutException",
 ];
 
 fn error_names(v: &Value, out: &mut BTreeSet<String>) {

@@ -470,6 +470,7 @@ async fn cleanup_after_a_failed_restore_and_a_failed_map() {
             chunk,
             error: "InvalidInput".into(),
             cause: cause.into(),
+            attempts: 1,
         };
         let path = Path::from(format!(
             "exports/{}",

@@ -23,7 +23,7 @@ use super::publish::{publish, verify};
 use super::work::PlannedTable;
 use super::work::{ChunkRecord, ChunkSpec, ExportPlan, FailureRecord, from_json, to_json};
 use super::{ExportSummary, Progress, Quiet, export_plan, open_destination, open_source, summary};
-use crate::config::ExportConfig;
+use crate::config::{ExportConfig, RetryPolicy};
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 use crate::model::{Piece, TableDesc, TableName};
@@ -165,6 +165,10 @@ pub async fn plan_step(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resul
 /// the chunk reads in a transaction of its own) and records its completion. When the chunk's
 /// record already exists and its files are intact, returns it without reading anything; on
 /// failure, leaves a failure record naming the error and returns the error.
+///
+/// One attempt per call ([`RetryPolicy::serverless`]): a retryable failure is returned as
+/// such, for the state machine to call the step again. The failure record counts the failed
+/// calls, and the completion record's `retries` is that count.
 pub async fn chunk_step(
     source: &SourceUrl,
     destination: &str,
@@ -185,12 +189,14 @@ pub async fn chunk_step(
         );
         return Ok(record);
     }
+    let failed = failed_attempts(&dest, &layout, chunk).await?;
     match read_chunk(source, &dest, &layout, export_id, spec).await {
-        Ok(record) => {
+        Ok(mut record) => {
+            record.retries += failed;
             dest.put(&layout.work_done(chunk), to_json("chunk record", &record)?)
                 .await?;
             // A failure of an earlier attempt no longer describes this chunk.
-            if dest.exists(&layout.work_failed(chunk)).await? {
+            if failed > 0 {
                 dest.delete(&layout.work_failed(chunk)).await?;
             }
             Ok(record)
@@ -200,6 +206,7 @@ pub async fn chunk_step(
                 chunk,
                 error: e.class().to_string(),
                 cause: crate::error::one_line(&e.to_string()),
+                attempts: failed + 1,
             };
             // Best effort: the error itself matters more than its record.
             if let Ok(json) = to_json("failure record", &failure)
@@ -210,6 +217,17 @@ pub async fn chunk_step(
             Err(e)
         }
     }
+}
+
+/// How many earlier calls of the chunk step failed on this chunk: its failure record's count
+/// (a record without a count, or one that does not parse, counts one).
+async fn failed_attempts(dest: &Destination, layout: &Layout, chunk: usize) -> Result<u32> {
+    let path = layout.work_failed(chunk);
+    if !dest.exists(&path).await? {
+        return Ok(0);
+    }
+    let record = from_json::<FailureRecord>("failure record", &dest.get(&path).await?);
+    Ok(record.map_or(1, |r| r.attempts.max(1)))
 }
 
 /// The chunk's record, if it exists, describes this chunk's pieces and its files are there
@@ -258,7 +276,8 @@ async fn read_chunk(
         batch: spec.batch,
         queue: Mutex::new([spec.chunk].into()),
         progress: Arc::new(Quiet),
-        retry: crate::config::RetryPolicy::default(),
+        // One attempt: the state machine retries the step (see RetryPolicy).
+        retry: RetryPolicy::serverless(),
         // Written by the step, which also records failures.
         records: false,
         export_id: export_id.to_string(),

@@ -94,7 +94,8 @@ pub struct ChunkSpec {
 pub struct ChunkRecord {
     pub chunk: usize,
     pub results: Vec<PieceResult>,
-    /// Attempts that failed with a retryable error before the one that wrote the files.
+    /// Attempts that failed before the one that wrote the files: read again in-process (the
+    /// command line), or calls of the chunk step the state machine retried (serverless).
     #[serde(default)]
     pub retries: u32,
     /// True when this run found the record already written (and its files intact) and read
@@ -110,6 +111,9 @@ pub struct FailureRecord {
     /// The error name the step failed with (`Retryable`, `InvalidInput`, `Internal`).
     pub error: String,
     pub cause: String,
+    /// Calls of the chunk step that failed on this chunk so far, this one included.
+    #[serde(default)]
+    pub attempts: u32,
 }
 
 pub(super) fn to_json(what: &str, v: &impl Serialize) -> Result<Vec<u8>> {

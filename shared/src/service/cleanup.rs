@@ -145,6 +145,7 @@ mod tests {
             chunk: 3,
             error: "InvalidInput".into(),
             cause: "permission denied for table secrets".into(),
+            attempts: 1,
         };
         let out = outcome(vec!["i".into()], Some(&map), Some(record));
         assert_eq!(out.error.as_deref(), Some("InvalidInput"));

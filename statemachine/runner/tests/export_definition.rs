@@ -178,6 +178,65 @@ fn the_definition_parses_with_its_six_substitutions_and_not_without() {
     }
 }
 
+/// The errors the Lambda service itself returns for an invocation that may succeed if tried
+/// again (Step Functions' "Handle transient Lambda service exceptions" list), before our code
+/// ran or without its answer.
+const LAMBDA_TRANSIENT_ERRORS: [&str; 5] = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "Lambda.ClientExecutionTimeoutException",
+];
+
+/// Every Task state of `states`, with those of Map and Parallel states inside it, by name.
+fn task_states(states: &Value, out: &mut Vec<(String, Value)>) {
+    for (name, state) in states.as_object().unwrap() {
+        match state["Type"].as_str() {
+            Some("Task") => out.push((name.clone(), state.clone())),
+            Some("Map") => {
+                let inner = state
+                    .get("ItemProcessor")
+                    .or(state.get("Iterator"))
+                    .unwrap();
+                task_states(&inner["States"], out);
+            }
+            Some("Parallel") => {
+                for branch in state["Branches"].as_array().unwrap() {
+                    task_states(&branch["States"], out);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn every_task_retries_every_transient_lambda_service_error() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../export.asl.json"))
+        .unwrap();
+    let definition: Value = serde_json::from_str(&text).unwrap();
+    let mut tasks = Vec::new();
+    task_states(&definition["States"], &mut tasks);
+    assert!(tasks.iter().any(|(name, _)| name == "ExportChunk"));
+    let mut missing = Vec::new();
+    for (name, task) in &tasks {
+        let retried: Vec<&str> = task["Retry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|r| r["ErrorEquals"].as_array().unwrap())
+            .map(|e| e.as_str().unwrap())
+            .collect();
+        for error in LAMBDA_TRANSIENT_ERRORS {
+            if !retried.contains(&error) && !retried.contains(&"States.ALL") {
+                missing.push(format!("{name} does not retry {error}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{missing:#?}");
+}
+
 #[tokio::test]
 async fn happy_path_exports_every_chunk_and_succeeds_with_the_finalize_result() {
     let tasks = functions(succeeding, false);
