@@ -184,10 +184,19 @@ impl ColumnManifest {
             glue_type: c.kind.glue_type(),
             nullable: c.nullable,
             read: c.read.clone(),
+            // The rules the type map declares (0 when they never fired), then any other rule
+            // that fired, such as invalid UTF-8 in a text column: none is left out.
             lossy: c
                 .lossy_rules
                 .iter()
-                .map(|&rule| LossyEntry {
+                .copied()
+                .chain(
+                    fired
+                        .into_iter()
+                        .flat_map(|f| f.keys().copied())
+                        .filter(|r| !c.lossy_rules.contains(r)),
+                )
+                .map(|rule| LossyEntry {
                     rule,
                     description: rule.describe().to_string(),
                     count: fired.and_then(|f| f.get(&rule)).copied().unwrap_or(0),

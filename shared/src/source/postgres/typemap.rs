@@ -101,11 +101,11 @@ fn map_scalar(ty: &PgType, typmod: i32) -> Result<Mapping, Unsupported> {
             ..native(ValueKind::Date, "date")
         },
         "timestamp" => Mapping {
-            lossy: vec![LossyRule::InfiniteToNull],
+            lossy: vec![LossyRule::InfiniteToNull, LossyRule::OutOfRangeToNull],
             ..native(ValueKind::Timestamp { utc: false }, "timestamp")
         },
         "timestamptz" => Mapping {
-            lossy: vec![LossyRule::InfiniteToNull],
+            lossy: vec![LossyRule::InfiniteToNull, LossyRule::OutOfRangeToNull],
             ..native(ValueKind::Timestamp { utc: true }, "timestamptz")
         },
         "interval" => native(ValueKind::Interval, "interval"),
