@@ -271,3 +271,99 @@ async fn mysql_edge_values_are_exact_or_null_and_counted() {
     assert_eq!(fired(&root, "edges", "dt", "zero_date_to_null"), Some(2));
     assert_eq!(summary.lossy_values, 4);
 }
+
+/// A table partitioned by a time column holding values beyond Parquet's range, or outside the
+/// years 1 to 9999 that partitions are named for: the export publishes, those rows go to the
+/// NULL partition, as `infinity` does (a timestamp beyond Parquet's range written as NULL, any
+/// other value exact), and the other rows to their own years.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_time_partitions_put_far_values_with_the_nulls() {
+    let db = TestDb::create("farpart").await;
+    db.exec(
+        r#"
+        CREATE TABLE ev (id int4 PRIMARY KEY, ts timestamp, d date);
+        INSERT INTO ev VALUES
+          (1, '2024-05-06 07:08:09', '2024-05-06'),
+          (2, '294276-12-31 23:59:59.999999', '5874897-12-31'),
+          (3, 'infinity', 'infinity'),
+          (4, '2025-01-01 00:00:00', '2025-01-01'),
+          (5, '9999-12-31 23:59:59.999999', '9999-12-31'),
+          (6, '10000-01-01 00:00:00', '10000-01-01'),
+          (7, '0001-01-01 00:00:00', '0001-01-01'),
+          (8, '0001-12-31 23:59:59 BC', '0001-12-31 BC');
+        CREATE TABLE ev_d (id int4 PRIMARY KEY, d date);
+        INSERT INTO ev_d SELECT id, d FROM ev;
+        "#,
+    )
+    .await;
+    let dest = temp_dir("farpart");
+    let mut cfg = ExportConfig::new(&db.url, dest.to_str().unwrap()).unwrap();
+    cfg.export_id = Some("e1".into());
+    cfg.partition_rules = ["ev=ts:year", "ev_d=d:year"]
+        .iter()
+        .map(|r| snapex::partitioning::PartitionRule::parse(r).unwrap())
+        .collect();
+    let summary = run_export(&cfg, Arc::new(Quiet))
+        .await
+        .unwrap_or_else(|e| panic!("the export failed: {e:#}"));
+    assert_eq!(summary.totals.rows, 16);
+    let root = dest.join("e1");
+    for (table, col) in [("ev", "ts"), ("ev_d", "d")] {
+        let dir = root.join("public").join(table);
+        let mut folders: Vec<String> = snapex_tests::files_under(&dir)
+            .iter()
+            .map(|f| {
+                let folder = f.parent().unwrap().file_name().unwrap();
+                folder.to_str().unwrap().to_string()
+            })
+            .collect();
+        folders.sort();
+        folders.dedup();
+        assert_eq!(
+            folders,
+            [
+                // The first and last years a partition is named for: four digits.
+                format!("{col}_year=0001"),
+                format!("{col}_year=2024"),
+                format!("{col}_year=2025"),
+                format!("{col}_year=9999"),
+                format!("{col}_year=__HIVE_DEFAULT_PARTITION__"),
+            ],
+            "{table}"
+        );
+        let nulls = snapex_tests::read_parquet_dir(
+            &dir.join(format!("{col}_year=__HIVE_DEFAULT_PARTITION__")),
+        );
+        let nulls = by_id(arrow::compute::concat_batches(&nulls[0].schema(), &nulls).unwrap());
+        let ids: Vec<String> = (0..nulls.num_rows())
+            .map(|i| cell(&nulls, "id", i))
+            .collect();
+        assert_eq!(ids, ["2", "3", "6", "8"], "{table}");
+        // Beyond Parquet's range: NULL (counted); infinity: NULL; years 10000 and 1 BC, which
+        // name no partition: exact (the numbers are PostgreSQL's own epoch arithmetic).
+        if col == "ts" {
+            assert_eq!(
+                micros(&nulls, "ts"),
+                [
+                    None,
+                    None,
+                    Some(253_402_300_800_000_000),
+                    Some(-62_135_596_801_000_000)
+                ]
+            );
+        } else {
+            let d: Vec<Option<i32>> = nulls
+                .column_by_name("d")
+                .unwrap()
+                .as_primitive::<Date32Type>()
+                .iter()
+                .collect();
+            assert_eq!(
+                d,
+                [Some(2_145_042_905), None, Some(2_932_897), Some(-719_163)]
+            );
+        }
+    }
+    assert_eq!(fired(&root, "ev", "ts", "out_of_range_to_null"), Some(1));
+    assert_eq!(fired(&root, "ev", "d", "out_of_range_to_null"), None);
+}

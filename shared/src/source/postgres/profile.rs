@@ -23,6 +23,26 @@ fn utc_time(table: &TableDesc, p: &Partitioning) -> Result<(String, bool)> {
     })
 }
 
+/// True for a time that can name a partition: finite, and in years 1 to 9999, whose labels
+/// are the four digits Athena's projection (`yyyy`) and readers of Hive folders expect. Other
+/// times go to the NULL partition, as `infinity` does: a timestamp beyond Parquet's range is
+/// written as NULL there (its lossy rule), any other time keeps its value.
+pub(super) fn partitionable(table: &TableDesc, p: &Partitioning) -> String {
+    let c = quote_ident(&p.column);
+    let (first, end) = match table.column(&p.column).map(|col| &col.kind) {
+        Some(ValueKind::Timestamp { utc: true }) => (
+            "'0001-01-01 00:00:00+00'::timestamptz",
+            "'10000-01-01 00:00:00+00'::timestamptz",
+        ),
+        Some(ValueKind::Date) => ("'0001-01-01'::date", "'10000-01-01'::date"),
+        _ => (
+            "'0001-01-01 00:00:00'::timestamp",
+            "'10000-01-01 00:00:00'::timestamp",
+        ),
+    };
+    format!("({c} >= {first} AND {c} < {end})")
+}
+
 /// The split key as an `int8` expression (heap block numbers for a physical key), or NULL when
 /// the table has none to narrow reads with.
 fn key_expr(table: &TableDesc) -> String {
@@ -46,8 +66,9 @@ pub(super) async fn profile(
         PartitionBy::Time { granularity } => {
             let (t, date) = utc_time(table, p)?;
             let g = format!(
-                "CASE WHEN isfinite({c}) THEN \
-                 (floor(extract(epoch FROM {t}) / $1::int8) * $1::int8)::int8 END"
+                "CASE WHEN {} THEN \
+                 (floor(extract(epoch FROM {t}) / $1::int8) * $1::int8)::int8 END",
+                partitionable(table, p)
             );
             (g, Some(granularity.profile_step(date)))
         }
