@@ -338,7 +338,14 @@ fn decode_scalar(
             let micros = i64::from_be_bytes(v[0..8].try_into().expect("8 bytes"));
             let days = i32::from_be_bytes(v[8..12].try_into().expect("4 bytes"));
             let months = i32::from_be_bytes(v[12..16].try_into().expect("4 bytes"));
-            append_interval(b, months, days, micros)
+            // PostgreSQL 17's `infinity` / `-infinity` intervals: every field at its extreme.
+            match (months, days, micros) {
+                (i32::MAX, i32::MAX, i64::MAX) | (i32::MIN, i32::MIN, i64::MIN) => {
+                    lossy(LossyRule::InfiniteToNull);
+                    ColumnBuilder::append_interval_null(b)
+                }
+                _ => append_interval(b, months, days, micros),
+            }
         }
         (wire, _) => return Err(mismatch(wire)),
     }
@@ -524,6 +531,29 @@ mod tests {
         assert!(text.is_null(1));
         assert_eq!(dec.lossy_counts()["ts"][&LossyRule::OutOfRangeToNull], 1);
         assert_eq!(dec.lossy_counts()["s"][&LossyRule::InvalidUtf8ToNull], 1);
+    }
+
+    #[test]
+    fn infinite_intervals_become_null_and_are_counted() {
+        let cols = [column("iv", ValueKind::Interval, "interval")];
+        let mut dec = TupleDecoder::new(&cols, 4).unwrap();
+        let interval = |micros: i64, days: i32, months: i32| {
+            let mut v = micros.to_be_bytes().to_vec();
+            v.extend(days.to_be_bytes());
+            v.extend(months.to_be_bytes());
+            v
+        };
+        let mut s = header();
+        s.extend(tuple(&[Some(&interval(i64::MAX, i32::MAX, i32::MAX))]));
+        s.extend(tuple(&[Some(&interval(i64::MIN, i32::MIN, i32::MIN))]));
+        s.extend(tuple(&[Some(&interval(i64::MAX, i32::MAX, i32::MAX - 1))]));
+        dec.decode(&s).unwrap();
+        let b = dec.finish_batch().unwrap();
+        let iv = b.column(0).as_struct();
+        assert!(iv.is_null(0) && iv.is_null(1) && !iv.is_null(2));
+        let months = iv.column(0).as_primitive::<Int32Type>();
+        assert_eq!(months.value(2), i32::MAX - 1);
+        assert_eq!(dec.lossy_counts()["iv"][&LossyRule::InfiniteToNull], 2);
     }
 
     #[test]
