@@ -367,3 +367,58 @@ async fn pg_time_partitions_put_far_values_with_the_nulls() {
     assert_eq!(fired(&root, "ev", "ts", "out_of_range_to_null"), Some(1));
     assert_eq!(fired(&root, "ev", "d", "out_of_range_to_null"), None);
 }
+
+/// A table of a `SQL_ASCII` database partitioned by the values of a text column holding bytes
+/// that are not UTF-8: the export publishes, those rows go to the NULL partition with the value
+/// NULL (counted), and every other value to its own partition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_value_partitions_put_text_that_is_not_utf8_with_the_nulls() {
+    let db = TestDb::create("asciipart").await;
+    let admin = connect(&admin_url()).await;
+    let name = &db.name;
+    for sql in [
+        format!("DROP DATABASE {name}"),
+        format!(
+            "CREATE DATABASE {name} ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' \
+             TEMPLATE template0"
+        ),
+    ] {
+        admin.batch_execute(&sql).await.unwrap();
+    }
+    db.exec(
+        r#"
+        CREATE TABLE shops (id int4 PRIMARY KEY, region text);
+        INSERT INTO shops VALUES
+          (1, 'north'), (2, E'caf\xe9'), (3, NULL), (4, 'café'), (5, E'\xed\xa0\x80'), (6, 'north');
+        "#,
+    )
+    .await;
+    let dest = temp_dir("asciipart");
+    let mut cfg = ExportConfig::new(&db.url, dest.to_str().unwrap()).unwrap();
+    cfg.export_id = Some("e1".into());
+    cfg.partition_rules =
+        vec![snapex::partitioning::PartitionRule::parse("shops=region:value").unwrap()];
+    let summary = run_export(&cfg, Arc::new(Quiet))
+        .await
+        .unwrap_or_else(|e| panic!("the export failed: {e:#}"));
+    assert_eq!(summary.totals.rows, 6);
+    let root = dest.join("e1");
+    let dir = root.join("public").join("shops");
+    let ids_in = |folder: &str| -> Vec<String> {
+        let batches = snapex_tests::read_parquet_dir(&dir.join(folder));
+        let b = by_id(arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap());
+        (0..b.num_rows())
+            .map(|i| format!("{}:{}", cell(&b, "id", i), cell(&b, "region", i)))
+            .collect()
+    };
+    assert_eq!(ids_in("region_value=north"), ["1:north", "6:north"]);
+    assert_eq!(ids_in("region_value=caf%C3%A9"), ["4:café"]);
+    assert_eq!(
+        ids_in("region_value=__HIVE_DEFAULT_PARTITION__"),
+        ["2:NULL", "3:NULL", "5:NULL"]
+    );
+    assert_eq!(
+        fired(&root, "shops", "region", "invalid_utf8_to_null"),
+        Some(2)
+    );
+}

@@ -43,6 +43,20 @@ pub(super) fn partitionable(table: &TableDesc, p: &Partitioning) -> String {
     format!("({c} >= {first} AND {c} < {end})")
 }
 
+/// True for a value whose text form can name a value partition. A `SQL_ASCII` database may
+/// hold text that is not UTF-8: the decoder writes it as NULL (counted), so its rows go to the
+/// NULL partition. The pattern is UTF-8's well-formed byte sequences (RFC 3629, as Rust's
+/// `str::from_utf8` checks them), matched byte by byte, as a `SQL_ASCII` database compares.
+pub(super) fn names_a_value(column: &str) -> String {
+    format!(
+        "(current_setting('server_encoding') <> 'SQL_ASCII' OR {column}::text ~ \
+         '^([\\x01-\\x7f]|[\\xc2-\\xdf][\\x80-\\xbf]|\\xe0[\\xa0-\\xbf][\\x80-\\xbf]\
+         |[\\xe1-\\xec\\xee\\xef][\\x80-\\xbf]{{2}}|\\xed[\\x80-\\x9f][\\x80-\\xbf]\
+         |\\xf0[\\x90-\\xbf][\\x80-\\xbf]{{2}}|[\\xf1-\\xf3][\\x80-\\xbf]{{3}}\
+         |\\xf4[\\x80-\\x8f][\\x80-\\xbf]{{2}})*$')"
+    )
+}
+
 /// The split key as an `int8` expression (heap block numbers for a physical key), or NULL when
 /// the table has none to narrow reads with.
 fn key_expr(table: &TableDesc) -> String {
@@ -76,7 +90,10 @@ pub(super) async fn profile(
             format!("floor({c}::numeric / $1::int8)::int8"),
             Some(i64::try_from(width.max(1)).unwrap_or(i64::MAX)),
         ),
-        PartitionBy::Value => (format!("{c}::text"), None),
+        PartitionBy::Value => (
+            format!("CASE WHEN {} THEN {c}::text END", names_a_value(&c)),
+            None,
+        ),
     };
     let sql = format!(
         "SELECT {group}, count(*)::int8, min({k}), max({k}) FROM {} GROUP BY 1",

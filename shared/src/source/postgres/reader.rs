@@ -117,7 +117,11 @@ fn partition_condition(table: &TableDesc, p: &Partitioning, f: &PartFilter) -> O
             super::profile::partitionable(table, p)
         )),
         PartFilter::ValueEquals { .. } => Some(format!("{c}::text = current_setting('snapex.pv')")),
-        PartFilter::ValueNull => Some(format!("{c} IS NULL")),
+        // Text that names no partition is written as NULL, so it belongs with the NULLs.
+        PartFilter::ValueNull => Some(format!(
+            "({c} IS NULL OR NOT {})",
+            super::profile::names_a_value(&c)
+        )),
         PartFilter::KeyRangeOnly => None,
     }
 }
