@@ -267,6 +267,30 @@ mod tests {
     }
 
     #[test]
+    fn a_column_lists_its_declared_rules_and_every_rule_that_fired() {
+        let c = ColumnDesc {
+            name: "s".into(),
+            source_type: "text".into(),
+            kind: crate::types::ValueKind::Text,
+            nullable: true,
+            read: ReadAs::Native,
+            wire: "text".into(),
+            lossy_rules: vec![LossyRule::InfiniteToNull],
+        };
+        let fired = BTreeMap::from([(LossyRule::InvalidUtf8ToNull, 3)]);
+        let name = column_names(["s"]).remove(0);
+        let m = ColumnManifest::new(&c, name, Some(&fired));
+        let listed: Vec<(LossyRule, u64)> = m.lossy.iter().map(|l| (l.rule, l.count)).collect();
+        assert_eq!(
+            listed,
+            [
+                (LossyRule::InfiniteToNull, 0),
+                (LossyRule::InvalidUtf8ToNull, 3)
+            ]
+        );
+    }
+
+    #[test]
     fn partitioning_names_its_rule() {
         let p = |by| {
             serde_json::to_value(PartitioningManifest::new(&Partitioning {
