@@ -177,12 +177,7 @@ impl ColumnBuilder {
             ColumnBuilder::Binary(b) => b.append_null(),
             ColumnBuilder::Date(b) => b.append_null(),
             ColumnBuilder::Timestamp(b, _) => b.append_null(),
-            ColumnBuilder::Interval(b) => {
-                b.months.push(0);
-                b.days.push(0);
-                b.micros.push(0);
-                b.nulls.append_null();
-            }
+            ColumnBuilder::Interval(b) => Self::append_interval_null(b),
             ColumnBuilder::List(b) => {
                 let last = *b.offsets.last().unwrap_or(&0);
                 b.offsets.push(last);
@@ -197,6 +192,14 @@ impl ColumnBuilder {
         b.days.push(days);
         b.micros.push(micros);
         b.nulls.append_non_null();
+    }
+
+    /// Appends a NULL interval.
+    pub fn append_interval_null(b: &mut IntervalBuilder) {
+        b.months.push(0);
+        b.days.push(0);
+        b.micros.push(0);
+        b.nulls.append_null();
     }
 
     /// Turns the appended values into an array and resets the builder.

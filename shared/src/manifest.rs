@@ -184,10 +184,19 @@ impl ColumnManifest {
             glue_type: c.kind.glue_type(),
             nullable: c.nullable,
             read: c.read.clone(),
+            // The rules the type map declares (0 when they never fired), then any other rule
+            // that fired, such as invalid UTF-8 in a text column: none is left out.
             lossy: c
                 .lossy_rules
                 .iter()
-                .map(|&rule| LossyEntry {
+                .copied()
+                .chain(
+                    fired
+                        .into_iter()
+                        .flat_map(|f| f.keys().copied())
+                        .filter(|r| !c.lossy_rules.contains(r)),
+                )
+                .map(|rule| LossyEntry {
                     rule,
                     description: rule.describe().to_string(),
                     count: fired.and_then(|f| f.get(&rule)).copied().unwrap_or(0),
@@ -255,6 +264,30 @@ mod tests {
             assert_eq!(v.get("partition"), partition.as_ref(), "{v}");
             assert_eq!(serde_json::from_value::<FileEntry>(v).unwrap(), f);
         }
+    }
+
+    #[test]
+    fn a_column_lists_its_declared_rules_and_every_rule_that_fired() {
+        let c = ColumnDesc {
+            name: "s".into(),
+            source_type: "text".into(),
+            kind: crate::types::ValueKind::Text,
+            nullable: true,
+            read: ReadAs::Native,
+            wire: "text".into(),
+            lossy_rules: vec![LossyRule::InfiniteToNull],
+        };
+        let fired = BTreeMap::from([(LossyRule::InvalidUtf8ToNull, 3)]);
+        let name = column_names(["s"]).remove(0);
+        let m = ColumnManifest::new(&c, name, Some(&fired));
+        let listed: Vec<(LossyRule, u64)> = m.lossy.iter().map(|l| (l.rule, l.count)).collect();
+        assert_eq!(
+            listed,
+            [
+                (LossyRule::InfiniteToNull, 0),
+                (LossyRule::InvalidUtf8ToNull, 3)
+            ]
+        );
     }
 
     #[test]

@@ -77,6 +77,13 @@ pub enum LossyRule {
     /// A zero, partly-zero or invalid date (`0000-00-00`, `2024-00-15`), which only MySQL's
     /// permissive modes store, is written as NULL.
     ZeroDateToNull,
+    /// A date or timestamp beyond its Parquet type's range is written as NULL. Timestamps are
+    /// int64 microseconds since 1970, which end at 294247-01-10 04:00:54.775807; PostgreSQL's
+    /// go on to the end of year 294276.
+    OutOfRangeToNull,
+    /// Text that is not valid UTF-8 (a PostgreSQL `SQL_ASCII` database stores any bytes, unchecked)
+    /// is written as NULL: Parquet strings are UTF-8, and no charset can be assumed to decode it.
+    InvalidUtf8ToNull,
 }
 
 impl LossyRule {
@@ -87,6 +94,10 @@ impl LossyRule {
             LossyRule::ArrayFlattened => "multi-dimensional array flattened in row-major order",
             LossyRule::ArrayLowerBoundDropped => "array lower bound other than 1 dropped",
             LossyRule::ZeroDateToNull => "zero, partly-zero or invalid date written as NULL",
+            LossyRule::OutOfRangeToNull => {
+                "date or timestamp beyond the Parquet type's range written as NULL"
+            }
+            LossyRule::InvalidUtf8ToNull => "text that is not valid UTF-8 written as NULL",
         }
     }
 }

@@ -410,9 +410,15 @@ fn append(
             other => return Err(format!("expected a time, got {other:?}")),
         },
         (Wire::Text, B::Text(b)) => match &v {
-            Value::Bytes(t) => b.append_value(
-                std::str::from_utf8(t).map_err(|e| format!("invalid UTF-8 from server: {e}"))?,
-            ),
+            // The session is utf8mb4, so the server converts every charset (unconvertible
+            // characters become `?` on its side); bytes that still are not UTF-8 become NULL.
+            Value::Bytes(t) => match std::str::from_utf8(t) {
+                Ok(s) => b.append_value(s),
+                Err(_) => {
+                    lossy(LossyRule::InvalidUtf8ToNull);
+                    b.append_null()
+                }
+            },
             other => b.append_value(other.as_sql(true)),
         },
         (Wire::Binary, B::Binary(b)) => match &v {
@@ -451,6 +457,20 @@ mod tests {
         assert_eq!(format_time(false, 1, 1, 0, 0, 0, 0), "25:00:00");
         assert_eq!(format_time(false, 0, 0, 0, 0, 500_000, 1), "00:00:00.5");
         assert_eq!(format_time(false, 0, 13, 5, 7, 123, 6), "13:05:07.000123");
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_becomes_null_and_is_counted() {
+        let mut b = ColumnBuilder::new(&crate::types::ValueKind::Text, 2);
+        let mut fired = Vec::new();
+        for v in [b"ok".to_vec(), b"caf\xe9".to_vec()] {
+            append(Wire::Text, Value::Bytes(v), &mut b, &mut |r| fired.push(r)).unwrap();
+        }
+        let a = b.finish().unwrap();
+        let a = arrow::array::AsArray::as_string::<i32>(&a);
+        assert_eq!(a.value(0), "ok");
+        assert!(arrow::array::Array::is_null(a, 1));
+        assert_eq!(fired, [LossyRule::InvalidUtf8ToNull]);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Decodes PostgreSQL's binary COPY stream straight into Arrow builders, one tuple at a time,
 //! without building rows. See "Binary Format" in PostgreSQL's COPY documentation.
 
-use arrow::array::RecordBatch;
+use arrow::array::{RecordBatch, StringBuilder};
 use arrow::datatypes::SchemaRef;
 
 use super::numeric::{Numeric, decode_numeric};
@@ -258,8 +258,16 @@ fn fixed<const N: usize>(value: &[u8]) -> Result<[u8; N], String> {
         .map_err(|_| format!("expected {N} bytes, got {}", value.len()))
 }
 
-fn utf8(value: &[u8]) -> Result<&str, String> {
-    std::str::from_utf8(value).map_err(|e| format!("invalid UTF-8 from server: {e}"))
+/// Appends text; bytes that are not UTF-8 (only a `SQL_ASCII` database sends them: every
+/// other server encoding is converted to the session's UTF-8) become NULL, counted.
+fn append_text(b: &mut StringBuilder, value: &[u8], lossy: &mut dyn FnMut(LossyRule)) {
+    match std::str::from_utf8(value) {
+        Ok(s) => b.append_value(s),
+        Err(_) => {
+            lossy(LossyRule::InvalidUtf8ToNull);
+            b.append_null()
+        }
+    }
 }
 
 fn mismatch(wire: Wire) -> String {
@@ -289,9 +297,9 @@ fn decode_scalar(
                 b.append_null()
             }
         },
-        (Wire::Text, B::Text(b)) => b.append_value(utf8(v)?),
+        (Wire::Text, B::Text(b)) => append_text(b, v, lossy),
         (Wire::Jsonb, B::Text(b)) => match v.split_first() {
-            Some((1, json)) => b.append_value(utf8(json)?),
+            Some((1, json)) => append_text(b, json, lossy),
             _ => return Err("unknown jsonb binary version".into()),
         },
         (Wire::Bytea, B::Binary(b)) => b.append_value(v),
@@ -301,25 +309,43 @@ fn decode_scalar(
                 lossy(LossyRule::InfiniteToNull);
                 b.append_null()
             }
-            days => b.append_value(
-                days.checked_add(PG_EPOCH_DAYS).ok_or_else(|| format!("date {days} out of range"))?,
-            ),
+            // PostgreSQL's dates end in year 5874897, well inside Date32: kept for safety.
+            days => match days.checked_add(PG_EPOCH_DAYS) {
+                Some(d) => b.append_value(d),
+                None => {
+                    lossy(LossyRule::OutOfRangeToNull);
+                    b.append_null()
+                }
+            },
         },
         (Wire::Timestamp, B::Timestamp(b, _)) => match i64::from_be_bytes(fixed(v)?) {
             i64::MAX | i64::MIN => {
                 lossy(LossyRule::InfiniteToNull);
                 b.append_null()
             }
-            micros => b.append_value(micros.checked_add(PG_EPOCH_MICROS).ok_or_else(|| {
-                format!("timestamp {micros}µs after 2000-01-01 is beyond the Parquet range (year 294247)")
-            })?),
+            // PostgreSQL counts from 2000 and reaches year 294276; microseconds since 1970
+            // in an int64 end in year 294247.
+            micros => match micros.checked_add(PG_EPOCH_MICROS) {
+                Some(m) => b.append_value(m),
+                None => {
+                    lossy(LossyRule::OutOfRangeToNull);
+                    b.append_null()
+                }
+            },
         },
         (Wire::Interval, B::Interval(b)) => {
             let v = fixed::<16>(v)?;
             let micros = i64::from_be_bytes(v[0..8].try_into().expect("8 bytes"));
             let days = i32::from_be_bytes(v[8..12].try_into().expect("4 bytes"));
             let months = i32::from_be_bytes(v[12..16].try_into().expect("4 bytes"));
-            append_interval(b, months, days, micros)
+            // PostgreSQL 17's `infinity` / `-infinity` intervals: every field at its extreme.
+            match (months, days, micros) {
+                (i32::MAX, i32::MAX, i64::MAX) | (i32::MIN, i32::MIN, i64::MIN) => {
+                    lossy(LossyRule::InfiniteToNull);
+                    ColumnBuilder::append_interval_null(b)
+                }
+                _ => append_interval(b, months, days, micros),
+            }
         }
         (wire, _) => return Err(mismatch(wire)),
     }
@@ -479,6 +505,55 @@ mod tests {
         assert_eq!(d.value(1), 10_957);
         assert_eq!(d.value(2), 0);
         assert_eq!(dec.lossy_counts()["d"][&LossyRule::InfiniteToNull], 1);
+    }
+
+    #[test]
+    fn values_beyond_parquet_and_non_utf8_text_become_null_and_are_counted() {
+        let cols = [
+            column("ts", ValueKind::Timestamp { utc: false }, "timestamp"),
+            column("s", ValueKind::Text, "text"),
+        ];
+        let mut dec = TupleDecoder::new(&cols, 4).unwrap();
+        let mut s = header();
+        // The last microsecond Parquet holds, then the next one (in PostgreSQL's 2000 epoch).
+        let last = i64::MAX - PG_EPOCH_MICROS;
+        s.extend(tuple(&[Some(&last.to_be_bytes()), Some(b"caf\xc3\xa9")]));
+        s.extend(tuple(&[Some(&(last + 1).to_be_bytes()), Some(b"caf\xe9")]));
+        dec.decode(&s).unwrap();
+        let b = dec.finish_batch().unwrap();
+        let ts = b
+            .column(0)
+            .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+        assert_eq!(ts.value(0), i64::MAX);
+        assert!(ts.is_null(1));
+        let text = b.column(1).as_string::<i32>();
+        assert_eq!(text.value(0), "café");
+        assert!(text.is_null(1));
+        assert_eq!(dec.lossy_counts()["ts"][&LossyRule::OutOfRangeToNull], 1);
+        assert_eq!(dec.lossy_counts()["s"][&LossyRule::InvalidUtf8ToNull], 1);
+    }
+
+    #[test]
+    fn infinite_intervals_become_null_and_are_counted() {
+        let cols = [column("iv", ValueKind::Interval, "interval")];
+        let mut dec = TupleDecoder::new(&cols, 4).unwrap();
+        let interval = |micros: i64, days: i32, months: i32| {
+            let mut v = micros.to_be_bytes().to_vec();
+            v.extend(days.to_be_bytes());
+            v.extend(months.to_be_bytes());
+            v
+        };
+        let mut s = header();
+        s.extend(tuple(&[Some(&interval(i64::MAX, i32::MAX, i32::MAX))]));
+        s.extend(tuple(&[Some(&interval(i64::MIN, i32::MIN, i32::MIN))]));
+        s.extend(tuple(&[Some(&interval(i64::MAX, i32::MAX, i32::MAX - 1))]));
+        dec.decode(&s).unwrap();
+        let b = dec.finish_batch().unwrap();
+        let iv = b.column(0).as_struct();
+        assert!(iv.is_null(0) && iv.is_null(1) && !iv.is_null(2));
+        let months = iv.column(0).as_primitive::<Int32Type>();
+        assert_eq!(months.value(2), i32::MAX - 1);
+        assert_eq!(dec.lossy_counts()["iv"][&LossyRule::InfiniteToNull], 2);
     }
 
     #[test]

@@ -168,10 +168,15 @@ impl PgUrl {
             cause,
         })?;
         // Text casts (time, ranges, ...) must not depend on the server's or role's defaults.
+        // A SQL_ASCII database checks nothing it stores, but checks what it sends to a UTF-8
+        // session, so one stray byte would fail the whole read: such a session takes the bytes
+        // as stored, and the decoder writes text that is not UTF-8 as NULL, counted.
         client
             .batch_execute(
                 "SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET TimeZone = 'UTC'; \
-                 SET extra_float_digits = 3; SET statement_timeout = 0",
+                 SET extra_float_digits = 3; SET statement_timeout = 0; \
+                 SELECT set_config('client_encoding', 'SQL_ASCII', false) \
+                 WHERE current_setting('server_encoding') = 'SQL_ASCII'",
             )
             .await
             .map_err(|e| Error::query("setting session parameters", e))?;

@@ -23,6 +23,40 @@ fn utc_time(table: &TableDesc, p: &Partitioning) -> Result<(String, bool)> {
     })
 }
 
+/// True for a time that can name a partition: finite, and in years 1 to 9999, whose labels
+/// are the four digits Athena's projection (`yyyy`) and readers of Hive folders expect. Other
+/// times go to the NULL partition, as `infinity` does: a timestamp beyond Parquet's range is
+/// written as NULL there (its lossy rule), any other time keeps its value.
+pub(super) fn partitionable(table: &TableDesc, p: &Partitioning) -> String {
+    let c = quote_ident(&p.column);
+    let (first, end) = match table.column(&p.column).map(|col| &col.kind) {
+        Some(ValueKind::Timestamp { utc: true }) => (
+            "'0001-01-01 00:00:00+00'::timestamptz",
+            "'10000-01-01 00:00:00+00'::timestamptz",
+        ),
+        Some(ValueKind::Date) => ("'0001-01-01'::date", "'10000-01-01'::date"),
+        _ => (
+            "'0001-01-01 00:00:00'::timestamp",
+            "'10000-01-01 00:00:00'::timestamp",
+        ),
+    };
+    format!("({c} >= {first} AND {c} < {end})")
+}
+
+/// True for a value whose text form can name a value partition. A `SQL_ASCII` database may
+/// hold text that is not UTF-8: the decoder writes it as NULL (counted), so its rows go to the
+/// NULL partition. The pattern is UTF-8's well-formed byte sequences (RFC 3629, as Rust's
+/// `str::from_utf8` checks them), matched byte by byte, as a `SQL_ASCII` database compares.
+pub(super) fn names_a_value(column: &str) -> String {
+    format!(
+        "(current_setting('server_encoding') <> 'SQL_ASCII' OR {column}::text ~ \
+         '^([\\x01-\\x7f]|[\\xc2-\\xdf][\\x80-\\xbf]|\\xe0[\\xa0-\\xbf][\\x80-\\xbf]\
+         |[\\xe1-\\xec\\xee\\xef][\\x80-\\xbf]{{2}}|\\xed[\\x80-\\x9f][\\x80-\\xbf]\
+         |\\xf0[\\x90-\\xbf][\\x80-\\xbf]{{2}}|[\\xf1-\\xf3][\\x80-\\xbf]{{3}}\
+         |\\xf4[\\x80-\\x8f][\\x80-\\xbf]{{2}})*$')"
+    )
+}
+
 /// The split key as an `int8` expression (heap block numbers for a physical key), or NULL when
 /// the table has none to narrow reads with.
 fn key_expr(table: &TableDesc) -> String {
@@ -46,8 +80,9 @@ pub(super) async fn profile(
         PartitionBy::Time { granularity } => {
             let (t, date) = utc_time(table, p)?;
             let g = format!(
-                "CASE WHEN isfinite({c}) THEN \
-                 (floor(extract(epoch FROM {t}) / $1::int8) * $1::int8)::int8 END"
+                "CASE WHEN {} THEN \
+                 (floor(extract(epoch FROM {t}) / $1::int8) * $1::int8)::int8 END",
+                partitionable(table, p)
             );
             (g, Some(granularity.profile_step(date)))
         }
@@ -55,7 +90,10 @@ pub(super) async fn profile(
             format!("floor({c}::numeric / $1::int8)::int8"),
             Some(i64::try_from(width.max(1)).unwrap_or(i64::MAX)),
         ),
-        PartitionBy::Value => (format!("{c}::text"), None),
+        PartitionBy::Value => (
+            format!("CASE WHEN {} THEN {c}::text END", names_a_value(&c)),
+            None,
+        ),
     };
     let sql = format!(
         "SELECT {group}, count(*)::int8, min({k}), max({k}) FROM {} GROUP BY 1",

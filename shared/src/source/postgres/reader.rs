@@ -110,10 +110,18 @@ fn partition_condition(table: &TableDesc, p: &Partitioning, f: &PartFilter) -> O
             bound("snapex.plo"),
             bound("snapex.phi")
         )),
-        // Infinite times are written as NULL, so they belong with the NULLs.
-        PartFilter::TimeNull => Some(format!("({c} IS NULL OR NOT isfinite({c}))")),
+        // Infinite times are written as NULL, so they belong with the NULLs; so do times no
+        // partition can be named for (see `partitionable`).
+        PartFilter::TimeNull => Some(format!(
+            "({c} IS NULL OR NOT {})",
+            super::profile::partitionable(table, p)
+        )),
         PartFilter::ValueEquals { .. } => Some(format!("{c}::text = current_setting('snapex.pv')")),
-        PartFilter::ValueNull => Some(format!("{c} IS NULL")),
+        // Text that names no partition is written as NULL, so it belongs with the NULLs.
+        PartFilter::ValueNull => Some(format!(
+            "({c} IS NULL OR NOT {})",
+            super::profile::names_a_value(&c)
+        )),
         PartFilter::KeyRangeOnly => None,
     }
 }

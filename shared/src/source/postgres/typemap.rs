@@ -101,14 +101,17 @@ fn map_scalar(ty: &PgType, typmod: i32) -> Result<Mapping, Unsupported> {
             ..native(ValueKind::Date, "date")
         },
         "timestamp" => Mapping {
-            lossy: vec![LossyRule::InfiniteToNull],
+            lossy: vec![LossyRule::InfiniteToNull, LossyRule::OutOfRangeToNull],
             ..native(ValueKind::Timestamp { utc: false }, "timestamp")
         },
         "timestamptz" => Mapping {
-            lossy: vec![LossyRule::InfiniteToNull],
+            lossy: vec![LossyRule::InfiniteToNull, LossyRule::OutOfRangeToNull],
             ..native(ValueKind::Timestamp { utc: true }, "timestamptz")
         },
-        "interval" => native(ValueKind::Interval, "interval"),
+        "interval" => Mapping {
+            lossy: vec![LossyRule::InfiniteToNull],
+            ..native(ValueKind::Interval, "interval")
+        },
         // Athena has no time-of-day type: ISO text `HH:MM:SS[.ffffff][+HH]`.
         "time" | "timetz" => as_text(),
         // Text forms are the canonical, lossless representation of these.
