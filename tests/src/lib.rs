@@ -452,6 +452,21 @@ impl MyDb {
             .unwrap_or_else(|e| panic!("{e:?} in\n{sql}"));
         c.disconnect().await.unwrap();
     }
+
+    /// The table `no_key`: 40,000 rows of about 100 bytes, no key and no index, so that
+    /// nothing splits it (the size estimate refreshed by ANALYZE).
+    pub async fn create_unsplittable(&self) {
+        self.exec(
+            "CREATE TABLE no_key (id BIGINT, v VARCHAR(200)) ENGINE=InnoDB;
+             INSERT INTO no_key
+               WITH RECURSIVE d (n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM d WHERE n < 9),
+               k (n) AS (SELECT a.n + 10 * b.n + 100 * c.n + 1000 * e.n + 10000 * f.n
+                         FROM d a, d b, d c, d e, d f)
+               SELECT n, REPEAT('x', 100) FROM k WHERE n < 40000;
+             ANALYZE TABLE no_key;",
+        )
+        .await;
+    }
 }
 
 impl Drop for MyDb {

@@ -436,16 +436,7 @@ async fn the_plan_step_keeps_every_chunk_within_max_chunk_size() {
     assert!(got == want, "every row exactly once");
 
     let my = snapex_tests::MyDb::create("steps_limit").await;
-    my.exec(
-        "CREATE TABLE no_key (id BIGINT, v VARCHAR(200));
-         INSERT INTO no_key
-           WITH RECURSIVE d (n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM d WHERE n < 9),
-           k (n) AS (SELECT a.n + 10 * b.n + 100 * c.n + 1000 * e.n + 10000 * f.n
-                     FROM d a, d b, d c, d e, d f)
-           SELECT n, REPEAT('x', 100) FROM k WHERE n < 40000;
-         ANALYZE TABLE no_key;",
-    )
-    .await;
+    my.create_unsplittable().await;
     let my_dest = temp_dir("steps-limit-my");
     let mut cfg = job.export_config(&my.url).unwrap();
     cfg.destination = my_dest.to_str().unwrap().to_string();

@@ -6,15 +6,12 @@
 //! restores an instance or makes a secret.
 
 use serde_json::{Value, json};
-use snapex::service::config::ServiceConfig;
-use snapex::service::decide::{Decision, decide};
-use snapex::service::events::{Classified, classify};
-use snapex::service::job::StepInput;
 use snapex_aws::StepError;
 use snapex_aws::steps::trigger::Answer;
 use snapex_aws::steps::{restore, trigger};
 mod common;
-use common::{Moto, poll_instance};
+use common::Moto;
+use common::setup::{fixture, start_input};
 
 const CONFIG: &str = r#"
 destination = "s3://lake/exports"
@@ -28,18 +25,8 @@ impl Moto {
     /// Nothing was started or made: no execution, no DB instance or cluster, no secret.
     async fn assert_nothing_started(&self) {
         let c = &self.ctx.clients;
-        let executions = c
-            .sfn
-            .list_executions()
-            .state_machine_arn(self.ctx.settings.state_machine_arn.as_deref().unwrap())
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            executions.executions().is_empty(),
-            "{:?}",
-            executions.executions()
-        );
+        let executions = self.executions_listed().await;
+        assert!(executions.is_empty(), "{executions:?}");
         let instances = c.rds.describe_db_instances().send().await.unwrap();
         assert!(instances.db_instances().is_empty(), "{instances:?}");
         let clusters = c.rds.describe_db_clusters().send().await.unwrap();
@@ -47,14 +34,6 @@ impl Moto {
         let secrets = c.secrets.list_secrets().send().await.unwrap();
         assert!(secrets.secret_list().is_empty(), "{secrets:?}");
     }
-}
-
-fn fixture(name: &str) -> Value {
-    let path = format!(
-        "{}/../../tests/fixtures/events/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 /// A step error's name, and a one-line message holding each of `says`.
@@ -274,14 +253,7 @@ async fn an_unknown_snapshot_is_invalid_input_and_restores_nothing() {
     );
 
     // Restore given a job for it (as a replayed execution would be).
-    let Classified::Created(snapshot) = classify(&event).unwrap() else {
-        panic!("a snapshot event")
-    };
-    let config = ServiceConfig::parse(CONFIG, "test").unwrap();
-    let Decision::Start { job, .. } = decide(&config, &snapshot, "orders-db") else {
-        panic!("orders-db is configured")
-    };
-    let input: StepInput = serde_json::from_value(json!({ "job": job })).unwrap();
+    let input = start_input(CONFIG, &event, "orders-db");
     let e = restore::handle(input.clone(), &moto.ctx).await.unwrap_err();
     assert_step_error(
         &e,
@@ -318,34 +290,9 @@ async fn an_export_the_deployed_policies_would_refuse_is_refused_before_anything
         let mut moto = Moto::start(&format!("{settings}{entry}")).await;
         moto.ctx.settings.export_bucket = Some("lake".into());
         moto.ctx.settings.glue_database = Some("snapex".into());
-        let rds = &moto.ctx.clients.rds;
-        rds.create_db_instance()
-            .db_instance_identifier("orders-db")
-            .engine("postgres")
-            .db_instance_class("db.t4g.micro")
-            .allocated_storage(20)
-            .master_username("admin")
-            .master_user_password("original-password")
-            .send()
-            .await
-            .unwrap();
-        // RDS snapshots an instance only once it is available.
-        poll_instance(rds, "orders-db", Some("available")).await;
-        let arn = rds
-            .create_db_snapshot()
-            .db_instance_identifier("orders-db")
-            .db_snapshot_identifier("orders-db-manual-1")
-            .send()
-            .await
-            .unwrap()
-            .db_snapshot()
-            .unwrap()
-            .db_snapshot_arn()
-            .unwrap()
-            .to_string();
-        let mut event = fixture("db-snapshot-manual-created.json");
-        event["detail"]["SourceIdentifier"] = json!("orders-db-manual-1");
-        event["detail"]["SourceArn"] = json!(arn);
+        let event = moto
+            .instance_snapshot_event("orders-db", "orders-db-manual-1")
+            .await;
 
         let e = trigger::handle(event, &moto.ctx).await.unwrap_err();
         assert_step_error(&e, "InvalidInput", &[says]);
@@ -364,14 +311,7 @@ async fn an_export_the_deployed_policies_would_refuse_is_refused_before_anything
 
         // Nothing started: no execution, no instance but the source, no secret.
         let c = &moto.ctx.clients;
-        let executions = c
-            .sfn
-            .list_executions()
-            .state_machine_arn(moto.ctx.settings.state_machine_arn.as_deref().unwrap())
-            .send()
-            .await
-            .unwrap();
-        assert!(executions.executions().is_empty(), "{settings}");
+        assert!(moto.executions_listed().await.is_empty(), "{settings}");
         let instances = c.rds.describe_db_instances().send().await.unwrap();
         let ids: Vec<_> = instances
             .db_instances()

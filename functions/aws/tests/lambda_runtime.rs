@@ -10,43 +10,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use snapex::service::config::ServiceConfig;
-use snapex::service::decide::{Decision, decide};
-use snapex::service::events::{Classified, classify};
-use snapex::service::job::StepInput;
 use snapex_asl::{Definition, NoItems, RunOptions, Runner, Status};
 use snapex_tests::lambda::{Lambda, LambdaTasks};
 mod common;
 use common::lambda::function;
+use common::setup::{fixture, start_input};
 
 fn snapshot_event() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/fixtures/events/db-snapshot-manual-created.json"
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    fixture("db-snapshot-manual-created.json")
 }
 
 /// The state machine's input for the fixture snapshot, as the trigger makes it: the job, and
 /// no `instance` yet (Restore has not run).
 fn input_without_instance() -> Value {
-    let Classified::Created(snapshot) = classify(&snapshot_event()).unwrap() else {
-        panic!("not a snapshot event")
-    };
     let config = "destination = \"s3://lake/exports\"\n[[database]]\nsource = \"orders-db\"\ndatabase = \"shop\"\n";
-    let config = ServiceConfig::parse(config, "test").unwrap();
-    let Decision::Start { job, .. } = decide(&config, &snapshot, "orders-db") else {
-        panic!("not started")
-    };
-    let input = StepInput {
-        job: *job,
-        instance: None,
-        ready: None,
-        plan: None,
-        result: None,
-        error: None,
-    };
-    serde_json::to_value(input).unwrap()
+    serde_json::to_value(start_input(config, &snapshot_event(), "orders-db")).unwrap()
 }
 
 /// A one-state machine whose Task invokes `name` with the execution's input, with the

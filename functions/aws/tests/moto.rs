@@ -7,14 +7,12 @@
 
 use object_store::path::Path;
 use serde_json::Value;
-use snapex::service::config::ServiceConfig;
-use snapex::service::decide::{Decision, decide};
-use snapex::service::events::{Classified, classify};
 use snapex::service::failures::{FailureRecord, MAP_FAILED, failure_record_path};
 use snapex::service::job::{CaughtError, Endpoint, Readiness, Restored, StepInput};
 use snapex::sink::Destination;
 use snapex_aws::steps::{check_instance, cleanup, restore, trigger};
 mod common;
+use common::setup::{event, start_input};
 use common::{Moto, PASS_MACHINE, RdsCall, RdsCalls, poll_cluster, poll_instance};
 
 const CONFIG: &str = r#"
@@ -32,74 +30,9 @@ database = "billing"
 "#;
 
 impl Moto {
-    /// A PostgreSQL instance `source` and a manual snapshot of it; the snapshot's ARN.
-    async fn instance_snapshot(&self, source: &str, snapshot: &str) -> String {
-        let rds = &self.ctx.clients.rds;
-        rds.create_db_instance()
-            .db_instance_identifier(source)
-            .engine("postgres")
-            .db_instance_class("db.t4g.micro")
-            .allocated_storage(20)
-            .master_username("admin")
-            .master_user_password("original-password")
-            .send()
-            .await
-            .unwrap();
-        // RDS snapshots only an available instance.
-        poll_instance(rds, source, Some("available")).await;
-        rds.create_db_snapshot()
-            .db_instance_identifier(source)
-            .db_snapshot_identifier(snapshot)
-            .send()
-            .await
-            .unwrap()
-            .db_snapshot()
-            .and_then(|s| s.db_snapshot_arn())
-            .unwrap()
-            .to_string()
-    }
-
-    /// An Aurora PostgreSQL cluster `source` and a manual snapshot of it; the snapshot's ARN.
-    async fn cluster_snapshot(&self, source: &str, snapshot: &str) -> String {
-        let rds = &self.ctx.clients.rds;
-        rds.create_db_cluster()
-            .db_cluster_identifier(source)
-            .engine("aurora-postgresql")
-            .master_username("admin")
-            .master_user_password("original-password")
-            .send()
-            .await
-            .unwrap();
-        poll_cluster(rds, source, Some("available")).await;
-        rds.create_db_cluster_snapshot()
-            .db_cluster_identifier(source)
-            .db_cluster_snapshot_identifier(snapshot)
-            .send()
-            .await
-            .unwrap()
-            .db_cluster_snapshot()
-            .and_then(|s| s.db_cluster_snapshot_arn())
-            .unwrap()
-            .to_string()
-    }
-
     /// The state machine's input for a snapshot event, as the trigger makes it.
     fn input(&self, event: &Value, source: &str) -> StepInput {
-        let Classified::Created(snapshot) = classify(event).unwrap() else {
-            panic!("not a snapshot event")
-        };
-        let config = ServiceConfig::parse(CONFIG, "test").unwrap();
-        let Decision::Start { job, .. } = decide(&config, &snapshot, source) else {
-            panic!("not started")
-        };
-        StepInput {
-            job: *job,
-            instance: None,
-            ready: None,
-            plan: None,
-            result: None,
-            error: None,
-        }
+        start_input(CONFIG, event, source)
     }
 
     async fn secret_exists(&self, id: &str) -> bool {
@@ -136,30 +69,12 @@ fn statuses(answers: &[Readiness]) -> Vec<&str> {
     answers.iter().map(|a| a.status.as_str()).collect()
 }
 
-/// A fixture event made to name `identifier` (with `arn`) instead of its own snapshot.
-fn event(fixture: &str, identifier: &str, arn: &str) -> Value {
-    let path = format!(
-        "{}/../../tests/fixtures/events/{fixture}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let mut e: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    e["detail"]["SourceIdentifier"] = identifier.into();
-    e["detail"]["SourceArn"] = arn.into();
-    e["resources"] = serde_json::json!([arn]);
-    e
-}
-
 #[tokio::test]
 async fn the_trigger_starts_one_execution_per_configured_snapshot() {
     let moto = Moto::start(CONFIG).await;
-    let arn = moto
-        .instance_snapshot("orders-db", "orders-db-manual-1")
+    let ev = moto
+        .instance_snapshot_event("orders-db", "orders-db-manual-1")
         .await;
-    let ev = event(
-        "db-snapshot-manual-created.json",
-        "orders-db-manual-1",
-        &arn,
-    );
 
     let first = trigger::handle(ev.clone(), &moto.ctx).await.unwrap();
     assert!(first.started, "{first:?}");
@@ -203,14 +118,9 @@ async fn the_trigger_starts_one_execution_per_configured_snapshot() {
     );
 
     // A snapshot of a database the configuration does not name.
-    let other = moto
-        .instance_snapshot("inventory-db", "inventory-db-manual-1")
+    let ev = moto
+        .instance_snapshot_event("inventory-db", "inventory-db-manual-1")
         .await;
-    let ev = event(
-        "db-snapshot-manual-created.json",
-        "inventory-db-manual-1",
-        &other,
-    );
     let ignored = trigger::handle(ev, &moto.ctx).await.unwrap();
     assert!(!ignored.started);
     assert!(
@@ -237,16 +147,7 @@ async fn the_trigger_starts_one_execution_per_configured_snapshot() {
         serde_json::json!({"started": false, "reason": "not an RDS snapshot event: aws.ec2 \"EC2 Instance State-change Notification\""})
     );
 
-    let executions = moto
-        .ctx
-        .clients
-        .sfn
-        .list_executions()
-        .state_machine_arn(moto.ctx.settings.state_machine_arn.as_deref().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(executions.executions().len(), 1);
+    assert_eq!(moto.executions_listed().await.len(), 1);
 }
 
 #[tokio::test]
@@ -274,14 +175,9 @@ async fn the_deployment_gives_the_destination_and_the_glue_database() {
             _ => None,
         })
         .unwrap();
-        let arn = moto
-            .instance_snapshot("orders-db", "orders-db-manual-1")
+        let ev = moto
+            .instance_snapshot_event("orders-db", "orders-db-manual-1")
             .await;
-        let ev = event(
-            "db-snapshot-manual-created.json",
-            "orders-db-manual-1",
-            &arn,
-        );
         let out = trigger::handle(ev, &moto.ctx).await.unwrap();
         assert!(out.started, "{out:?}");
         let described = moto
@@ -306,19 +202,12 @@ async fn the_deployment_gives_the_destination_and_the_glue_database() {
 #[tokio::test]
 async fn an_instance_is_restored_checked_and_cleaned_up_once() {
     let mut moto = Moto::start(CONFIG).await;
-    let arn = moto
-        .instance_snapshot("orders-db", "orders-db-manual-2")
+    let ev = moto
+        .instance_snapshot_event("orders-db", "orders-db-manual-2")
         .await;
     let calls = RdsCalls::default();
     moto.ctx.clients.rds = calls.record(&moto.ctx.clients.rds);
-    let mut input = moto.input(
-        &event(
-            "db-snapshot-manual-created.json",
-            "orders-db-manual-2",
-            &arn,
-        ),
-        "orders-db",
-    );
+    let mut input = moto.input(&ev, "orders-db");
     let temp = input.job.instance.identifier.clone();
 
     let restored = restore::handle(input.clone(), &moto.ctx).await.unwrap();
@@ -445,17 +334,10 @@ async fn an_instance_is_restored_checked_and_cleaned_up_once() {
 #[tokio::test]
 async fn cleanup_after_a_failed_restore_and_a_failed_map() {
     let moto = Moto::start(CONFIG).await;
-    let arn = moto
-        .instance_snapshot("orders-db", "orders-db-manual-3")
+    let ev = moto
+        .instance_snapshot_event("orders-db", "orders-db-manual-3")
         .await;
-    let mut input = moto.input(
-        &event(
-            "db-snapshot-manual-created.json",
-            "orders-db-manual-3",
-            &arn,
-        ),
-        "orders-db",
-    );
+    let mut input = moto.input(&ev, "orders-db");
     let export_id = input.job.export_id.clone();
     restore::handle(input.clone(), &moto.ctx).await.unwrap();
 
@@ -493,17 +375,10 @@ async fn cleanup_after_a_failed_restore_and_a_failed_map() {
 #[tokio::test]
 async fn what_is_not_this_exports_is_neither_adopted_nor_deleted() {
     let moto = Moto::start(CONFIG).await;
-    let arn = moto
-        .instance_snapshot("orders-db", "orders-db-manual-4")
+    let ev = moto
+        .instance_snapshot_event("orders-db", "orders-db-manual-4")
         .await;
-    let input = moto.input(
-        &event(
-            "db-snapshot-manual-created.json",
-            "orders-db-manual-4",
-            &arn,
-        ),
-        "orders-db",
-    );
+    let input = moto.input(&ev, "orders-db");
     let temp = input.job.instance.identifier.clone();
     // Someone else's instance under the temporary identifier.
     moto.ctx

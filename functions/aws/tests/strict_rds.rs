@@ -6,6 +6,13 @@
 use aws_sdk_rds::Client;
 use aws_sdk_rds::config::http::HttpResponse;
 use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_rds::operation::create_db_cluster_snapshot::builders::CreateDBClusterSnapshotFluentBuilder;
+use aws_sdk_rds::operation::create_db_instance::builders::CreateDBInstanceFluentBuilder;
+use aws_sdk_rds::operation::create_db_snapshot::builders::CreateDBSnapshotFluentBuilder;
+use aws_sdk_rds::operation::delete_db_cluster::builders::DeleteDBClusterFluentBuilder;
+use aws_sdk_rds::operation::delete_db_instance::builders::DeleteDBInstanceFluentBuilder;
+use aws_sdk_rds::operation::modify_db_cluster::builders::ModifyDBClusterFluentBuilder;
+use aws_sdk_rds::operation::modify_db_instance::builders::ModifyDBInstanceFluentBuilder;
 use snapex_aws::Clients;
 use snapex_tests::{S3Server, fake_aws_env};
 mod common;
@@ -64,12 +71,61 @@ async fn create_cluster(rds: &Client, id: &str) -> String {
         .to_string()
 }
 
-async fn create_cluster_instance(rds: &Client, id: &str, cluster: &str) -> String {
+/// Deletes the instance `id`, without a final snapshot.
+fn delete_instance(rds: &Client, id: &str) -> DeleteDBInstanceFluentBuilder {
+    rds.delete_db_instance()
+        .db_instance_identifier(id)
+        .skip_final_snapshot(true)
+}
+
+/// Deletes the cluster `id`, without a final snapshot.
+fn delete_cluster(rds: &Client, id: &str) -> DeleteDBClusterFluentBuilder {
+    rds.delete_db_cluster()
+        .db_cluster_identifier(id)
+        .skip_final_snapshot(true)
+}
+
+/// Gives the instance `id` a new master password, at once.
+fn new_instance_password(rds: &Client, id: &str) -> ModifyDBInstanceFluentBuilder {
+    rds.modify_db_instance()
+        .db_instance_identifier(id)
+        .master_user_password("the-new-password")
+        .apply_immediately(true)
+}
+
+/// Gives the cluster `id` a new master password, at once.
+fn new_cluster_password(rds: &Client, id: &str) -> ModifyDBClusterFluentBuilder {
+    rds.modify_db_cluster()
+        .db_cluster_identifier(id)
+        .master_user_password("the-new-password")
+        .apply_immediately(true)
+}
+
+/// A snapshot `id` of the instance `instance`.
+fn instance_snapshot(rds: &Client, instance: &str, id: &str) -> CreateDBSnapshotFluentBuilder {
+    rds.create_db_snapshot()
+        .db_instance_identifier(instance)
+        .db_snapshot_identifier(id)
+}
+
+/// A snapshot `id` of the cluster `cluster`.
+fn cluster_snapshot(rds: &Client, cluster: &str, id: &str) -> CreateDBClusterSnapshotFluentBuilder {
+    rds.create_db_cluster_snapshot()
+        .db_cluster_identifier(cluster)
+        .db_cluster_snapshot_identifier(id)
+}
+
+/// An Aurora instance `id` in the cluster `cluster`.
+fn cluster_instance(rds: &Client, id: &str, cluster: &str) -> CreateDBInstanceFluentBuilder {
     rds.create_db_instance()
         .db_instance_identifier(id)
         .db_cluster_identifier(cluster)
         .engine("aurora-postgresql")
         .db_instance_class("db.r6g.large")
+}
+
+async fn create_cluster_instance(rds: &Client, id: &str, cluster: &str) -> String {
+    cluster_instance(rds, id, cluster)
         .send()
         .await
         .unwrap()
@@ -97,9 +153,7 @@ async fn instances_pass_through_rds_states_poll_by_poll() {
         poll_instance(&rds, "source", Some("available")).await,
         statuses(&[("creating", 2), ("backing-up", 2)])
     );
-    rds.create_db_snapshot()
-        .db_instance_identifier("source")
-        .db_snapshot_identifier("source-1")
+    instance_snapshot(&rds, "source", "source-1")
         .send()
         .await
         .unwrap();
@@ -144,14 +198,7 @@ async fn instances_pass_through_rds_states_poll_by_poll() {
     }
 
     // A new master password: pending, and `resetting-master-credentials`, for two polls.
-    let modified = rds
-        .modify_db_instance()
-        .db_instance_identifier("copy")
-        .master_user_password("the-new-password")
-        .apply_immediately(true)
-        .send()
-        .await
-        .unwrap();
+    let modified = new_instance_password(&rds, "copy").send().await.unwrap();
     let modified = modified.db_instance().unwrap();
     assert_eq!(
         modified.db_instance_status(),
@@ -194,13 +241,7 @@ async fn instances_pass_through_rds_states_poll_by_poll() {
     );
 
     // Deleting, then gone.
-    let deleted = rds
-        .delete_db_instance()
-        .db_instance_identifier("copy")
-        .skip_final_snapshot(true)
-        .send()
-        .await
-        .unwrap();
+    let deleted = delete_instance(&rds, "copy").send().await.unwrap();
     assert_eq!(
         deleted.db_instance().and_then(|i| i.db_instance_status()),
         Some("deleting")
@@ -219,9 +260,7 @@ async fn clusters_pass_through_rds_states_and_go_with_their_instances() {
         poll_cluster(&rds, "source", Some("available")).await,
         times("creating", 2)
     );
-    rds.create_db_cluster_snapshot()
-        .db_cluster_identifier("source")
-        .db_cluster_snapshot_identifier("source-1")
+    cluster_snapshot(&rds, "source", "source-1")
         .send()
         .await
         .unwrap();
@@ -251,14 +290,7 @@ async fn clusters_pass_through_rds_states_and_go_with_their_instances() {
         times("creating", 2)
     );
 
-    let modified = rds
-        .modify_db_cluster()
-        .db_cluster_identifier("copy")
-        .master_user_password("the-new-password")
-        .apply_immediately(true)
-        .send()
-        .await
-        .unwrap();
+    let modified = new_cluster_password(&rds, "copy").send().await.unwrap();
     let modified = modified.db_cluster().unwrap();
     assert_eq!(modified.status(), Some("resetting-master-credentials"));
     assert_eq!(
@@ -273,19 +305,8 @@ async fn clusters_pass_through_rds_states_and_go_with_their_instances() {
     );
 
     // The cluster can be deleted once its instance is being deleted; it goes with it.
-    rds.delete_db_instance()
-        .db_instance_identifier("copy-1")
-        .skip_final_snapshot(true)
-        .send()
-        .await
-        .unwrap();
-    let deleted = rds
-        .delete_db_cluster()
-        .db_cluster_identifier("copy")
-        .skip_final_snapshot(true)
-        .send()
-        .await
-        .unwrap();
+    delete_instance(&rds, "copy-1").send().await.unwrap();
+    let deleted = delete_cluster(&rds, "copy").send().await.unwrap();
     assert_eq!(
         deleted.db_cluster().and_then(|c| c.status()),
         Some("deleting")
@@ -307,79 +328,42 @@ async fn calls_rds_refuses_in_a_state_are_refused_with_its_codes() {
     create_cluster(&rds, "cluster").await;
 
     // Both are `creating`.
-    let into_cluster = rds
-        .create_db_instance()
-        .db_instance_identifier("cluster-1")
-        .db_cluster_identifier("cluster")
-        .engine("aurora-postgresql")
-        .db_instance_class("db.r6g.large")
-        .send()
-        .await;
+    let into_cluster = cluster_instance(&rds, "cluster-1", "cluster").send().await;
     assert_eq!(
         refusal(into_cluster),
         state_fault("InvalidDBClusterStateFault")
     );
-    let modify_instance = rds
-        .modify_db_instance()
-        .db_instance_identifier("db")
-        .master_user_password("the-new-password")
-        .apply_immediately(true)
-        .send()
-        .await;
+    let modify_instance = new_instance_password(&rds, "db").send().await;
     assert_eq!(
         refusal(modify_instance),
         state_fault("InvalidDBInstanceState")
     );
-    let modify_cluster = rds
-        .modify_db_cluster()
-        .db_cluster_identifier("cluster")
-        .master_user_password("the-new-password")
-        .apply_immediately(true)
-        .send()
-        .await;
+    let modify_cluster = new_cluster_password(&rds, "cluster").send().await;
     assert_eq!(
         refusal(modify_cluster),
         state_fault("InvalidDBClusterStateFault")
     );
-    let snapshot = rds
-        .create_db_snapshot()
-        .db_instance_identifier("db")
-        .db_snapshot_identifier("db-1")
-        .send()
-        .await;
+    let snapshot = instance_snapshot(&rds, "db", "db-1").send().await;
     assert_eq!(refusal(snapshot), state_fault("InvalidDBInstanceState"));
-    let cluster_snapshot = rds
-        .create_db_cluster_snapshot()
-        .db_cluster_identifier("cluster")
-        .db_cluster_snapshot_identifier("cluster-snap")
+    let of_cluster = cluster_snapshot(&rds, "cluster", "cluster-snap")
         .send()
         .await;
     assert_eq!(
-        refusal(cluster_snapshot),
+        refusal(of_cluster),
         state_fault("InvalidDBClusterStateFault")
     );
 
     // Available, with an instance that is not being deleted: the cluster stays.
     poll_cluster(&rds, "cluster", Some("available")).await;
     create_cluster_instance(&rds, "cluster-1", "cluster").await;
-    let delete_cluster = rds
-        .delete_db_cluster()
-        .db_cluster_identifier("cluster")
-        .skip_final_snapshot(true)
-        .send()
-        .await;
+    let deleting_cluster = delete_cluster(&rds, "cluster").send().await;
     assert_eq!(
-        refusal(delete_cluster),
+        refusal(deleting_cluster),
         state_fault("InvalidDBClusterStateFault")
     );
 
     // Deleting twice.
-    let delete = || {
-        rds.delete_db_instance()
-            .db_instance_identifier("db")
-            .skip_final_snapshot(true)
-            .send()
-    };
+    let delete = || delete_instance(&rds, "db").send();
     delete().await.unwrap();
     assert_eq!(
         refusal(delete().await),
@@ -389,9 +373,7 @@ async fn calls_rds_refuses_in_a_state_are_refused_with_its_codes() {
     // A restore into a cluster that exists (moto itself would replace it), and an Aurora
     // cluster without automated backups (Aurora keeps at least one day).
     poll_cluster(&rds, "cluster", Some("available")).await;
-    rds.create_db_cluster_snapshot()
-        .db_cluster_identifier("cluster")
-        .db_cluster_snapshot_identifier("cluster-snap")
+    cluster_snapshot(&rds, "cluster", "cluster-snap")
         .send()
         .await
         .unwrap();
@@ -434,13 +416,7 @@ async fn each_state_lasts_as_many_polls_as_the_argument_says() {
         poll_cluster(&rds, "cluster", Some("available")).await,
         times("creating", 5)
     );
-    rds.modify_db_cluster()
-        .db_cluster_identifier("cluster")
-        .master_user_password("the-new-password")
-        .apply_immediately(true)
-        .send()
-        .await
-        .unwrap();
+    new_cluster_password(&rds, "cluster").send().await.unwrap();
     assert_eq!(
         poll_cluster(&rds, "cluster", Some("available")).await,
         times("resetting-master-credentials", 1)

@@ -5,14 +5,11 @@
 //! moto runs with the `snapshot_status.py` hook, so a snapshot can be "creating", and with
 //! strict RDS, as the other functions' tests.
 
-use serde_json::Value;
 use snapex::service::job::StepInput;
-use snapex::sink::Destination;
 use snapex_aws::steps::trigger::{self, Answer};
-use snapex_aws::{Clients, Context, Settings};
-use snapex_tests::{S3Server, fake_aws_env};
 mod common;
-use common::{Moto, PASS_MACHINE, STRICT_RDS, poll_cluster, poll_instance};
+use common::setup::{event, fixture};
+use common::{Moto, PASS_MACHINE, STRICT_RDS};
 
 /// No destination and no Glue database: the deployment's apply. Manual snapshots only: moto,
 /// as RDS, makes an automated one when it creates an instance or a cluster, which the sweep
@@ -33,59 +30,13 @@ snapshots = "manual"
 /// state machine that does nothing, and the deployment's settings: export bucket `lake`, Glue
 /// database `snapex`.
 async fn moto() -> Moto {
-    fake_aws_env();
-    let server = S3Server::start_strict(&[STRICT_RDS, "snapshot_status.py"]);
-    server.create_bucket("cfg");
-    server.create_bucket("lake");
-    let cfg = Destination::open("s3://cfg", Some(&server.endpoint)).unwrap();
-    cfg.put(
-        &object_store::path::Path::from("snapex.toml"),
-        CONFIG.as_bytes().to_vec(),
-    )
-    .await
-    .unwrap();
-    let clients = Clients::connect(Some(&server.endpoint)).await;
-    let machine = clients
-        .sfn
-        .create_state_machine()
-        .name("snapex-export")
-        .definition(PASS_MACHINE)
-        .role_arn("arn:aws:iam::123456789012:role/snapex-export")
-        .send()
-        .await
-        .unwrap()
-        .state_machine_arn()
-        .to_string();
-    let settings = Settings {
-        config_url: Some("s3://cfg/snapex.toml".into()),
-        state_machine_arn: Some(machine),
-        export_bucket: Some("lake".into()),
-        glue_database: Some("snapex".into()),
-        sweep_hours: 24,
-        endpoint_url: Some(server.endpoint.clone()),
-        ..Settings::default()
-    };
-    Moto {
-        server,
-        ctx: Context { clients, settings },
-    }
-}
-
-fn fixture(name: &str) -> Value {
-    let path = format!(
-        "{}/../../tests/fixtures/events/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// A fixture event made to name `identifier` (with `arn`) instead of its own snapshot.
-fn event(name: &str, identifier: &str, arn: &str) -> Value {
-    let mut e = fixture(name);
-    e["detail"]["SourceIdentifier"] = identifier.into();
-    e["detail"]["SourceArn"] = arn.into();
-    e["resources"] = serde_json::json!([arn]);
-    e
+    let mut moto =
+        Moto::with_hooks(CONFIG, PASS_MACHINE, &[STRICT_RDS, "snapshot_status.py"]).await;
+    let settings = &mut moto.ctx.settings;
+    settings.export_bucket = Some("lake".into());
+    settings.glue_database = Some("snapex".into());
+    settings.sweep_hours = 24;
+    moto
 }
 
 /// The status tag the hook reads: a snapshot RDS is still making.
@@ -97,22 +48,6 @@ fn creating() -> aws_sdk_rds::types::Tag {
 }
 
 impl Moto {
-    /// An instance `source`, once RDS reports it available (RDS snapshots only those).
-    async fn instance(&self, source: &str) {
-        let rds = &self.ctx.clients.rds;
-        rds.create_db_instance()
-            .db_instance_identifier(source)
-            .engine("postgres")
-            .db_instance_class("db.t4g.micro")
-            .allocated_storage(20)
-            .master_username("admin")
-            .master_user_password("original-password")
-            .send()
-            .await
-            .unwrap();
-        poll_instance(rds, source, Some("available")).await;
-    }
-
     /// A snapshot of the instance `source`; its ARN.
     async fn snapshot(&self, source: &str, id: &str, still_creating: bool) -> String {
         let mut call = self
@@ -129,40 +64,11 @@ impl Moto {
         out.db_snapshot().unwrap().db_snapshot_arn().unwrap().into()
     }
 
-    /// An Aurora cluster `source` and a snapshot of it; the snapshot's ARN.
-    async fn cluster_snapshot(&self, source: &str, id: &str) -> String {
-        let rds = &self.ctx.clients.rds;
-        rds.create_db_cluster()
-            .db_cluster_identifier(source)
-            .engine("aurora-postgresql")
-            .master_username("admin")
-            .master_user_password("original-password")
-            .send()
-            .await
-            .unwrap();
-        poll_cluster(rds, source, Some("available")).await;
-        let out = rds
-            .create_db_cluster_snapshot()
-            .db_cluster_identifier(source)
-            .db_cluster_snapshot_identifier(id)
-            .send()
-            .await
-            .unwrap();
-        let s = out.db_cluster_snapshot().unwrap();
-        s.db_cluster_snapshot_arn().unwrap().into()
-    }
-
     /// Every execution of the state machine: its name and its input's job.
     async fn executions(&self) -> Vec<(String, StepInput)> {
         let sfn = &self.ctx.clients.sfn;
-        let listed = sfn
-            .list_executions()
-            .state_machine_arn(self.ctx.settings.state_machine_arn.as_deref().unwrap())
-            .send()
-            .await
-            .unwrap();
         let mut out = Vec::new();
-        for e in listed.executions() {
+        for e in self.executions_listed().await {
             let d = sfn
                 .describe_execution()
                 .execution_arn(e.execution_arn())
@@ -191,7 +97,7 @@ impl Moto {
 #[tokio::test]
 async fn snapshots_without_events_are_started_by_the_sweep_once() {
     let moto = moto().await;
-    moto.instance("orders-db").await;
+    moto.available_instance("orders-db").await;
     moto.snapshot("orders-db", "orders-db-manual-1", false)
         .await;
     moto.cluster_snapshot("billing-cluster", "billing-cluster-manual-1")
@@ -232,7 +138,7 @@ async fn snapshots_without_events_are_started_by_the_sweep_once() {
 #[tokio::test]
 async fn an_event_and_a_sweep_start_one_execution_in_either_order() {
     let moto = moto().await;
-    moto.instance("orders-db").await;
+    moto.available_instance("orders-db").await;
 
     // The event first, then the sweep.
     let arn = moto
@@ -275,10 +181,10 @@ async fn an_event_and_a_sweep_start_one_execution_in_either_order() {
 #[tokio::test]
 async fn unconfigured_and_unfinished_snapshots_are_left_alone() {
     let moto = moto().await;
-    moto.instance("inventory-db").await;
+    moto.available_instance("inventory-db").await;
     moto.snapshot("inventory-db", "inventory-db-manual-1", false)
         .await;
-    moto.instance("orders-db").await;
+    moto.available_instance("orders-db").await;
     let arn = moto.snapshot("orders-db", "orders-db-manual-1", true).await;
 
     let first = moto.sweep().await;
