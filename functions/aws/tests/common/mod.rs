@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod lambda;
+pub mod strict;
 
 use std::sync::{Arc, Mutex};
 
