@@ -33,7 +33,7 @@
 //! builds them first); `SNAPEX_LAMBDA_BOOTSTRAP_DIR` points elsewhere (for example at
 //! `$CARGO_TARGET_DIR/debug`, debug builds).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -48,7 +48,7 @@ mod common;
 use common::lambda::deployed;
 use common::strict::{
     RoleItems, Strict, assert_made, check_invoke, check_map_runs, definition, entered,
-    snapshot_event,
+    glue_locations, glue_tables, snapshot_event,
 };
 use common::{poll_cluster, poll_instance};
 use snapex_tests::lambda::{Hook, Lambda, LambdaTasks};
@@ -380,33 +380,9 @@ pieces_per_chunk = 1
         rows
     }
 
-    /// The tables of the stack's Glue database, with their locations.
-    async fn glue_tables(&self) -> BTreeMap<String, String> {
-        let glue = snapex_glue::connect(Some(&self.strict().server.endpoint), None)
-            .await
-            .unwrap();
-        let tables = glue
-            .get_tables()
-            .database_name(GLUE_DATABASE)
-            .send()
-            .await
-            .unwrap();
-        tables
-            .table_list()
-            .iter()
-            .map(|t| {
-                let location = t
-                    .storage_descriptor()
-                    .and_then(|s| s.location())
-                    .unwrap_or_default();
-                (t.name().to_string(), location.to_string())
-            })
-            .collect()
-    }
-
     /// `tables` are registered in the stack's Glue database, at the export's files.
     async fn assert_registered(&self, export_id: &str, tables: &[(&str, &str)]) {
-        let registered = self.glue_tables().await;
+        let registered = glue_locations(self.strict(), GLUE_DATABASE).await;
         for (name, folder) in tables {
             let location = registered.get(*name).unwrap_or_else(|| {
                 panic!("{name} is not registered in {GLUE_DATABASE}: {registered:?}")
@@ -875,7 +851,7 @@ async fn snapshots_of_postgresql_aurora_and_mysql_are_exported_on_strict_aws_and
     eprintln!("MySQL instance: {:?}", at.elapsed());
     // Everything the functions and the state machine did, the deployed policies allow.
     world.strict().iam.assert_no_denials();
-    let tables: Vec<String> = world.glue_tables().await.into_keys().collect();
+    let tables = glue_tables(world.strict(), GLUE_DATABASE).await;
     assert_eq!(
         tables,
         [

@@ -10,8 +10,10 @@
 //! and a call the hook cannot map is refused. Then the pipeline in-process (the real trigger
 //! and handlers, the real definition through `snapex-asl`), each function with its own
 //! credentials and the settings the template gives it, and the state machine's invocations
-//! and ItemReader checked against its role; and the trigger's hourly sweep with the trigger's
-//! credentials.
+//! and ItemReader checked against its role: a Glue database named in the configuration, the
+//! trigger's refusal of one the policies would refuse, and the trigger's hourly sweep with the
+//! trigger's credentials. The exports themselves (PostgreSQL, Aurora, MySQL, a failed chunk)
+//! run on this strict AWS with the real bootstraps in `end_to_end.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -30,11 +32,11 @@ use snapex_aws::{Context, Settings, StepError};
 use snapex_tests::strict_aws::{ACCOUNT, Function, REGION, STATE_MACHINE, StrictIam, check};
 use snapex_tests::{S3Server, TestDb, fake_aws_env, get_object};
 mod common;
+use common::poll_instance;
 use common::strict::{
-    PARAMS, RoleItems, Strict, assert_made, check_invoke, check_map_runs, definition, entered,
-    glue_tables, snapshot_event, started_job,
+    PARAMS, RoleItems, Strict, assert_made, check_invoke, check_map_runs, definition, glue_tables,
+    snapshot_event, started_job,
 };
-use common::{poll_cluster, poll_instance};
 
 /// The HTTP status, error code and message of a failed SDK call.
 fn refusal<E: ProvideErrorMetadata>(
@@ -738,152 +740,6 @@ async fn every_call_of_the_pipeline_and_of_the_sweep_is_one_its_deployed_policie
     assert_eq!((swept.already_started, swept.started.len()), (4, 0));
     assert_eq!(world.executions().await.len(), 4);
     world.iam.assert_no_denials();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_aurora_cluster_export_makes_only_calls_its_deployed_policies_allow() {
-    let db = TestDb::create("strict_iam_aurora").await;
-    db.exec(
-        "CREATE TABLE invoices (id int8 PRIMARY KEY, total numeric(12, 2));
-         INSERT INTO invoices SELECT g, g * 1.25 FROM generate_series(1, 1500) g;",
-    )
-    .await;
-    let world = Strict::start().await;
-    world.db_subnet_group();
-    world.state_machine().await;
-    let pipeline = Arc::new(Pipeline::new(&world).await);
-    world
-        .put(
-            "lake",
-            "snapex/config.toml",
-            config("billing-cluster", &db.name, Some("exports_billing")).as_bytes(),
-        )
-        .await;
-    let id = "billing-cluster-2026-12-01";
-    let arn = world.cluster_snapshot("billing-cluster", id).await;
-    let event = snapshot_event(
-        "cluster-snapshot-manual-created.json",
-        id,
-        &arn,
-        "2026-12-01T04:00:00Z",
-    );
-    let execution = export(&world, &pipeline, event).await;
-    let Status::Succeeded { output } = &execution.status else {
-        panic!(
-            "the export failed: {:?}\ndenials: {:#?}",
-            execution.status,
-            world.iam.denials()
-        )
-    };
-    world.iam.assert_no_denials();
-    assert_made(
-        &world.iam,
-        &[
-            ("snapex-restore", "RestoreDBClusterFromSnapshot"),
-            // Once the cluster is available (issue 16, defect 1).
-            ("snapex-check-instance", "CreateDBInstance"),
-            ("snapex-check-instance", "ModifyDBCluster"),
-            ("snapex-cleanup", "DeleteDBCluster"),
-            ("snapex-cleanup", "DeleteDBInstance"),
-        ],
-    );
-    assert_eq!(output["rows"], 1500);
-    let states = entered(&execution);
-    assert!(states.iter().any(|s| s == "Cleanup"), "{states:?}");
-    // Cleanup (with its own credentials) deleted the temporary cluster and its instance: RDS
-    // reports them deleting until they are gone.
-    let temporary = started_job(&execution).job.instance;
-    let cluster = temporary.cluster_identifier.as_deref().unwrap();
-    let deleting = poll_cluster(&world.admin.rds, cluster, None).await;
-    assert!(deleting.iter().all(|s| s == "deleting"), "{deleting:?}");
-    let deleting = poll_instance(&world.admin.rds, &temporary.identifier, None).await;
-    assert!(deleting.iter().all(|s| s == "deleting"), "{deleting:?}");
-    let clusters = world.admin.rds.describe_db_clusters().send().await.unwrap();
-    let left: Vec<_> = clusters
-        .db_clusters()
-        .iter()
-        .filter_map(|c| c.db_cluster_identifier())
-        .collect();
-    assert_eq!(left, ["billing-cluster"]);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_chunk_is_cleaned_up_and_reported_with_calls_the_deployed_policies_allow() {
-    let db = TestDb::create("strict_iam_fail").await;
-    db.exec(
-        "CREATE TABLE kept (id int8 PRIMARY KEY); INSERT INTO kept SELECT generate_series(1, 100);
-         CREATE TABLE doomed (id int8 PRIMARY KEY); INSERT INTO doomed SELECT generate_series(1, 10);",
-    )
-    .await;
-    let world = Strict::start().await;
-    world.db_subnet_group();
-    world.state_machine().await;
-    let pipeline = Arc::new(Pipeline::new(&world).await);
-    world
-        .put(
-            "lake",
-            "snapex/config.toml",
-            config("orders-prod", &db.name, Some("exports_orders")).as_bytes(),
-        )
-        .await;
-    // The table one chunk reads disappears once the chunks start: that chunk fails for good.
-    let url = db.url.clone();
-    let mut renamed = false;
-    *pipeline.before.lock().unwrap() = Some(Box::new(move |binary: &str| {
-        if binary == "snapex-export-chunk" && !renamed {
-            renamed = true;
-            let url = url.clone();
-            std::thread::spawn(move || {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap()
-                    .block_on(async {
-                        let c = snapex_tests::connect(&url).await;
-                        c.batch_execute("ALTER TABLE doomed RENAME TO gone")
-                            .await
-                            .unwrap();
-                    })
-            })
-            .join()
-            .unwrap();
-        }
-    }));
-    let event =
-        instance_snapshot_event(&world, "orders-prod-2026-12-03", "2026-12-03T03:10:00Z").await;
-    let execution = export(&world, &pipeline, event).await;
-    let Status::Failed { error, cause } = &execution.status else {
-        panic!("the export should fail: {:?}", execution.status)
-    };
-    assert_eq!(error, "InvalidInput", "{cause}");
-    assert!(cause.contains("doomed"), "the chunk's own cause: {cause}");
-    world.iam.assert_no_denials();
-    // Cleanup read the failed chunk's record and deleted the instance, with its own key.
-    assert_made(
-        &world.iam,
-        &[
-            ("snapex-export-chunk", "PutObject"),
-            ("snapex-cleanup", "ListObjectsV2"),
-            ("snapex-cleanup", "GetObject"),
-            ("snapex-cleanup", "DeleteDBInstance"),
-        ],
-    );
-    let temporary = started_job(&execution).job.instance.identifier;
-    let deleting = poll_instance(&world.admin.rds, &temporary, None).await;
-    assert!(deleting.iter().all(|s| s == "deleting"), "{deleting:?}");
-    let instances = world
-        .admin
-        .rds
-        .describe_db_instances()
-        .send()
-        .await
-        .unwrap();
-    let left: Vec<_> = instances
-        .db_instances()
-        .iter()
-        .filter_map(|i| i.db_instance_identifier())
-        .collect();
-    assert_eq!(left, ["orders-prod"]);
 }
 
 #[test]

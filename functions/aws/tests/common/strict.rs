@@ -6,6 +6,8 @@
 //! run the definition on it share: the ItemReader with the state machine role's credentials,
 //! the fixture events, and readers of the execution and of Glue.
 
+use std::collections::BTreeMap;
+
 use aws_config::{BehaviorVersion, Region};
 use futures::future::BoxFuture;
 use object_store::ObjectStoreExt;
@@ -129,6 +131,15 @@ impl Strict {
             .is_ok();
         if !exists {
             self.source_instance(source, "postgres", "postgres").await;
+        } else {
+            // moto stamps a snapshot with the current time, and an export id is the source and
+            // the snapshot's second: RDS never snapshots one instance twice in a second, so
+            // neither does the test (the second export would find the first's id published).
+            let into = chrono::Utc::now().timestamp_subsec_millis();
+            tokio::time::sleep(std::time::Duration::from_millis(u64::from(
+                1001u32.saturating_sub(into),
+            )))
+            .await;
         }
         // RDS snapshots an instance only once it is available.
         poll_instance(rds, source, Some("available")).await;
@@ -301,6 +312,11 @@ pub fn started_job(execution: &snapex_asl::Execution) -> StepInput {
 
 /// The names of the tables registered in Glue database `database`, sorted.
 pub async fn glue_tables(world: &Strict, database: &str) -> Vec<String> {
+    glue_locations(world, database).await.into_keys().collect()
+}
+
+/// The tables registered in Glue database `database`, with their locations.
+pub async fn glue_locations(world: &Strict, database: &str) -> BTreeMap<String, String> {
     let glue = snapex_glue::connect(Some(&world.server.endpoint), None)
         .await
         .unwrap();
@@ -310,13 +326,17 @@ pub async fn glue_tables(world: &Strict, database: &str) -> Vec<String> {
         .send()
         .await
         .unwrap();
-    let mut names: Vec<_> = tables
+    tables
         .table_list()
         .iter()
-        .map(|t| t.name().to_string())
-        .collect();
-    names.sort();
-    names
+        .map(|t| {
+            let location = t.storage_descriptor().and_then(|s| s.location());
+            (
+                t.name().to_string(),
+                location.unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
 }
 
 pub fn entered(execution: &snapex_asl::Execution) -> Vec<String> {
