@@ -484,6 +484,76 @@ impl Drop for MyDb {
     }
 }
 
+impl MyDb {
+    /// The rows `sql` returns, each value as text (NULL as "NULL").
+    pub async fn strings(&self, sql: &str) -> Vec<Vec<String>> {
+        use mysql_async::prelude::Queryable;
+        let mut c = self.conn().await;
+        let rows: Vec<mysql_async::Row> = c.query(sql).await.unwrap();
+        c.disconnect().await.unwrap();
+        rows.into_iter()
+            .map(|row| {
+                (0..row.len())
+                    .map(|i| match row.as_ref(i) {
+                        Some(mysql_async::Value::NULL) | None => "NULL".into(),
+                        Some(mysql_async::Value::Bytes(b)) => String::from_utf8_lossy(b).into(),
+                        Some(other) => other.as_sql(true),
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// A MySQL user with a password, allowed to read one database (as an RDS master user reads
+/// it); dropped with the value.
+pub struct MyUser {
+    pub name: String,
+}
+
+impl MyUser {
+    /// Creates (or replaces) user `name` with `password`, reading database `db`. Panics with
+    /// the error only: the statement holds the password.
+    pub async fn create(name: &str, password: &str, db: &str) -> MyUser {
+        use mysql_async::prelude::Queryable;
+        let literal = |s: &str| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"));
+        let ident = |s: &str| format!("`{}`", s.replace('`', "``"));
+        let mut c = mysql_async::Conn::from_url(mysql_admin_url())
+            .await
+            .expect("MariaDB is running (scripts/services.sh starts it)");
+        let user = format!("{}@'%'", literal(name));
+        for sql in [
+            format!(
+                "CREATE OR REPLACE USER {user} IDENTIFIED BY {}",
+                literal(password)
+            ),
+            format!("GRANT SELECT, SHOW VIEW ON {}.* TO {user}", ident(db)),
+        ] {
+            c.query_drop(sql.as_str())
+                .await
+                .unwrap_or_else(|e| panic!("creating the MySQL user {name}: {e}"));
+        }
+        c.disconnect().await.unwrap();
+        MyUser { name: name.into() }
+    }
+}
+
+impl Drop for MyUser {
+    fn drop(&mut self) {
+        let sql = format!(
+            "DROP USER IF EXISTS '{}'@'%'",
+            self.name.replace('\'', "''")
+        );
+        on_own_runtime(async move {
+            use mysql_async::prelude::Queryable;
+            if let Ok(mut c) = mysql_async::Conn::from_url(mysql_admin_url()).await {
+                let _ = c.query_drop(sql).await;
+                let _ = c.disconnect().await;
+            }
+        });
+    }
+}
+
 /// What a run of the `snapex` binary did.
 pub struct Outcome {
     pub code: Option<i32>,

@@ -10,234 +10,33 @@
 //! and a call the hook cannot map is refused. Then the pipeline in-process (the real trigger
 //! and handlers, the real definition through `snapex-asl`), each function with its own
 //! credentials and the settings the template gives it, and the state machine's invocations
-//! and ItemReader checked against its role; and the trigger's hourly sweep with the trigger's
-//! credentials.
+//! and ItemReader checked against its role: a Glue database named in the configuration, the
+//! trigger's refusal of one the policies would refuse, and the trigger's hourly sweep with the
+//! trigger's credentials. The exports themselves (PostgreSQL, Aurora, MySQL, a failed chunk)
+//! run on this strict AWS with the real bootstraps in `end_to_end.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use aws_config::{BehaviorVersion, Region};
 use aws_sdk_rds::config::http::HttpResponse;
 use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
 use futures::future::BoxFuture;
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use serde_json::{Value, json};
-use snapex::service::job::{Endpoint, Job, StepInput};
+use snapex::service::job::Endpoint;
 use snapex::service::sweep::SweepOutcome;
-use snapex_asl::{Definition, Event, ItemReader, RunOptions, Runner, Status, TaskFailure, Tasks};
+use snapex_asl::{RunOptions, Runner, Status, TaskFailure, Tasks};
 use snapex_aws::steps::{check_instance, cleanup, export_chunk, finalize, plan, restore, trigger};
-use snapex_aws::{Clients, Context, Settings, StepError};
-use snapex_tests::strict_aws::{
-    ACCOUNT, Credentials, Function, REGION, STATE_MACHINE, StrictIam, check,
-};
+use snapex_aws::{Context, Settings, StepError};
+use snapex_tests::strict_aws::{ACCOUNT, Function, REGION, STATE_MACHINE, StrictIam, check};
 use snapex_tests::{S3Server, TestDb, fake_aws_env, get_object};
 mod common;
-use common::{STRICT_RDS, poll_cluster, poll_instance};
-
-/// The stack's parameters in the tests: an existing export bucket `lake`, a DB subnet group
-/// the world creates, and a Glue database that is no prefix of the test databases' names
-/// (`snapex_t_...`), which the Glue default registers into.
-const PARAMS: &[(&str, &str)] = &[
-    ("ExportBucketName", "lake"),
-    ("GlueDatabaseName", "exports"),
-    ("VpcSubnetIds", "subnet-0a1b2c3d,subnet-0e1f2a3b"),
-    ("LambdaSecurityGroupIds", "sg-0lambda0000000001"),
-    ("DbSubnetGroupName", "snapex-db"),
-    ("DbSecurityGroupIds", "sg-0database00000001"),
-];
-
-/// Held by each test that reads or sets the process's AWS credentials: the pipeline sets them
-/// to the running function's (see [`Pipeline`]), which must not reach another test's calls.
-static ENVIRONMENT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Strict moto (strict IAM, and strict RDS so that the functions make the calls a real RDS
-/// makes them make), with `lake` and `other` buckets; an admin context with the harness's own
-/// credentials (never checked) to set up and read back.
-struct Strict {
-    iam: StrictIam,
-    server: S3Server,
-    admin: Clients,
-    _environment: tokio::sync::MutexGuard<'static, ()>,
-}
-
-impl Strict {
-    async fn start() -> Strict {
-        let environment = ENVIRONMENT.lock().await;
-        // A test that failed mid-pipeline may have left a function's credentials set.
-        fake_aws_env();
-        let iam = StrictIam::prepare(&StrictIam::template(), PARAMS);
-        let server = S3Server::start_strict(&[STRICT_RDS, &iam.hook()]);
-        server.create_bucket("lake");
-        server.create_bucket("other");
-        let admin = Clients::connect(Some(&server.endpoint)).await;
-        Strict {
-            iam,
-            server,
-            admin,
-            _environment: environment,
-        }
-    }
-
-    async fn sdk_config(&self, c: &Credentials) -> aws_config::SdkConfig {
-        aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .endpoint_url(&self.server.endpoint)
-            .credentials_provider(aws_sdk_rds::config::Credentials::new(
-                &c.access_key_id,
-                &c.secret_access_key,
-                None,
-                None,
-                "strict-iam",
-            ))
-            .load()
-            .await
-    }
-
-    /// The SDK clients of function `binary`, with its own credentials.
-    async fn clients(&self, binary: &str) -> Clients {
-        let f = self.iam.function(binary);
-        Clients::from_sdk_config(&self.sdk_config(&f.credentials).await)
-    }
-
-    /// An S3 client of `bucket` with credentials `c`.
-    fn s3(&self, bucket: &str, c: &Credentials) -> object_store::aws::AmazonS3 {
-        s3_client(&self.server.endpoint, bucket, c)
-    }
-
-    async fn put(&self, bucket: &str, key: &str, bytes: &[u8]) {
-        let admin = Credentials {
-            access_key_id: "testing".into(),
-            secret_access_key: "testing".into(),
-        };
-        self.s3(bucket, &admin)
-            .put(&Path::parse(key).unwrap(), bytes.to_vec().into())
-            .await
-            .unwrap();
-    }
-
-    /// A PostgreSQL instance `source` and a manual snapshot `snapshot` of it; its ARN.
-    async fn snapshot(&self, source: &str, snapshot: &str) -> String {
-        let rds = &self.admin.rds;
-        let exists = rds
-            .describe_db_instances()
-            .db_instance_identifier(source)
-            .send()
-            .await
-            .is_ok();
-        if !exists {
-            rds.create_db_instance()
-                .db_instance_identifier(source)
-                .engine("postgres")
-                .db_instance_class("db.r6g.large")
-                .allocated_storage(100)
-                .master_username("postgres")
-                .master_user_password("the-production-password")
-                .send()
-                .await
-                .unwrap();
-        }
-        // RDS snapshots an instance only once it is available.
-        poll_instance(rds, source, Some("available")).await;
-        rds.create_db_snapshot()
-            .db_instance_identifier(source)
-            .db_snapshot_identifier(snapshot)
-            .send()
-            .await
-            .unwrap()
-            .db_snapshot()
-            .and_then(|s| s.db_snapshot_arn())
-            .unwrap()
-            .to_string()
-    }
-
-    /// An Aurora PostgreSQL cluster `source` and a manual snapshot `snapshot` of it; its ARN.
-    async fn cluster_snapshot(&self, source: &str, snapshot: &str) -> String {
-        let rds = &self.admin.rds;
-        rds.create_db_cluster()
-            .db_cluster_identifier(source)
-            .engine("aurora-postgresql")
-            .master_username("postgres")
-            .master_user_password("the-production-password")
-            .send()
-            .await
-            .unwrap();
-        poll_cluster(rds, source, Some("available")).await;
-        rds.create_db_cluster_snapshot()
-            .db_cluster_identifier(source)
-            .db_cluster_snapshot_identifier(snapshot)
-            .send()
-            .await
-            .unwrap()
-            .db_cluster_snapshot()
-            .and_then(|s| s.db_cluster_snapshot_arn())
-            .unwrap()
-            .to_string()
-    }
-
-    /// The export state machine, named as the template names it (the trigger's
-    /// SNAPEX_STATE_MACHINE_ARN); the runner runs the real definition.
-    async fn state_machine(&self) {
-        self.admin
-            .sfn
-            .create_state_machine()
-            .name(&self.iam.state_machine.name)
-            .definition(r#"{"StartAt":"Wait","States":{"Wait":{"Type":"Pass","End":true}}}"#)
-            .role_arn(format!(
-                "arn:aws:iam::{ACCOUNT}:role/snapex-ExportStateMachineRole"
-            ))
-            .send()
-            .await
-            .unwrap();
-    }
-
-    /// The job of every execution of the export state machine, as started.
-    async fn executions(&self) -> Vec<Job> {
-        let sfn = &self.admin.sfn;
-        let listed = sfn
-            .list_executions()
-            .state_machine_arn(&self.iam.state_machine.arn)
-            .send()
-            .await
-            .unwrap();
-        let mut jobs = Vec::new();
-        for e in listed.executions() {
-            let described = sfn
-                .describe_execution()
-                .execution_arn(e.execution_arn())
-                .send()
-                .await
-                .unwrap();
-            let input: StepInput = serde_json::from_str(described.input().unwrap()).unwrap();
-            jobs.push(input.job);
-        }
-        jobs
-    }
-
-    /// The DB subnet group the template's DbSubnetGroupName names.
-    fn db_subnet_group(&self) {
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/scripts/db_subnet_group.py"
-        );
-        let made = self
-            .server
-            .boto3_script(script, "snapex-db", "creating the DB subnet group");
-        assert_eq!(made["name"], "snapex-db");
-    }
-}
-
-fn s3_client(endpoint: &str, bucket: &str, c: &Credentials) -> object_store::aws::AmazonS3 {
-    object_store::aws::AmazonS3Builder::new()
-        .with_endpoint(endpoint)
-        .with_allow_http(true)
-        .with_bucket_name(bucket)
-        .with_region(REGION)
-        .with_access_key_id(&c.access_key_id)
-        .with_secret_access_key(&c.secret_access_key)
-        .build()
-        .unwrap()
-}
+use common::poll_instance;
+use common::strict::{
+    PARAMS, RoleItems, Strict, assert_made, check_invoke, check_map_runs, definition, glue_tables,
+    snapshot_event, started_job,
+};
 
 /// The HTTP status, error code and message of a failed SDK call.
 fn refusal<E: ProvideErrorMetadata>(
@@ -646,15 +445,7 @@ impl Tasks for Pipeline {
         input: Value,
     ) -> BoxFuture<'a, Result<Value, TaskFailure>> {
         Box::pin(async move {
-            // Step Functions invokes with the state machine's role.
-            if let Err(message) = self.iam.check(
-                &self.endpoint,
-                STATE_MACHINE,
-                "lambda:InvokeFunction",
-                resource,
-            ) {
-                return Err(TaskFailure::new("Lambda.AWSLambdaException", message));
-            }
+            check_invoke(&self.iam, &self.endpoint, resource)?;
             let f = self
                 .iam
                 .function_by_arn(resource)
@@ -665,32 +456,6 @@ impl Tasks for Pipeline {
             self.call(f, input)
                 .await
                 .map_err(|e| TaskFailure::new(e.name, e.message))
-        })
-    }
-}
-
-/// The Distributed Map's ItemReader: `GetObject` with the state machine role's credentials.
-struct RoleItems {
-    endpoint: String,
-    credentials: Credentials,
-}
-
-impl ItemReader for RoleItems {
-    fn read<'a>(
-        &'a self,
-        bucket: &'a str,
-        key: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<u8>, TaskFailure>> {
-        Box::pin(async move {
-            let store = s3_client(&self.endpoint, bucket, &self.credentials);
-            let got = store.get(&Path::parse(key).unwrap()).await;
-            let bytes = match got {
-                Ok(got) => got.bytes().await,
-                Err(e) => Err(e),
-            };
-            bytes
-                .map(|b| b.to_vec())
-                .map_err(|e| TaskFailure::new("States.ItemReaderFailed", e.to_string()))
         })
     }
 }
@@ -715,20 +480,6 @@ pieces_per_chunk = 1
     )
 }
 
-/// The documented fixture event `fixture`, made to announce snapshot `id` (ARN `arn`).
-fn snapshot_event(fixture: &str, id: &str, arn: &str, time: &str) -> Value {
-    let path = format!(
-        "{}/../../tests/fixtures/events/{fixture}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let mut e: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    e["time"] = time.into();
-    e["detail"]["SourceIdentifier"] = id.into();
-    e["detail"]["SourceArn"] = arn.into();
-    e["resources"] = json!([arn]);
-    e
-}
-
 /// A manual snapshot `id` of the instance orders-prod, and its event.
 async fn instance_snapshot_event(world: &Strict, id: &str, time: &str) -> Value {
     let arn = world.snapshot("orders-prod", id).await;
@@ -751,15 +502,7 @@ async fn export(world: &Strict, pipeline: &Arc<Pipeline>, event: Value) -> snape
         .await
         .unwrap();
     let input: Value = serde_json::from_str(described.input().unwrap()).unwrap();
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../statemachine/export.asl.json"
-    );
-    let definition = Definition::parse(
-        &std::fs::read_to_string(path).unwrap(),
-        &world.iam.state_machine.definition_substitutions,
-    )
-    .unwrap();
+    let definition = definition(&world.iam);
     let runner = Runner::new(
         definition,
         pipeline.clone(),
@@ -775,79 +518,8 @@ async fn export(world: &Strict, pipeline: &Arc<Pipeline>, event: Value) -> snape
     );
     let execution = runner.run(input).await;
     pipeline.done();
-    // Each Distributed Map run starts its children as executions of this state machine.
-    for e in &execution.history {
-        if matches!(e.event, Event::MapStarted { .. }) {
-            let iam = &pipeline.iam;
-            iam.check(
-                &pipeline.endpoint,
-                STATE_MACHINE,
-                "states:StartExecution",
-                &iam.state_machine.arn,
-            )
-            .unwrap();
-        }
-    }
+    check_map_runs(&pipeline.iam, &pipeline.endpoint, &execution);
     execution
-}
-
-/// Each of `expected` (principal, operation) was checked and allowed: the function called AWS
-/// with its own credentials, so strict IAM saw the call.
-fn assert_made(iam: &StrictIam, expected: &[(&str, &str)]) {
-    let calls = iam.calls();
-    for (principal, operation) in expected {
-        assert!(
-            calls
-                .iter()
-                .any(|(p, o, allowed)| p == principal && o == operation && *allowed),
-            "{principal} made no allowed {operation}: {calls:#?}"
-        );
-    }
-}
-
-/// The execution's input: the job the trigger started.
-fn started_job(execution: &snapex_asl::Execution) -> StepInput {
-    let input = execution
-        .history
-        .iter()
-        .find_map(|e| match &e.event {
-            Event::ExecutionStarted { input } => Some(input.clone()),
-            _ => None,
-        })
-        .unwrap();
-    serde_json::from_value(input).unwrap()
-}
-
-/// The names of the tables registered in Glue database `database`, sorted.
-async fn glue_tables(world: &Strict, database: &str) -> Vec<String> {
-    let glue = snapex_glue::connect(Some(&world.server.endpoint), None)
-        .await
-        .unwrap();
-    let tables = glue
-        .get_tables()
-        .database_name(database)
-        .send()
-        .await
-        .unwrap();
-    let mut names: Vec<_> = tables
-        .table_list()
-        .iter()
-        .map(|t| t.name().to_string())
-        .collect();
-    names.sort();
-    names
-}
-
-fn entered(execution: &snapex_asl::Execution) -> Vec<String> {
-    execution
-        .history
-        .iter()
-        .filter(|e| e.scope.is_empty())
-        .filter_map(|e| match &e.event {
-            Event::StateEntered { state, .. } => Some(state.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1068,152 +740,6 @@ async fn every_call_of_the_pipeline_and_of_the_sweep_is_one_its_deployed_policie
     assert_eq!((swept.already_started, swept.started.len()), (4, 0));
     assert_eq!(world.executions().await.len(), 4);
     world.iam.assert_no_denials();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_aurora_cluster_export_makes_only_calls_its_deployed_policies_allow() {
-    let db = TestDb::create("strict_iam_aurora").await;
-    db.exec(
-        "CREATE TABLE invoices (id int8 PRIMARY KEY, total numeric(12, 2));
-         INSERT INTO invoices SELECT g, g * 1.25 FROM generate_series(1, 1500) g;",
-    )
-    .await;
-    let world = Strict::start().await;
-    world.db_subnet_group();
-    world.state_machine().await;
-    let pipeline = Arc::new(Pipeline::new(&world).await);
-    world
-        .put(
-            "lake",
-            "snapex/config.toml",
-            config("billing-cluster", &db.name, Some("exports_billing")).as_bytes(),
-        )
-        .await;
-    let id = "billing-cluster-2026-12-01";
-    let arn = world.cluster_snapshot("billing-cluster", id).await;
-    let event = snapshot_event(
-        "cluster-snapshot-manual-created.json",
-        id,
-        &arn,
-        "2026-12-01T04:00:00Z",
-    );
-    let execution = export(&world, &pipeline, event).await;
-    let Status::Succeeded { output } = &execution.status else {
-        panic!(
-            "the export failed: {:?}\ndenials: {:#?}",
-            execution.status,
-            world.iam.denials()
-        )
-    };
-    world.iam.assert_no_denials();
-    assert_made(
-        &world.iam,
-        &[
-            ("snapex-restore", "RestoreDBClusterFromSnapshot"),
-            // Once the cluster is available (issue 16, defect 1).
-            ("snapex-check-instance", "CreateDBInstance"),
-            ("snapex-check-instance", "ModifyDBCluster"),
-            ("snapex-cleanup", "DeleteDBCluster"),
-            ("snapex-cleanup", "DeleteDBInstance"),
-        ],
-    );
-    assert_eq!(output["rows"], 1500);
-    let states = entered(&execution);
-    assert!(states.iter().any(|s| s == "Cleanup"), "{states:?}");
-    // Cleanup (with its own credentials) deleted the temporary cluster and its instance: RDS
-    // reports them deleting until they are gone.
-    let temporary = started_job(&execution).job.instance;
-    let cluster = temporary.cluster_identifier.as_deref().unwrap();
-    let deleting = poll_cluster(&world.admin.rds, cluster, None).await;
-    assert!(deleting.iter().all(|s| s == "deleting"), "{deleting:?}");
-    let deleting = poll_instance(&world.admin.rds, &temporary.identifier, None).await;
-    assert!(deleting.iter().all(|s| s == "deleting"), "{deleting:?}");
-    let clusters = world.admin.rds.describe_db_clusters().send().await.unwrap();
-    let left: Vec<_> = clusters
-        .db_clusters()
-        .iter()
-        .filter_map(|c| c.db_cluster_identifier())
-        .collect();
-    assert_eq!(left, ["billing-cluster"]);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_chunk_is_cleaned_up_and_reported_with_calls_the_deployed_policies_allow() {
-    let db = TestDb::create("strict_iam_fail").await;
-    db.exec(
-        "CREATE TABLE kept (id int8 PRIMARY KEY); INSERT INTO kept SELECT generate_series(1, 100);
-         CREATE TABLE doomed (id int8 PRIMARY KEY); INSERT INTO doomed SELECT generate_series(1, 10);",
-    )
-    .await;
-    let world = Strict::start().await;
-    world.db_subnet_group();
-    world.state_machine().await;
-    let pipeline = Arc::new(Pipeline::new(&world).await);
-    world
-        .put(
-            "lake",
-            "snapex/config.toml",
-            config("orders-prod", &db.name, Some("exports_orders")).as_bytes(),
-        )
-        .await;
-    // The table one chunk reads disappears once the chunks start: that chunk fails for good.
-    let url = db.url.clone();
-    let mut renamed = false;
-    *pipeline.before.lock().unwrap() = Some(Box::new(move |binary: &str| {
-        if binary == "snapex-export-chunk" && !renamed {
-            renamed = true;
-            let url = url.clone();
-            std::thread::spawn(move || {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap()
-                    .block_on(async {
-                        let c = snapex_tests::connect(&url).await;
-                        c.batch_execute("ALTER TABLE doomed RENAME TO gone")
-                            .await
-                            .unwrap();
-                    })
-            })
-            .join()
-            .unwrap();
-        }
-    }));
-    let event =
-        instance_snapshot_event(&world, "orders-prod-2026-12-03", "2026-12-03T03:10:00Z").await;
-    let execution = export(&world, &pipeline, event).await;
-    let Status::Failed { error, cause } = &execution.status else {
-        panic!("the export should fail: {:?}", execution.status)
-    };
-    assert_eq!(error, "InvalidInput", "{cause}");
-    assert!(cause.contains("doomed"), "the chunk's own cause: {cause}");
-    world.iam.assert_no_denials();
-    // Cleanup read the failed chunk's record and deleted the instance, with its own key.
-    assert_made(
-        &world.iam,
-        &[
-            ("snapex-export-chunk", "PutObject"),
-            ("snapex-cleanup", "ListObjectsV2"),
-            ("snapex-cleanup", "GetObject"),
-            ("snapex-cleanup", "DeleteDBInstance"),
-        ],
-    );
-    let temporary = started_job(&execution).job.instance.identifier;
-    let deleting = poll_instance(&world.admin.rds, &temporary, None).await;
-    assert!(deleting.iter().all(|s| s == "deleting"), "{deleting:?}");
-    let instances = world
-        .admin
-        .rds
-        .describe_db_instances()
-        .send()
-        .await
-        .unwrap();
-    let left: Vec<_> = instances
-        .db_instances()
-        .iter()
-        .filter_map(|i| i.db_instance_identifier())
-        .collect();
-    assert_eq!(left, ["orders-prod"]);
 }
 
 #[test]

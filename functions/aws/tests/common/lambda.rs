@@ -5,12 +5,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use snapex_tests::lambda::{Function, bootstrap};
+use snapex_tests::lambda::{Credentials, Function, bootstrap};
+use snapex_tests::strict_aws::StrictIam;
 
 /// The binary, timeout (seconds) and memory size (MB, the parameters' defaults) of each
 /// function of the template's state machine and of the trigger, as `template.yaml` sets them.
 pub const FUNCTIONS: &[(&str, u64, u32)] = &[
-    ("snapex-trigger", 60, 128),
+    ("snapex-trigger", 300, 128),
     ("snapex-restore", 60, 128),
     ("snapex-check-instance", 60, 128),
     ("snapex-plan", 900, 1024),
@@ -42,4 +43,26 @@ pub fn function(binary: &str) -> Function {
     Function::new(binary, bootstrap(binary, &sources()))
         .timeout(Duration::from_secs(*timeout))
         .memory_mb(*memory)
+}
+
+/// `binary` as `iam`'s resolved template deploys it, on the moto at `endpoint`: its deployed
+/// name (the definition's substitutions name it), its real bootstrap, the template's timeout,
+/// memory size and environment variables, and its own credentials, which strict IAM checks.
+pub fn deployed(iam: &StrictIam, binary: &str, endpoint: &str) -> Function {
+    let f = iam.function(binary);
+    let credentials = Credentials {
+        access_key_id: f.credentials.access_key_id.clone(),
+        secret_access_key: f.credentials.secret_access_key.clone(),
+        session_token: None,
+    };
+    let memory_mb = u32::try_from(f.memory_mb).expect("a memory size in MB");
+    let mut function = Function::new(&f.name, bootstrap(binary, &sources()))
+        .timeout(Duration::from_secs(f.timeout_seconds))
+        .memory_mb(memory_mb)
+        .credentials(credentials)
+        .var("AWS_ENDPOINT_URL", endpoint);
+    for (k, v) in &f.environment {
+        function = function.var(k, v);
+    }
+    function
 }

@@ -7,6 +7,7 @@
 
 pub mod lambda;
 pub mod setup;
+pub mod strict;
 
 use std::sync::{Arc, Mutex};
 
