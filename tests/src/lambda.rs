@@ -812,10 +812,12 @@ impl Sandbox {
         }
     }
 
-    /// The process's peak resident memory, in MB.
+    /// The process's peak resident memory, in MB. What is read now is kept: once the process
+    /// is killed its `/proc` entry is gone (or its pid taken by another process), and the
+    /// report must still show the peak the kill was decided on.
     fn max_memory_mb(&self) -> u64 {
         let now = memory_mb(self.pid).map_or(0, |(_, peak)| peak);
-        now.max(self.peak_mb.load(Ordering::SeqCst))
+        self.peak_mb.fetch_max(now, Ordering::SeqCst).max(now)
     }
 
     /// Once the process has exited: waits (a little) until everything it printed is logged.
