@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use snapex::pipeline::{Quiet, run_export};
+use snapex::source::SourceUrl;
 use snapex::{ErrorClass, ExportConfig};
+use snapex_tests::faults::DroppingProxy;
 use snapex_tests::{TestDb, read_manifest, temp_dir};
 
 async fn db_with_table() -> TestDb {
@@ -94,18 +96,26 @@ async fn a_published_export_is_never_overwritten() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failure_mid_export_publishes_nothing() {
     let db = db_with_table().await;
-    // PostgreSQL holds timestamps up to 294276 AD; Parquet's microseconds since 1970 end in
-    // 294247, so this value cannot be written and the read fails after other tables were done.
-    db.exec("CREATE TABLE too_late (id int PRIMARY KEY, at timestamp); INSERT INTO too_late VALUES (1, '294270-01-01');")
+    db.exec("CREATE TABLE u (id int PRIMARY KEY); INSERT INTO u SELECT generate_series(1, 10);")
         .await;
+    // No value fails an export any more, so the read fails the way a lost server does: the
+    // source's connections go through a proxy that closes the reader's, and no retry is made.
+    let (proxy, proxied) = DroppingProxy::before(&db.url);
+    let run = |dest: &std::path::Path| {
+        let mut cfg = config(&db, dest);
+        cfg.source = SourceUrl::parse(&proxied).unwrap();
+        cfg.concurrency = 1;
+        cfg.retry.retries = 0;
+        async move { run_export(&cfg, Arc::new(Quiet)).await }
+    };
+    run(&temp_dir("midway-clean")).await.unwrap();
+    // With one reader, a run's last connection is its reader's.
+    let per_run = proxy.connections();
+    proxy.drop_connections([2 * per_run]);
     let dest = temp_dir("midway");
-    let mut cfg = config(&db, &dest);
-    cfg.concurrency = 1;
-    let err = run_export(&cfg, Arc::new(Quiet)).await.unwrap_err();
-    assert!(
-        err.to_string().contains("beyond the Parquet range"),
-        "{err}"
-    );
+    let err = run(&dest).await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Retryable, "{err}");
+    assert_eq!(proxy.connections(), 2 * per_run, "no retry");
     assert!(!dest.join("e/manifest.json").exists());
     assert!(!dest.join("e/_SUCCESS").exists());
 }

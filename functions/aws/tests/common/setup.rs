@@ -84,19 +84,7 @@ impl Moto {
     /// A PostgreSQL instance `source` and a manual snapshot of it; the snapshot's ARN.
     pub async fn instance_snapshot(&self, source: &str, snapshot: &str) -> String {
         self.available_instance(source).await;
-        self.ctx
-            .clients
-            .rds
-            .create_db_snapshot()
-            .db_instance_identifier(source)
-            .db_snapshot_identifier(snapshot)
-            .send()
-            .await
-            .unwrap()
-            .db_snapshot()
-            .and_then(|s| s.db_snapshot_arn())
-            .unwrap()
-            .to_string()
+        instance_snapshot(&self.ctx.clients.rds, source, snapshot).await
     }
 
     /// A PostgreSQL instance `source`, a manual snapshot `snapshot` of it, and the event RDS
@@ -109,24 +97,52 @@ impl Moto {
     /// An Aurora PostgreSQL cluster `source` and a manual snapshot of it; the snapshot's ARN.
     pub async fn cluster_snapshot(&self, source: &str, snapshot: &str) -> String {
         let rds = &self.ctx.clients.rds;
-        rds.create_db_cluster()
-            .db_cluster_identifier(source)
-            .engine("aurora-postgresql")
-            .master_username("admin")
-            .master_user_password("original-password")
-            .send()
-            .await
-            .unwrap();
-        poll_cluster(rds, source, Some("available")).await;
-        rds.create_db_cluster_snapshot()
-            .db_cluster_identifier(source)
-            .db_cluster_snapshot_identifier(snapshot)
-            .send()
-            .await
-            .unwrap()
-            .db_cluster_snapshot()
-            .and_then(|s| s.db_cluster_snapshot_arn())
-            .unwrap()
-            .to_string()
+        aurora_cluster_snapshot(rds, source, snapshot, "admin", "original-password").await
     }
+}
+
+/// A manual snapshot `snapshot` of the instance `source`, taken once RDS reports the instance
+/// available (as RDS requires); the snapshot's ARN.
+pub async fn instance_snapshot(rds: &aws_sdk_rds::Client, source: &str, snapshot: &str) -> String {
+    poll_instance(rds, source, Some("available")).await;
+    rds.create_db_snapshot()
+        .db_instance_identifier(source)
+        .db_snapshot_identifier(snapshot)
+        .send()
+        .await
+        .unwrap()
+        .db_snapshot()
+        .and_then(|s| s.db_snapshot_arn())
+        .unwrap()
+        .to_string()
+}
+
+/// An Aurora PostgreSQL cluster `source` with master `user`, and once it is available a
+/// manual snapshot `snapshot` of it; the snapshot's ARN.
+pub async fn aurora_cluster_snapshot(
+    rds: &aws_sdk_rds::Client,
+    source: &str,
+    snapshot: &str,
+    user: &str,
+    password: &str,
+) -> String {
+    rds.create_db_cluster()
+        .db_cluster_identifier(source)
+        .engine("aurora-postgresql")
+        .master_username(user)
+        .master_user_password(password)
+        .send()
+        .await
+        .unwrap();
+    poll_cluster(rds, source, Some("available")).await;
+    rds.create_db_cluster_snapshot()
+        .db_cluster_identifier(source)
+        .db_cluster_snapshot_identifier(snapshot)
+        .send()
+        .await
+        .unwrap()
+        .db_cluster_snapshot()
+        .and_then(|s| s.db_cluster_snapshot_arn())
+        .unwrap()
+        .to_string()
 }

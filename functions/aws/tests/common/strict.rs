@@ -19,7 +19,7 @@ use snapex_aws::Clients;
 use snapex_tests::strict_aws::{ACCOUNT, Credentials, REGION, STATE_MACHINE, StrictIam};
 use snapex_tests::{S3Server, fake_aws_env};
 
-use super::{STRICT_RDS, poll_cluster, poll_instance};
+use super::{STRICT_RDS, poll_instance};
 
 /// The stack's parameters in the tests: an existing export bucket `lake`, a DB subnet group
 /// the world creates, and a Glue database that is no prefix of the test databases' names
@@ -141,42 +141,20 @@ impl Strict {
             )))
             .await;
         }
-        // RDS snapshots an instance only once it is available.
-        poll_instance(rds, source, Some("available")).await;
-        rds.create_db_snapshot()
-            .db_instance_identifier(source)
-            .db_snapshot_identifier(snapshot)
-            .send()
-            .await
-            .unwrap()
-            .db_snapshot()
-            .and_then(|s| s.db_snapshot_arn())
-            .unwrap()
-            .to_string()
+        super::setup::instance_snapshot(rds, source, snapshot).await
     }
 
     /// An Aurora PostgreSQL cluster `source` and a manual snapshot `snapshot` of it; its ARN.
     pub async fn cluster_snapshot(&self, source: &str, snapshot: &str) -> String {
         let rds = &self.admin.rds;
-        rds.create_db_cluster()
-            .db_cluster_identifier(source)
-            .engine("aurora-postgresql")
-            .master_username("postgres")
-            .master_user_password("the-production-password")
-            .send()
-            .await
-            .unwrap();
-        poll_cluster(rds, source, Some("available")).await;
-        rds.create_db_cluster_snapshot()
-            .db_cluster_identifier(source)
-            .db_cluster_snapshot_identifier(snapshot)
-            .send()
-            .await
-            .unwrap()
-            .db_cluster_snapshot()
-            .and_then(|s| s.db_cluster_snapshot_arn())
-            .unwrap()
-            .to_string()
+        super::setup::aurora_cluster_snapshot(
+            rds,
+            source,
+            snapshot,
+            "postgres",
+            "the-production-password",
+        )
+        .await
     }
 
     /// The export state machine, named as the template names it (the trigger's
