@@ -142,6 +142,34 @@ fn missing_database_on_a_live_server_is_invalid_input() {
     std::fs::remove_dir_all(&work).unwrap();
 }
 
+/// An `--exclude` that leaves nothing to export is a mistake like an `--include` that matches
+/// nothing: an empty export would look like a successful one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exclude_patterns_leaving_no_table_are_invalid_input() {
+    let db = TestDb::create("cli_exclude").await;
+    db.exec("CREATE TABLE public.orders (id int8 PRIMARY KEY); CREATE TABLE public.items (id int8 PRIMARY KEY); INSERT INTO public.orders VALUES (1);")
+        .await;
+    let work = temp_dir("cli-exclude");
+    let dest = work.join("lake");
+    let mut args = export_args(&db.url, dest.to_str().unwrap());
+    args.extend(["--exclude", "public.orders", "--exclude", "public.it*"]);
+    let o = run_snapex(&args, &work);
+    assert_cli_error(
+        &o,
+        2,
+        &["--exclude leaves no table to export", "2 table(s)"],
+    );
+    assert_no_password(&o);
+    assert_nothing_published(&work, &[]);
+
+    // One table left: the export goes on.
+    let mut args = export_args(&db.url, dest.to_str().unwrap());
+    args.extend(["--exclude", "public.it*"]);
+    let o = run_snapex(&args, &work);
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    std::fs::remove_dir_all(&work).unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn include_pattern_matching_no_table_is_invalid_input() {
     let db = TestDb::create("cli_include").await;

@@ -101,6 +101,7 @@ struct Selection {
     include: Vec<String>,
 
     /// Leave out tables matching this schema.table glob (repeatable; applied after --include).
+    /// Patterns that leave no table to export are an error.
     #[arg(short = 'x', long = "exclude", value_name = "PATTERN")]
     exclude: Vec<String>,
 

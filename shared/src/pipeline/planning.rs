@@ -105,12 +105,14 @@ pub(super) async fn discover_and_plan(
     let none = HashMap::new();
     let mut read_later: HashSet<TableName> = HashSet::new();
     let mut seen = 0usize;
+    let mut discovered = 0usize;
     session
         .discover(|d| {
             let name = match &d {
                 Discovered::Table(t) => &t.name,
                 Discovered::Skipped(s) => &s.name,
             };
+            discovered += 1;
             let Some(hits) = filter.selects(name) else {
                 return Ok(());
             };
@@ -140,6 +142,7 @@ pub(super) async fn discover_and_plan(
         })
         .await?;
     filter.check_all_matched(&matched)?;
+    filter.check_something_left(discovered, found.tables + found.skipped.len())?;
     resolver.finish()?;
 
     if !deferred.is_empty() {

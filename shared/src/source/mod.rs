@@ -385,6 +385,25 @@ impl TableFilter {
     pub fn include_count(&self) -> usize {
         self.include.len()
     }
+
+    /// Fails when exclude patterns removed every table the source has (`discovered` of them,
+    /// none `selected`): like an include that matches nothing, an empty export would pass for a
+    /// successful one.
+    pub fn check_something_left(&self, discovered: usize, selected: usize) -> Result<()> {
+        if self.exclude.is_empty() || discovered == 0 || selected > 0 {
+            return Ok(());
+        }
+        let patterns: Vec<&str> = self.exclude.iter().map(|(raw, _)| raw.as_str()).collect();
+        Err(Error::InvalidInput(format!(
+            "--exclude leaves no table to export: {patterns:?} excludes all {discovered} \
+             table(s) the source has{}",
+            if self.include.is_empty() {
+                ""
+            } else {
+                " (of those the --include patterns select)"
+            }
+        )))
+    }
 }
 
 #[cfg(test)]
@@ -410,6 +429,15 @@ mod tests {
             Err(Error::NoSuchTable { .. })
         ));
         assert!(TableFilter::new(&["[".into()], &[]).is_err());
+        assert!(f.check_something_left(3, 1).is_ok());
+        assert!(
+            f.check_something_left(0, 0).is_ok(),
+            "an empty source is not a filter's fault"
+        );
+        let e = f.check_something_left(3, 0).unwrap_err();
+        assert!(e.to_string().contains("[\"public.tmp_*\"]"), "{e}");
+        let no_exclude = TableFilter::new(&["public.*".into()], &[]).unwrap();
+        assert!(no_exclude.check_something_left(3, 0).is_ok());
         let all = TableFilter::new(&[], &[]).unwrap();
         assert_eq!(all.selects(&TableName::new("a", "b")), Some(vec![]));
     }
