@@ -167,10 +167,10 @@ async fn pg_timestamps_beyond_parquet_range_become_null_and_counted() {
     assert_eq!(summary.lossy_values, 4);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pg_text_that_is_not_utf8_becomes_null_and_counted() {
-    // A SQL_ASCII database stores any bytes in text and sends them unconverted.
-    let db = TestDb::create("ascii").await;
+/// A throwaway database in the `SQL_ASCII` encoding, which stores any bytes in text and sends
+/// them unconverted.
+async fn sql_ascii_db(tag: &str) -> TestDb {
+    let db = TestDb::create(tag).await;
     let admin = connect(&admin_url()).await;
     let name = &db.name;
     for sql in [
@@ -182,6 +182,12 @@ async fn pg_text_that_is_not_utf8_becomes_null_and_counted() {
     ] {
         admin.batch_execute(&sql).await.unwrap();
     }
+    db
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_text_that_is_not_utf8_becomes_null_and_counted() {
+    let db = sql_ascii_db("ascii").await;
     db.exec(
         r#"
         CREATE TYPE pair AS (x int4, y text);
@@ -373,18 +379,7 @@ async fn pg_time_partitions_put_far_values_with_the_nulls() {
 /// NULL (counted), and every other value to its own partition.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_value_partitions_put_text_that_is_not_utf8_with_the_nulls() {
-    let db = TestDb::create("asciipart").await;
-    let admin = connect(&admin_url()).await;
-    let name = &db.name;
-    for sql in [
-        format!("DROP DATABASE {name}"),
-        format!(
-            "CREATE DATABASE {name} ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' \
-             TEMPLATE template0"
-        ),
-    ] {
-        admin.batch_execute(&sql).await.unwrap();
-    }
+    let db = sql_ascii_db("asciipart").await;
     db.exec(
         r#"
         CREATE TABLE shops (id int4 PRIMARY KEY, region text);

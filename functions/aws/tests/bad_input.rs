@@ -312,13 +312,7 @@ async fn an_export_the_deployed_policies_would_refuse_is_refused_before_anything
         // Nothing started: no execution, no instance but the source, no secret.
         let c = &moto.ctx.clients;
         assert!(moto.executions_listed().await.is_empty(), "{settings}");
-        let instances = c.rds.describe_db_instances().send().await.unwrap();
-        let ids: Vec<_> = instances
-            .db_instances()
-            .iter()
-            .filter_map(|i| i.db_instance_identifier())
-            .collect();
-        assert_eq!(ids, ["orders-db"]);
+        assert_eq!(common::setup::instance_ids(&c.rds).await, ["orders-db"]);
         let secrets = c.secrets.list_secrets().send().await.unwrap();
         assert!(secrets.secret_list().is_empty());
     }

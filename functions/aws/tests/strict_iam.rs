@@ -647,18 +647,7 @@ async fn every_call_of_the_pipeline_and_of_the_sweep_is_one_its_deployed_policie
     world.iam.assert_no_denials();
     assert_eq!(restores(&world.iam), restored, "nothing was restored");
     assert_eq!(world.executions().await.len(), 2, "runs 1 and 2 only");
-    let instances = world
-        .admin
-        .rds
-        .describe_db_instances()
-        .send()
-        .await
-        .unwrap();
-    let left: Vec<_> = instances
-        .db_instances()
-        .iter()
-        .filter_map(|i| i.db_instance_identifier())
-        .collect();
+    let left = common::setup::instance_ids(&world.admin.rds).await;
     assert!(
         left.iter().all(|i| !i.contains("2026-12-03")),
         "no instance restored for run 3: {left:?}"

@@ -146,3 +146,14 @@ pub async fn aurora_cluster_snapshot(
         .unwrap()
         .to_string()
 }
+
+/// The identifiers of every DB instance RDS lists.
+pub async fn instance_ids(rds: &aws_sdk_rds::Client) -> Vec<String> {
+    let instances = rds.describe_db_instances().send().await.unwrap();
+    instances
+        .db_instances()
+        .iter()
+        .filter_map(|i| i.db_instance_identifier())
+        .map(String::from)
+        .collect()
+}
