@@ -2,7 +2,7 @@
 # Starts what the tests and the demo need, if it is not already up: the local PostgreSQL and
 # MariaDB,
 # moto's S3-compatible server package (the tests start their own moto on a free port), and
-# DuckDB for Python (an independent Parquet reader the tests check our files with), and the
+# DuckDB and pyarrow for Python (independent Parquet readers the tests check our files with), and the
 # strict IAM of the tests' moto: SAM's translator (template.yaml as deployed) and Principal
 # Mapper (the evaluator of the functions' policies).
 # Sourced by scripts/test.sh and scripts/demo.sh; safe to run more than once.
@@ -35,6 +35,11 @@ fi
 if ! python3 -c 'import duckdb' >/dev/null 2>&1; then
   echo "installing duckdb for Python (the tests' independent Parquet reader)" >&2
   python3 -m pip install --quiet 'duckdb>=1.1'
+fi
+
+if ! python3 -c 'import pyarrow' >/dev/null 2>&1; then
+  echo "installing pyarrow (the tests' second independent Parquet reader)" >&2
+  python3 -m pip install --quiet 'pyarrow>=17'
 fi
 
 if ! python3 -c 'import samtranslator, principalmapper' >/dev/null 2>&1; then
