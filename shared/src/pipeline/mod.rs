@@ -201,6 +201,8 @@ async fn open_source(
     let filter = TableFilter::new(&cfg.include, &cfg.exclude)?;
     // Check the destination's syntax now; open (and create) it only once the source is known good.
     crate::sink::Target::parse(&cfg.destination)?;
+    // An S3 destination with no credentials at all stops here, before the source is read.
+    crate::sink::check_credentials(&cfg.destination, cfg.endpoint.as_deref()).await?;
 
     progress.phase("connecting");
     let options = SessionOptions {
