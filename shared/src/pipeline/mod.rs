@@ -4,9 +4,11 @@
 //! time.
 //!
 //! `chunks` holds the reader pool and the per-piece read-and-write loop; `publish` everything
-//! after the last chunk: verification, leftovers, catalog files and the manifest.
+//! after the last chunk: verification, leftovers, catalog files and the manifest; `empty` the
+//! zero-row file of each table with no rows, written as the export is published.
 
 mod chunks;
+mod empty;
 mod planning;
 mod publish;
 mod resume;
