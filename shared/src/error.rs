@@ -62,6 +62,16 @@ pub enum Error {
         cause: object_store::Error,
     },
 
+    /// An S3 destination has no credentials to sign with: none in the environment, and no
+    /// instance or container role answered.
+    #[error(
+        "no AWS credentials for {destination}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY \
+         (and AWS_SESSION_TOKEN for temporary ones), or run where an instance, container or \
+         web identity role provides them; profiles in ~/.aws are not read (`aws configure \
+         export-credentials --profile NAME --format env` prints one's as variables); {cause}"
+    )]
+    NoCredentials { destination: String, cause: String },
+
     /// Encoding Parquet or Arrow data failed.
     #[error("writing parquet for {table}: {}{}", full(.cause), store_hint(.cause))]
     Parquet {
@@ -151,9 +161,10 @@ impl Error {
     /// Classifies the error by cause.
     pub fn class(&self) -> ErrorClass {
         match self {
-            Error::InvalidInput(_) | Error::NoSuchTable { .. } | Error::TooBig { .. } => {
-                ErrorClass::InvalidInput
-            }
+            Error::InvalidInput(_)
+            | Error::NoSuchTable { .. }
+            | Error::TooBig { .. }
+            | Error::NoCredentials { .. } => ErrorClass::InvalidInput,
             Error::Connect { cause, .. } => {
                 // A refused password or missing database is the user's to fix; a dead socket may pass.
                 if cause.as_db_error().is_some() {

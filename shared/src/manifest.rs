@@ -83,7 +83,8 @@ pub struct TableManifest {
     pub columns: Vec<ColumnManifest>,
     pub files: Vec<FileEntry>,
     /// Key ranges that were read and held no rows, so wrote no file. With the files' ranges
-    /// they tile the whole key space: the proof that no range was left unread. (For a table
+    /// they tile the whole key space: the proof that no range was left unread. (A table with
+    /// no rows at all has one file of 0 rows, its first piece's: that range is a file's.) (For a table
     /// partitioned by time or value, a file's range is only the key span its partition's rows
     /// were read in, and no empty range is listed: each partition's files cover its rows. For
     /// a partitioned table whose big leaves are read in block ranges, the ranges are each

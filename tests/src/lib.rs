@@ -382,6 +382,28 @@ pub fn duckdb(sql: &str) -> Vec<Option<String>> {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// A folder of Parquet files as pyarrow's datasets read it (an independent reader, through
+/// Python): its row count and its columns as (name, Arrow type as pyarrow prints it).
+/// `partitions` are Hive partition keys with their Arrow types (`("at_day", "string")`);
+/// with none, the files are read alone.
+pub fn pyarrow_dataset(dir: &Path, partitions: &[(&str, &str)]) -> (u64, Vec<(String, String)>) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pyarrow_dataset.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(dir)
+        .args(partitions.iter().map(|(k, t)| format!("{k}={t}")))
+        .output()
+        .expect("running python3");
+    assert!(
+        out.status.success(),
+        "pyarrow failed (install it with pip install pyarrow; scripts/services.sh does): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let columns = serde_json::from_value(read["columns"].clone()).unwrap();
+    (read["rows"].as_u64().unwrap(), columns)
+}
+
 /// Sets the AWS variables object_store reads for a test server (moto accepts any credentials).
 pub fn fake_aws_env() {
     // SAFETY: set before any thread of this test reads the environment; every test sets the same values.

@@ -731,6 +731,161 @@ async fn s3_destination_without_permission_is_invalid_input() {
     std::fs::remove_dir_all(&work).unwrap();
 }
 
+// --- No credentials for S3 --------------------------------------------------------------------
+
+/// With no AWS credentials anywhere, an S3 destination stops the run at once: exit 2, one
+/// plain line naming what to set, before the source is even connected to (the source here is
+/// a closed port, whose error would say so). The instance metadata service the credential
+/// chain ends at is a closed loopback port, so nothing leaves the machine.
+#[test]
+fn s3_destination_without_credentials_says_so_before_anything_else() {
+    let work = temp_dir("cli-no-creds");
+    let source = format!(
+        "postgres://u:{TEST_PASSWORD}@127.0.0.1:{}/db",
+        closed_port()
+    );
+    let metadata = format!("http://127.0.0.1:{}", closed_port());
+    let args = export_args(&source, "s3://lake/exports");
+    let started = std::time::Instant::now();
+    let o = run_snapex_env(
+        &args,
+        &work,
+        &[
+            ("AWS_METADATA_ENDPOINT", metadata.as_str()),
+            ("AWS_EC2_METADATA_DISABLED", "false"),
+        ],
+    );
+    assert_cli_error(
+        &o,
+        2,
+        &[
+            "no AWS credentials for s3://lake/exports",
+            "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+            "profiles in ~/.aws are not read",
+            &format!("the instance metadata service at {metadata} did not answer"),
+        ],
+    );
+    assert!(
+        !o.stderr.contains("cannot connect to the source"),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "asked as briefly as the AWS SDKs ask: {:?}",
+        started.elapsed()
+    );
+    assert_no_password(&o);
+
+    // With the service turned off, as the AWS SDKs allow, it is not asked at all.
+    let o = run_snapex_env(
+        &args,
+        &work,
+        &[("AWS_METADATA_ENDPOINT", metadata.as_str())],
+    );
+    assert_cli_error(
+        &o,
+        2,
+        &[
+            "no AWS credentials for s3://lake/exports",
+            "AWS_EC2_METADATA_DISABLED turns the instance metadata service off",
+        ],
+    );
+    assert_nothing_published(&work, &[]);
+    std::fs::remove_dir_all(&work).unwrap();
+}
+
+/// An instance metadata service of our own on loopback, handing out credentials as EC2's does
+/// (IMDSv2: a token, the role's name, then the role's credentials), counting the requests.
+struct FakeMetadata {
+    endpoint: String,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FakeMetadata {
+    fn start() -> FakeMetadata {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                // The headers, up to the empty line; these requests have no body.
+                let mut header = String::new();
+                while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                    header.clear();
+                }
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let path = line.split_whitespace().nth(1).unwrap_or_default();
+                let body = match path {
+                    "/latest/api/token" => "a-token".to_string(),
+                    "/latest/meta-data/iam/security-credentials/" => "snapex-role".to_string(),
+                    "/latest/meta-data/iam/security-credentials/snapex-role" => {
+                        r#"{"Code":"Success","AccessKeyId":"testing","SecretAccessKey":"testing","Token":"session","Expiration":"2099-01-01T00:00:00Z"}"#.to_string()
+                    }
+                    _ => String::new(),
+                };
+                let status = if body.is_empty() {
+                    "404 Not Found"
+                } else {
+                    "200 OK"
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        FakeMetadata { endpoint, requests }
+    }
+
+    fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Credentials from an instance role still work: with no variables set, the instance
+/// metadata service (ours, on loopback) answers and the export to S3 succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_credentials_from_the_instance_metadata_service_are_used() {
+    let db = TestDb::create("cli_imds").await;
+    db.exec("CREATE TABLE public.t (id int8 PRIMARY KEY); INSERT INTO public.t SELECT generate_series(1, 10);").await;
+    let s3 = S3Server::start();
+    s3.create_bucket("lake");
+    let metadata = FakeMetadata::start();
+    let work = temp_dir("cli-imds");
+    let mut args = export_args(&db.url, "s3://lake/exports");
+    args.extend(["--endpoint-url", s3.endpoint.as_str()]);
+    let o = run_snapex_env(
+        &args,
+        &work,
+        &[
+            ("AWS_METADATA_ENDPOINT", metadata.endpoint.as_str()),
+            ("AWS_EC2_METADATA_DISABLED", "false"),
+            ("AWS_REGION", "us-east-1"),
+        ],
+    );
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    assert!(
+        metadata.requests() >= 3,
+        "the credentials came from the service: {} requests",
+        metadata.requests()
+    );
+    let store = s3.reader("lake");
+    let manifest = snapex_tests::get_object(&store, "exports/e1/manifest.json").await;
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    assert_eq!(manifest["totals"]["rows"], 10);
+    std::fs::remove_dir_all(&work).unwrap();
+}
+
 // --- A full disk ------------------------------------------------------------------------------
 
 /// Runs `snapex` with `dir` a 2 MiB tmpfs mounted in a mount namespace of its own (so the mount

@@ -420,6 +420,107 @@ fn bad_partition_rules_are_one_line_errors() {
         &dir,
     );
     assert_cli_error(&o, 2, &["bad.toml"]);
+    // A '[' that no ']' closes: one line saying where, and how to write a '='.
+    let o = run_snapex(
+        &[
+            "export",
+            "-s",
+            "postgres://u@127.0.0.1:1/x",
+            "--partition-by",
+            "s[=1.t=c:day",
+        ],
+        &dir,
+    );
+    assert_cli_error(
+        &o,
+        2,
+        &["the '[' at character 2 opens a class no ']' closes", "[=]"],
+    );
+}
+
+/// A schema, a table and a column whose names hold `=`: the table pattern writes each `=` as
+/// `[=]` (as `--include` may), the column is taken as written up to `:KIND`, and the export
+/// reads back through its table definition with the source's rows per day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_holding_equals_signs_are_partitioned_from_the_command_line() {
+    use snapex_tests::run_snapex;
+    let db = TestDb::create("part_eq").await;
+    db.exec(
+        r#"CREATE SCHEMA "s=1";
+           CREATE TABLE "s=1"."t=2" (id int8 PRIMARY KEY, "c=3" timestamptz, v text);
+           INSERT INTO "s=1"."t=2" SELECT g, timestamptz '2024-03-01 00:00+00' + g * interval '7 hours', 'v' || g
+             FROM generate_series(1, 100) g;
+           UPDATE "s=1"."t=2" SET "c=3" = NULL WHERE id % 10 = 0;
+           CREATE TABLE "s=1".t (id int8 PRIMARY KEY);
+           INSERT INTO "s=1".t VALUES (1);"#,
+    )
+    .await;
+    let dest = temp_dir("part_eq");
+    let o = run_snapex(
+        &[
+            "export",
+            "--source",
+            &db.url,
+            "--dest",
+            ".",
+            "--export-id",
+            "e",
+            "--no-progress",
+            "--include",
+            "s[=]1.*",
+            "--partition-by",
+            "s[=]1.t[=]2=c=3:day",
+        ],
+        &dest,
+    );
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    let manifest = snapex_tests::read_manifest(&dest.join("e"));
+    let mut names: Vec<(&str, &str)> = manifest
+        .tables
+        .iter()
+        .map(|t| (t.schema.as_str(), t.name.as_str()))
+        .collect();
+    names.sort();
+    assert_eq!(names, [("s=1", "t"), ("s=1", "t=2")], "--include 's[=]1.*'");
+    let t = snapex_tests::manifest_table(&manifest, "t=2");
+    let p = t.partitioning.as_ref().expect("t=2 is partitioned");
+    assert_eq!((p.column.as_str(), p.key.as_str()), ("c=3", "c_3_day"));
+    assert!(
+        snapex_tests::manifest_table(&manifest, "t")
+            .partitioning
+            .is_none(),
+        "the rule names t=2 only"
+    );
+    let folders = partition_folders(&dest.join("e/s%3D1/t%3D2"));
+    assert!(
+        folders.contains_key("c_3_day=2024-03-01"),
+        "{:?}",
+        folders.keys()
+    );
+    assert!(folders.contains_key("c_3_day=__HIVE_DEFAULT_PARTITION__"));
+
+    let pg = db.client().await;
+    let per_day: Vec<Option<String>> = pg
+        .query_one(
+            r#"SELECT count(*)::text,
+                      count(*) FILTER (WHERE "c=3" >= '2024-03-05 00:00+00' AND "c=3" < '2024-03-06 00:00+00')::text,
+                      count(*) FILTER (WHERE "c=3" IS NULL)::text,
+                      string_agg(v, ',' ORDER BY id) FILTER (WHERE "c=3" >= '2024-03-05 00:00+00' AND "c=3" < '2024-03-06 00:00+00')
+                 FROM "s=1"."t=2""#,
+            &[],
+        )
+        .await
+        .map(|r| (0..4).map(|i| r.get(i)).collect())
+        .unwrap();
+    let def = dest.join(format!("e/_catalog/{}.table.json", t.glue_table));
+    let ours = duck(
+        &def,
+        "SELECT count(*), count(*) FILTER (WHERE c_3_day = '2024-03-05'),
+                count(*) FILTER (WHERE c_3_day IS NULL),
+                string_agg(v, ',' ORDER BY id) FILTER (WHERE c_3_day = '2024-03-05') FROM t",
+    );
+    assert_eq!(ours, per_day);
+    std::fs::remove_dir_all(&dest).unwrap();
 }
 
 /// On S3 the partition folders are the same escaped keys, byte for byte (what a Glue

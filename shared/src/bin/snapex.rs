@@ -116,7 +116,10 @@ struct Selection {
     /// created_at_day=__HIVE_DEFAULT_PARTITION__/), value (the column's value, for
     /// low-cardinality columns), or buckets[:WIDTH] with COLUMN `key` (integer key buckets:
     /// id_bucket=3000000/; the width defaults to one about a target file's worth of keys).
-    /// The last rule matching a table wins; these come after --config's.
+    /// The last rule matching a table wins; these come after --config's. TABLE ends at its
+    /// first '=': write a '=' in a schema or table name as [=] (a glob class, also valid in
+    /// --include), e.g. 'ops[=]1.t[=]x=created_at:day'; COLUMN is taken as written up to
+    /// :KIND, '=' and ':' included.
     #[arg(long = "partition-by", value_name = "TABLE=COLUMN:KIND")]
     partition_by: Vec<String>,
 

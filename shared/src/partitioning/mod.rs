@@ -77,21 +77,32 @@ pub struct RuleEntry {
 }
 
 impl PartitionRule {
-    /// Parses `TABLE=COLUMN:KIND[:WIDTH]`. The table is everything before the last `=`, so
-    /// table names may hold `=` but column names may not (the config file has no such limit).
+    /// Parses `TABLE=COLUMN:KIND[:WIDTH]`. `TABLE` is a pattern as for `--include` and ends at
+    /// its first `=` outside a `[...]` class, so a `=` in a schema or table name is written
+    /// `[=]` (the glob class that matches it, which `--include` takes too). The kind (and a
+    /// bucket width) are read from the end, so the column between them is taken as written,
+    /// `=` and `:` included.
     pub fn parse(spec: &str) -> Result<PartitionRule> {
         let bad = |why: &str| {
             Error::InvalidInput(format!(
                 "--partition-by {spec:?}: {why}; expected TABLE=COLUMN:KIND with KIND one of \
                  year, month, day, hour, value, buckets[:WIDTH] (e.g. public.events=created_at:day \
-                 or public.orders=key:buckets)"
+                 or public.orders=key:buckets), a '=' in TABLE written [=]"
             ))
         };
-        let (table, rest) = spec.rsplit_once('=').ok_or_else(|| bad("no '='"))?;
-        let (column, kind) = rest.split_once(':').ok_or_else(|| bad("no ':KIND'"))?;
-        let (kind, width) = match kind.split_once(':') {
-            Some((k, w)) => (k, Some(w)),
-            None => (kind, None),
+        let split = table_end(spec).map_err(|at| {
+            let nth = spec[..at].chars().count() + 1;
+            bad(&format!(
+                "the '[' at character {nth} opens a class no ']' closes"
+            ))
+        })?;
+        let (table, rest) = split
+            .map(|i| (&spec[..i], &spec[i + 1..]))
+            .ok_or_else(|| bad("no '='"))?;
+        let (head, last) = rest.rsplit_once(':').ok_or_else(|| bad("no ':KIND'"))?;
+        let (column, kind, width) = match head.rsplit_once(':') {
+            Some((column, kind)) if !is_kind(last) && is_kind(kind) => (column, kind, Some(last)),
+            _ => (head, last, None),
         };
         let width = width
             .map(|w| w.parse::<u64>().ok().filter(|w| *w > 0))
@@ -145,6 +156,44 @@ impl PartitionRule {
     pub fn matches(&self, table: &crate::model::TableName) -> bool {
         self.pattern.matches(&table.to_string())
     }
+}
+
+/// True for a word `--partition-by` takes as a KIND.
+fn is_kind(word: &str) -> bool {
+    matches!(word, "buckets" | "value") || Granularity::parse(word).is_some()
+}
+
+/// Where the table pattern of a `--partition-by` spec ends: its first `=` outside a glob class
+/// (`[...]`, where a `]` right after the `[` or `[!` is one of the class's characters, as the
+/// glob crate reads it). `Err` holds the byte offset of a `[` that no `]` closes.
+fn table_end(spec: &str) -> std::result::Result<Option<usize>, usize> {
+    let bytes = spec.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'=' => return Ok(Some(i)),
+            b'[' => {
+                let open = i;
+                let mut j = i + 1;
+                if bytes.get(j) == Some(&b'!') {
+                    j += 1;
+                }
+                // A `]` first in the class is one of its characters.
+                if bytes.get(j) == Some(&b']') {
+                    j += 1;
+                }
+                while j < bytes.len() && bytes[j] != b']' {
+                    j += 1;
+                }
+                if j == bytes.len() {
+                    return Err(open);
+                }
+                i = j + 1;
+            }
+            _ => i += 1,
+        }
+    }
+    Ok(None)
 }
 
 /// Parses the config file's text (TOML) into rules.
@@ -213,9 +262,17 @@ impl<'a> Resolver<'a> {
     /// Fails when a rule matched no table: a misspelt rule must not export unpartitioned.
     pub fn finish(&self) -> Result<()> {
         if let Some(i) = self.used.iter().position(|u| !u) {
+            let rule = &self.rules[i];
+            // `a=b=c:day` reads as table `a` and column `b=c`: say how to mean table `a=b`.
+            let hint = if rule.column.contains('=') && rule.spec.starts_with("--partition-by") {
+                " (the table pattern ends at the first '=': write a '=' in a schema or table \
+                 name as [=])"
+            } else {
+                ""
+            };
             return Err(Error::InvalidInput(format!(
-                "{} matches no exported table",
-                self.rules[i].spec
+                "{} matches no exported table{hint}",
+                rule.spec
             )));
         }
         Ok(())
@@ -466,9 +523,39 @@ mod tests {
         assert_eq!(r.column, "created_at");
         assert_eq!(r.kind, RuleKind::Time(Granularity::Day));
         assert!(r.matches(&TableName::new("public", "events")));
-        let r = PartitionRule::parse("a=b.t=key:buckets:1000").unwrap();
+        let r = PartitionRule::parse("a[=]b.t=key:buckets:1000").unwrap();
         assert_eq!(r.kind, RuleKind::KeyBuckets(Some(1000)));
         assert!(r.matches(&TableName::new("a=b", "t")));
+        // The table pattern ends at its first '=' outside [...]; the column is everything up
+        // to the kind, '=' and ':' included.
+        let r = PartitionRule::parse("s[=]1.t[=]2=c=3:day").unwrap();
+        assert_eq!(
+            (r.column.as_str(), r.kind),
+            ("c=3", RuleKind::Time(Granularity::Day))
+        );
+        assert!(r.matches(&TableName::new("s=1", "t=2")));
+        assert!(!r.matches(&TableName::new("s=1", "t")));
+        let r = PartitionRule::parse("t[]=]x=a:b:buckets:10").unwrap();
+        assert_eq!(
+            (r.column.as_str(), r.kind),
+            ("a:b", RuleKind::KeyBuckets(Some(10)))
+        );
+        assert!(r.matches(&TableName::new("any", "t]x")));
+        assert!(r.matches(&TableName::new("any", "t=x")));
+        let r = PartitionRule::parse("t[!=]x=day:value").unwrap();
+        assert_eq!((r.column.as_str(), r.kind), ("day", RuleKind::Value));
+        assert!(r.matches(&TableName::new("any", "t-x")));
+        assert!(!r.matches(&TableName::new("any", "t=x")));
+        let r = PartitionRule::parse("a=b=c:day").unwrap();
+        assert_eq!(r.column, "b=c", "a bare '=' ends the table pattern");
+        let e = PartitionRule::parse("pub[=lic.t=c:day").unwrap_err();
+        assert_eq!(e.to_string().lines().count(), 1);
+        assert!(
+            e.to_string()
+                .contains("the '[' at character 4 opens a class no ']' closes"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("a '=' in TABLE written [=]"), "{e}");
         let r = PartitionRule::parse("events=Region:value").unwrap();
         assert!(r.matches(&TableName::new("any", "events")));
         for bad in [
@@ -574,6 +661,10 @@ mod tests {
             ("events=amount:value", "value partitions need"),
             ("events=created_at:buckets", "split key"),
             ("other=created_at:day", "matches no exported table"),
+            (
+                "pub=lic.events=created_at:day",
+                "write a '=' in a schema or table name as [=]",
+            ),
         ] {
             let mut t = vec![table()];
             let e = resolve(&[PartitionRule::parse(rule).unwrap()], &mut t).unwrap_err();

@@ -4,9 +4,11 @@
 //! time.
 //!
 //! `chunks` holds the reader pool and the per-piece read-and-write loop; `publish` everything
-//! after the last chunk: verification, leftovers, catalog files and the manifest.
+//! after the last chunk: verification, leftovers, catalog files and the manifest; `empty` the
+//! zero-row file of each table with no rows, written as the export is published.
 
 mod chunks;
+mod empty;
 mod planning;
 mod publish;
 mod resume;
@@ -201,6 +203,8 @@ async fn open_source(
     let filter = TableFilter::new(&cfg.include, &cfg.exclude)?;
     // Check the destination's syntax now; open (and create) it only once the source is known good.
     crate::sink::Target::parse(&cfg.destination)?;
+    // An S3 destination with no credentials at all stops here, before the source is read.
+    crate::sink::check_credentials(&cfg.destination, cfg.endpoint.as_deref()).await?;
 
     progress.phase("connecting");
     let options = SessionOptions {

@@ -34,7 +34,8 @@ pub(super) struct Finished<'a> {
 }
 
 /// Publishes an export whose chunks are all written: checks that every planned piece has
-/// exactly one result and verifies every file, writes the catalog files, removes what an
+/// exactly one result, writes a zero-row file for each table with no rows (see
+/// [`super::empty`]) and verifies every file, writes the catalog files, removes what an
 /// earlier attempt left and checks that nothing else is there, then writes the manifest,
 /// the run report and `_SUCCESS`, in that order, so a reader that sees `_SUCCESS` sees
 /// everything the manifest names.
@@ -47,17 +48,19 @@ pub(super) async fn publish(
 ) -> Result<(Manifest, RunReport)> {
     progress.phase("verifying files");
     check_complete(finished.planned, finished.records)?;
-    let results: Vec<PieceResult> = finished
+    let mut results: Vec<PieceResult> = finished
         .records
         .iter()
         .flat_map(|r| r.results.iter().cloned())
         .collect();
+    let order = plan.order();
+    let tables = plan.table_map();
+    super::empty::write_zero_row_files(dest, layout, plan.parquet, &order, &tables, &mut results)
+        .await?;
     let results = results.as_slice();
     verify(dest, results).await?;
 
     progress.phase("writing catalog metadata");
-    let order = plan.order();
-    let tables = plan.table_map();
     let glue = plan.glue();
     let catalog_files = catalog_files(
         &plan.source,
@@ -523,7 +526,7 @@ pub(super) fn build_manifest(m: ManifestInput<'_>) -> Manifest {
 /// A table's pieces in manifest order: by partition (in catalog order), then leaf partition
 /// (in catalog order), then key or block range, then file, so the order does not depend on
 /// which reader finished first.
-fn sort_pieces(t: &TableDesc, pieces: &mut [&PieceResult], layout: &Layout) {
+pub(super) fn sort_pieces(t: &TableDesc, pieces: &mut [&PieceResult], layout: &Layout) {
     fn value(r: &PieceResult) -> Option<&str> {
         r.piece.hive.as_ref().and_then(|h| h.value.as_deref())
     }

@@ -79,21 +79,7 @@ impl Destination {
     pub fn open(url: &str, endpoint: Option<&str>) -> Result<Destination> {
         match Target::parse(url)? {
             Target::S3 { bucket, prefix } => {
-                let mut b = AmazonS3Builder::from_env().with_bucket_name(&bucket);
-                let endpoint = endpoint
-                    .map(str::to_string)
-                    .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
-                if let Some(ep) = endpoint {
-                    b = b
-                        .with_allow_http(ep.starts_with("http://"))
-                        .with_endpoint(ep);
-                }
-                if std::env::var_os("AWS_REGION").is_none()
-                    && std::env::var_os("AWS_DEFAULT_REGION").is_none()
-                {
-                    b = b.with_region("us-east-1");
-                }
-                let store = b
+                let store = s3_builder(&bucket, endpoint)
                     .build()
                     .map_err(|e| Error::InvalidInput(format!("destination {url}: {e}")))?;
                 let root = Path::parse(&prefix).map_err(|e| {
@@ -285,6 +271,91 @@ impl Destination {
             .map_err(|e| Error::store(&self.url, e))?;
         Ok(())
     }
+}
+
+/// The S3 client's settings for `bucket`: credentials and region from the usual `AWS_*`
+/// variables, `endpoint` (a flag) over `AWS_ENDPOINT_URL`.
+fn s3_builder(bucket: &str, endpoint: Option<&str>) -> AmazonS3Builder {
+    let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    let endpoint = endpoint
+        .map(str::to_string)
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+    if let Some(ep) = endpoint {
+        b = b
+            .with_allow_http(ep.starts_with("http://"))
+            .with_endpoint(ep);
+    }
+    if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+    {
+        b = b.with_region("us-east-1");
+    }
+    b
+}
+
+/// Checks, before anything else runs, that an S3 destination has credentials to sign with,
+/// so that an export without any fails at once and says so, not after planning with an error
+/// of the instance metadata service. Credentials in the environment (keys, a web identity,
+/// a container's) are taken as found: a bad one fails the destination's write check. Only
+/// when the instance metadata service is the last source left is it asked here, as briefly as
+/// the AWS SDKs ask it (two retries, a second to connect; not at all when
+/// `AWS_EC2_METADATA_DISABLED` is `true`): on EC2 it answers, and elsewhere its failure means
+/// there are no credentials. A local destination needs none.
+pub async fn check_credentials(url: &str, endpoint: Option<&str>) -> Result<()> {
+    use object_store::RetryConfig;
+    use object_store::aws::AmazonS3ConfigKey as Key;
+    let Target::S3 { bucket, .. } = Target::parse(url)? else {
+        return Ok(());
+    };
+    let b = s3_builder(&bucket, endpoint);
+    let set = |k: Key| b.get_config_value(&k).is_some_and(|v| !v.is_empty());
+    let unsigned = b
+        .get_config_value(&Key::SkipSignature)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let elsewhere = set(Key::AccessKeyId)
+        || set(Key::SecretAccessKey)
+        || (set(Key::WebIdentityTokenFile) && set(Key::RoleArn))
+        || set(Key::ContainerCredentialsRelativeUri)
+        || (set(Key::ContainerCredentialsFullUri) && set(Key::ContainerAuthorizationTokenFile));
+    if unsigned || elsewhere {
+        return Ok(());
+    }
+    // As the AWS SDKs do; object_store itself would still ask the service.
+    if std::env::var("AWS_EC2_METADATA_DISABLED").is_ok_and(|v| v.eq_ignore_ascii_case("true")) {
+        return Err(Error::NoCredentials {
+            destination: url.to_string(),
+            cause: "AWS_EC2_METADATA_DISABLED turns the instance metadata service off".into(),
+        });
+    }
+    let metadata = b
+        .get_config_value(&Key::MetadataEndpoint)
+        .unwrap_or_else(|| "http://169.254.169.254".into());
+    let probe = b
+        .with_retry(RetryConfig {
+            max_retries: 2,
+            retry_timeout: std::time::Duration::from_secs(10),
+            ..RetryConfig::default()
+        })
+        .build()
+        .map_err(|e| Error::InvalidInput(format!("destination {url}: {e}")))?;
+    match probe.credentials().get_credential().await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(Error::NoCredentials {
+            destination: url.to_string(),
+            cause: format!(
+                "the instance metadata service at {metadata} did not answer: {}",
+                short_cause(&e)
+            ),
+        }),
+    }
+}
+
+/// The innermost cause of `e`: what went wrong, without the layers that say where.
+fn short_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut inner = e;
+    while let Some(next) = inner.source() {
+        inner = next;
+    }
+    crate::error::one_line(&inner.to_string())
 }
 
 /// Deletes, under `dir`, files named `<name>#<digits>` (a local store's staging files);

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use object_store::ObjectStore;
@@ -316,6 +317,23 @@ impl PieceWriter {
             rows,
             bytes: w.bytes_written() as u64,
         }))
+    }
+
+    /// Completes the file even when no row was written: a piece with no rows then leaves a
+    /// file of `schema` with no row group, which readers read as zero rows with the table's
+    /// columns (see [`crate::pipeline`]'s zero-row files).
+    pub async fn finish_with_schema(mut self, schema: SchemaRef) -> Result<FileWritten> {
+        if self.writer.is_none() {
+            let sink = StoreFile(BufWriter::new(self.store.clone(), self.path.clone()));
+            let props = self.options.base_properties(schema.fields().len())?.build();
+            let w = AsyncArrowWriter::try_new(sink, schema, Some(props))
+                .map_err(|e| self.parquet_err(e))?;
+            self.writer = Some(w);
+        }
+        let path = self.path.clone();
+        self.finish()
+            .await?
+            .ok_or_else(|| Error::Internal(format!("{path}: no file was written")))
     }
 
     /// Abandons the file: an unfinished multipart upload is aborted so no part lingers.
