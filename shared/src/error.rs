@@ -117,6 +117,16 @@ pub enum Error {
          cannot join it (a resumed run keeps the chunks written and reads the rest in a new view)"
     )]
     ViewLost(String),
+
+    /// Another run holds the export's lease (see `pipeline::lease`): one run writes an export
+    /// at a time. The message names that run and since when.
+    #[error("{0}")]
+    LeaseHeld(String),
+
+    /// This run's lease was taken over by another run, or the export was published by
+    /// another: this run stopped writing.
+    #[error("{0}")]
+    LeaseLost(String),
 }
 
 /// Why an error happened, coarse enough to act on.
@@ -164,7 +174,11 @@ impl Error {
             Error::InvalidInput(_)
             | Error::NoSuchTable { .. }
             | Error::TooBig { .. }
-            | Error::NoCredentials { .. } => ErrorClass::InvalidInput,
+            | Error::NoCredentials { .. }
+            // Waiting does not free a lease another run holds: the user decides (wait for
+            // that run, or take the export over with --resume).
+            | Error::LeaseHeld(_)
+            | Error::LeaseLost(_) => ErrorClass::InvalidInput,
             Error::Connect { cause, .. } => {
                 // A refused password or missing database is the user's to fix; a dead socket may pass.
                 if cause.as_db_error().is_some() {

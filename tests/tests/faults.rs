@@ -80,7 +80,7 @@ async fn private_source(tag: &str) -> (PrivatePostgres, String, Rows) {
 
 /// Checks a published local export: every source row exactly once, and the table's folder
 /// holding exactly the manifest's files (no staging file of an unfinished upload, no file
-/// of a failed attempt), and no records left under `_work/`.
+/// of a failed attempt), and no records left under `_work/` but the export's lease.
 fn assert_local_export(root: &Path, source: &Rows) -> RunReport {
     let manifest = read_manifest(root);
     let t = snapex_tests::manifest_table(&manifest, "events");
@@ -92,16 +92,11 @@ fn assert_local_export(root: &Path, source: &Rows) -> RunReport {
         on_disk, listed,
         "the table's folder holds exactly its files"
     );
-    assert!(
-        !root.join("_work").exists(),
-        "the run's records are removed once published"
-    );
     let everything = files_under(root);
     assert!(
-        everything
-            .iter()
-            .all(|p| !p.to_string_lossy().contains('#') && !p.starts_with(root.join("_work"))),
-        "no staging or work file is left: {everything:?}"
+        everything.iter().all(|p| !p.to_string_lossy().contains('#')
+            && (!p.starts_with(root.join("_work")) || p.starts_with(root.join("_work/lease")))),
+        "no staging or work file is left but the lease: {everything:?}"
     );
     let bytes: Vec<Vec<u8>> = listed.iter().map(|p| std::fs::read(p).unwrap()).collect();
     assert_same_rows(source, &exported_rows(&bytes));
@@ -350,12 +345,18 @@ async fn s3_errors_and_dropped_connections_are_retried() {
         .await
         .unwrap();
     assert_eq!(stored, listed, "the table's prefix holds exactly its files");
-    let work: Vec<_> = store
+    let work: Vec<object_store::ObjectMeta> = store
         .list(Some(&StorePath::from(format!("{root}/_work"))))
         .try_collect()
         .await
         .unwrap();
-    assert!(work.is_empty(), "records removed once published");
+    assert!(
+        work.iter().all(|m| m
+            .location
+            .as_ref()
+            .starts_with(&format!("{root}/_work/lease/"))),
+        "records removed once published, but the lease: {work:?}"
+    );
     let mut files = Vec::new();
     for key in &listed {
         let got = store.get(&StorePath::from(key.as_str())).await.unwrap();

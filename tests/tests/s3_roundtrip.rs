@@ -329,7 +329,11 @@ async fn verify_s3_export(
     wanted.insert(format!("{root}/manifest.json"));
     wanted.insert(format!("{root}/report.json"));
     wanted.insert(format!("{root}/_SUCCESS"));
-    // Nothing else: no record of the run (`_work/`) is left once it is published.
+    // The export's lease: taken (generation 1) and marked published (2). It stays, refusing
+    // any later run of this export id.
+    wanted.insert(format!("{root}/_work/lease/1.json"));
+    wanted.insert(format!("{root}/_work/lease/2.json"));
+    // Nothing else: no other record of the run (`_work/`) is left once it is published.
     assert_eq!(listed, wanted);
     manifest
 }

@@ -142,7 +142,8 @@ struct ExportArgs {
     #[arg(long, value_name = "URL")]
     endpoint_url: Option<String>,
 
-    /// Name of this export's folder under the destination. Default: <database>-<UTC timestamp>.
+    /// Name of this export's folder under the destination. Default, unique per run:
+    /// <database>-<UTC time to the millisecond>-<6 random hex digits>.
     #[arg(long, value_name = "ID")]
     export_id: Option<String>,
 

@@ -9,6 +9,7 @@
 
 mod chunks;
 mod empty;
+pub mod lease;
 mod planning;
 mod publish;
 mod resume;
@@ -20,6 +21,7 @@ pub use steps::{PlanStep, chunk_step, finalize_step, first_failure, plan_step};
 pub use work::{ChunkRecord, ChunkSpec, ExportPlan, FailureRecord, PlannedTable};
 
 use chunks::{Workers, run_workers};
+use lease::{Lease, Leases, RunIdentity, Take};
 use planning::Planned;
 use publish::{Finished, existing_objects, foreign_objects_error, glue_names, publish};
 
@@ -78,10 +80,35 @@ pub struct ExportSummary {
 /// files check out are kept, the rest are read in a new view of the source.
 pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Result<ExportSummary> {
     let started = Instant::now();
+    let me = RunIdentity::new();
     let (prepared, done) = if cfg.resume {
-        resume::resume(cfg, cfg.mysql_consistency, progress.as_ref()).await?
+        resume::resume(cfg, cfg.mysql_consistency, progress.as_ref(), &me).await?
     } else {
-        let prepared = prepare(cfg, cfg.mysql_consistency, progress.as_ref()).await?;
+        let prepared = prepare(cfg, cfg.mysql_consistency, progress.as_ref(), &me).await?;
+        (prepared, vec![])
+    };
+    let lease = prepared.lease.clone();
+    match export_prepared(cfg, prepared, done, progress, started).await {
+        Ok(summary) => Ok(summary),
+        Err(e) => {
+            // A write refused because another run took the lease says only that the store
+            // refused it: the lease says why.
+            let e = lease.explain(e);
+            lease.release().await;
+            Err(e)
+        }
+    }
+}
+
+/// Runs the chunks of an export whose lease this run holds, and publishes it.
+async fn export_prepared(
+    cfg: &ExportConfig,
+    prepared: Prepared,
+    done: Vec<ChunkRecord>,
+    progress: Arc<dyn Progress>,
+    started: Instant,
+) -> Result<ExportSummary> {
+    if !cfg.resume {
         progress.phase("recording the plan");
         resume::write_records(
             &prepared.dest,
@@ -90,14 +117,14 @@ pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resu
             &prepared.chunks,
         )
         .await?;
-        (prepared, vec![])
-    };
+    }
     let Prepared {
         session,
         dest,
         layout,
         plan,
         chunks,
+        lease,
     } = prepared;
     progress.planned(plan.tables.len(), &chunks);
     // Each chunk's pieces, to check the records against before publishing: the chunks still
@@ -142,11 +169,13 @@ pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resu
         records: &records,
         kept,
     };
-    let (manifest, report) = publish(&dest, &layout, &plan, finished, progress.as_ref()).await?;
+    let (manifest, report) =
+        publish(&dest, &layout, &plan, finished, &lease, progress.as_ref()).await?;
     // The session's consistent view is held until the export is published.
     drop(session);
-    // The records served their purpose: a published export is not resumed.
-    steps::delete_all(&dest, dest.list(&layout.work_dir()).await?).await?;
+    // The records served their purpose: a published export is not resumed. The lease stays:
+    // it is what refuses another run of this export id.
+    steps::delete_all(&dest, steps::work_records(&dest, &layout).await?).await?;
     dest.remove_empty_folder(&layout.work_dir()).await?;
     Ok(summary(&dest, &plan, &manifest, report, started.elapsed()))
 }
@@ -177,10 +206,12 @@ fn summary(
 /// An export discovered and planned, its destination checked, nothing read or written yet.
 struct Prepared {
     session: Session,
+    /// The destination, every write checked against `lease`.
     dest: Destination,
     layout: Layout,
     plan: ExportPlan,
     chunks: Vec<Chunk>,
+    lease: Arc<Lease>,
 }
 
 /// A source connected and an export named: where every way of planning starts.
@@ -216,7 +247,7 @@ async fn open_source(
     let export_id = cfg
         .export_id
         .clone()
-        .unwrap_or_else(|| format!("{}-{}", info.database, started_at.format("%Y%m%dT%H%M%SZ")));
+        .unwrap_or_else(|| default_export_id(&info.database, started_at, lease::random_u64()));
     progress.export_id(&export_id);
     Ok(Opened {
         session,
@@ -227,23 +258,70 @@ async fn open_source(
     })
 }
 
+/// An export id unique to its run: `<database>-<UTC time to the millisecond>-<6 random hex
+/// digits>`, e.g. `shop-20261205T081500.123Z-3fa9c1`. Two runs started in the same
+/// millisecond still differ by their random part, so a run never meets another's lease by
+/// accident. Only letters, digits, `-` and `.` besides the database name: a folder name as is.
+fn default_export_id(database: &str, started_at: chrono::DateTime<Utc>, random: u64) -> String {
+    format!(
+        "{database}-{}-{:06x}",
+        started_at.format("%Y%m%dT%H%M%S%.3fZ"),
+        random & 0xff_ffff
+    )
+}
+
 /// Opens the destination and checks that it can take export `export_id`: not published yet,
-/// writable, and holding nothing under the export's folder that snapex did not write.
-async fn open_destination(cfg: &ExportConfig, export_id: &str) -> Result<(Destination, Layout)> {
+/// writable, and holding nothing under the export's folder that snapex did not write. Then
+/// takes the export's lease as `take` says, and returns the destination with every write
+/// checked against it.
+async fn open_destination(
+    cfg: &ExportConfig,
+    export_id: &str,
+    me: &RunIdentity,
+    take: Take,
+) -> Result<(Destination, Layout, Arc<Lease>)> {
     let dest = Destination::open(&cfg.destination, cfg.endpoint.as_deref())?;
     let layout = Layout::new(&dest.root, export_id);
+    // Checked before the lease too, so that a published export is refused without a write.
+    check_unpublished(&dest, &layout, export_id).await?;
+    dest.check_writable(&dest.root).await?;
+    let (_, foreign) = existing_objects(&dest, &layout).await?;
+    if !foreign.is_empty() {
+        return Err(foreign_objects_error(export_id, &foreign));
+    }
+    let lease = take_export_lease(&dest, &layout, export_id, me, take).await?;
+    let fenced = dest.fenced(Arc::new(Leases(vec![lease.clone()])));
+    Ok((fenced, layout, lease))
+}
+
+/// A published export (one with a manifest) is never written again.
+async fn check_unpublished(dest: &Destination, layout: &Layout, export_id: &str) -> Result<()> {
     if dest.exists(&layout.manifest()).await? {
         return Err(Error::InvalidInput(format!(
             "export {export_id:?} is already published in {}: choose another --export-id",
             dest.url
         )));
     }
-    dest.check_writable(&dest.root).await?;
-    let (_, foreign) = existing_objects(&dest, &layout).await?;
-    if !foreign.is_empty() {
-        return Err(foreign_objects_error(export_id, &foreign));
-    }
-    Ok((dest, layout))
+    Ok(())
+}
+
+/// Takes export `export_id`'s lease (see [`lease`]).
+async fn take_export_lease(
+    dest: &Destination,
+    layout: &Layout,
+    export_id: &str,
+    me: &RunIdentity,
+    take: Take,
+) -> Result<Arc<Lease>> {
+    Lease::take(
+        dest,
+        layout.work_lease_dir(),
+        format!("export {export_id:?}"),
+        export_id,
+        me,
+        take,
+    )
+    .await
 }
 
 /// The export's plan around `tables` (in catalog order, with their Glue names).
@@ -280,6 +358,7 @@ async fn prepare(
     cfg: &ExportConfig,
     mysql_consistency: crate::source::mysql::Consistency,
     progress: &dyn Progress,
+    me: &RunIdentity,
 ) -> Result<Prepared> {
     let opened = open_source(cfg, mysql_consistency, progress).await?;
     progress.phase("discovering tables");
@@ -301,7 +380,7 @@ async fn prepare(
     .await?;
     number_largest_first(&mut chunks);
     // Only now, with the request known to be good, touch the destination.
-    let (dest, layout) = open_destination(cfg, &opened.export_id).await?;
+    let (dest, layout, lease) = open_destination(cfg, &opened.export_id, me, Take::Fresh).await?;
     let order: Vec<TableName> = ordered.values().map(|t| t.name.clone()).collect();
     let glue = glue_names(cfg, &opened.info, &order);
     let tables = ordered
@@ -327,6 +406,7 @@ async fn prepare(
         layout,
         plan,
         chunks,
+        lease,
     })
 }
 
@@ -425,4 +505,31 @@ async fn profile_partitions(
         profiles.insert(t.name.clone(), groups);
     }
     Ok(profiles)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn default_export_ids_name_the_millisecond_and_differ_per_run() {
+        let at = Utc.with_ymd_and_hms(2026, 12, 5, 8, 15, 0).unwrap()
+            + chrono::Duration::milliseconds(7);
+        assert_eq!(
+            default_export_id("shop", at, 0x12_3fa9c1),
+            "shop-20261205T081500.007Z-3fa9c1"
+        );
+        let ids: std::collections::HashSet<String> = (0..1000)
+            .map(|_| default_export_id("shop", at, lease::random_u64()))
+            .collect();
+        assert!(
+            ids.len() > 990,
+            "runs in one millisecond collide: {}",
+            ids.len()
+        );
+        let id = default_export_id("shop", at, lease::random_u64());
+        assert_eq!(escape_segment(&id), id, "a folder name as it is");
+    }
 }

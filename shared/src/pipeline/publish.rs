@@ -8,6 +8,7 @@ use object_store::path::Path;
 
 use futures::{StreamExt, TryStreamExt};
 
+use super::lease::Lease;
 use super::work::{ChunkRecord, ExportPlan};
 use super::{PieceResult, Progress};
 use crate::catalog::{self, ExportInfo, TableEntry, names, partitions};
@@ -36,14 +37,16 @@ pub(super) struct Finished<'a> {
 /// Publishes an export whose chunks are all written: checks that every planned piece has
 /// exactly one result, writes a zero-row file for each table with no rows (see
 /// [`super::empty`]) and verifies every file, writes the catalog files, removes what an
-/// earlier attempt left and checks that nothing else is there, then writes the manifest,
-/// the run report and `_SUCCESS`, in that order, so a reader that sees `_SUCCESS` sees
-/// everything the manifest names.
+/// earlier attempt left and checks that nothing else is there, then marks the export's lease
+/// published (no run takes it from then on) and writes the manifest, the run report and
+/// `_SUCCESS`, in that order, so a reader that sees `_SUCCESS` sees everything the manifest
+/// names.
 pub(super) async fn publish(
     dest: &Destination,
     layout: &Layout,
     plan: &ExportPlan,
     finished: Finished<'_>,
+    lease: &Lease,
     progress: &dyn Progress,
 ) -> Result<(Manifest, RunReport)> {
     progress.phase("verifying files");
@@ -98,7 +101,15 @@ pub(super) async fn publish(
     });
     let json = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| Error::Internal(format!("manifest: {e}")))?;
-    dest.put(&layout.manifest(), json).await?;
+    lease.publish().await?;
+    // Create-if-absent: a manifest already there (an export published before leases) is
+    // never replaced.
+    if !dest.put_new(&layout.manifest(), json).await? {
+        return Err(Error::Verify(format!(
+            "{} appeared while this run published the export",
+            layout.manifest()
+        )));
+    }
     let report = RunReport::new(&manifest, finished.records, finished.kept);
     dest.put(&layout.report(), pretty_json(REPORT, &report)?)
         .await?;

@@ -8,10 +8,13 @@ use std::collections::BTreeMap;
 
 use futures::{StreamExt, TryStreamExt};
 
+use super::lease::{Lease, Leases, RunIdentity, Take};
 use super::publish::{existing_objects, foreign_objects_error, put_all};
-use super::steps::{OBJECTS_AT_ONCE, add_tables, delete_all, finished, read_specs, with_tables};
+use super::steps::{
+    OBJECTS_AT_ONCE, add_tables, delete_all, finished, read_specs, with_tables, work_records,
+};
 use super::work::{ChunkRecord, ChunkSpec, ExportPlan, from_json, to_json};
-use super::{Opened, Prepared, Progress, open_source};
+use super::{Opened, Prepared, Progress, check_unpublished, open_source, take_export_lease};
 use crate::config::ExportConfig;
 use crate::error::{Error, Result};
 use crate::model::{Chunk, TableDesc};
@@ -22,14 +25,15 @@ use crate::sink::layout::Layout;
 const CHUNKS_CHECKED_AT_ONCE: usize = 8;
 
 /// Writes a new run's plan (with every table) and its chunks (without tables: the plan holds
-/// them), after clearing the records of an earlier run with the same export id.
+/// them), after clearing the records of an earlier run with the same export id (but the
+/// lease).
 pub(super) async fn write_records(
     dest: &Destination,
     layout: &Layout,
     plan: &ExportPlan,
     chunks: &[Chunk],
 ) -> Result<()> {
-    delete_all(dest, dest.list(&layout.work_dir()).await?).await?;
+    delete_all(dest, work_records(dest, layout).await?).await?;
     let mut files = Vec::with_capacity(chunks.len());
     for chunk in chunks {
         let spec = ChunkSpec {
@@ -47,11 +51,13 @@ pub(super) async fn write_records(
 }
 
 /// Everything a resumed run starts from: the export as planned, its chunks still to read,
-/// and the records of those already done.
+/// and the records of those already done. The run takes the export's lease over first (a
+/// run it takes over stops at its next write), so what it finds written stays as it found it.
 pub(super) async fn resume(
     cfg: &ExportConfig,
     mysql_consistency: crate::source::mysql::Consistency,
     progress: &dyn Progress,
+    me: &RunIdentity,
 ) -> Result<(Prepared, Vec<ChunkRecord>)> {
     let Some(export_id) = cfg.export_id.clone() else {
         return Err(Error::InvalidInput(
@@ -67,14 +73,45 @@ pub(super) async fn resume(
             dest.url
         )));
     }
+    if !dest.exists(&layout.work_plan()).await? {
+        return Err(no_plan(&export_id, &dest));
+    }
+    let lease = take_export_lease(&dest, &layout, &export_id, me, Take::Resume).await?;
+    let fenced = dest.fenced(std::sync::Arc::new(Leases(vec![lease.clone()])));
+    match resume_leased(opened, fenced, layout, lease.clone(), progress).await {
+        Ok(resumed) => Ok(resumed),
+        Err(e) => {
+            let e = lease.explain(e);
+            lease.release().await;
+            Err(e)
+        }
+    }
+}
+
+fn no_plan(export_id: &str, dest: &Destination) -> Error {
+    Error::InvalidInput(format!(
+        "export {export_id:?} has no plan in {}: there is nothing to resume; run without \
+         --resume to start it",
+        dest.url
+    ))
+}
+
+/// [`resume`], once the lease is taken.
+async fn resume_leased(
+    opened: Opened,
+    dest: Destination,
+    layout: Layout,
+    lease: std::sync::Arc<Lease>,
+    progress: &dyn Progress,
+) -> Result<(Prepared, Vec<ChunkRecord>)> {
+    let export_id = opened.export_id.clone();
+    // A run that published between the checks above and the lease left it `published`, and
+    // taking the lease failed; one that published before any lease existed left a manifest.
+    check_unpublished(&dest, &layout, &export_id).await?;
     let plan: ExportPlan = if dest.exists(&layout.work_plan()).await? {
         from_json("plan", &dest.get(&layout.work_plan()).await?)?
     } else {
-        return Err(Error::InvalidInput(format!(
-            "export {export_id:?} has no plan in {}: there is nothing to resume; run without \
-             --resume to start it",
-            dest.url
-        )));
+        return Err(no_plan(&export_id, &dest));
     };
     check_same_source(&plan, &opened)?;
     dest.check_writable(&dest.root).await?;
@@ -135,6 +172,7 @@ pub(super) async fn resume(
             layout,
             plan,
             chunks: todo,
+            lease,
         },
         done,
     ))

@@ -8,6 +8,16 @@
 //!   failure record); run again, it writes the same files to the same keys, or finds its
 //!   record and its files intact and does nothing;
 //! - [`finalize_step`] publishes once every planned chunk has its record.
+//!
+//! One writer per export holds here too (see [`super::lease`]). The plan step takes the
+//! export's lease over: within an execution the state machine starts a plan attempt only
+//! after giving up the one before, and a second execution for the same snapshot (its export
+//! id is the same on purpose) takes it from the first, whose later steps then stop at their
+//! next write; once one of them has published, the other's plan step is refused. The chunk
+//! and finalize steps work under the lease as the plan step left it. Each chunk attempt also
+//! takes its chunk's own lease over (`_work/attempts/<n>/`): the Map retries an item only
+//! after giving up the attempt before, which may still be running, and that attempt stops at
+//! its next write. Every write is checked against both leases.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -17,6 +27,7 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 
 use super::chunks::{Workers, run_workers};
+use super::lease::{Lease, LeaseState, Leases, RunIdentity, Take};
 use super::planning::{Planned, discover_and_plan};
 use super::publish::glue_database;
 use super::publish::{publish, verify};
@@ -67,8 +78,29 @@ pub async fn plan_step(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resul
         progress.as_ref(),
     )
     .await?;
-    let (dest, layout) = open_destination(cfg, &opened.export_id).await?;
-    let old = dest.list(&layout.work_dir()).await?;
+    let me = RunIdentity::new();
+    let (dest, layout, lease) =
+        open_destination(cfg, &opened.export_id, &me, Take::TakeOver).await?;
+    match plan_leased(cfg, &opened, &dest, &layout, progress).await {
+        Ok(step) => Ok(step),
+        Err(e) => {
+            let e = lease.explain(e);
+            lease.release().await;
+            Err(e)
+        }
+    }
+}
+
+/// [`plan_step`], once the export's lease is taken.
+async fn plan_leased(
+    cfg: &ExportConfig,
+    opened: &super::Opened,
+    dest: &Destination,
+    layout: &Layout,
+    progress: Arc<dyn Progress>,
+) -> Result<PlanStep> {
+    let (dest, layout) = (dest.clone(), layout.clone());
+    let old = work_records(&dest, &layout).await?;
     delete_all(&dest, old).await?;
 
     progress.phase("discovering and planning tables");
@@ -141,7 +173,7 @@ pub async fn plan_step(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Resul
     dest.put(&layout.work_items(), items).await?;
     let plan = export_plan(
         cfg,
-        &opened,
+        opened,
         &dest,
         glue_database(cfg, &opened.info),
         unread,
@@ -189,8 +221,47 @@ pub async fn chunk_step(
         );
         return Ok(record);
     }
+    let me = RunIdentity::new();
+    let export = Lease::join(
+        &dest,
+        layout.work_lease_dir(),
+        format!("export {export_id:?}"),
+        export_id,
+        &me,
+    )
+    .await?;
+    let attempt = Lease::take(
+        &dest,
+        layout.work_attempts_dir(chunk),
+        format!("chunk {chunk} of export {export_id:?}"),
+        export_id,
+        &me,
+        Take::TakeOver,
+    )
+    .await?;
+    let leases = Arc::new(Leases(vec![export, attempt]));
+    let dest = dest.fenced(leases.clone());
+    chunk_leased(source, &dest, &layout, export_id, spec, &leases)
+        .await
+        .map_err(|e| leases.explain(e))
+}
+
+/// [`chunk_step`], once the chunk's attempt holds its lease: `dest` checks every write.
+async fn chunk_leased(
+    source: &SourceUrl,
+    dest: &Destination,
+    layout: &Layout,
+    export_id: &str,
+    spec: ChunkSpec,
+    leases: &Leases,
+) -> Result<ChunkRecord> {
+    let (dest, layout) = (dest.clone(), layout.clone());
+    let chunk = spec.chunk.id;
     let failed = failed_attempts(&dest, &layout, chunk).await?;
-    match read_chunk(source, &dest, &layout, export_id, spec).await {
+    match read_chunk(source, &dest, &layout, export_id, spec)
+        .await
+        .map_err(|e| leases.explain(e))
+    {
         Ok(mut record) => {
             record.retries += failed;
             dest.put(&layout.work_done(chunk), to_json("chunk record", &record)?)
@@ -208,8 +279,10 @@ pub async fn chunk_step(
                 cause: crate::error::one_line(&e.to_string()),
                 attempts: failed + 1,
             };
-            // Best effort: the error itself matters more than its record.
-            if let Ok(json) = to_json("failure record", &failure)
+            // Best effort: the error itself matters more than its record. An attempt that
+            // lost its lease has nothing to record (its check refuses the write anyway).
+            if !matches!(e, Error::LeaseLost(_))
+                && let Ok(json) = to_json("failure record", &failure)
                 && let Err(put) = dest.put(&layout.work_failed(chunk), json).await
             {
                 tracing::warn!(chunk, "cannot record the chunk's failure: {put}");
@@ -313,6 +386,88 @@ pub async fn finalize_step(
         };
         return Ok(summary(&dest, &plan, &manifest, report, started.elapsed()));
     }
+    let me = RunIdentity::new();
+    let joined = Lease::join(
+        &dest,
+        layout.work_lease_dir(),
+        format!("export {export_id:?}"),
+        export_id,
+        &me,
+    )
+    .await;
+    let lease = match joined {
+        Ok(lease) => lease,
+        // Another attempt of this step is publishing it: wait for it to finish.
+        Err(_) if published_by_another(&dest, &layout).await? => {
+            return published_summary(&dest, &layout, export_id, started).await;
+        }
+        Err(e) => return Err(e),
+    };
+    let fenced = dest.fenced(Arc::new(Leases(vec![lease.clone()])));
+    match finalize_leased(&fenced, &layout, plan, &lease, progress).await {
+        Ok((plan, manifest, report)) => {
+            Ok(summary(&dest, &plan, &manifest, report, started.elapsed()))
+        }
+        Err(e) => {
+            // Another attempt of this step published it (this one failed a lease check, or
+            // found the other's manifest among the export's objects): wait for it to finish.
+            if published_by_another(&dest, &layout).await? {
+                return published_summary(&dest, &layout, export_id, started).await;
+            }
+            Err(lease.explain(e))
+        }
+    }
+}
+
+/// True when the export's lease says it is published.
+async fn published_by_another(dest: &Destination, layout: &Layout) -> Result<bool> {
+    let generations = dest.list(&layout.work_lease_dir()).await?;
+    let mut published = false;
+    for path in generations {
+        let record: super::lease::LeaseRecord = from_json("lease", &dest.get(&path).await?)?;
+        published |= record.state == LeaseState::Published;
+    }
+    Ok(published)
+}
+
+/// The summary of an export another attempt of the finalize step is publishing, once its
+/// `_SUCCESS` is there (it writes the manifest, the report and `_SUCCESS` right after marking
+/// the lease published).
+async fn published_summary(
+    dest: &Destination,
+    layout: &Layout,
+    export_id: &str,
+    started: Instant,
+) -> Result<ExportSummary> {
+    let deadline = Instant::now() + std::time::Duration::from_secs(120);
+    while !dest.exists(&layout.success_marker()).await? {
+        if Instant::now() > deadline {
+            return Err(Error::Verify(format!(
+                "export {export_id:?} is marked published, but its _SUCCESS did not appear \
+                 within 2 minutes"
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    let plan: ExportPlan = from_json("plan", &dest.get(&layout.work_plan()).await?)?;
+    let manifest: Manifest = from_json("manifest", &dest.get(&layout.manifest()).await?)?;
+    let report = match dest.exists(&layout.report()).await? {
+        true => from_json("run report", &dest.get(&layout.report()).await?)?,
+        false => RunReport::new(&manifest, &[], 0),
+    };
+    Ok(summary(dest, &plan, &manifest, report, started.elapsed()))
+}
+
+/// [`finalize_step`] under the export's lease: `dest` checks every write.
+async fn finalize_leased(
+    dest: &Destination,
+    layout: &Layout,
+    plan: ExportPlan,
+    lease: &Lease,
+    progress: Arc<dyn Progress>,
+) -> Result<(ExportPlan, Manifest, RunReport)> {
+    let export_id = plan.export_id.clone();
+    let (dest, layout) = (dest.clone(), layout.clone());
     progress.phase("reading chunk records");
     let records: Vec<ChunkRecord> = futures::stream::iter(0..plan.chunks)
         .map(|chunk| {
@@ -338,8 +493,9 @@ pub async fn finalize_step(
         records: &records,
         kept: 0,
     };
-    let (manifest, report) = publish(&dest, &layout, &plan, finished, progress.as_ref()).await?;
-    Ok(summary(&dest, &plan, &manifest, report, started.elapsed()))
+    let (manifest, report) =
+        publish(&dest, &layout, &plan, finished, lease, progress.as_ref()).await?;
+    Ok((plan, manifest, report))
 }
 
 /// `plan` with every exported table, in catalog order and with its Glue name: the tables the
@@ -443,6 +599,21 @@ pub(super) async fn read_record<T: for<'de> serde::Deserialize<'de>>(
         return Err(Error::Verify(missing()));
     }
     from_json(path.as_ref(), &dest.get(path).await?)
+}
+
+/// The records under the export's `_work/` folder: everything there but the leases, which
+/// no run deletes (they refuse a second run of a published export).
+pub(super) async fn work_records(dest: &Destination, layout: &Layout) -> Result<Vec<Path>> {
+    let root = format!("{}/", layout.export_root());
+    Ok(dest
+        .list(&layout.work_dir())
+        .await?
+        .into_iter()
+        .filter(|p| {
+            let rel = p.as_ref().strip_prefix(&root).unwrap_or(p.as_ref());
+            !Layout::is_lease_file(rel)
+        })
+        .collect())
 }
 
 pub(super) async fn delete_all(dest: &Destination, paths: Vec<Path>) -> Result<()> {

@@ -7,6 +7,7 @@
 //! <dest>/<export-id>/manifest.json, report.json
 //! <dest>/<export-id>/_SUCCESS
 //! <dest>/<export-id>/_work/plan.json, chunks.jsonl, chunks/<n>.json, done/<n>.json, failed/<n>.json
+//! <dest>/<export-id>/_work/lease/<generation>.json, attempts/<n>/<generation>.json
 //! ```
 //!
 //! `_work/` holds a serverless run's records between its steps: the plan, the chunk list the
@@ -208,6 +209,23 @@ impl Layout {
     /// A chunk's failure record: the error that stopped it.
     pub fn work_failed(&self, chunk: usize) -> Path {
         self.work_failed_dir().join(format!("{chunk}.json"))
+    }
+
+    /// The export's lease: one object per generation (see `pipeline::lease`).
+    pub fn work_lease_dir(&self) -> Path {
+        self.work_dir().join("lease")
+    }
+
+    /// The lease of one chunk's attempts in a serverless run.
+    pub fn work_attempts_dir(&self, chunk: usize) -> Path {
+        self.work_dir().join("attempts").join(format!("{chunk}"))
+    }
+
+    /// True for a lease object (the export's, or a chunk's attempts'), which no run deletes;
+    /// `rel` is relative to the export root.
+    pub fn is_lease_file(rel: &str) -> bool {
+        rel.strip_prefix(WORK_DIR)
+            .is_some_and(|r| r.starts_with("/lease/") || r.starts_with("/attempts/"))
     }
 
     /// True for a path under [`Layout::work_dir`]; `rel` is relative to the export root.

@@ -2,6 +2,7 @@
 //! S3-compatible bucket), and the Parquet writer that streams a piece into it.
 
 mod encoding;
+pub mod fenced;
 pub mod layout;
 mod parquet_file;
 
@@ -13,7 +14,7 @@ use futures::TryStreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use crate::error::{Error, Result};
 
@@ -262,6 +263,44 @@ impl Destination {
             .delete(path)
             .await
             .map_err(|e| Error::store(&self.url, e))
+    }
+
+    /// This destination with every write asked of `fence` first (see [`fenced`]).
+    pub fn fenced(&self, fence: Arc<dyn fenced::Fence>) -> Destination {
+        Destination {
+            store: Arc::new(fenced::Fenced::new(self.store.clone(), fence)),
+            ..self.clone()
+        }
+    }
+
+    /// Writes `path` only if no object is there (`If-None-Match: *` on S3). Returns false,
+    /// writing nothing, if another object is. A conditional write is not retried by the store
+    /// client (it is not idempotent), so it is retried here: a write whose answer was lost
+    /// finds its own bytes there, which is success.
+    pub async fn put_new(&self, path: &Path, bytes: Vec<u8>) -> Result<bool> {
+        let mut delay = std::time::Duration::from_millis(200);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let opts = PutOptions::from(PutMode::Create);
+            let e = match self
+                .store
+                .put_opts(path, PutPayload::from(bytes.clone()), opts)
+                .await
+            {
+                Ok(_) => return Ok(true),
+                Err(object_store::Error::AlreadyExists { .. }) => {
+                    return Ok(self.get(path).await? == bytes);
+                }
+                Err(e) => Error::store(&self.url, e),
+            };
+            if !e.is_retryable() || attempt >= 5 {
+                return Err(e);
+            }
+            tracing::warn!(%path, "a create-if-absent write failed, trying again: {e}");
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+        }
     }
 
     pub async fn put(&self, path: &Path, bytes: Vec<u8>) -> Result<()> {
