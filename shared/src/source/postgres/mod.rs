@@ -177,8 +177,10 @@ impl PgUrl {
     /// Opens a connection with the session settings every reader relies on, within the
     /// URL's `connect_timeout` (all of it: TCP, TLS, startup, authentication, settings).
     pub async fn connect(&self) -> Result<Client> {
+        // Boxed: a connection is opened once per reader, and an unboxed future here makes the
+        // types of the futures above it (a Lambda's handler) too deep for the compiler.
         self.timeouts
-            .connect(&self.endpoint, self.connect_unbounded())
+            .connect(&self.endpoint, Box::pin(self.connect_unbounded()))
             .await
     }
 
