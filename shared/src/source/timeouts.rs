@@ -1,8 +1,8 @@
 //! How long a source may stay silent: `connect_timeout` and `read_timeout`, given in the source
 //! URL as whole seconds for both engines (`connect_timeout` as libpq and the mysql client spell
-//! it; `read_timeout` as the mysql client does). Without them, a server that accepts the
-//! connection and never answers, or stops sending in the middle of a read, would hang an export
-//! forever.
+//! it; `read_timeout` as MySQL's client libraries name theirs). Without them, a server that
+//! accepts the connection and never answers, or stops sending in the middle of a read, would
+//! hang an export forever.
 
 use std::future::Future;
 use std::time::Duration;
