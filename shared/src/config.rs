@@ -61,6 +61,10 @@ pub struct ExportConfig {
     pub resume: bool,
     /// How a chunk that fails with a retryable error is tried again.
     pub retry: RetryPolicy,
+    /// Asks the export to stop (the command line's Ctrl-C and SIGTERM): it takes no new chunk,
+    /// abandons the pieces it is reading and ends with [`crate::Error::Interrupted`]. Never,
+    /// by default.
+    pub stop: crate::stop::Stop,
 }
 
 /// How a chunk that fails with a retryable error (a dropped connection, a restarting server,
@@ -152,6 +156,7 @@ impl ExportConfig {
             partition_rules: vec![],
             resume: false,
             retry: RetryPolicy::cli(),
+            stop: crate::stop::Stop::default(),
         })
     }
 

@@ -127,6 +127,43 @@ pub enum Error {
     /// another: this run stopped writing.
     #[error("{0}")]
     LeaseLost(String),
+
+    /// The source accepted no connection, or accepted one and never finished the handshake,
+    /// within the URL's `connect_timeout`.
+    #[error(
+        "cannot connect to the source database at {endpoint}: no answer within {}s \
+         (connect_timeout; the server or the network path to it is down or stalled)",
+        .timeout.as_secs()
+    )]
+    ConnectTimeout {
+        endpoint: String,
+        timeout: std::time::Duration,
+    },
+
+    /// A read from the source sent no data for the URL's `read_timeout`: a stalled server
+    /// or network path.
+    #[error(
+        "{context} from {endpoint}: no data for {}s (read_timeout; the server or the network \
+         path to it stalled)",
+        .timeout.as_secs()
+    )]
+    ReadTimeout {
+        endpoint: String,
+        /// What was being read, e.g. `reading public.orders`.
+        context: String,
+        timeout: std::time::Duration,
+    },
+
+    /// The run was asked to stop (the command line's Ctrl-C or SIGTERM) and stopped: no new
+    /// chunk was taken and the pieces being read were abandoned. What was written stays for
+    /// a resumed run.
+    #[error("interrupted with {chunks_done} of {chunks} chunks written")]
+    Interrupted {
+        /// Chunks whose files and completion records are written, earlier runs' included.
+        chunks_done: usize,
+        /// Chunks planned; 0 when interrupted before the plan was recorded.
+        chunks: usize,
+    },
 }
 
 /// Why an error happened, coarse enough to act on.
@@ -234,12 +271,24 @@ impl Error {
             | Error::Internal(_) => ErrorClass::Internal,
             // Not in this process, but a resumed run can finish the export.
             Error::ViewLost(_) => ErrorClass::Retryable,
+            // A stalled server or network path may be back on a new connection.
+            Error::ConnectTimeout { .. } | Error::ReadTimeout { .. } => ErrorClass::Retryable,
+            // Running again (resuming) finishes the export.
+            Error::Interrupted { .. } => ErrorClass::Retryable,
         }
     }
 
     /// True when running the same work again may succeed.
     pub fn is_retryable(&self) -> bool {
         self.class() == ErrorClass::Retryable
+    }
+
+    /// An interruption whose counts the export fills in as it ends.
+    pub(crate) fn interrupted() -> Self {
+        Error::Interrupted {
+            chunks_done: 0,
+            chunks: 0,
+        }
     }
 
     pub(crate) fn query(context: impl Into<String>, cause: tokio_postgres::Error) -> Self {

@@ -20,6 +20,7 @@ pub mod report;
 pub mod service;
 pub mod sink;
 pub mod source;
+pub mod stop;
 pub mod types;
 
 pub use config::ExportConfig;

@@ -1,6 +1,7 @@
 //! Real faults for the reliability tests: an HTTP proxy in front of the S3-compatible server
-//! that fails some requests the ways networks and S3 do, and a private PostgreSQL server a
-//! test may stop and restart without disturbing the shared one.
+//! that fails some requests the ways networks and S3 do, a private PostgreSQL server a test
+//! may stop and restart without disturbing the shared one, TCP proxies in front of a database
+//! that drop chosen connections or stall one mid-read, and a server that never answers.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -309,18 +310,9 @@ impl DroppingProxy {
     /// A proxy in front of the server `url` names (`scheme://[user[:password]@]host:port/...`),
     /// and the same URL through the proxy.
     pub fn before(url: &str) -> (DroppingProxy, String) {
-        let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
-        let (user, rest) = match rest.split_once('@') {
-            Some((user, rest)) => (format!("{user}@"), rest),
-            None => (String::new(), rest),
-        };
-        let (server, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
-        let upstream = std::net::ToSocketAddrs::to_socket_addrs(server)
-            .unwrap_or_else(|e| panic!("{server}: {e}"))
-            .next()
-            .expect("an address");
+        let (upstream, through) = server_of(url);
         let proxy = DroppingProxy::start(upstream);
-        let url = format!("{scheme}://{user}{}{path}", proxy.addr);
+        let url = through(proxy.addr);
         (proxy, url)
     }
 
@@ -369,6 +361,154 @@ impl DroppingProxy {
 }
 
 impl Drop for DroppingProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+/// The server a URL (`scheme://[user[:password]@]host:port/...`) names, and how to write the
+/// same URL with another server in its place.
+fn server_of(url: &str) -> (SocketAddr, impl Fn(SocketAddr) -> String) {
+    let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
+    let (user, rest) = match rest.split_once('@') {
+        Some((user, rest)) => (format!("{user}@"), rest),
+        None => (String::new(), rest),
+    };
+    let (server, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    let upstream = std::net::ToSocketAddrs::to_socket_addrs(server)
+        .unwrap_or_else(|e| panic!("{server}: {e}"))
+        .next()
+        .expect("an address");
+    let (scheme, path) = (scheme.to_string(), path.to_string());
+    (upstream, move |addr| {
+        format!("{scheme}://{user}{addr}{path}")
+    })
+}
+
+/// A TCP proxy in front of a database server that forwards everything, except that the first
+/// connection to receive more than `after` bytes from the server then receives nothing more:
+/// the connection stays open and the server's bytes are held, as with a stalled server or a
+/// network path that silently stopped. Later connections are forwarded whole.
+pub struct StallingProxy {
+    stalled: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    addr: SocketAddr,
+}
+
+impl StallingProxy {
+    /// A proxy in front of the server `url` names, and the same URL through the proxy.
+    pub fn before(url: &str, after: u64) -> (StallingProxy, String) {
+        let (upstream, through) = server_of(url);
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the stalling proxy");
+        let addr = listener.local_addr().unwrap();
+        let stalled = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        {
+            let (stalled, stop) = (stalled.clone(), stop.clone());
+            std::thread::spawn(move || {
+                for client in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(client) = client else { continue };
+                    let (stalled, stop) = (stalled.clone(), stop.clone());
+                    std::thread::spawn(move || {
+                        let _ = forward_stalling(client, upstream, after, &stalled, &stop);
+                    });
+                }
+            });
+        }
+        let proxy = StallingProxy {
+            stalled,
+            stop,
+            addr,
+        };
+        (proxy, through(addr))
+    }
+
+    /// Whether a connection has stalled.
+    pub fn stalled(&self) -> bool {
+        self.stalled.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for StallingProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+/// [`forward`], but the server's bytes stop reaching the client, the connection left open
+/// until the proxy stops, once more than `after` of them have, on the first connection that
+/// gets so far.
+fn forward_stalling(
+    client: TcpStream,
+    upstream: SocketAddr,
+    after: u64,
+    stalled: &AtomicBool,
+    stop: &AtomicBool,
+) -> std::io::Result<()> {
+    let server = TcpStream::connect(upstream)?;
+    let (mut client_in, mut server_out) = (client.try_clone()?, server.try_clone()?);
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut client_in, &mut server_out);
+        let _ = server_out.shutdown(Shutdown::Both);
+    });
+    let (mut server_in, mut client_out) = (server, client);
+    let mut sent = 0u64;
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = server_in.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        client_out.write_all(&buf[..n])?;
+        sent += n as u64;
+        if sent > after && !stalled.swap(true, Ordering::SeqCst) {
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            break;
+        }
+    }
+    let _ = client_out.shutdown(Shutdown::Both);
+    Ok(())
+}
+
+/// A server that accepts connections and never answers: no greeting, no handshake, nothing
+/// (a hung server, or a middlebox that completes TCP handshakes for a dead one). It holds
+/// every connection open until dropped.
+pub struct SilentServer {
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+}
+
+impl SilentServer {
+    pub fn start() -> SilentServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the silent server");
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut held = Vec::new();
+                for client in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    if let Ok(c) = client {
+                        held.push(c);
+                    }
+                }
+            });
+        }
+        SilentServer { addr, stop }
+    }
+}
+
+impl Drop for SilentServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         let _ = TcpStream::connect(self.addr);

@@ -600,8 +600,9 @@ pub fn run_snapex(args: &[&str], cwd: &Path) -> Outcome {
     }
 }
 
-/// Exit `code`, nothing on stdout, and stderr exactly one `snapex: error:` line containing
-/// every one of `says`.
+/// Exit `code`, nothing on stdout, and on stderr exactly one `snapex: error:` line containing
+/// every one of `says`, after at most the `snapex: export <id>` line an export prints once it
+/// is named (see [`error_line`]).
 pub fn assert_cli_error(o: &Outcome, code: i32, says: &[&str]) {
     let ctx = format!(
         "exit {:?}\nstdout:\n{}\nstderr:\n{}",
@@ -609,15 +610,22 @@ pub fn assert_cli_error(o: &Outcome, code: i32, says: &[&str]) {
     );
     assert_eq!(o.code, Some(code), "{ctx}");
     assert!(o.stdout.is_empty(), "{ctx}");
-    assert!(o.stderr.ends_with('\n'), "{ctx}");
-    assert_eq!(
-        o.stderr.lines().count(),
-        1,
-        "exactly one line on stderr: {ctx}"
-    );
-    assert!(o.stderr.starts_with("snapex: error: "), "{ctx}");
+    let error = error_line(&o.stderr);
+    assert!(error.starts_with("snapex: error: "), "{ctx}");
     for s in says {
-        assert!(o.stderr.contains(s), "stderr should mention {s:?}: {ctx}");
+        assert!(error.contains(s), "stderr should mention {s:?}: {ctx}");
+    }
+}
+
+/// The one line a failed `snapex` run ends with, checking that stderr holds nothing else but,
+/// first, the `snapex: export <id>` line a run prints once the export is named.
+pub fn error_line(stderr: &str) -> &str {
+    assert!(stderr.ends_with('\n'), "stderr:\n{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    match lines[..] {
+        [error] => error,
+        [named, error] if named.starts_with("snapex: export ") => error,
+        _ => panic!("one line on stderr, after at most the export's name: {stderr}"),
     }
 }
 

@@ -1,8 +1,9 @@
 //! Faults injected into real processes and servers: a reader's connection killed mid-chunk
 //! (PostgreSQL and MariaDB), the database restarted during an export, the S3-compatible
-//! server failing requests, and the export process killed with SIGKILL and resumed. After
-//! each, the export must hold every source row exactly once (compared row by row with the
-//! source), and its folder exactly the files its manifest names: none partial, none twice.
+//! server failing requests, the export process killed with SIGKILL, interrupted with SIGINT
+//! or SIGTERM, and resumed, a server that never answers, and a read that stalls. After each,
+//! the export must hold every source row exactly once (compared row by row with the source),
+//! and its folder exactly the files its manifest names: none partial, none twice.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -277,9 +278,9 @@ async fn pg_server_restarted_mid_export_fails_visibly_then_resumes() {
     // The snapshot every reader shares died with the server: nothing is published, and the
     // error says how to finish.
     assert_eq!(code, Some(1), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let error = snapex_tests::error_line(&stderr);
     assert!(
-        stderr.contains("nothing was published") && stderr.contains("--resume --export-id restart"),
+        error.contains("nothing was published") && error.contains("--resume --export-id restart"),
         "{stderr}"
     );
     assert!(!root.join("manifest.json").exists());
@@ -512,4 +513,366 @@ async fn mariadb_reader_killed_mid_chunk() {
         &["-j", "2", "--resume"],
     ));
     assert_local_export(&root, &source);
+}
+
+/// The files the completion records under `_work/done/` name, as paths under `dest`.
+fn recorded_files(root: &Path, dest: &Path) -> BTreeSet<PathBuf> {
+    let mut files = BTreeSet::new();
+    for entry in std::fs::read_dir(root.join("_work/done")).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.to_string_lossy().ends_with(".json") {
+            continue;
+        }
+        let record: snapex::pipeline::ChunkRecord =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        files.extend(
+            record
+                .results
+                .iter()
+                .filter_map(|r| r.file.as_ref())
+                .map(|f| dest.join(&f.path)),
+        );
+    }
+    files
+}
+
+/// `w` as one word for a POSIX shell: in single quotes unless every character is one no
+/// shell treats specially.
+fn shell_word(w: &str) -> String {
+    if w.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c))
+    {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', r"'\''"))
+    }
+}
+
+/// What an interrupted run printed last: chunks written, chunks planned, and the command it
+/// says finishes the export.
+fn interrupted_line(line: &str, id: &str) -> (usize, usize, String) {
+    let rest = line
+        .strip_prefix(&format!("snapex: interrupted export {id} with "))
+        .unwrap_or_else(|| panic!("{line}"));
+    let (done, rest) = rest.split_once(" of ").unwrap();
+    let (planned, rest) = rest.split_once(" chunks written; ").unwrap();
+    assert!(
+        rest.starts_with("nothing was published. To finish it, run"),
+        "{line}"
+    );
+    let command = rest.split_once(": ").unwrap().1.to_string();
+    let count = |n: &str| n.replace(',', "").parse().unwrap();
+    (count(done), count(planned), command)
+}
+
+/// Interrupts an export of the 300,000-row table from `source` with `sig` once it has written
+/// a chunk, and checks how it ended: exit `code`, its name, then one line with the chunks
+/// written and the exact command that finishes it; every file in the table's folder named by
+/// a completion record (the abandoned chunk's files removed, its upload aborted); nothing
+/// published. Runs that command, and returns the resumed run's report.
+async fn interrupt_then_resume(
+    source_url: &str,
+    shown_url: &str,
+    source: &Rows,
+    id: &str,
+    sig: &str,
+    code: i32,
+    extra: &[&str],
+) -> RunReport {
+    let dest = temp_dir(&format!("fault-{id}"));
+    let root = dest.join(id);
+    let child = export_cmd(source_url, &dest, id, extra).spawn().unwrap();
+    wait_for("a chunk written", || {
+        (done_records(&root) >= 1).then_some(())
+    });
+    signal(&child, sig);
+    let signalled = Instant::now();
+    let (exit, stdout, stderr) = tokio::task::spawn_blocking(|| finish(child)).await.unwrap();
+    let ctx = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(10),
+        "stopped promptly: {:?}",
+        signalled.elapsed()
+    );
+    assert_eq!(exit, Some(code), "{ctx}");
+    assert!(stdout.is_empty(), "{ctx}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{ctx}");
+    assert_eq!(lines[0], format!("snapex: export {id}"), "{ctx}");
+    let (done, planned, command) = interrupted_line(lines[1], id);
+    assert_eq!(done, done_records(&root), "{ctx}");
+    assert!(done >= 1 && done < planned, "{ctx}");
+    let mut expected = vec![
+        snapex_bin().display().to_string(),
+        "export".into(),
+        "--no-progress".into(),
+        "--dest".into(),
+        dest.display().to_string(),
+        "--source".into(),
+        shown_url.into(),
+        "--target-file-size".into(),
+        "1MiB".into(),
+    ];
+    expected.extend(extra.iter().map(|s| s.to_string()));
+    expected.extend(["--resume".into(), "--export-id".into(), id.into()]);
+    let expected: Vec<String> = expected.iter().map(|w| shell_word(w)).collect();
+    assert_eq!(command, expected.join(" "), "{ctx}");
+
+    assert!(!root.join("manifest.json").exists());
+    let work = root.join("_work");
+    let on_disk: BTreeSet<PathBuf> = files_under(&root)
+        .into_iter()
+        .filter(|p| !p.starts_with(&work))
+        .collect();
+    assert_eq!(
+        on_disk,
+        recorded_files(&root, &dest),
+        "only recorded chunks' files stay: no staging file, none of the abandoned chunk"
+    );
+
+    // The printed command, with the password back where the line says.
+    let command = command.replace("****", snapex_tests::TEST_PASSWORD);
+    let mut resume = Command::new("sh");
+    resume
+        .args(["-c", &command])
+        .env_remove("SNAPEX_SOURCE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("SNAPEX_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let stdout = run_ok(resume);
+    assert!(stdout.contains("kept from the interrupted run"), "{stdout}");
+    let report = assert_local_export(&root, source);
+    assert_eq!(report.chunks_kept as usize, done, "{report:?}");
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_mid_export_stops_cleanly_and_the_printed_command_finishes_it() {
+    let db = TestDb::create("fault_int").await;
+    db.exec(PG_TABLE).await;
+    let source = pg_rows(&db.url).await;
+    let shown = db.url.replace(snapex_tests::TEST_PASSWORD, "****");
+    assert_ne!(
+        shown, db.url,
+        "the URL carries a password, which the line hides"
+    );
+    interrupt_then_resume(&db.url, &shown, &source, "int", "-INT", 130, &["-j", "1"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_mariadb_export_stops_cleanly_and_the_printed_command_finishes_it() {
+    let db = MyDb::create("fault_term").await;
+    db.exec(&format!(
+        "SET SESSION max_recursive_iterations = 1000000; {MY_TABLE}"
+    ))
+    .await;
+    let source = my_rows(&db).await;
+    let report = interrupt_then_resume(
+        &db.url,
+        &db.url,
+        &source,
+        "sigterm",
+        "-TERM",
+        143,
+        &["-j", "2"],
+    )
+    .await;
+    assert!(report.chunks_kept < report.chunks, "{report:?}");
+}
+
+/// The backend of a `snapex` connection to `db` waiting for a lock, once there is one, other
+/// than those in `except`.
+async fn snapex_waiting_for_a_lock(admin: &tokio_postgres::Client, except: &[i32]) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let rows = admin
+            .query(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+                 AND application_name = 'snapex' AND wait_event_type = 'Lock' \
+                 AND pid <> ALL($1)",
+                &[&except],
+            )
+            .await
+            .unwrap();
+        if let Some(r) = rows.first() {
+            return r.get(0);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "snapex never waited for the lock"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Before its plan is recorded, an export has nothing to resume: interrupted then, it says
+/// there is nothing to resume, and a retryable failure then does not suggest `--resume` (it
+/// did whenever the export was named: `--resume` then fails with "has no plan").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn before_the_plan_is_recorded_there_is_nothing_to_resume() {
+    let db = TestDb::create("fault_noplan").await;
+    db.exec(PG_TABLE).await;
+    // Planning waits on this lock: it reads the table's key bounds.
+    let locker = db.client().await;
+    locker
+        .batch_execute("BEGIN; LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let admin = db.client().await;
+    let dest = temp_dir("fault-noplan");
+
+    let child = export_cmd(&db.url, &dest, "early", &[]).spawn().unwrap();
+    let first = snapex_waiting_for_a_lock(&admin, &[]).await;
+    signal(&child, "-INT");
+    let (code, stdout, stderr) = tokio::task::spawn_blocking(|| finish(child)).await.unwrap();
+    assert_eq!(code, Some(130), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(
+        stderr,
+        "snapex: export early\nsnapex: interrupted export early before the export's plan was \
+         recorded: there is nothing to resume (run the same command again to start over)\n"
+    );
+    assert!(files_under(&dest).is_empty(), "{:?}", files_under(&dest));
+
+    let child = export_cmd(&db.url, &dest, "early", &[]).spawn().unwrap();
+    let pid = snapex_waiting_for_a_lock(&admin, &[first]).await;
+    admin
+        .execute("SELECT pg_terminate_backend($1)", &[&pid])
+        .await
+        .unwrap();
+    let (code, stdout, stderr) = tokio::task::spawn_blocking(|| finish(child)).await.unwrap();
+    assert_eq!(code, Some(1), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let error = snapex_tests::error_line(&stderr);
+    assert!(error.contains("nothing was published"), "{stderr}");
+    assert!(!error.contains("--resume"), "{stderr}");
+    locker.batch_execute("ROLLBACK").await.unwrap();
+}
+
+/// Runs `snapex export` from `source`, which must fail within `within`; kills it otherwise.
+fn export_failing_within(source: &str, within: Duration) -> (Duration, String) {
+    let dest = temp_dir("fault-silent");
+    let mut c = export_cmd(source, &dest, "silent", &[]);
+    let started = Instant::now();
+    let mut child = c.spawn().unwrap();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > within {
+            child.kill().unwrap();
+            panic!("{source}: still waiting after {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let elapsed = started.elapsed();
+    let (code, stdout, stderr) = finish(child);
+    assert_eq!(code, Some(1), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(files_under(&dest).is_empty(), "{:?}", files_under(&dest));
+    (elapsed, snapex_tests::error_line(&stderr).to_string())
+}
+
+/// A server that accepts the connection and never answers fails the export once the URL's
+/// `connect_timeout` passes, for both engines, with a line naming the server and the limit.
+#[test]
+fn a_server_that_never_answers_fails_within_connect_timeout() {
+    use snapex_tests::faults::SilentServer;
+    let silent = SilentServer::start();
+    let at = silent.addr;
+    for source in [
+        format!("postgres://postgres@{at}/app?connect_timeout=2"),
+        format!("mysql://root@{at}/shop?connect_timeout=2"),
+    ] {
+        let (elapsed, error) = export_failing_within(&source, Duration::from_secs(20));
+        assert!(
+            elapsed >= Duration::from_secs(2) && elapsed < Duration::from_secs(8),
+            "{source}: {elapsed:?}"
+        );
+        let db = source
+            .rsplit_once('/')
+            .unwrap()
+            .1
+            .split('?')
+            .next()
+            .unwrap();
+        assert!(
+            error.contains(&format!(
+                "cannot connect to the source database at {at}/{db}: no answer within 2s \
+                 (connect_timeout"
+            )) && error.contains("nothing was published"),
+            "{error}"
+        );
+    }
+}
+
+/// A reader whose server stops sending mid-COPY fails once the URL's `read_timeout` passes,
+/// with a line naming the table, the server and the limit, and the export can be resumed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_postgres_read_fails_within_read_timeout_and_resumes() {
+    use snapex_tests::faults::StallingProxy;
+    let db = TestDb::create("fault_stall").await;
+    db.exec(PG_TABLE).await;
+    let source = pg_rows(&db.url).await;
+    let (proxy, url) = StallingProxy::before(&format!("{}?read_timeout=2", db.url), 256 << 10);
+    let dest = temp_dir("fault-stall");
+    let c = export_cmd(&url, &dest, "stall", &["-j", "1", "--retries", "0"]);
+    let started = Instant::now();
+    let (code, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        let mut c = c;
+        finish(c.spawn().unwrap())
+    })
+    .await
+    .unwrap();
+    assert!(proxy.stalled(), "a reader stalled");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(code, Some(1), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let error = snapex_tests::error_line(&stderr);
+    let endpoint = url.split_once('@').unwrap().1.split('?').next().unwrap();
+    assert!(
+        error.contains(&format!(
+            "reading public.events from {endpoint}: no data for 2s (read_timeout"
+        )) && error.contains("--resume --export-id stall"),
+        "{stderr}"
+    );
+
+    // Through the same proxy (which stalls one connection only), with retries.
+    let stdout = run_ok(export_cmd(&url, &dest, "stall", &["-j", "1", "--resume"]));
+    assert!(stdout.contains("exported 1 table"), "{stdout}");
+    assert_local_export(&dest.join("stall"), &source);
+}
+
+/// A MySQL reader whose server stops sending mid-SELECT fails the chunk once `read_timeout`
+/// passes, and the chunk is read again on a new connection in the same run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_mariadb_read_is_read_again() {
+    use snapex_tests::faults::StallingProxy;
+    let db = MyDb::create("fault_stall").await;
+    db.exec(&format!(
+        "SET SESSION max_recursive_iterations = 1000000; {MY_TABLE}"
+    ))
+    .await;
+    let source = my_rows(&db).await;
+    // Not over the server's Unix socket, which mysql_async prefers on this machine: through
+    // the proxy.
+    let (proxy, url) = StallingProxy::before(
+        &format!("{}?read_timeout=2&prefer_socket=false", db.url),
+        256 << 10,
+    );
+    let dest = temp_dir("fault-mystall");
+    let c = export_cmd(
+        &url,
+        &dest,
+        "mystall",
+        &["-j", "1", "--mysql-consistency", "per-reader"],
+    );
+    let stdout = tokio::task::spawn_blocking(move || run_ok(c))
+        .await
+        .unwrap();
+    assert!(proxy.stalled(), "a reader stalled");
+    assert!(
+        stdout.contains("read again after a retryable failure"),
+        "{stdout}"
+    );
+    let report = assert_local_export(&dest.join("mystall"), &source);
+    assert_eq!(report.retries, 1, "{report:?}");
 }

@@ -1,9 +1,12 @@
 //! `snapex`: export a PostgreSQL, MySQL or MariaDB database to Parquet in a folder or an S3 bucket.
 
+#[path = "snapex/interrupt.rs"]
+mod interrupt;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -219,10 +222,10 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Export(args) => runtime.block_on(export(args)),
-        Command::Plan(args) => runtime.block_on(plan(args)),
+        Command::Plan(args) => runtime.block_on(plan(args)).map(|()| ExitCode::SUCCESS),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!(
                 "snapex: error: {}",
@@ -352,7 +355,8 @@ impl ChunkList {
     }
 }
 
-async fn export(args: ExportArgs) -> anyhow::Result<()> {
+/// Exports; on Ctrl-C or SIGTERM, stops cleanly and exits 130 or 143 (see `interrupt`).
+async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let mut cfg = configure(&args.select, &args.dest)?;
     cfg.endpoint = args.endpoint_url;
     cfg.export_id = args.export_id;
@@ -367,15 +371,43 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
     cfg.retry.retries = args.retries;
 
     let bar = Arc::new(Bar::new(args.no_progress));
+    let (stop, received) = interrupt::handle_signals(
+        {
+            let bar = bar.clone();
+            move || {
+                bar.stopping.store(true, Ordering::Relaxed);
+                bar.refresh();
+            }
+        },
+        {
+            let bar = bar.clone();
+            move || {
+                bar.bar.finish_and_clear();
+                eprintln!(
+                    "snapex: interrupted again: exiting at once (files being written may stay \
+                     behind; nothing is published, and a resumed run replaces them)"
+                );
+            }
+        },
+    );
+    cfg.stop = stop;
     let summary = match run_export(&cfg, bar.clone()).await {
         Ok(summary) => summary,
+        Err(Error::Interrupted {
+            chunks_done,
+            chunks,
+        }) => {
+            bar.bar.finish_and_clear();
+            let signal = received
+                .get()
+                .copied()
+                .unwrap_or(interrupt::Signal::Interrupt);
+            eprintln!("snapex: {}", bar.interrupted(chunks_done, chunks));
+            return Ok(ExitCode::from(signal.exit_code()));
+        }
         Err(e) => {
             bar.bar.finish_and_clear();
-            let id = bar
-                .export_id
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
+            let id = bar.resumable();
             let hint = match (&id, e.is_retryable()) {
                 (Some(id), true) => format!(
                     " (what was written is kept: add --resume --export-id {id} to the same \
@@ -412,7 +444,7 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
     }
     print_report(&summary.report);
     say!("manifest: {}", summary.manifest);
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Tables listed by the command line's report; report.json lists them all.
@@ -468,6 +500,10 @@ struct Bar {
     pieces_left: Mutex<HashMap<TableName, usize>>,
     /// The export's id once known: a failed export names it for `--resume`.
     export_id: Mutex<Option<String>>,
+    /// The plan is recorded: there is something for `--resume` to finish.
+    recorded: AtomicBool,
+    /// Asked to stop: the bar says so until it is cleared.
+    stopping: AtomicBool,
 }
 
 impl Bar {
@@ -489,10 +525,58 @@ impl Bar {
             tables_done: AtomicU64::new(0),
             pieces_left: Mutex::new(HashMap::new()),
             export_id: Mutex::new(None),
+            recorded: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
         }
     }
 
+    /// The export's id if a run with `--resume` can finish it (its plan is recorded).
+    fn resumable(&self) -> Option<String> {
+        if !self.recorded.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.export_id
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The line an interrupted export ends with: its id, how far it got, and the command
+    /// that finishes it when there is something to finish.
+    fn interrupted(&self, chunks_done: usize, chunks: usize) -> String {
+        let Some(id) = self.resumable() else {
+            let named = self
+                .export_id
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .map_or(String::new(), |id| format!(" export {id}"));
+            return format!(
+                "interrupted{named} before the export's plan was recorded: there is nothing to \
+                 resume (run the same command again to start over)"
+            );
+        };
+        let (command, redacted) = interrupt::resume_command(std::env::args_os(), &id);
+        format!(
+            "interrupted export {id} with {} of {} written; nothing was published. To finish \
+             it, run{}: {command}",
+            HumanCount(chunks_done as u64),
+            counted(chunks as u64, "chunk"),
+            if redacted {
+                " (with the source's password in place of ****)"
+            } else {
+                ""
+            }
+        )
+    }
+
     fn refresh(&self) {
+        if self.stopping.load(Ordering::Relaxed) {
+            self.bar.set_message(
+                "stopping: abandoning the chunks being read (Ctrl-C again exits at once)",
+            );
+            return;
+        }
         self.bar.set_message(format!(
             "tables {}/{} · {} rows · {} decoded",
             self.tables_done.load(Ordering::Relaxed),
@@ -510,6 +594,12 @@ impl Progress for Bar {
 
     fn export_id(&self, id: &str) {
         *self.export_id.lock().unwrap_or_else(|p| p.into_inner()) = Some(id.to_string());
+        // Above the bar, which keeps drawing below it.
+        self.bar.suspend(|| eprintln!("snapex: export {id}"));
+    }
+
+    fn recorded(&self) {
+        self.recorded.store(true, Ordering::Relaxed);
     }
 
     fn planned(&self, tables: usize, chunks: &[Chunk]) {

@@ -2,6 +2,7 @@
 //! writing each piece of a chunk to its own Parquet file.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arrow::array::RecordBatch;
@@ -16,6 +17,7 @@ use crate::model::{Chunk, LossyRule, Piece, TableDesc, TableName};
 use crate::sink::layout::Layout;
 use crate::sink::{Destination, FileWritten, ParquetOptions, PieceWriter};
 use crate::source::{Reader, ReaderFactory};
+use crate::stop::Stop;
 
 /// One piece's outcome.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -45,6 +47,10 @@ pub(super) struct Workers {
     pub(super) records: bool,
     /// For log lines: every line a chunk logs names the export and the chunk.
     pub(super) export_id: String,
+    /// Once asked, readers take no new chunk and abandon the pieces they are reading.
+    pub(super) stop: Stop,
+    /// Chunks this run finished (files and record written): what an interrupted run reports.
+    pub(super) written: AtomicUsize,
 }
 
 impl Workers {
@@ -59,6 +65,12 @@ impl Workers {
 /// Runs `concurrency` readers until the queue is empty. A chunk that fails with a retryable
 /// error is read again on a new connection, up to the retry policy's bound; any other error,
 /// or the last retry's, stops every reader.
+///
+/// Asked to stop, each reader takes no new chunk, and abandons the chunk it is reading: the
+/// piece being read has its upload aborted, the chunk's pieces already written are deleted
+/// (without a completion record a resumed run reads the chunk again anyway), and no retry
+/// follows. Only a completion record being written is let finish. All readers have stopped
+/// when this returns [`Error::Interrupted`], so nothing is left uploading.
 pub(super) async fn run_workers(
     shared: Arc<Workers>,
     concurrency: usize,
@@ -72,7 +84,13 @@ pub(super) async fn run_workers(
         set.spawn(async move {
             let mut reader = None;
             let mut out = Vec::new();
-            while let Some(chunk) = shared.next_chunk() {
+            loop {
+                if shared.stop.requested() {
+                    return Err(Error::interrupted());
+                }
+                let Some(chunk) = shared.next_chunk() else {
+                    break;
+                };
                 let span = tracing::info_span!(
                     "chunk",
                     export_id = %shared.export_id,
@@ -91,6 +109,7 @@ pub(super) async fn run_workers(
                 }
                 .instrument(span)
                 .await?;
+                shared.written.fetch_add(1, Ordering::Relaxed);
                 shared.progress.chunk_done(&chunk);
                 out.push(record);
             }
@@ -98,9 +117,12 @@ pub(super) async fn run_workers(
         });
     }
     let mut results = Vec::new();
+    let mut interrupted = false;
     while let Some(joined) = set.join_next().await {
         match joined {
             Ok(Ok(r)) => results.extend(r),
+            // The others are stopping too: let them clean up.
+            Ok(Err(Error::Interrupted { .. })) => interrupted = true,
             Ok(Err(e)) => {
                 set.abort_all();
                 return Err(e);
@@ -110,6 +132,9 @@ pub(super) async fn run_workers(
                 return Err(Error::Internal(format!("a reader task failed: {e}")));
             }
         }
+    }
+    if interrupted {
+        return Err(Error::interrupted());
     }
     Ok(results)
 }
@@ -126,11 +151,19 @@ async fn run_chunk_retrying(
     loop {
         let mut results = Vec::with_capacity(chunk.pieces.len());
         let attempt = async {
-            let r = match reader {
-                Some(r) => r,
-                None => reader.insert(w.readers.connect().await?),
-            };
-            r.begin_chunk().await?;
+            // Connecting and entering the snapshot write nothing: dropped when asked to stop.
+            let slot = &mut *reader;
+            let r = w
+                .stop
+                .or_interrupted(async move {
+                    let r = match slot {
+                        Some(r) => r,
+                        None => slot.insert(w.readers.connect().await?),
+                    };
+                    r.begin_chunk().await?;
+                    Ok(r)
+                })
+                .await?;
             run_chunk(r, chunk, w, &mut results).await?;
             r.end_chunk().await?;
             Ok::<_, Error>(())
@@ -152,8 +185,10 @@ async fn run_chunk_retrying(
         // The connection may be broken or inside a failed transaction: the next attempt
         // starts on a new one.
         *reader = None;
-        // A lost view does not come back by waiting: only a resumed run can go on.
-        let retryable = e.is_retryable() && !matches!(e, Error::ViewLost(_));
+        // A lost view does not come back by waiting: only a resumed run can go on. An
+        // interrupted chunk is not read again: the run is stopping.
+        let retryable =
+            e.is_retryable() && !matches!(e, Error::ViewLost(_) | Error::Interrupted { .. });
         let Some(delay) = delays.next().filter(|_| retryable) else {
             return Err(e);
         };
@@ -164,7 +199,12 @@ async fn run_chunk_retrying(
             error = %crate::error::one_line(&e.to_string()),
             "chunk failed; reading it again"
         );
-        tokio::time::sleep(delay).await;
+        w.stop
+            .or_interrupted(async {
+                tokio::time::sleep(delay).await;
+                Ok(())
+            })
+            .await?;
     }
 }
 
@@ -190,6 +230,9 @@ async fn run_chunk(
     out: &mut Vec<PieceResult>,
 ) -> Result<()> {
     for piece in &chunk.pieces {
+        if w.stop.requested() {
+            return Err(Error::interrupted());
+        }
         let table = w
             .tables
             .get(&piece.table)
@@ -230,13 +273,15 @@ async fn run_piece(
         }
         None => table,
     };
-    let mut reader = source
-        .read(
+    // Nothing is written before the first batch: starting the read may be dropped.
+    let mut reader = w
+        .stop
+        .or_interrupted(source.read(
             read_as,
             piece.range,
             piece.hive.as_ref().map(|h| &h.filter),
             w.batch,
-        )
+        ))
         .await?;
     // Decoding and Parquet encoding each take about a core, so the file is written by its
     // own task while this one goes on reading: one batch waits between them, which bounds the
@@ -252,8 +297,9 @@ async fn run_piece(
         }
         let _ = batches.send(Batch::End).await;
         Ok::<_, Error>(())
-    }
-    .await;
+    };
+    // Asked to stop, the read is dropped: the writer, receiving no `End`, aborts its upload.
+    let read = w.stop.or_interrupted(read).await;
     // Without `End` the writer abandons the file.
     drop(batches);
     let written = writing

@@ -26,6 +26,7 @@ use planning::Planned;
 use publish::{Finished, existing_objects, foreign_objects_error, glue_names, publish};
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -48,7 +49,10 @@ pub trait Progress: Send + Sync {
     fn phase(&self, _what: &str) {}
     /// The export's id is known (given, or named after the source): what `--resume` needs.
     fn export_id(&self, _id: &str) {}
-    /// The plan is made: `tables` selected tables, split into `chunks`.
+    /// The plan is recorded under the export's `_work/` folder (or, resuming, was found
+    /// there): from here on, a run that fails or is interrupted can be resumed.
+    fn recorded(&self) {}
+    /// The plan is made: `tables` selected tables, split into `chunks` (those still to read).
     fn planned(&self, _tables: usize, _chunks: &[Chunk]) {}
     /// Rows and source bytes decoded since the last call.
     fn rows(&self, _rows: u64, _bytes: u64) {}
@@ -78,21 +82,34 @@ pub struct ExportSummary {
 /// Runs a whole export. On any error nothing is published: no manifest, no `_SUCCESS`. With
 /// `cfg.resume`, finishes an interrupted export instead: chunks whose completion records and
 /// files check out are kept, the rest are read in a new view of the source.
+///
+/// Asked to stop (`cfg.stop`), it ends with [`Error::Interrupted`] before publishing: while
+/// planning at once (nothing is written before the plan is recorded, and a plan is recorded
+/// last), then as the reader pool says (`chunks::run_workers`). Publishing, once begun, is
+/// not interrupted.
 pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Result<ExportSummary> {
     let started = Instant::now();
     let me = RunIdentity::new();
-    let (prepared, done) = if cfg.resume {
-        resume::resume(cfg, cfg.mysql_consistency, progress.as_ref(), &me).await?
-    } else {
-        let prepared = prepare(cfg, cfg.mysql_consistency, progress.as_ref(), &me).await?;
-        (prepared, vec![])
-    };
+    // Dropped at once when a stop is asked for: nothing is written before the lease is taken,
+    // the last step of both.
+    let (prepared, done) = cfg
+        .stop
+        .or_interrupted(async {
+            if cfg.resume {
+                resume::resume(cfg, cfg.mysql_consistency, progress.as_ref(), &me).await
+            } else {
+                let prepared = prepare(cfg, cfg.mysql_consistency, progress.as_ref(), &me).await?;
+                Ok((prepared, vec![]))
+            }
+        })
+        .await?;
     let lease = prepared.lease.clone();
     match export_prepared(cfg, prepared, done, progress, started).await {
         Ok(summary) => Ok(summary),
         Err(e) => {
             // A write refused because another run took the lease says only that the store
-            // refused it: the lease says why.
+            // refused it: the lease says why. An interrupted or failed run gives the lease
+            // up, so `--resume` (or a new run) goes on from here.
             let e = lease.explain(e);
             lease.release().await;
             Err(e)
@@ -109,15 +126,21 @@ async fn export_prepared(
     started: Instant,
 ) -> Result<ExportSummary> {
     if !cfg.resume {
-        progress.phase("recording the plan");
-        resume::write_records(
-            &prepared.dest,
-            &prepared.layout,
-            &prepared.plan,
-            &prepared.chunks,
-        )
-        .await?;
+        // The plan is recorded last, so records dropped halfway leave nothing to resume.
+        cfg.stop
+            .or_interrupted(async {
+                progress.phase("recording the plan");
+                resume::write_records(
+                    &prepared.dest,
+                    &prepared.layout,
+                    &prepared.plan,
+                    &prepared.chunks,
+                )
+                .await
+            })
+            .await?;
     }
+    progress.recorded();
     let Prepared {
         session,
         dest,
@@ -150,19 +173,36 @@ async fn export_prepared(
         retry: cfg.retry,
         records: true,
         export_id: plan.export_id.clone(),
+        stop: cfg.stop.clone(),
+        written: Default::default(),
     });
     let readers = session
         .max_readers()
         .map_or(cfg.concurrency, |max| max.min(cfg.concurrency));
     let kept = done.len();
     let mut records = done;
+    let interrupted = |written: usize| Error::Interrupted {
+        chunks_done: kept + written,
+        chunks: plan.chunks,
+    };
     if !shared
         .queue
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .is_empty()
     {
-        records.extend(run_workers(shared, readers).await?);
+        match run_workers(shared.clone(), readers).await {
+            Ok(done) => records.extend(done),
+            Err(Error::Interrupted { .. }) => {
+                return Err(interrupted(shared.written.load(Ordering::Relaxed)));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    // Every chunk is written, but a stop asked for now still stops short of publishing: a
+    // resumed run publishes.
+    if cfg.stop.requested() {
+        return Err(interrupted(records.len() - kept));
     }
     let finished = Finished {
         planned: &planned,

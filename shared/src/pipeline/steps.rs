@@ -354,6 +354,9 @@ async fn read_chunk(
         // Written by the step, which also records failures.
         records: false,
         export_id: export_id.to_string(),
+        // A step is stopped by its runtime, not asked.
+        stop: Default::default(),
+        written: Default::default(),
     });
     run_workers(workers, 1)
         .await?

@@ -6,6 +6,7 @@
 
 pub mod mysql;
 pub mod postgres;
+pub mod timeouts;
 pub mod tls;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::model::{
     KeyRange, LossyRule, PartFilter, Partitioning, ProfileGroup, SkippedTable, TableDesc, TableName,
 };
+use crate::source::timeouts::ReadLimit;
 
 /// Where and what we read, without the password (safe to log and to put in the manifest).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -239,38 +241,55 @@ impl ReaderFactory {
             ReaderFactory::Postgres { url, snapshot } => Ok(Reader::Postgres {
                 client: url.connect().await?,
                 snapshot: snapshot.clone(),
+                limit: url.timeouts().reads(url.endpoint()),
             }),
-            ReaderFactory::MySql(r) => Ok(Reader::MySql(r.connect().await?)),
+            ReaderFactory::MySql(r) => Ok(Reader::MySql {
+                conn: r.connect().await?,
+                limit: r.read_limit(),
+            }),
         }
     }
 }
 
-/// One connection that reads chunks, each inside the export's consistent view.
+/// One connection that reads chunks, each inside the export's consistent view. Every read
+/// on it fails once the server sends nothing for the URL's `read_timeout`.
 pub enum Reader {
     Postgres {
         client: tokio_postgres::Client,
         snapshot: Option<String>,
+        limit: ReadLimit,
     },
     /// Inside its snapshot for the whole export: MySQL snapshots cannot be re-entered.
-    MySql(mysql_async::Conn),
+    MySql {
+        conn: mysql_async::Conn,
+        limit: ReadLimit,
+    },
 }
 
 impl Reader {
     /// Starts a chunk: enters the export's snapshot.
     pub async fn begin_chunk(&mut self) -> Result<()> {
         match self {
-            Reader::Postgres { client, snapshot } => {
-                postgres::Snapshot::begin_reading(client, snapshot.as_deref()).await
+            Reader::Postgres {
+                client,
+                snapshot,
+                limit,
+            } => {
+                let entering = postgres::Snapshot::begin_reading(client, snapshot.as_deref());
+                limit.read("entering the export's snapshot", entering).await
             }
-            Reader::MySql(_) => Ok(()),
+            Reader::MySql { .. } => Ok(()),
         }
     }
 
     /// Ends a chunk, releasing what it held.
     pub async fn end_chunk(&mut self) -> Result<()> {
         match self {
-            Reader::Postgres { client, .. } => postgres::Snapshot::end_reading(client).await,
-            Reader::MySql(_) => Ok(()),
+            Reader::Postgres { client, limit, .. } => {
+                let leaving = postgres::Snapshot::end_reading(client);
+                limit.read("ending a chunk's transaction", leaving).await
+            }
+            Reader::MySql { .. } => Ok(()),
         }
     }
 
@@ -284,11 +303,11 @@ impl Reader {
         limits: BatchLimits,
     ) -> Result<BatchStream<'_>> {
         match self {
-            Reader::Postgres { client, .. } => Ok(BatchStream::Postgres(
-                postgres::PieceReader::start(client, table, range, filter, limits).await?,
+            Reader::Postgres { client, limit, .. } => Ok(BatchStream::Postgres(
+                postgres::PieceReader::start(client, table, range, filter, limits, limit).await?,
             )),
-            Reader::MySql(conn) => Ok(BatchStream::MySql(
-                mysql::RowReader::start(conn, table, range, filter, limits).await?,
+            Reader::MySql { conn, limit } => Ok(BatchStream::MySql(
+                mysql::RowReader::start(conn, table, range, filter, limits, limit).await?,
             )),
         }
     }

@@ -20,6 +20,7 @@ use tokio::sync::Mutex;
 
 use crate::error::{Error, Result};
 use crate::model::TableDesc;
+use crate::source::timeouts::{ReadLimit, Timeouts};
 use crate::source::{Discovered, SourceInfo, tls};
 
 /// How readers of one export see the same instant. MySQL cannot share a snapshot between
@@ -91,6 +92,7 @@ pub struct MyUrl {
     endpoint: String,
     /// None when the URL chose TLS with mysql_async's own `require_ssl` options.
     ssl_mode: Option<MySslMode>,
+    timeouts: Timeouts,
 }
 
 impl std::fmt::Debug for MyUrl {
@@ -98,6 +100,7 @@ impl std::fmt::Debug for MyUrl {
         f.debug_struct("MyUrl")
             .field("endpoint", &self.endpoint)
             .field("ssl_mode", &self.ssl_mode)
+            .field("timeouts", &self.timeouts)
             .finish_non_exhaustive()
     }
 }
@@ -114,7 +117,11 @@ impl MyUrl {
             Some(rest) => format!("mysql://{rest}"),
             None => url.to_string(),
         };
-        let (rest, mode, ca) = split_ssl_options(&normalized);
+        let (rest, mode, ca, own) = split_ssl_options(&normalized);
+        let mut timeouts = Timeouts::default();
+        for (key, value) in &own {
+            timeouts.take(key, value, "MySQL")?;
+        }
         let opts = Opts::from_url(&rest).map_err(|e| {
             Error::InvalidInput(format!(
                 "invalid MySQL URL ({e}): expected mysql://user[:password]@host[:port]/database"
@@ -162,6 +169,7 @@ impl MyUrl {
             opts,
             endpoint,
             ssl_mode,
+            timeouts,
         })
     }
 
@@ -180,8 +188,22 @@ impl MyUrl {
         self.opts.db_name()
     }
 
-    /// Opens a connection with the session settings every reader relies on.
+    /// How long a connection and a read may wait for the server.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// Opens a connection with the session settings every reader relies on, within the
+    /// URL's `connect_timeout` (all of it: TCP, TLS, handshake, authentication, settings).
     pub async fn connect(&self) -> Result<Conn> {
+        // Boxed: a connection is opened once per reader, and an unboxed future here makes the
+        // types of the futures above it (a Lambda's handler) too deep for the compiler.
+        self.timeouts
+            .connect(&self.endpoint, Box::pin(self.connect_unbounded()))
+            .await
+    }
+
+    async fn connect_unbounded(&self) -> Result<Conn> {
         if self.opts.ssl_opts().is_some() {
             tls::install_default_provider();
         }
@@ -224,12 +246,16 @@ impl MyUrl {
     }
 }
 
-/// Takes `ssl-mode` and `ssl-ca` out of a URL's query, leaving the rest as written for
-/// mysql_async (which refuses parameters it does not know). The last occurrence wins.
-fn split_ssl_options(url: &str) -> (String, Option<String>, Option<String>) {
-    let (mut mode, mut ca) = (None, None);
+/// The `connect_timeout` and `read_timeout` pairs of a URL, as written.
+type TimeoutOptions = Vec<(String, String)>;
+
+/// Takes `ssl-mode`, `ssl-ca`, `connect_timeout` and `read_timeout` out of a URL's query,
+/// leaving the rest as written for mysql_async (which refuses parameters it does not know).
+/// The last occurrence wins.
+fn split_ssl_options(url: &str) -> (String, Option<String>, Option<String>, TimeoutOptions) {
+    let (mut mode, mut ca, mut timeouts) = (None, None, Vec::new());
     let Some((base, query)) = url.split_once('?') else {
-        return (url.to_string(), mode, ca);
+        return (url.to_string(), mode, ca, timeouts);
     };
     let kept: Vec<&str> = query
         .split('&')
@@ -238,6 +264,9 @@ fn split_ssl_options(url: &str) -> (String, Option<String>, Option<String>) {
             match k {
                 "ssl-mode" => mode = Some(tls::percent_decode(v)),
                 "ssl-ca" => ca = Some(tls::percent_decode(v)),
+                "connect_timeout" | "read_timeout" => {
+                    timeouts.push((k.to_string(), tls::percent_decode(v)));
+                }
                 _ => return true,
             }
             false
@@ -248,7 +277,7 @@ fn split_ssl_options(url: &str) -> (String, Option<String>, Option<String>) {
     } else {
         format!("{base}?{}", kept.join("&"))
     };
-    (rest, mode, ca)
+    (rest, mode, ca, timeouts)
 }
 
 /// Starts the long read-only transaction a reader keeps for the whole export.
@@ -421,6 +450,11 @@ impl MyReaders {
         }
     }
 
+    /// The read timeout of the readers' connections.
+    pub fn read_limit(&self) -> ReadLimit {
+        self.url.timeouts.reads(&self.url.endpoint)
+    }
+
     pub async fn connect(&self) -> Result<Conn> {
         if let Some(conn) = self.ready.lock().unwrap_or_else(|p| p.into_inner()).pop() {
             return Ok(conn);
@@ -487,18 +521,33 @@ mod tests {
 
     #[test]
     fn ssl_options_are_ours_and_checked() {
-        let (rest, mode, ca) = split_ssl_options(
-            "mysql://u@h/db?ssl-mode=VERIFY_IDENTITY&prefer_socket=false&ssl-ca=%2Fx%2Fca.pem",
+        let (rest, mode, ca, timeouts) = split_ssl_options(
+            "mysql://u@h/db?ssl-mode=VERIFY_IDENTITY&prefer_socket=false&ssl-ca=%2Fx%2Fca.pem&connect_timeout=2",
         );
         assert_eq!(rest, "mysql://u@h/db?prefer_socket=false");
         assert_eq!(mode.as_deref(), Some("VERIFY_IDENTITY"));
         assert_eq!(ca.as_deref(), Some("/x/ca.pem"));
+        assert_eq!(timeouts, [("connect_timeout".to_string(), "2".to_string())]);
+        let u = MyUrl::parse("mysql://u@h/db?connect_timeout=2&read_timeout=0").unwrap();
+        assert_eq!(
+            u.timeouts().connect,
+            Some(std::time::Duration::from_secs(2))
+        );
+        assert_eq!(u.timeouts().read, None);
+        assert_eq!(
+            MyUrl::parse("mysql://u@h/db").unwrap().timeouts(),
+            Timeouts::default()
+        );
         for (url, says) in [
             (
                 "mysql://u:s3cret@h/db?ssl-mode=SOMETIMES",
                 "ssl-mode=\"SOMETIMES\" is not supported",
             ),
             ("mysql://u:s3cret@h/db?ssl-mode=VERIFY_CA", "needs ssl-ca"),
+            (
+                "mysql://u:s3cret@h/db?connect_timeout=2s",
+                "connect_timeout=\"2s\" is not a whole number of seconds",
+            ),
             (
                 "mysql://u:s3cret@h/db?ssl-mode=VERIFY_IDENTITY&ssl-ca=/nonexistent.pem",
                 "cannot read ssl-ca file",

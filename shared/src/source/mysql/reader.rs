@@ -14,6 +14,7 @@ use crate::config::BatchLimits;
 use crate::error::{Error, Result};
 use crate::model::{KeyRange, LossyRule, PartFilter, ReadAs, SplitKey, TableDesc};
 use crate::source::LossyCounts;
+use crate::source::timeouts::ReadLimit;
 
 /// How a column's values arrive and are turned into its builder's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +62,8 @@ pub struct RowReader<'a> {
     lossy: LossyCounts,
     context: String,
     done: bool,
+    /// Each row must arrive within it.
+    read: ReadLimit,
 }
 
 /// The SELECT of one piece, its bounds and partition value all `?` parameters.
@@ -175,6 +178,7 @@ impl<'a> RowReader<'a> {
         range: Option<KeyRange>,
         filter: Option<&PartFilter>,
         limits: BatchLimits,
+        read: &ReadLimit,
     ) -> Result<RowReader<'a>> {
         let context = format!("reading {}", table.name);
         let mut columns = Vec::with_capacity(table.columns.len());
@@ -192,10 +196,12 @@ impl<'a> RowReader<'a> {
             });
         }
         let (sql, params) = select_sql(table, range, filter)?;
-        let result = conn
-            .exec_iter(sql, params)
-            .await
-            .map_err(|e| Error::mysql(&context, e))?;
+        let started = async {
+            conn.exec_iter(sql, params)
+                .await
+                .map_err(|e| Error::mysql(&context, e))
+        };
+        let result = read.read(&context, started).await?;
         Ok(RowReader {
             result,
             schema: table_schema(&table.columns),
@@ -204,6 +210,7 @@ impl<'a> RowReader<'a> {
             lossy: LossyCounts::new(),
             context,
             done: false,
+            read: read.clone(),
         })
     }
 
@@ -216,12 +223,9 @@ impl<'a> RowReader<'a> {
         let mut rows = 0usize;
         let mut bytes = 0usize;
         while !self.done && rows < self.limits.rows && bytes < self.limits.bytes {
-            let Some(row) = self
-                .result
-                .next()
-                .await
-                .map_err(|e| Error::mysql(&self.context, e))?
-            else {
+            let (result, context) = (&mut self.result, &self.context);
+            let next = async { result.next().await.map_err(|e| Error::mysql(context, e)) };
+            let Some(row) = self.read.read(&self.context, next).await? else {
                 self.done = true;
                 break;
             };

@@ -19,6 +19,7 @@ use tokio_postgres::{Client, Config, Connection, NoTls};
 
 use crate::error::{Error, Result};
 use crate::model::TableDesc;
+use crate::source::timeouts::Timeouts;
 use crate::source::tls::{self, PgTls, Verify};
 use crate::source::{Discovered, SourceInfo};
 
@@ -69,6 +70,7 @@ pub struct PgUrl {
     ssl_mode: PgSslMode,
     /// None when `ssl_mode` is `disable`.
     tls: Option<PgTls>,
+    timeouts: Timeouts,
 }
 
 impl std::fmt::Debug for PgUrl {
@@ -76,6 +78,7 @@ impl std::fmt::Debug for PgUrl {
         f.debug_struct("PgUrl")
             .field("endpoint", &self.endpoint)
             .field("sslmode", &self.ssl_mode.as_str())
+            .field("timeouts", &self.timeouts)
             .finish_non_exhaustive()
     }
 }
@@ -88,13 +91,21 @@ impl PgUrl {
     /// and loopback hosts and Unix sockets get `disable`. A root certificate file is read here,
     /// so a missing one is a bad request, not a failed connection.
     pub fn parse(url: &str) -> Result<PgUrl> {
-        let (rest, ssl) = split_ssl_options(url);
+        let (rest, ssl) = split_own_options(url);
         let mut config = Config::from_str(&rest).map_err(|e| {
             Error::InvalidInput(format!(
                 "invalid PostgreSQL URL ({e}): expected postgres://user[:password]@host[:port]/database"
             ))
         })?;
         config.application_name("snapex");
+        let mut timeouts = Timeouts::default();
+        for (key, value) in &ssl.timeouts {
+            timeouts.take(key, value, "PostgreSQL")?;
+        }
+        // Each address's TCP connect too, so a host with several addresses tries the next.
+        if let Some(limit) = timeouts.connect {
+            config.connect_timeout(limit);
+        }
         let host = config
             .get_hosts()
             .first()
@@ -145,6 +156,7 @@ impl PgUrl {
             config: config.into(),
             ssl_mode,
             tls,
+            timeouts,
         })
     }
 
@@ -157,8 +169,22 @@ impl PgUrl {
         self.ssl_mode
     }
 
-    /// Opens a connection with the session settings every reader relies on.
+    /// How long a connection and a read may wait for the server.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// Opens a connection with the session settings every reader relies on, within the
+    /// URL's `connect_timeout` (all of it: TCP, TLS, startup, authentication, settings).
     pub async fn connect(&self) -> Result<Client> {
+        // Boxed: a connection is opened once per reader, and an unboxed future here makes the
+        // types of the futures above it (a Lambda's handler) too deep for the compiler.
+        self.timeouts
+            .connect(&self.endpoint, Box::pin(self.connect_unbounded()))
+            .await
+    }
+
+    async fn connect_unbounded(&self) -> Result<Client> {
         let connected = match &self.tls {
             None => spawn_connection(self.config.connect(NoTls).await),
             Some(tls) => spawn_connection(self.config.connect(tls.clone()).await),
@@ -209,17 +235,21 @@ fn all_loopback(config: &Config) -> bool {
     }) && config.get_hostaddrs().iter().all(|a| a.is_loopback())
 }
 
-/// The TLS options taken out of a connection string.
+/// The options taken out of a connection string: TLS and timeouts.
 #[derive(Debug, Default, PartialEq, Eq)]
-struct SslOptions {
+struct OwnOptions {
     mode: Option<String>,
     root_cert: Option<String>,
+    /// `connect_timeout` and `read_timeout`, as written.
+    timeouts: Vec<(String, String)>,
 }
 
-/// Takes `sslmode` and `sslrootcert` out of a URL's query or a `key=value` string, leaving
-/// the rest as written for tokio-postgres. The last occurrence wins, as in libpq.
-fn split_ssl_options(url: &str) -> (String, SslOptions) {
-    let mut ssl = SslOptions::default();
+/// Takes `sslmode`, `sslrootcert`, `connect_timeout` and `read_timeout` out of a URL's query
+/// or a `key=value` string, leaving the rest as written for tokio-postgres (which knows no
+/// `read_timeout`, and bounds only the TCP connect with its `connect_timeout`). The last
+/// occurrence wins, as in libpq.
+fn split_own_options(url: &str) -> (String, OwnOptions) {
+    let mut ssl = OwnOptions::default();
     let mut take = |key: &str, value: String| match key {
         "sslmode" => {
             ssl.mode = Some(value);
@@ -227,6 +257,10 @@ fn split_ssl_options(url: &str) -> (String, SslOptions) {
         }
         "sslrootcert" => {
             ssl.root_cert = Some(value);
+            true
+        }
+        "connect_timeout" | "read_timeout" => {
+            ssl.timeouts.push((key.to_string(), value));
             true
         }
         _ => false,
@@ -612,24 +646,45 @@ mod tests {
 
     #[test]
     fn ssl_options_are_taken_out_of_both_forms() {
-        let (rest, ssl) = split_ssl_options(
+        let (rest, ssl) = split_own_options(
             "postgres://u:p%40ss@h/db?sslmode=verify-full&application_name=x&sslrootcert=%2Ftmp%2Fa%20b.pem",
         );
         assert_eq!(rest, "postgres://u:p%40ss@h/db?application_name=x");
         assert_eq!(ssl.mode.as_deref(), Some("verify-full"));
         assert_eq!(ssl.root_cert.as_deref(), Some("/tmp/a b.pem"));
-        let (rest, ssl) = split_ssl_options("postgres://u@h/db?sslmode=require");
+        let (rest, ssl) = split_own_options("postgres://u@h/db?sslmode=require");
         assert_eq!(rest, "postgres://u@h/db");
         assert_eq!(ssl.mode.as_deref(), Some("require"));
-        let (rest, ssl) = split_ssl_options(
+        let (rest, ssl) = split_own_options(
             r"host=h password='a b\' c' sslrootcert='/x/my roots.pem' sslmode=verify-ca dbname=d",
         );
         assert_eq!(rest, r"host=h password='a b\' c'   dbname=d");
         assert_eq!(ssl.mode.as_deref(), Some("verify-ca"));
         assert_eq!(ssl.root_cert.as_deref(), Some("/x/my roots.pem"));
+        let (rest, own) =
+            split_own_options("postgres://u@h/db?connect_timeout=2&read_timeout=0&sslmode=disable");
+        assert_eq!(rest, "postgres://u@h/db");
         assert_eq!(
-            split_ssl_options("host=h dbname=d"),
-            ("host=h dbname=d".to_string(), SslOptions::default())
+            own.timeouts,
+            [
+                ("connect_timeout".to_string(), "2".to_string()),
+                ("read_timeout".to_string(), "0".to_string())
+            ]
+        );
+        let u = PgUrl::parse("host=h connect_timeout=2 read_timeout=0 dbname=d").unwrap();
+        assert_eq!(
+            u.timeouts().connect,
+            Some(std::time::Duration::from_secs(2))
+        );
+        assert_eq!(u.timeouts().read, None);
+        assert_eq!(
+            PgUrl::parse("postgres://u@h/db").unwrap().timeouts(),
+            Timeouts::default()
+        );
+        assert!(PgUrl::parse("postgres://u:s3cret@h/db?read_timeout=soon").is_err());
+        assert_eq!(
+            split_own_options("host=h dbname=d"),
+            ("host=h dbname=d".to_string(), OwnOptions::default())
         );
     }
 

@@ -15,6 +15,7 @@ use super::sql::{quote_ident, quote_table};
 use crate::error::{Error, Result};
 use crate::model::{KeyRange, PartFilter, Partitioning, ReadAs, TableDesc};
 use crate::source::LossyCounts;
+use crate::source::timeouts::ReadLimit;
 use crate::types::ValueKind;
 
 use crate::config::BatchLimits;
@@ -28,6 +29,8 @@ pub struct PieceReader {
     ended: bool,
     limits: BatchLimits,
     context: String,
+    /// Each message of the COPY must arrive within it.
+    read: ReadLimit,
 }
 
 /// The SELECT inside the COPY. Key bounds are inclusive here (`BETWEEN`), so that every range,
@@ -159,7 +162,34 @@ impl PieceReader {
         range: Option<KeyRange>,
         filter: Option<&PartFilter>,
         limits: BatchLimits,
+        read: &ReadLimit,
     ) -> Result<PieceReader> {
+        let context = format!("reading {}", table.name);
+        read.read(&context, Self::start_copy(client, table, range, filter))
+            .await
+            .and_then(|stream| {
+                Ok(PieceReader {
+                    stream: Box::pin(stream),
+                    decoder: TupleDecoder::new(
+                        &table.columns,
+                        limits.initial_rows(table.columns.len()),
+                    )?,
+                    pending: BytesMut::new(),
+                    ended: false,
+                    limits,
+                    context: context.clone(),
+                    read: read.clone(),
+                })
+            })
+    }
+
+    /// Sets the piece's bounds and starts its COPY.
+    async fn start_copy(
+        client: &Client,
+        table: &TableDesc,
+        range: Option<KeyRange>,
+        filter: Option<&PartFilter>,
+    ) -> Result<CopyOutStream> {
         let context = format!("reading {}", table.name);
         let range = range.filter(|r| *r != KeyRange::ALL);
         if let Some(r) = range {
@@ -191,18 +221,10 @@ impl PieceReader {
             "COPY ({}) TO STDOUT (FORMAT binary)",
             select_sql(table, range, filter)
         );
-        let stream = client
+        client
             .copy_out(&copy)
             .await
-            .map_err(|e| Error::query(&context, e))?;
-        Ok(PieceReader {
-            stream: Box::pin(stream),
-            decoder: TupleDecoder::new(&table.columns, limits.initial_rows(table.columns.len()))?,
-            pending: BytesMut::new(),
-            ended: false,
-            limits,
-            context,
-        })
+            .map_err(|e| Error::query(&context, e))
     }
 
     pub fn schema(&self) -> SchemaRef {
@@ -220,7 +242,12 @@ impl PieceReader {
             && self.decoder.pending_rows() < self.limits.rows
             && self.decoder.pending_bytes() < self.limits.bytes
         {
-            match self.stream.next().await {
+            let stream = &mut self.stream;
+            let next = self
+                .read
+                .read(&self.context, async move { Ok(stream.next().await) })
+                .await?;
+            match next {
                 Some(chunk) => {
                     let chunk = chunk.map_err(|e| Error::query(&self.context, e))?;
                     if self.pending.is_empty() {
