@@ -248,7 +248,10 @@ async fn assert_later_runs_change_nothing(dest: &Dest, db: &TestDb, id: &str) {
     for extra in [&[][..], &["--resume"][..]] {
         let (code, stdout, stderr) = finished(dest.command(db, id, extra).spawn().unwrap()).await;
         assert_eq!(code, Some(2), "{extra:?}: {stdout}{stderr}");
-        assert!(error_line(&stderr).contains("already published"), "{stderr}");
+        assert!(
+            error_line(&stderr).contains("already published"),
+            "{stderr}"
+        );
     }
     let after = dest.objects(id).await;
     assert_eq!(
