@@ -382,6 +382,25 @@ pub fn duckdb(sql: &str) -> Vec<Option<String>> {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// What pyarrow, a second independent Parquet reader, reads from a Parquet file or a folder of
+/// them: `{"schema": {column: arrow type}, "rows": [{column: value}]}`, rows in file-name
+/// order. Decimals come as their exact text, bytes as hex, dates and times in ISO form, lists
+/// as arrays and structs as objects (see `scripts/pyarrow_read.py`).
+pub fn pyarrow_read(path: &Path) -> serde_json::Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pyarrow_read.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(path)
+        .output()
+        .expect("running python3");
+    assert!(
+        out.status.success(),
+        "pyarrow failed (install it with pip install pyarrow; scripts/services.sh does): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// Sets the AWS variables object_store reads for a test server (moto accepts any credentials).
 pub fn fake_aws_env() {
     // SAFETY: set before any thread of this test reads the environment; every test sets the same values.
