@@ -42,6 +42,16 @@ if ! python3 -c 'import pyarrow' >/dev/null 2>&1; then
   python3 -m pip install --quiet 'pyarrow>=17'
 fi
 
+# Locales with other currency scales than C's 2 (yen: 0, Kuwaiti dinar: 3), for the money
+# round trip under several lc_monetary settings. Made as folders, not in the locale archive:
+# a running PostgreSQL finds a new folder, but not an archive made after it started.
+for loc in ja_JP ar_KW; do
+  if [ ! -d "/usr/lib/locale/$loc.utf8" ]; then
+    echo "making the $loc.UTF-8 locale (money tests)" >&2
+    localedef -i "$loc" -f UTF-8 --no-archive "$loc.UTF-8" >/dev/null 2>&1 || true
+  fi
+done
+
 if ! python3 -c 'import samtranslator, principalmapper' >/dev/null 2>&1; then
   echo "installing aws-sam-translator and principalmapper (the tests' strict IAM)" >&2
   python3 -m pip install --quiet 'aws-sam-translator==1.110.0' 'principalmapper==1.1.5'

@@ -17,7 +17,7 @@ use arrow::error::ArrowError;
 
 use crate::catalog::names::column_names;
 use crate::model::ColumnDesc;
-use crate::types::{ValueKind, interval_fields, list_item_field};
+use crate::types::{StructField, ValueKind, interval_fields, list_item_field, struct_fields};
 
 /// The Arrow schema a table's batches (and so its Parquet files) have. Every column is nullable.
 /// Fields carry the columns' Parquet names: the source name, unless Athena could not find the
@@ -65,6 +65,7 @@ pub enum ColumnBuilder {
     Timestamp(TimestampMicrosecondBuilder, bool),
     Interval(IntervalBuilder),
     List(Box<ListBuilder>),
+    Struct(Box<StructBuilder>),
 }
 
 /// Builds the `struct<months, days, microseconds>` an interval is written as.
@@ -81,6 +82,21 @@ pub struct ListBuilder {
     pub elements: ColumnBuilder,
     offsets: Vec<i32>,
     nulls: NullBufferBuilder,
+}
+
+/// Builds a struct column: one child builder per field, and validity here. A decoder appends
+/// one value (or a NULL) to every child, then closes the record.
+pub struct StructBuilder {
+    fields: Vec<StructField>,
+    pub children: Vec<ColumnBuilder>,
+    nulls: NullBufferBuilder,
+}
+
+impl StructBuilder {
+    /// Closes the current record after one value was appended to each child.
+    pub fn close(&mut self) {
+        self.nulls.append_non_null();
+    }
 }
 
 impl ListBuilder {
@@ -136,6 +152,14 @@ impl ColumnBuilder {
                     nulls: NullBufferBuilder::new(capacity),
                 }))
             }
+            ValueKind::Struct { fields } => ColumnBuilder::Struct(Box::new(StructBuilder {
+                children: fields
+                    .iter()
+                    .map(|f| ColumnBuilder::new(&f.kind, capacity))
+                    .collect(),
+                fields: fields.clone(),
+                nulls: NullBufferBuilder::new(capacity),
+            })),
         }
     }
 
@@ -156,6 +180,7 @@ impl ColumnBuilder {
             ColumnBuilder::Timestamp(b, _) => b.len(),
             ColumnBuilder::Interval(b) => b.months.len(),
             ColumnBuilder::List(b) => b.offsets.len() - 1,
+            ColumnBuilder::Struct(b) => b.nulls.len(),
         }
     }
 
@@ -181,6 +206,12 @@ impl ColumnBuilder {
             ColumnBuilder::List(b) => {
                 let last = *b.offsets.last().unwrap_or(&0);
                 b.offsets.push(last);
+                b.nulls.append_null();
+            }
+            ColumnBuilder::Struct(b) => {
+                for child in &mut b.children {
+                    child.append_null();
+                }
                 b.nulls.append_null();
             }
         }
@@ -249,6 +280,20 @@ impl ColumnBuilder {
                     list_item_field(&b.element_kind),
                     offsets,
                     values,
+                    nulls,
+                )?)
+            }
+            ColumnBuilder::Struct(b) => {
+                let children = b
+                    .children
+                    .iter_mut()
+                    .map(|c| c.finish())
+                    .collect::<Result<Vec<_>, _>>()?;
+                // Type maps give a struct at least one field (Parquet has no empty group).
+                let nulls = b.nulls.finish();
+                Arc::new(StructArray::try_new(
+                    struct_fields(&b.fields),
+                    children,
                     nulls,
                 )?)
             }

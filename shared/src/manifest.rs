@@ -277,6 +277,7 @@ mod tests {
             read: ReadAs::Native,
             wire: "text".into(),
             lossy_rules: vec![LossyRule::InfiniteToNull],
+            dims_unknown: false,
         };
         let fired = BTreeMap::from([(LossyRule::InvalidUtf8ToNull, 3)]);
         let name = column_names(["s"]).remove(0);

@@ -45,6 +45,11 @@ pub struct ColumnDesc {
     pub wire: String,
     /// Documented lossy rules that may apply to this column's values (see the README's type table).
     pub lossy_rules: Vec<LossyRule>,
+    /// An array column whose number of dimensions the catalog does not declare: the planner
+    /// reads it from the data, inside the export's snapshot, before the table is planned
+    /// (`kind` is one list level until then).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dims_unknown: bool,
 }
 
 /// How a reader fetches one column.
@@ -70,7 +75,8 @@ pub enum LossyRule {
     InfiniteToNull,
     /// `NaN` / `Infinity` in a numeric column with declared precision (a Decimal128) is written as NULL.
     NumericSpecialToNull,
-    /// A multi-dimensional array is flattened to one list in row-major order; bounds are dropped.
+    /// An array whose number of dimensions differs from its column's (the declared one, or the
+    /// one every value has) is flattened in row-major order into the innermost list.
     ArrayFlattened,
     /// An array whose lower bound is not 1 is written from its first element; the bound is dropped.
     ArrayLowerBoundDropped,
@@ -91,7 +97,9 @@ impl LossyRule {
         match self {
             LossyRule::InfiniteToNull => "infinity/-infinity written as NULL",
             LossyRule::NumericSpecialToNull => "NaN/Infinity numeric written as NULL",
-            LossyRule::ArrayFlattened => "multi-dimensional array flattened in row-major order",
+            LossyRule::ArrayFlattened => {
+                "array of other dimensions than its column's flattened in row-major order"
+            }
             LossyRule::ArrayLowerBoundDropped => "array lower bound other than 1 dropped",
             LossyRule::ZeroDateToNull => "zero, partly-zero or invalid date written as NULL",
             LossyRule::OutOfRangeToNull => {

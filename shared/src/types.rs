@@ -37,10 +37,23 @@ pub enum ValueKind {
     },
     /// A calendar interval kept whole: months, days and microseconds do not convert into each other.
     Interval,
-    /// A list of values (a one-dimensional array).
+    /// A list of values: a one-dimensional array, or one level of a multi-dimensional one
+    /// (whose elements are then lists too).
     List {
         element: Box<ValueKind>,
     },
+    /// A record of named fields (a composite type), in declaration order. Field names are the
+    /// same in Parquet and Glue (see [`crate::catalog::names::struct_field_names`]).
+    Struct {
+        fields: Vec<StructField>,
+    },
+}
+
+/// One field of a [`ValueKind::Struct`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct StructField {
+    pub name: String,
+    pub kind: ValueKind,
 }
 
 impl ValueKind {
@@ -63,6 +76,7 @@ impl ValueKind {
             }
             ValueKind::Interval => DataType::Struct(interval_fields()),
             ValueKind::List { element } => DataType::List(list_item_field(element)),
+            ValueKind::Struct { fields } => DataType::Struct(struct_fields(fields)),
         }
     }
 
@@ -82,6 +96,13 @@ impl ValueKind {
             ValueKind::Timestamp { .. } => "timestamp".into(),
             ValueKind::Interval => "struct<months:int,days:int,microseconds:bigint>".into(),
             ValueKind::List { element } => format!("array<{}>", element.glue_type()),
+            ValueKind::Struct { fields } => {
+                let inner: Vec<String> = fields
+                    .iter()
+                    .map(|f| format!("{}:{}", f.name, f.kind.glue_type()))
+                    .collect();
+                format!("struct<{}>", inner.join(","))
+            }
         }
     }
 
@@ -103,6 +124,13 @@ impl ValueKind {
             }
             ValueKind::Interval => "GROUP (months INT32, days INT32, microseconds INT64)".into(),
             ValueKind::List { element } => format!("LIST<{}>", element.parquet_type()),
+            ValueKind::Struct { fields } => {
+                let inner: Vec<String> = fields
+                    .iter()
+                    .map(|f| format!("{} {}", f.name, f.kind.parquet_type()))
+                    .collect();
+                format!("GROUP ({})", inner.join(", "))
+            }
         }
     }
 }
@@ -119,4 +147,12 @@ pub fn interval_fields() -> Fields {
 /// The item field of a list column. Named `element` as the Parquet LIST spec names it.
 pub fn list_item_field(element: &ValueKind) -> Arc<Field> {
     Arc::new(Field::new("element", element.arrow_type(), true))
+}
+
+/// The Arrow fields of a struct: every field nullable (a composite's fields always are).
+pub fn struct_fields(fields: &[StructField]) -> Fields {
+    fields
+        .iter()
+        .map(|f| Field::new(&f.name, f.kind.arrow_type(), true))
+        .collect()
 }

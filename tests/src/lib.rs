@@ -387,11 +387,29 @@ pub fn duckdb(sql: &str) -> Vec<Option<String>> {
 /// `partitions` are Hive partition keys with their Arrow types (`("at_day", "string")`);
 /// with none, the files are read alone.
 pub fn pyarrow_dataset(dir: &Path, partitions: &[(&str, &str)]) -> (u64, Vec<(String, String)>) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pyarrow_dataset.py");
+    let mut args = vec![dir.display().to_string()];
+    args.extend(partitions.iter().map(|(k, t)| format!("{k}={t}")));
+    let read = pyarrow_script("pyarrow_dataset.py", &args);
+    let columns = serde_json::from_value(read["columns"].clone()).unwrap();
+    (read["rows"].as_u64().unwrap(), columns)
+}
+
+/// What pyarrow, a second independent Parquet reader, reads from a Parquet file or a folder of
+/// them: `{"schema": {column: arrow type}, "rows": [{column: value}]}`, rows in file-name
+/// order. Decimals come as their exact text, bytes as hex, dates and times in ISO form, lists
+/// as arrays and structs as objects (see `scripts/pyarrow_read.py`).
+pub fn pyarrow_read(path: &Path) -> serde_json::Value {
+    pyarrow_script("pyarrow_read.py", &[path.display().to_string()])
+}
+
+/// Runs one of `scripts/`' pyarrow readers and parses the JSON it prints.
+fn pyarrow_script(script: &str, args: &[String]) -> serde_json::Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts")
+        .join(script);
     let out = Command::new("python3")
         .arg(script)
-        .arg(dir)
-        .args(partitions.iter().map(|(k, t)| format!("{k}={t}")))
+        .args(args)
         .output()
         .expect("running python3");
     assert!(
@@ -399,9 +417,7 @@ pub fn pyarrow_dataset(dir: &Path, partitions: &[(&str, &str)]) -> (u64, Vec<(St
         "pyarrow failed (install it with pip install pyarrow; scripts/services.sh does): {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let read: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let columns = serde_json::from_value(read["columns"].clone()).unwrap();
-    (read["rows"].as_u64().unwrap(), columns)
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Sets the AWS variables object_store reads for a test server (moto accepts any credentials).

@@ -27,6 +27,7 @@ const BUCKET: &str = "snapex-glue";
 
 const SETUP_SQL: &str = r#"
 CREATE SCHEMA sales;
+CREATE TYPE public.addr AS ("Street" text, no int4, geo numeric(9,6)[], cash money);
 CREATE TABLE public."Orders" (
     id           int8 PRIMARY KEY,
     "Name"       text,
@@ -51,7 +52,11 @@ CREATE TABLE public."Orders" (
     spans        interval[],
     raw          bytea,
     "Order Date" date,
-    "we`ird ü"   text
+    "we`ird ü"   text,
+    cash         money,
+    home         addr,
+    homes        addr[],
+    grid         int4[][]
 );
 INSERT INTO public."Orders"
 SELECT g, 'Upper ' || g, 'lower ' || g, 'CAPS ' || g, -g, g * 2, g::int2, g, g % 2 = 0,
@@ -61,7 +66,9 @@ SELECT g, 'Upper ' || g, 'lower ' || g, 'CAPS ' || g, -g, g * 2, g::int2, g, g %
        ARRAY[g, NULL, -g]::int4[], ARRAY['a' || g, NULL],
        make_interval(months => g, days => g + 1, secs => g + 0.5),
        ARRAY[make_interval(days => g), NULL::interval], '\x00ff'::bytea,
-       date '2000-01-01' + g, 'odd ' || g
+       date '2000-01-01' + g, 'odd ' || g, (g * 1.25)::money,
+       ROW('Main ' || g, g, ARRAY[g * 1.5, NULL]::numeric(9,6)[], (-g)::numeric::money)::addr,
+       ARRAY[NULL, ROW(NULL, NULL, NULL, NULL)::addr], ARRAY[[g, g + 1], [g + 2, g + 3]]
   FROM generate_series(1, 3) g;
 CREATE TABLE sales.orders (id int4 PRIMARY KEY, v text);
 INSERT INTO sales.orders VALUES (1, 'sale');
@@ -71,6 +78,7 @@ CREATE TABLE public.empty_t (id int4 PRIMARY KEY, v text);
 "#;
 
 const INTERVAL: &str = "struct<months:int,days:int,microseconds:bigint>";
+const ADDR: &str = "struct<street:string,no:int,geo:array<decimal(9,6)>,cash:decimal(19,2)>";
 
 /// `public."Orders"` in Glue: (source name, Glue name, Parquet name, Glue type).
 fn orders_columns() -> Vec<(&'static str, &'static str, &'static str, String)> {
@@ -104,6 +112,11 @@ fn orders_columns() -> Vec<(&'static str, &'static str, &'static str, String)> {
         // Only the case differs: Athena matches the source spelling in the file.
         c("Order Date", "order date", "Order Date", "date"),
         c("we`ird ü", "we`ird ü", "we`ird ü", "string"),
+        c("cash", "cash", "cash", "decimal(19,2)"),
+        // A composite is a struct whose field names are the same in Glue and Parquet.
+        c("home", "home", "home", ADDR),
+        c("homes", "homes", "homes", &format!("array<{ADDR}>")),
+        c("grid", "grid", "grid", "array<array<int>>"),
     ]
 }
 
@@ -431,7 +444,9 @@ async fn glue_accepts_the_catalog_and_it_matches_the_parquet_files() {
     assert_eq!(cell(batch, "id_3", 0), "-1");
     // DuckDB, like Athena, finds columns by name ignoring case: every Glue name reads back.
     let row = duckdb(&format!(
-        "SELECT name_2, name, name_3, id_3, id_2, \"order date\", \"we`ird ü\", amount, span.days
+        "SELECT name_2, name, name_3, id_3, id_2, \"order date\", \"we`ird ü\", amount, span.days,
+                cash, home.street, home.geo[1], home.cash, len(homes), homes[2].street IS NULL,
+                grid[2][1]
            FROM read_parquet('{}') WHERE id = 2",
         folder.join("orders.parquet").display()
     ));
@@ -447,7 +462,14 @@ async fn glue_accepts_the_catalog_and_it_matches_the_parquet_files() {
             "2000-01-03",
             "odd 2",
             "2.50",
-            "3"
+            "3",
+            "2.50",
+            "Main 2",
+            "3.000000",
+            "-2.00",
+            "2",
+            "True",
+            "4"
         ]
     );
 
@@ -461,8 +483,10 @@ async fn glue_accepts_the_catalog_and_it_matches_the_parquet_files() {
         "{sql}"
     );
     for line in [
-        "  `we``ird ü` string COMMENT '\"we`ird ü\" text'\n)",
+        "  `we``ird ü` string COMMENT '\"we`ird ü\" text',\n",
+        "  `grid` array<array<int>> COMMENT '\"grid\" integer[]'\n)",
         &format!("  `spans` array<{INTERVAL}> COMMENT"),
+        &format!("  `home` {ADDR} COMMENT '\"home\" addr',"),
         "  `amount` decimal(12,2) COMMENT '\"amount\" numeric(12,2)',",
         "STORED AS PARQUET\n",
         &format!("LOCATION 's3://{BUCKET}/lake/e/public/Orders/'\n"),

@@ -231,6 +231,7 @@ mod tests {
             read: ReadAs::Native,
             wire: String::new(),
             lossy_rules: vec![],
+            dims_unknown: false,
         }
     }
 

@@ -11,6 +11,10 @@
 //! - Column: the source name lowercased. Characters Athena needs backquoted are kept (the DDL
 //!   backquotes every identifier); control characters, which Glue refuses, become `_`.
 //!
+//! - Struct field (a composite type's attribute): lowercased and reduced to `[a-z0-9_]` like a
+//!   database name, in both Glue and Parquet: a Glue struct type spells its field names bare
+//!   (`struct<a:int,b:string>`), where a space, comma, colon or angle bracket would end them.
+//!
 //! When several names want the same result, one keeps it: the one whose source spelling is
 //! already exactly that name, else the first (columns by position, tables by schema then
 //! name). The others, in the same order, take the first free `<name>_2`, `<name>_3`, ...;
@@ -106,6 +110,16 @@ pub fn column_names<'a>(source: impl IntoIterator<Item = &'a str>) -> Vec<Column
         .collect()
 }
 
+/// The field names of a struct, in field order, given the source names: the same in Glue and
+/// Parquet (see the module documentation).
+pub fn struct_field_names<'a>(source: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let source: Vec<&str> = source.into_iter().collect();
+    let wanted: Vec<String> = source.iter().map(|s| database_name(s)).collect();
+    let mut order: Vec<usize> = (0..source.len()).collect();
+    order.sort_by_key(|&i| source[i] != wanted[i]);
+    dedupe(&wanted, &order)
+}
+
 /// A column's Glue name before collisions are resolved.
 fn column_natural(source: &str) -> String {
     truncate(
@@ -181,6 +195,14 @@ mod tests {
         assert_eq!(
             glue(&["A", "a", "a_2", "A_2", "a_3"]),
             ["a_4", "a", "a_2", "a_2_2", "a_3"]
+        );
+    }
+
+    #[test]
+    fn struct_fields_are_plain_lowercase_and_distinct() {
+        assert_eq!(
+            struct_field_names(["a b", "A", "a", "x:y<z>", "ü"]),
+            ["a_b", "a_2", "a", "x_y_z_", "_"]
         );
     }
 

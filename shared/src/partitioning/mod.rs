@@ -488,6 +488,7 @@ mod tests {
             read: ReadAs::Native,
             wire: String::new(),
             lossy_rules: vec![],
+            dims_unknown: false,
         }
     }
 

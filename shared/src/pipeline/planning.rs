@@ -131,7 +131,11 @@ pub(super) async fn discover_and_plan(
             found.tables += 1;
             found.bytes += t.estimated_bytes;
             resolver.apply(&mut t)?;
-            if cfg.plan.wants_bounds(&t) || t.partition_by.is_some() || !t.partitions.is_empty() {
+            if cfg.plan.wants_bounds(&t)
+                || t.partition_by.is_some()
+                || !t.partitions.is_empty()
+                || t.columns.iter().any(|c| c.dims_unknown)
+            {
                 deferred.push(t);
                 deferred_order.push(order);
                 return Ok(());
@@ -150,6 +154,13 @@ pub(super) async fn discover_and_plan(
     }
     for t in deferred.iter_mut().filter(|t| cfg.plan.wants_bounds(t)) {
         session.fetch_bounds(t).await?;
+    }
+    // Before any file's schema is fixed: the files of a table share it.
+    for t in deferred
+        .iter_mut()
+        .filter(|t| t.columns.iter().any(|c| c.dims_unknown))
+    {
+        session.fetch_array_dims(t).await?;
     }
     // Big leaves of a partitioned table read leaf by leaf are split in block ranges.
     for t in deferred.iter_mut().filter(|t| t.partition_by.is_none()) {

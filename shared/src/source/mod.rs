@@ -178,6 +178,15 @@ impl Session {
         }
     }
 
+    /// Reads the dimensions of the table's arrays that declare none (`dims_unknown` columns)
+    /// from the data, inside this view (PostgreSQL only: MySQL has no arrays).
+    pub async fn fetch_array_dims(&self, table: &mut TableDesc) -> Result<()> {
+        match self {
+            Session::Postgres { snapshot, .. } => snapshot.fetch_array_dims(table).await,
+            Session::MySql(_) => Ok(()),
+        }
+    }
+
     /// Measures in heap blocks the leaf partitions `wants` picks, so the planner can split
     /// them in block ranges (PostgreSQL 14+; MySQL tables have no leaves).
     pub async fn fetch_leaf_blocks(

@@ -202,6 +202,7 @@ pub async fn discover(
                     m.wire
                 },
                 lossy_rules: m.lossy,
+                dims_unknown: false,
             }),
             Err(why) => b
                 .unsupported

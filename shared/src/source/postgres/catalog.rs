@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use futures::{StreamExt, pin_mut};
 use tokio_postgres::Client;
 
-use super::typemap::{PgType, map_type};
+use super::typemap::{PgField, PgType, TypeContext, map_type};
 use crate::error::{Error, Result};
 use crate::model::{ColumnDesc, Partition, SkippedTable, TableDesc, TableName};
 use crate::source::Discovered;
@@ -44,6 +44,7 @@ SELECT c.oid AS table_oid,
        a.attnotnull,
        a.atttypid,
        a.atttypmod,
+       a.attndims::int4 AS attndims,
        pg_catalog.format_type(a.atttypid, a.atttypmod) AS source_type,
        pg_catalog.array_position(pk.indkey::int2[], a.attnum) AS pk_position
   FROM pg_catalog.pg_class c
@@ -125,14 +126,32 @@ SELECT pg_catalog.pg_partition_root(c.oid)::oid AS root, n.nspname, c.relname,
 "#;
 
 const TYPE_SQL: &str = r#"
-SELECT t.typname, n.nspname, t.typtype::text, t.typcategory::text, t.typelem, t.typbasetype, t.typtypmod
+SELECT t.typname, n.nspname, t.typtype::text, t.typcategory::text, t.typelem, t.typbasetype, t.typtypmod,
+       t.typrelid
   FROM pg_catalog.pg_type t
   JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
  WHERE t.oid = $1
 "#;
 
-/// Resolves type oids (domains to their base, arrays to their element) with a cache: a database
-/// has few distinct column types however many tables it has.
+/// A composite type's attributes, in order, dropped ones left out.
+const FIELDS_SQL: &str = r#"
+SELECT a.attname, a.atttypid, a.atttypmod, a.attndims::int4
+  FROM pg_catalog.pg_attribute a
+ WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+ ORDER BY a.attnum
+"#;
+
+/// The scale of `money` in this session's `lc_monetary` (what `money::numeric` gives).
+const MONEY_SCALE_SQL: &str = "SELECT pg_catalog.scale(0::pg_catalog.money::pg_catalog.numeric)";
+
+/// How deep composite types are followed into each other. PostgreSQL refuses a composite that
+/// contains itself, so a real catalog ends well before; a composite nested deeper is exported
+/// as its text form.
+const MAX_COMPOSITE_DEPTH: usize = 16;
+
+/// Resolves type oids (domains to their base, arrays to their element, composites to their
+/// attributes) with a cache: a database has few distinct column types however many tables it
+/// has.
 struct TypeResolver<'a> {
     client: &'a Client,
     cache: HashMap<u32, (PgType, i32)>,
@@ -141,8 +160,14 @@ struct TypeResolver<'a> {
 impl TypeResolver<'_> {
     /// The resolved type and the typmod a domain carries (or -1).
     async fn resolve(&mut self, oid: u32) -> Result<(PgType, i32)> {
+        Ok(self.resolve_at(oid, 0).await?.0)
+    }
+
+    /// As [`TypeResolver::resolve`], `depth` composites deep; also whether the depth limit cut
+    /// a composite short (such a result is not cached: at a shallower depth it resolves fully).
+    async fn resolve_at(&mut self, oid: u32, depth: usize) -> Result<((PgType, i32), bool)> {
         if let Some(t) = self.cache.get(&oid) {
-            return Ok(t.clone());
+            return Ok((t.clone(), false));
         }
         let mut current = oid;
         let mut domain_typmod = -1;
@@ -164,23 +189,62 @@ impl TypeResolver<'_> {
             }
             let category: String = row.get(3);
             let elem: u32 = row.get(4);
+            let mut cut = false;
             let element = if category == "A" && elem != 0 {
-                Some(Box::new(Box::pin(self.resolve(elem)).await?.0))
+                let ((e, _), c) = Box::pin(self.resolve_at(elem, depth)).await?;
+                cut |= c;
+                Some(Box::new(e))
             } else {
                 None
             };
+            let mut fields = Vec::new();
+            if typtype == 'c' {
+                if depth >= MAX_COMPOSITE_DEPTH {
+                    cut = true;
+                } else {
+                    let (f, c) = Box::pin(self.fields(row.get(7), depth + 1)).await?;
+                    fields = f;
+                    cut |= c;
+                }
+            }
             let ty = PgType {
                 name: row.get(0),
                 schema: row.get(1),
                 typtype,
                 element,
+                fields,
             };
-            self.cache.insert(oid, (ty.clone(), domain_typmod));
-            return Ok((ty, domain_typmod));
+            if !cut {
+                self.cache.insert(oid, (ty.clone(), domain_typmod));
+            }
+            return Ok(((ty, domain_typmod), cut));
         }
         Err(Error::Internal(format!(
             "type {oid}: domain chain deeper than 32"
         )))
+    }
+
+    /// The attributes of the composite type whose relation is `relid`, each type resolved.
+    async fn fields(&mut self, relid: u32, depth: usize) -> Result<(Vec<PgField>, bool)> {
+        let rows = self
+            .client
+            .query(FIELDS_SQL, &[&relid])
+            .await
+            .map_err(|e| Error::query(format!("reading the attributes of type {relid}"), e))?;
+        let mut cut = false;
+        let mut fields = Vec::with_capacity(rows.len());
+        for row in rows {
+            let ((ty, domain_typmod), c) = self.resolve_at(row.get(1), depth).await?;
+            cut |= c;
+            let typmod: i32 = row.get(2);
+            fields.push(PgField {
+                name: row.get(0),
+                ty,
+                typmod: if typmod >= 0 { typmod } else { domain_typmod },
+                ndims: row.get(3),
+            });
+        }
+        Ok((fields, cut))
     }
 }
 
@@ -196,6 +260,15 @@ pub async fn discover(
     let mut types = TypeResolver {
         client,
         cache: HashMap::new(),
+    };
+    let money_scale: i32 = client
+        .query_one(MONEY_SCALE_SQL, &[])
+        .await
+        .map_err(|e| Error::query("reading the scale of money (lc_monetary)", e))?
+        .get(0);
+    let ctx = TypeContext {
+        // PostgreSQL takes 2 for a locale's scale outside 0..=10.
+        money_scale: i8::try_from(money_scale).unwrap_or(2),
     };
     let used = client
         .query(USED_TYPES_SQL, &[])
@@ -293,7 +366,11 @@ pub async fn discover(
             b.pk.push((pos, name.clone()));
             b.pk_types.push(ty.name.clone());
         }
-        match map_type(&ty, typmod) {
+        // An array column that declares no dimensions (made by CREATE TABLE AS, a materialized
+        // view, a domain over an array) has them read from the data while planning.
+        let declared: i32 = row.get("attndims");
+        let dims_unknown = ty.element.is_some() && declared == 0;
+        match map_type(&ty, typmod, declared, &ctx) {
             Ok(m) => b.table.columns.push(ColumnDesc {
                 name,
                 source_type,
@@ -302,6 +379,7 @@ pub async fn discover(
                 read: m.read,
                 wire: m.wire,
                 lossy_rules: m.lossy,
+                dims_unknown,
             }),
             Err(why) => b
                 .unsupported

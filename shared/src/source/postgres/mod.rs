@@ -7,6 +7,7 @@ mod numeric;
 mod profile;
 mod reader;
 pub mod sql;
+mod time_text;
 pub mod typemap;
 
 pub use reader::PieceReader;
@@ -22,6 +23,7 @@ use crate::model::TableDesc;
 use crate::source::timeouts::Timeouts;
 use crate::source::tls::{self, PgTls, Verify};
 use crate::source::{Discovered, SourceInfo};
+use crate::types::ValueKind;
 
 /// libpq's `sslmode`, all of it but `allow`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -454,6 +456,43 @@ impl Snapshot {
             (Some(lo), Some(hi)) => Some((lo, hi)),
             _ => None,
         };
+        Ok(())
+    }
+
+    /// Settles the dimensions of the array columns that declare none: `n` nested lists when
+    /// every non-empty value of the column has `n` dimensions, else one list (values of more
+    /// dimensions are then flattened, counted). One scan of the table, inside the snapshot,
+    /// reading the arrays' headers with `array_ndims`.
+    pub async fn fetch_array_dims(&self, table: &mut TableDesc) -> Result<()> {
+        let unknown: Vec<usize> = (0..table.columns.len())
+            .filter(|&i| table.columns[i].dims_unknown)
+            .collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let list = unknown
+            .iter()
+            .map(|&i| {
+                let c = sql::quote_ident(&table.columns[i].name);
+                format!("min(pg_catalog.array_ndims({c})), max(pg_catalog.array_ndims({c}))")
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let q = format!("SELECT {list} FROM {}", reader::from_table(table));
+        let row = self.client.query_one(&q, &[]).await.map_err(|e| {
+            Error::query(format!("reading the array dimensions of {}", table.name), e)
+        })?;
+        for (k, &i) in unknown.iter().enumerate() {
+            let column = &mut table.columns[i];
+            let lo: Option<i32> = row.get(2 * k);
+            let hi: Option<i32> = row.get(2 * k + 1);
+            if let (Some(lo), Some(hi), ValueKind::List { element }) = (lo, hi, &column.kind)
+                && lo == hi
+            {
+                column.kind = typemap::nested_lists((**element).clone(), lo);
+            }
+            column.dims_unknown = false;
+        }
         Ok(())
     }
 

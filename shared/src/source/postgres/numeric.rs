@@ -11,6 +11,71 @@ pub enum Numeric {
 
 const SIGN_NEG: u16 = 0x4000;
 const SIGN_POS: u16 = 0x0000;
+const SIGN_NAN: u16 = 0xC000;
+const SIGN_PINF: u16 = 0xD000;
+const SIGN_NINF: u16 = 0xF000;
+
+/// Formats `raw` as PostgreSQL's `numeric_out` does: every digit, `dscale` of them after the
+/// point, and `NaN`, `Infinity`, `-Infinity`. Exact at any precision and scale.
+pub fn numeric_text(raw: &[u8]) -> Result<String, String> {
+    if raw.len() < 8 {
+        return Err(format!("numeric header is {} bytes, expected 8", raw.len()));
+    }
+    let be16 = |i: usize| u16::from_be_bytes([raw[i], raw[i + 1]]);
+    let ndigits = be16(0) as usize;
+    let weight = be16(2) as i16 as i64;
+    let sign = be16(4);
+    let dscale = be16(6) as usize;
+    match sign {
+        SIGN_NAN => return Ok("NaN".into()),
+        SIGN_PINF => return Ok("Infinity".into()),
+        SIGN_NINF => return Ok("-Infinity".into()),
+        SIGN_POS | SIGN_NEG => {}
+        other => return Err(format!("numeric sign {other:#x} unknown")),
+    }
+    if raw.len() != 8 + 2 * ndigits {
+        return Err(format!(
+            "numeric with {ndigits} digits has {} bytes",
+            raw.len()
+        ));
+    }
+    // The base-10000 digit of weight `w` (digit i has weight `weight - i`).
+    let digit = |w: i64| -> Result<u16, String> {
+        let i = weight - w;
+        if i < 0 || i >= ndigits as i64 {
+            return Ok(0);
+        }
+        let d = be16(8 + 2 * i as usize);
+        if d > 9999 {
+            return Err(format!("numeric digit {d} out of range"));
+        }
+        Ok(d)
+    };
+    let mut out = String::with_capacity(ndigits * 4 + dscale + 2);
+    if sign == SIGN_NEG {
+        out.push('-');
+    }
+    if weight < 0 {
+        out.push('0');
+    } else {
+        out.push_str(&digit(weight)?.to_string());
+        for w in (0..weight).rev() {
+            out.push_str(&format!("{:04}", digit(w)?));
+        }
+    }
+    if dscale > 0 {
+        out.push('.');
+        let mut frac = String::with_capacity(dscale + 4);
+        let mut w = -1;
+        while frac.len() < dscale {
+            frac.push_str(&format!("{:04}", digit(w)?));
+            w -= 1;
+        }
+        frac.truncate(dscale);
+        out.push_str(&frac);
+    }
+    Ok(out)
+}
 
 /// Decodes `raw` (ndigits, weight, sign, dscale, digits...) at `scale` decimal places.
 /// Fails if the value has non-zero digits beyond `scale` or does not fit in 38 digits;
@@ -160,6 +225,29 @@ mod tests {
                 "{text} at scale {scale}"
             );
         }
+    }
+
+    #[test]
+    fn text_form_is_numeric_out() {
+        for text in [
+            "0",
+            "0.00",
+            "123.456000",
+            "-1234.5678",
+            "10000",
+            "0.0001",
+            "0.00012",
+            "100000000.5",
+            "-0.000000001",
+            "123456789012345678901234567890123456789012345.12345",
+        ] {
+            assert_eq!(numeric_text(&encode(text)).unwrap(), text);
+        }
+        let mut nan = encode("0");
+        nan[4..6].copy_from_slice(&SIGN_NAN.to_be_bytes());
+        assert_eq!(numeric_text(&nan).unwrap(), "NaN");
+        nan[4..6].copy_from_slice(&SIGN_NINF.to_be_bytes());
+        assert_eq!(numeric_text(&nan).unwrap(), "-Infinity");
     }
 
     #[test]

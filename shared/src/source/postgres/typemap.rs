@@ -1,9 +1,17 @@
 //! PostgreSQL's type map: one `match` from a resolved catalog type to the value shape we write
 //! and the way we read it. The README's type table is the prose form of this file.
 
+use crate::catalog::names::struct_field_names;
 use crate::model::{LossyRule, ReadAs};
 use crate::source::{Mapping, Unsupported};
-use crate::types::{MAX_DECIMAL128_PRECISION, ValueKind};
+use crate::types::{MAX_DECIMAL128_PRECISION, StructField, ValueKind};
+
+/// The longest Glue column type (the Glue API's limit on `Column.Type`): a composite type whose
+/// struct would be longer is exported as its text form.
+const MAX_GLUE_TYPE_CHARS: usize = 131_072;
+
+/// `money` is an int64 count of the smallest currency unit; 19 digits hold every int64.
+const MONEY_PRECISION: u8 = 19;
 
 /// A catalog type with domains already resolved to their base type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,33 +24,115 @@ pub struct PgType {
     pub typtype: char,
     /// For arrays, the element type (itself resolved); `None` otherwise.
     pub element: Option<Box<PgType>>,
+    /// For a composite type, its attributes in order (dropped ones left out); empty otherwise.
+    pub fields: Vec<PgField>,
 }
 
-/// Maps a column's resolved type and type modifier to its export.
-pub fn map_type(ty: &PgType, typmod: i32) -> Result<Mapping, Unsupported> {
+/// One attribute of a composite type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgField {
+    pub name: String,
+    pub ty: PgType,
+    /// The attribute's own typmod, else its domain's (-1 for none).
+    pub typmod: i32,
+    /// `pg_attribute.attndims`: the dimensions an array attribute declares (0 when unknown).
+    pub ndims: i32,
+}
+
+/// What the exporting session says about types whose meaning depends on its settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TypeContext {
+    /// Digits after the decimal point of `money` in the session's `lc_monetary`.
+    pub money_scale: i8,
+}
+
+/// Maps a column's resolved type, type modifier and array dimensions (declared, or read from
+/// the data; below 1 counts as 1) to its export.
+pub fn map_type(
+    ty: &PgType,
+    typmod: i32,
+    dims: i32,
+    ctx: &TypeContext,
+) -> Result<Mapping, Unsupported> {
     if let Some(element) = &ty.element {
-        return map_array(element, typmod);
+        return map_array(element, typmod, dims, ctx);
     }
-    let scalar = map_scalar(ty, typmod)?;
-    Ok(scalar)
+    map_scalar(ty, typmod, ctx)
 }
 
-fn map_array(element: &PgType, typmod: i32) -> Result<Mapping, Unsupported> {
-    let inner = map_scalar(element, typmod)?;
+/// An array of `dims` dimensions becomes `dims` nested lists: a value with another number of
+/// dimensions is flattened into the innermost one (see the decoder), a rule counted as before.
+fn map_array(
+    element: &PgType,
+    typmod: i32,
+    dims: i32,
+    ctx: &TypeContext,
+) -> Result<Mapping, Unsupported> {
+    let inner = map_scalar(element, typmod, ctx)?;
     let mut lossy = inner.lossy;
     lossy.extend([LossyRule::ArrayFlattened, LossyRule::ArrayLowerBoundDropped]);
+    lossy.sort();
+    lossy.dedup();
     let read = match inner.read {
         ReadAs::Native => ReadAs::Native,
         ReadAs::Text | ReadAs::TextArray | ReadAs::Wkb => ReadAs::TextArray,
     };
     Ok(Mapping {
-        kind: ValueKind::List {
-            element: Box::new(inner.kind),
-        },
+        kind: nested_lists(inner.kind, dims),
         read,
         wire: inner.wire,
         lossy,
     })
+}
+
+/// `element` wrapped in `dims` lists (at least one).
+pub fn nested_lists(element: ValueKind, dims: i32) -> ValueKind {
+    (0..dims.max(1)).fold(element, |e, _| ValueKind::List {
+        element: Box::new(e),
+    })
+}
+
+/// A composite type becomes a struct of its attributes, each mapped as a column of its type
+/// would be. The struct is read in PostgreSQL's binary record form, so every attribute must be
+/// readable natively; a composite with an attribute that is not (one exported as its text form,
+/// or of a rejected type), with no attributes, or too wide for Glue is exported as its text
+/// form, as a whole.
+fn map_composite(ty: &PgType, ctx: &TypeContext) -> Mapping {
+    if ty.fields.is_empty() {
+        return as_text();
+    }
+    let mut kinds = Vec::with_capacity(ty.fields.len());
+    let mut wires = Vec::with_capacity(ty.fields.len());
+    let mut lossy = Vec::new();
+    for f in &ty.fields {
+        match map_type(&f.ty, f.typmod, f.ndims, ctx) {
+            Ok(m) if m.read == ReadAs::Native => {
+                kinds.push(m.kind);
+                wires.push(m.wire);
+                lossy.extend(m.lossy);
+            }
+            _ => return as_text(),
+        }
+    }
+    lossy.sort();
+    lossy.dedup();
+    let names = struct_field_names(ty.fields.iter().map(|f| f.name.as_str()));
+    let kind = ValueKind::Struct {
+        fields: names
+            .into_iter()
+            .zip(kinds)
+            .map(|(name, kind)| StructField { name, kind })
+            .collect(),
+    };
+    if kind.glue_type().len() > MAX_GLUE_TYPE_CHARS {
+        return as_text();
+    }
+    Mapping {
+        kind,
+        read: ReadAs::Native,
+        wire: format!("({})", wires.join(",")),
+        lossy,
+    }
 }
 
 fn native(kind: ValueKind, wire: &str) -> Mapping {
@@ -64,12 +154,13 @@ fn as_text() -> Mapping {
     }
 }
 
-fn map_scalar(ty: &PgType, typmod: i32) -> Result<Mapping, Unsupported> {
+fn map_scalar(ty: &PgType, typmod: i32, ctx: &TypeContext) -> Result<Mapping, Unsupported> {
     match ty.typtype {
         // Enum labels travel as text in binary COPY.
         'e' => return Ok(native(ValueKind::Text, "text")),
-        // Composite, range and multirange values: their text form, e.g. `[1,10)` or `(1,"a b")`.
-        'c' | 'r' | 'm' => return Ok(as_text()),
+        'c' => return Ok(map_composite(ty, ctx)),
+        // Range and multirange values: their text form, e.g. `[1,10)`.
+        'r' | 'm' => return Ok(as_text()),
         'p' => {
             return Err(Unsupported(format!(
                 "pseudo-type {} cannot be stored in a table column",
@@ -92,6 +183,14 @@ fn map_scalar(ty: &PgType, typmod: i32) -> Result<Mapping, Unsupported> {
         "float4" => native(ValueKind::Float32, "float4"),
         "float8" => native(ValueKind::Float64, "float8"),
         "numeric" => map_numeric(typmod),
+        // An int64 count of the currency's smallest unit: exact at the session's scale.
+        "money" => native(
+            ValueKind::Decimal {
+                precision: MONEY_PRECISION,
+                scale: ctx.money_scale,
+            },
+            "money",
+        ),
         "text" | "varchar" | "bpchar" | "name" | "json" => native(ValueKind::Text, "text"),
         "jsonb" => native(ValueKind::Text, "jsonb"),
         "bytea" => native(ValueKind::Binary, "bytea"),
@@ -112,11 +211,12 @@ fn map_scalar(ty: &PgType, typmod: i32) -> Result<Mapping, Unsupported> {
             lossy: vec![LossyRule::InfiniteToNull],
             ..native(ValueKind::Interval, "interval")
         },
-        // Athena has no time-of-day type: ISO text `HH:MM:SS[.ffffff][+HH]`.
-        "time" | "timetz" => as_text(),
+        // Athena has no time-of-day type: ISO text `HH:MM:SS[.ffffff][+HH]`, formatted from the
+        // binary form as PostgreSQL's `::text` would (so a composite can hold one).
+        "time" => native(ValueKind::Text, "time"),
+        "timetz" => native(ValueKind::Text, "timetz"),
         // Text forms are the canonical, lossless representation of these.
         "char"
-        | "money"
         | "bit"
         | "varbit"
         | "inet"
@@ -171,7 +271,8 @@ fn map_scalar(ty: &PgType, typmod: i32) -> Result<Mapping, Unsupported> {
 }
 
 /// `numeric(p,s)` fits Decimal128 when `0 <= s <= p <= 38`. Anything else (unconstrained,
-/// wider, negative scale, scale above precision) is exported as its exact text form.
+/// wider, negative scale, scale above precision) is exported as its exact text form, formatted
+/// from the binary form as `numeric_out` does.
 fn map_numeric(typmod: i32) -> Mapping {
     match numeric_precision_scale(typmod) {
         Some((p, s)) if p <= MAX_DECIMAL128_PRECISION as i32 && (0..=p).contains(&s) => Mapping {
@@ -183,7 +284,7 @@ fn map_numeric(typmod: i32) -> Mapping {
             wire: "numeric".into(),
             lossy: vec![LossyRule::NumericSpecialToNull],
         },
-        _ => as_text(),
+        _ => native(ValueKind::Text, "numeric_text"),
     }
 }
 
@@ -209,8 +310,11 @@ mod tests {
             schema: "pg_catalog".into(),
             typtype: 'b',
             element: None,
+            fields: vec![],
         }
     }
+
+    const CTX: TypeContext = TypeContext { money_scale: 2 };
 
     fn typmod(p: i32, s: i32) -> i32 {
         ((p << 16) | (s & 0x7ff)) + 4
@@ -228,16 +332,25 @@ mod tests {
     fn numeric_within_38_digits_is_decimal_else_text() {
         let n = builtin("numeric");
         assert_eq!(
-            map_type(&n, typmod(38, 38)).unwrap().kind,
+            map_type(&n, typmod(38, 38), 1, &CTX).unwrap().kind,
             ValueKind::Decimal {
                 precision: 38,
                 scale: 38
             }
         );
-        assert_eq!(map_type(&n, typmod(39, 2)).unwrap().read, ReadAs::Text);
-        assert_eq!(map_type(&n, -1).unwrap().read, ReadAs::Text);
-        assert_eq!(map_type(&n, typmod(5, -2)).unwrap().read, ReadAs::Text);
-        assert_eq!(map_type(&n, typmod(2, 5)).unwrap().read, ReadAs::Text);
+        assert_eq!(
+            map_type(&n, typmod(39, 2), 1, &CTX).unwrap().wire,
+            "numeric_text"
+        );
+        assert_eq!(map_type(&n, -1, 1, &CTX).unwrap().wire, "numeric_text");
+        assert_eq!(
+            map_type(&n, typmod(5, -2), 1, &CTX).unwrap().wire,
+            "numeric_text"
+        );
+        assert_eq!(
+            map_type(&n, typmod(2, 5), 1, &CTX).unwrap().wire,
+            "numeric_text"
+        );
     }
 
     #[test]
@@ -247,7 +360,7 @@ mod tests {
             element: Some(Box::new(e)),
             ..builtin("x")
         };
-        let ints = map_type(&arr(builtin("int4")), -1).unwrap();
+        let ints = map_type(&arr(builtin("int4")), -1, 1, &CTX).unwrap();
         assert_eq!(
             ints.kind,
             ValueKind::List {
@@ -255,7 +368,7 @@ mod tests {
             }
         );
         assert_eq!(ints.read, ReadAs::Native);
-        let inets = map_type(&arr(builtin("inet")), -1).unwrap();
+        let inets = map_type(&arr(builtin("inet")), -1, 1, &CTX).unwrap();
         assert_eq!(
             inets.kind,
             ValueKind::List {
@@ -266,24 +379,115 @@ mod tests {
     }
 
     #[test]
+    fn declared_dimensions_nest_lists() {
+        let arr = PgType {
+            name: "_int4".into(),
+            element: Some(Box::new(builtin("int4"))),
+            ..builtin("x")
+        };
+        let m = map_type(&arr, -1, 3, &CTX).unwrap();
+        assert_eq!(m.kind.glue_type(), "array<array<array<int>>>");
+        assert_eq!(m.wire, "int4");
+        assert_eq!(
+            map_type(&arr, -1, 0, &CTX).unwrap().kind.glue_type(),
+            "array<int>"
+        );
+    }
+
+    #[test]
+    fn money_is_a_decimal_at_the_sessions_scale() {
+        let m = map_type(&builtin("money"), -1, 0, &TypeContext { money_scale: 3 }).unwrap();
+        assert_eq!(
+            m.kind,
+            ValueKind::Decimal {
+                precision: 19,
+                scale: 3
+            }
+        );
+        assert_eq!(m.read, ReadAs::Native);
+    }
+
+    #[test]
+    fn composites_are_structs_of_their_attributes_or_text() {
+        let field = |name: &str, ty: PgType, ndims: i32| PgField {
+            name: name.into(),
+            ty,
+            typmod: -1,
+            ndims,
+        };
+        let arr = |e: PgType| PgType {
+            name: format!("_{}", e.name),
+            element: Some(Box::new(e)),
+            ..builtin("x")
+        };
+        let composite = |fields: Vec<PgField>| PgType {
+            typtype: 'c',
+            schema: "public".into(),
+            fields,
+            ..builtin("pair")
+        };
+        let inner = composite(vec![field("N", builtin("int8"), 0)]);
+        let outer = composite(vec![
+            field("a b", builtin("int4"), 0),
+            field("in", inner.clone(), 0),
+            field("ins", arr(inner), 1),
+            field("grid", arr(builtin("date")), 2),
+        ]);
+        let m = map_type(&outer, -1, 0, &CTX).unwrap();
+        assert_eq!(
+            m.kind.glue_type(),
+            "struct<a_b:int,in:struct<n:bigint>,ins:array<struct<n:bigint>>,grid:array<array<date>>>"
+        );
+        assert_eq!(m.wire, "(int4,(int8),(int8),date)");
+        assert_eq!(m.read, ReadAs::Native);
+        assert!(m.lossy.contains(&LossyRule::InfiniteToNull));
+        // An unconstrained numeric and a time are text decoded from their binary forms.
+        let texts = composite(vec![
+            field("n", builtin("numeric"), 0),
+            field("t", builtin("timetz"), 0),
+        ]);
+        let m = map_type(&texts, -1, 0, &CTX).unwrap();
+        assert_eq!(m.kind.glue_type(), "struct<n:string,t:string>");
+        assert_eq!(m.wire, "(numeric_text,timetz)");
+        // An attribute read as text makes the whole composite text.
+        let with_inet = composite(vec![field("ip", builtin("inet"), 0)]);
+        assert_eq!(
+            map_type(&with_inet, -1, 0, &CTX).unwrap().read,
+            ReadAs::Text
+        );
+        assert_eq!(
+            map_type(&composite(vec![]), -1, 0, &CTX).unwrap().read,
+            ReadAs::Text
+        );
+    }
+
+    #[test]
     fn enums_extensions_and_unknowns() {
         let e = PgType {
             typtype: 'e',
             schema: "public".into(),
             ..builtin("mood")
         };
-        assert_eq!(map_type(&e, -1).unwrap(), native(ValueKind::Text, "text"));
+        assert_eq!(
+            map_type(&e, -1, 1, &CTX).unwrap(),
+            native(ValueKind::Text, "text")
+        );
         let ext = PgType {
             schema: "public".into(),
             ..builtin("citext")
         };
-        assert_eq!(map_type(&ext, -1).unwrap().read, ReadAs::Text);
+        assert_eq!(map_type(&ext, -1, 1, &CTX).unwrap().read, ReadAs::Text);
         let unknown = builtin("made_up");
-        assert!(map_type(&unknown, -1).unwrap_err().0.contains("made_up"));
+        assert!(
+            map_type(&unknown, -1, 1, &CTX)
+                .unwrap_err()
+                .0
+                .contains("made_up")
+        );
         let pseudo = PgType {
             typtype: 'p',
             ..builtin("anyelement")
         };
-        assert!(map_type(&pseudo, -1).is_err());
+        assert!(map_type(&pseudo, -1, 1, &CTX).is_err());
     }
 }
