@@ -303,7 +303,14 @@ async fn two_runs_started_together(dest: Dest) {
         _ => panic!("neither published:\n{a:?}\n{b:?}"),
     };
     assert!(won.1.contains("manifest"), "{won:?}");
-    assert_lease_refusal(&lost, None);
+    // Started together, the loser meets the winner's lease, unless the winner got through its
+    // whole export before the loser finished planning (a loaded machine may delay a process
+    // that long): then the loser is refused as already published. Either way it wrote nothing.
+    if error_line(&lost.2).contains("already published") {
+        assert_eq!(lost.0, Some(2), "{lost:?}");
+    } else {
+        assert_lease_refusal(&lost, None);
+    }
     assert_published(&dest.objects("x").await, &rows);
     assert_later_runs_change_nothing(&dest, &db, "x").await;
 }
