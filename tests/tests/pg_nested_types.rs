@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use snapex::ExportConfig;
+use snapex::manifest::TableManifest;
 use snapex::model::LossyRule;
 use snapex::pipeline::{Quiet, run_export};
 use snapex_tests::{TestDb, duckdb, manifest_table, pyarrow_read, read_manifest, temp_dir};
@@ -85,15 +86,7 @@ async fn composites_and_multidimensional_arrays_round_trip() {
     // Glue types, as the manifest (and so the TableInput) names them.
     let manifest = read_manifest(&root);
     let things = manifest_table(&manifest, "things");
-    let glue = |n: &str| {
-        things
-            .columns
-            .iter()
-            .find(|c| c.name == n)
-            .unwrap()
-            .glue_type
-            .clone()
-    };
+    let glue = |n: &str| glue_type_of(things, n);
     let shape = shape_glue();
     for (column, want) in [
         ("amount", "decimal(19,2)".to_string()),
@@ -223,15 +216,7 @@ async fn composites_and_multidimensional_arrays_round_trip() {
 
     // Dimensions no column declares are read from the data.
     let derived = manifest_table(&manifest, "derived");
-    let dglue = |n: &str| {
-        derived
-            .columns
-            .iter()
-            .find(|c| c.name == n)
-            .unwrap()
-            .glue_type
-            .clone()
-    };
+    let dglue = |n: &str| glue_type_of(derived, n);
     assert_eq!(dglue("same"), "array<array<int>>");
     assert_eq!(dglue("mixed"), "array<int>");
     assert_eq!(dglue("never"), "array<int>");
@@ -339,4 +324,13 @@ async fn money_is_exact_at_the_sessions_currency_scale() {
         ));
         assert_eq!(duck, [pg], "{locale}: sum");
     }
+}
+
+/// The Glue type the manifest (and so the TableInput) gives column `name` of `table`.
+fn glue_type_of(table: &TableManifest, name: &str) -> String {
+    let column = table.columns.iter().find(|c| c.name == name);
+    column
+        .unwrap_or_else(|| panic!("no column {name}"))
+        .glue_type
+        .clone()
 }

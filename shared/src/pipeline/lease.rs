@@ -179,6 +179,16 @@ struct LeaseDir {
 }
 
 impl LeaseDir {
+    fn new(dest: &Destination, dir: Path, what: String, export_id: &str) -> LeaseDir {
+        LeaseDir {
+            store: dest.store.clone(),
+            url: dest.url.clone(),
+            dir,
+            what,
+            export_id: export_id.to_string(),
+        }
+    }
+
     fn path(&self, generation: u64) -> Path {
         self.dir.clone().join(format!("{generation}.json"))
     }
@@ -331,13 +341,7 @@ impl Lease {
         me: &RunIdentity,
         how: Take,
     ) -> Result<Arc<Lease>> {
-        let dir = LeaseDir {
-            store: dest.store.clone(),
-            url: dest.url.clone(),
-            dir,
-            what,
-            export_id: export_id.to_string(),
-        };
+        let dir = LeaseDir::new(dest, dir, what, export_id);
         // A serverless attempt that loses a race for the next generation takes the one
         // after: the newest attempt is the one the state machine waits for.
         let mut tries = 0;
@@ -397,13 +401,7 @@ impl Lease {
         export_id: &str,
         me: &RunIdentity,
     ) -> Result<Arc<Lease>> {
-        let dir = LeaseDir {
-            store: dest.store.clone(),
-            url: dest.url.clone(),
-            dir,
-            what,
-            export_id: export_id.to_string(),
-        };
+        let dir = LeaseDir::new(dest, dir, what, export_id);
         match dir.highest().await? {
             Some(l) if l.state == LeaseState::Held => Ok(Lease::new(dir, me.clone(), l.generation)),
             Some(l) if l.state == LeaseState::Published => Err(dir.published(&l)),
