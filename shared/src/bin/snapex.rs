@@ -127,7 +127,7 @@ struct Selection {
     partition_by: Vec<String>,
 
     /// A TOML file with [[partition]] entries (table, column, by, width), the same rules as
-    /// --partition-by; see the README.
+    /// --partition-by; see docs/partitions.md.
     #[arg(long, value_name = "FILE")]
     config: Option<std::path::PathBuf>,
 }
