@@ -5,7 +5,7 @@
 #      listed below (the AWS CLI, SAM, cargo, the mariadb client), which the docs show in
 #      commands to run;
 #   2. every page of docs/ is linked from README.md, and every relative link to a .md page
-#      points at a file that exists.
+#      points at a file that exists and, with a #fragment, at one of its headings.
 # Needs only the snapex binary: ${CARGO_TARGET_DIR:-target}/debug/snapex if it is there and newer
 # than every source of it, else `cargo run -q -p snapex --` (which builds it first). Exits non-zero, naming each problem, if any check fails.
 set -euo pipefail
@@ -61,11 +61,22 @@ for page in docs/*.md; do
         failed=1
     fi
 done
+# anchors FILE: the anchors of FILE's headings, as GitHub makes them (outside code blocks).
+anchors() {
+    awk '/^```/{code=!code} !code && /^#+ /' "$1" | sed -E 's/^#+ //' | tr 'A-Z' 'a-z' |
+        sed -E 's/[^a-z0-9 _-]//g; s/ /-/g'
+}
 for file in "${docs[@]}"; do
     dir=$(dirname "$file")
-    for link in $(grep -oE '\]\([^)#: ]+\.md' "$file" | sed 's/^](//'); do
-        if [[ ! -f "$dir/$link" ]]; then
-            echo "FAIL: $file links $link, which does not exist" >&2
+    for link in $(grep -oE '\]\([^):# ]*(\.md)?(#[^) ]*)?\)' "$file" | sed 's/^](//; s/)$//'); do
+        page=${link%%#*}
+        [[ "$page" == *.md || -z "$page" ]] || continue
+        [[ -n "$page" ]] && target=$dir/$page || target=$file
+        if [[ ! -f "$target" ]]; then
+            echo "FAIL: $file links $link, and $target does not exist" >&2
+            failed=1
+        elif [[ "$link" == *#* ]] && ! anchors "$target" | grep -qxF -- "${link#*#}"; then
+            echo "FAIL: $file links $link, and $target has no such heading" >&2
             failed=1
         fi
     done
