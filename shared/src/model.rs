@@ -1,6 +1,6 @@
 //! What the source tells us about its tables, and the units of work the planner makes from it.
-//! These are plain serde types: the CLI passes them between stages, and the serverless
-//! workflow will pass them between states.
+//! These are plain serde types: the CLI passes them between stages, and the serverless steps
+//! through the records under the export's `_work/` folder.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
