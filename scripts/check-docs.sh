@@ -5,7 +5,8 @@
 #      listed below (the AWS CLI, SAM, cargo, the mariadb client), which the docs show in
 #      commands to run;
 #   2. every page of docs/ is linked from README.md, and every relative link to a .md page
-#      points at a file that exists and, with a #fragment, at one of its headings.
+#      points at a file that exists and, with a #fragment, at one of its headings;
+#   3. every path of this repository the docs name in backquotes (`shared/src/plan.rs`) exists.
 # Needs only the snapex binary: ${CARGO_TARGET_DIR:-target}/debug/snapex if it is there and newer
 # than every source of it, else `cargo run -q -p snapex --` (which builds it first). Exits non-zero, naming each problem, if any check fails.
 set -euo pipefail
@@ -82,7 +83,16 @@ for file in "${docs[@]}"; do
     done
 done
 
+# Every file of this repository the docs name in backquotes exists.
+for path in $(grep -ohE '`(shared|tests|functions|scripts|bench|statemachine|docs|\.ci)/[A-Za-z0-9_./-]+`' "${docs[@]}" | tr -d '`' | sort -u); do
+    if [[ ! -e "$path" ]]; then
+        echo "FAIL: the docs name $path, which does not exist:" >&2
+        grep -nF -- "\`$path\`" "${docs[@]}" | sed 's/^/  /' >&2
+        failed=1
+    fi
+done
+
 if ((failed)); then
     exit 1
 fi
-echo "check-docs: every flag is in a --help, every page is linked"
+echo "check-docs: every flag is in a --help, every page is linked, every named file exists"
