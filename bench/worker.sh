@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What one chunk worker does per core: the figures behind the README's Lambda sizing table.
+# What one chunk worker does per core: the figures behind docs/performance.md's Lambda sizing table.
 # On the 22-column table of peers.sh, in one run, median of RUNS:
 #   copy      psql binary COPY into /dev/null (one backend, no decoding): what a source sends
 #   1 core    snapex export -j 1 pinned to one CPU (taskset): decoding and encoding share it

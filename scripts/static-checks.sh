@@ -12,7 +12,9 @@
 #   6. `sam build` of every function, through scripts/sam-build.sh, which checks that each
 #      function's bootstrap is where SAM packages it (skip with SNAPEX_SKIP_LAMBDA_BUILD=1; CI
 #      runs it). It builds for x86_64: the arm64 standard library cannot be installed on the
-#      build machines.
+#      build machines;
+#   7. scripts/check-docs.sh: every flag the README and docs/ name is in a --help, and every
+#      page of docs/ is linked from the README.
 # Every check runs; the script exits non-zero if any failed.
 #
 # The tools are pinned and installed on first use under ~/.cache/snapex-tools
@@ -340,6 +342,10 @@ else
         fail "sam build (scripts/sam-build.sh x86_64)"
     fi
 fi
+
+# --- 7. the docs name only flags that exist, and link every page --------------------------
+echo "== scripts/check-docs.sh"
+if scripts/check-docs.sh; then ok "docs: flags in --help, every page linked"; else fail "docs (scripts/check-docs.sh)"; fi
 
 if ((${#failures[@]})); then
     echo "static-checks: ${#failures[@]} failed:" >&2

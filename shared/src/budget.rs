@@ -3,8 +3,8 @@
 //! plans a chunk bigger than this (it splits the table, or refuses it at Plan), because a call
 //! that reaches its timeout is not retried and would fail the export on every run.
 //!
-//! The figures are the README's ("Sizing ExportChunk and `max_concurrency`"): a worker needs
-//! about 1 CPU-second per 210 MB of the source's COPY stream, Lambda gives one vCPU at
+//! The figures are docs/performance.md's ("Sizing ExportChunk and `max_concurrency`"): a
+//! worker needs about 1 CPU-second per 210 MB of the source's COPY stream, Lambda gives one vCPU at
 //! 1,769 MB (proportionally less below), and one worker never goes faster than one backend
 //! sends, about 150 MB/s.
 

@@ -1,5 +1,5 @@
 //! One typed configuration for a whole export, validated once. The CLI builds it from flags;
-//! the Lambdas will build it from their environment and payloads.
+//! the Lambdas from the job in their payload (`service::job`) and their environment.
 
 use crate::error::{Error, Result};
 use crate::plan::PlanConfig;

@@ -1,8 +1,8 @@
 //! Snapex's core: read a relational database in key ranges and write Parquet that Athena can
 //! query, with a manifest that accounts for every table, file, row and lossy value.
 //!
-//! Both front ends are thin callers of [`pipeline`]: the `snapex` CLI (feature `cli`) and, in
-//! a later step, the Lambda functions in `functions/`.
+//! Both front ends are thin callers of [`pipeline`]: the `snapex` CLI (feature `cli`) and the
+//! Lambda functions in `functions/`.
 
 pub mod budget;
 pub mod catalog;

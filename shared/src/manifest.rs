@@ -1,4 +1,5 @@
-//! The export manifest: written last, it is what makes an export published. It lists every
+//! The export manifest: written once every file is verified (before the run report and
+//! `_SUCCESS`), it is what makes an export published. It lists every
 //! table with its columns (source, Parquet and Glue types, lossy rules and how often they fired)
 //! and files, and every table that was left out with the reason. It also maps every table and
 //! column to its name in Glue and Athena, and every column to its name in the Parquet files.

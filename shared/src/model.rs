@@ -1,6 +1,6 @@
 //! What the source tells us about its tables, and the units of work the planner makes from it.
-//! These are plain serde types: the CLI passes them between stages, and the serverless
-//! workflow will pass them between states.
+//! These are plain serde types: the CLI passes them between stages, and the serverless steps
+//! through the records under the export's `_work/` folder.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -43,7 +43,7 @@ pub struct ColumnDesc {
     /// The engine's name for the wire form the decoder receives (domains resolved; the
     /// element's for arrays), e.g. `int4`, `jsonb`. Opaque outside the engine's module.
     pub wire: String,
-    /// Documented lossy rules that may apply to this column's values (see the README's type table).
+    /// Documented lossy rules that may apply to this column's values (see docs/types.md).
     pub lossy_rules: Vec<LossyRule>,
     /// An array column whose number of dimensions the catalog does not declare: the planner
     /// reads it from the data, inside the export's snapshot, before the table is planned
@@ -66,8 +66,8 @@ pub enum ReadAs {
     Wkb,
 }
 
-/// A rule that changes a value the target cannot represent. Each one is listed in the README's
-/// type table, and the manifest records which columns it applies to and how often it fired.
+/// A rule that changes a value the target cannot represent. Each one is listed in
+/// docs/types.md, and the manifest records which columns it applies to and how often it fired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LossyRule {

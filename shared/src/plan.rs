@@ -18,7 +18,7 @@ pub struct PlanConfig {
     pub target_file_bytes: u64,
     /// How many bytes of source storage make one byte of zstd Parquet. Row stores carry
     /// per-row headers, alignment padding and free space that columnar compression removes;
-    /// 4 is a conservative middle for typical OLTP tables (measured figures go in the README).
+    /// 4 is a conservative middle for typical OLTP tables (figures: docs/performance.md).
     pub source_bytes_per_file_byte: f64,
     /// At most this many whole small tables share one chunk, so a chunk of empty tables still
     /// finishes quickly.

@@ -543,7 +543,7 @@ async fn postgres_corpus_every_table_every_row_every_column() {
     assert_eq!(names, live);
     assert!(live.len() > 200 && live.len() < 302, "{}", live.len());
 
-    // Names: lowercase and unique, the README's collision example, and the mapping listed.
+    // Names: lowercase and unique, docs/catalog.md's collision example, and the mapping listed.
     check_names(&m);
     let mixed = table(&m, "public", "MixedCase");
     assert_eq!(

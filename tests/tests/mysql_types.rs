@@ -1,6 +1,6 @@
 //! Every MySQL/MariaDB type in the type map, exported and read back from the Parquet files.
 //! Expected values are written out by hand: they are what the server holds (checked with the
-//! `mariadb` client), in Arrow's own display form, or what the README's lossy rules say.
+//! `mariadb` client), in Arrow's own display form, or what docs/types.md's lossy rules say.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

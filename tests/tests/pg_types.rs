@@ -1,6 +1,6 @@
 //! Every PostgreSQL type in the type map, exported and read back from the Parquet files.
 //! Expected values are written out by hand: they are what PostgreSQL holds, in Arrow's own
-//! display form, or what the README's lossy rules say.
+//! display form, or what docs/types.md's lossy rules say.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -5,8 +5,9 @@
 //! - [`context`]: SDK clients (with `AWS_ENDPOINT_URL` honoured, for moto) and the functions'
 //!   settings from their environment;
 //! - [`rds`], [`sfn`], [`secrets`]: the adapters, idempotent where they create or delete;
-//! - [`steps`]: one `handle(input, &Context)` per function (trigger, restore, check-instance,
-//!   cleanup), callable in-process;
+//! - [`steps`]: one `handle(input, &Context)` per function (trigger and its hourly sweep,
+//!   restore, check-instance, plan, export-chunk, finalize, cleanup, watch), callable
+//!   in-process;
 //! - [`error`]: [`StepError`], whose name Step Functions sees as the error, and the
 //!   classification of SDK errors;
 //! - [`lambda`]: running a handler under the Lambda runtime with JSON logs;

@@ -1,5 +1,5 @@
 //! What can stop a registration, classified like the core's errors ([`snapex::ErrorClass`]) so
-//! the command line (and later a Lambda's error boundary) can tell "fix the request" from
+//! the command line and the Finalize Lambda's error boundary can tell "fix the request" from
 //! "try again" without parsing text.
 
 use aws_sdk_glue::error::{ProvideErrorMetadata, SdkError};

@@ -50,10 +50,12 @@ enum Command {
     ///   <dest>/<export-id>/<schema>/<table>/part-<key range>.parquet
     ///   <dest>/<export-id>/<schema>/<table>/<key>=<value>/part-*.parquet   (--partition-by)
     ///   <dest>/<export-id>/_catalog/       (Glue table and partition inputs, Athena DDL)
-    ///   <dest>/<export-id>/manifest.json   (written last: the export is published)
-    ///   <dest>/<export-id>/_SUCCESS
+    ///   <dest>/<export-id>/manifest.json   (the export is published)
+    ///   <dest>/<export-id>/report.json     (the run report)
+    ///   <dest>/<export-id>/_SUCCESS        (written last)
     ///
-    /// S3 destinations take credentials and region from the usual AWS_* variables.
+    /// S3 destinations take credentials and region from the usual AWS_* variables or a role
+    /// (web identity, container, instance). Every flag: docs/cli.md.
     #[command(verbatim_doc_comment)]
     Export(ExportArgs),
     /// Discover and plan an export without reading or writing any table: how many tables,
@@ -108,8 +110,8 @@ struct Selection {
     #[arg(short = 'x', long = "exclude", value_name = "PATTERN")]
     exclude: Vec<String>,
 
-    /// Target size of each Parquet file (e.g. 128MiB, 1GiB). Tables are split by primary key
-    /// into ranges of about this size; small tables share a task.
+    /// Target size of each Parquet file (e.g. 128MiB, 1GiB). Big tables are split into key
+    /// or block ranges of about this size; small tables share a task. At least 1MiB.
     #[arg(long, value_name = "SIZE", default_value = "128MiB", value_parser = snapex::config::parse_size)]
     target_file_size: u64,
 
@@ -127,7 +129,7 @@ struct Selection {
     partition_by: Vec<String>,
 
     /// A TOML file with [[partition]] entries (table, column, by, width), the same rules as
-    /// --partition-by; see the README.
+    /// --partition-by; see docs/partitions.md.
     #[arg(long, value_name = "FILE")]
     config: Option<std::path::PathBuf>,
 }

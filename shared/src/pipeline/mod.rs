@@ -1,7 +1,7 @@
 //! Runs an export: discover and plan, run chunks on a bounded pool of readers (all inside one
 //! snapshot), verify every file, write the Glue/Athena catalog files, then publish the
-//! manifest. Used by the CLI; the Lambdas will call the same chunk and finalize steps one at a
-//! time.
+//! manifest. Used by the CLI; the Lambdas run the same plan, chunk and finalize work one step
+//! per invocation (`steps`).
 //!
 //! `chunks` holds the reader pool and the per-piece read-and-write loop; `publish` everything
 //! after the last chunk: verification, leftovers, catalog files and the manifest; `empty` the

@@ -1,5 +1,6 @@
 //! MySQL's and MariaDB's type map: one `match` from `information_schema.COLUMNS` to the value
-//! shape we write and the way we read it. The README's MySQL type table is the prose form.
+//! shape we write and the way we read it. The MySQL type table in docs/types.md is the prose
+//! form.
 
 use crate::model::{LossyRule, ReadAs};
 use crate::source::{Mapping, Unsupported};

@@ -1,5 +1,5 @@
 //! PostgreSQL's type map: one `match` from a resolved catalog type to the value shape we write
-//! and the way we read it. The README's type table is the prose form of this file.
+//! and the way we read it. Its prose form is the PostgreSQL type table in docs/types.md.
 
 use crate::catalog::names::struct_field_names;
 use crate::model::{LossyRule, ReadAs};
