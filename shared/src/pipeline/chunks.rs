@@ -13,8 +13,8 @@ use super::Progress;
 use super::work::{ChunkRecord, to_json};
 use crate::config::RetryPolicy;
 use crate::error::{Error, Result};
+use crate::layout::Layout;
 use crate::model::{Chunk, LossyRule, Piece, TableDesc, TableName};
-use crate::sink::layout::Layout;
 use crate::sink::{Destination, FileWritten, ParquetOptions, PieceWriter};
 use crate::source::{Reader, ReaderFactory};
 use crate::stop::Stop;
@@ -37,7 +37,7 @@ pub(super) struct Workers {
     pub(super) dest: Destination,
     pub(super) layout: Layout,
     pub(super) parquet: ParquetOptions,
-    pub(super) batch: crate::config::BatchLimits,
+    pub(super) batch: crate::limits::BatchLimits,
     pub(super) queue: Mutex<VecDeque<Chunk>>,
     pub(super) progress: Arc<dyn Progress>,
     pub(super) retry: RetryPolicy,

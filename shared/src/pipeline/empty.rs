@@ -21,8 +21,8 @@ use super::publish::sort_pieces;
 use super::steps::OBJECTS_AT_ONCE;
 use crate::columns::table_schema;
 use crate::error::Result;
+use crate::layout::Layout;
 use crate::model::{HivePartition, PartFilter, PartitionBy, Piece, TableDesc, TableName};
-use crate::sink::layout::Layout;
 use crate::sink::{Destination, ParquetOptions, PieceWriter};
 
 /// Writes a zero-row file for every table of `order` that no result in `results` wrote a file

@@ -14,10 +14,10 @@ use super::{PieceResult, Progress};
 use crate::catalog::{self, ExportInfo, TableEntry, names, partitions};
 use crate::config::ExportConfig;
 use crate::error::{Error, Result};
+use crate::layout::{Layout, REPORT};
 use crate::manifest::{FORMAT, FileEntry, Manifest, SourceManifest, TableManifest, Totals};
 use crate::model::{LossyRule, SkippedTable, TableDesc, TableName};
-use crate::report::RunReport;
-use crate::sink::layout::{Layout, REPORT};
+use crate::pipeline::report::RunReport;
 use crate::sink::{Destination, FileWritten};
 use crate::source::SourceInfo;
 

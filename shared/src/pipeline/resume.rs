@@ -17,9 +17,9 @@ use super::work::{ChunkRecord, ChunkSpec, ExportPlan, from_json, to_json};
 use super::{Opened, Prepared, Progress, check_unpublished, open_source, take_export_lease};
 use crate::config::ExportConfig;
 use crate::error::{Error, Result};
+use crate::layout::Layout;
 use crate::model::{Chunk, TableDesc};
 use crate::sink::Destination;
-use crate::sink::layout::Layout;
 
 /// Chunks whose records and files are checked at once when resuming.
 const CHUNKS_CHECKED_AT_ONCE: usize = 8;

@@ -36,11 +36,11 @@ use super::work::{ChunkRecord, ChunkSpec, ExportPlan, FailureRecord, from_json, 
 use super::{ExportSummary, Progress, Quiet, export_plan, open_destination, open_source, summary};
 use crate::config::{ExportConfig, RetryPolicy};
 use crate::error::{Error, Result};
+use crate::layout::Layout;
 use crate::manifest::Manifest;
 use crate::model::{Piece, TableDesc, TableName};
-use crate::report::RunReport;
+use crate::pipeline::report::RunReport;
 use crate::sink::Destination;
-use crate::sink::layout::Layout;
 use crate::source::{ReaderFactory, SourceUrl};
 
 /// Small objects written or read at once.

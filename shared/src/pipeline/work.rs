@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::PieceResult;
 use super::publish::GlueNames;
-use crate::config::BatchLimits;
 use crate::error::{Error, Result};
+use crate::limits::BatchLimits;
 use crate::manifest::SourceManifest;
 use crate::model::{Chunk, SkippedTable, TableDesc, TableName};
 use crate::sink::ParquetOptions;
