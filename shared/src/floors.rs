@@ -9,11 +9,12 @@
 //!    source's batch limits (`limits`), the stop signal.
 //! 2. `logic`: pure computation over them: planning, partitioning rules, catalog shapes and
 //!    names, Arrow columns, the manifest.
-//! 3. `io`: what reads and writes: the sources and the sink.
+//! 3. `io`: what reads and writes: the sources, the sink, and the `_work/` records a run
+//!    keeps between its steps (`work`; they carry the sink's Parquet options and files).
 //! 4. `config`: what one export is asked to do, built from the floors' own options; the
 //!    pipeline's input.
-//! 5. `orchestration`: the pipeline (with its `_work/` records and the run report), the
-//!    metrics drawn from those records, and the serverless service.
+//! 5. `orchestration`: the pipeline (with the run report), the metrics drawn from the
+//!    `_work/` records, and the serverless service.
 //!
 //! The CLI (`bin/snapex.rs`) and the Lambda functions sit on top, as other crates.
 
@@ -36,7 +37,7 @@ pub const FLOORS: &[(&str, &[&str])] = &[
             "manifest",
         ],
     ),
-    ("io", &["source", "sink"]),
+    ("io", &["source", "sink", "work"]),
     ("config", &["config"]),
     ("orchestration", &["pipeline", "metrics", "service"]),
 ];

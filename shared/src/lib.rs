@@ -24,6 +24,7 @@ pub mod sink;
 pub mod source;
 pub mod stop;
 pub mod types;
+pub mod work;
 
 pub use config::ExportConfig;
 pub use error::{Error, ErrorClass, Result};

@@ -16,7 +16,6 @@ use std::collections::{BTreeMap, HashMap};
 
 use futures::{StreamExt, TryStreamExt};
 
-use super::PieceResult;
 use super::publish::sort_pieces;
 use super::steps::OBJECTS_AT_ONCE;
 use crate::columns::table_schema;
@@ -24,6 +23,7 @@ use crate::error::Result;
 use crate::layout::Layout;
 use crate::model::{HivePartition, PartFilter, PartitionBy, Piece, TableDesc, TableName};
 use crate::sink::{Destination, ParquetOptions, PieceWriter};
+use crate::work::PieceResult;
 
 /// Writes a zero-row file for every table of `order` that no result in `results` wrote a file
 /// for, and records it in `results`: as the file of the table's first piece, or as a result

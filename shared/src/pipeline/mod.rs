@@ -15,11 +15,12 @@ mod publish;
 pub mod report;
 mod resume;
 mod steps;
-mod work;
 
-pub use chunks::PieceResult;
+/// The `_work/` records, where they were before they moved to their own module.
+pub use crate::work::{
+    ChunkRecord, ChunkSpec, ExportPlan, FailureRecord, PieceResult, PlannedTable,
+};
 pub use steps::{PlanStep, chunk_step, finalize_step, first_failure, plan_step};
-pub use work::{ChunkRecord, ChunkSpec, ExportPlan, FailureRecord, PlannedTable};
 
 use chunks::{Workers, run_workers};
 use lease::{Lease, Leases, RunIdentity, Take};

@@ -8,9 +8,8 @@ use object_store::path::Path;
 
 use futures::{StreamExt, TryStreamExt};
 
+use super::Progress;
 use super::lease::Lease;
-use super::work::{ChunkRecord, ExportPlan};
-use super::{PieceResult, Progress};
 use crate::catalog::{self, ExportInfo, TableEntry, names, partitions};
 use crate::config::ExportConfig;
 use crate::error::{Error, Result};
@@ -20,6 +19,7 @@ use crate::model::{LossyRule, SkippedTable, TableDesc, TableName};
 use crate::pipeline::report::RunReport;
 use crate::sink::{Destination, FileWritten};
 use crate::source::SourceInfo;
+use crate::work::{ChunkRecord, ExportPlan, GlueNames, PieceResult};
 
 /// Catalog files written at once: each is one small PUT, and an export may have thousands.
 const CATALOG_WRITES_AT_ONCE: usize = 32;
@@ -311,12 +311,6 @@ pub(super) async fn remove_strays(
         )));
     }
     Ok(())
-}
-
-/// The export's names in Glue: its database, and each exported table's.
-pub(super) struct GlueNames {
-    pub(super) database: String,
-    pub(super) tables: HashMap<TableName, String>,
 }
 
 /// The Glue database is `--glue-database`, else named after the source database; tables are

@@ -31,8 +31,6 @@ use super::lease::{Lease, LeaseState, Leases, RunIdentity, Take};
 use super::planning::{Planned, discover_and_plan};
 use super::publish::glue_database;
 use super::publish::{publish, verify};
-use super::work::PlannedTable;
-use super::work::{ChunkRecord, ChunkSpec, ExportPlan, FailureRecord, from_json, to_json};
 use super::{ExportSummary, Progress, Quiet, export_plan, open_destination, open_source, summary};
 use crate::config::{ExportConfig, RetryPolicy};
 use crate::error::{Error, Result};
@@ -42,6 +40,8 @@ use crate::model::{Piece, TableDesc, TableName};
 use crate::pipeline::report::RunReport;
 use crate::sink::Destination;
 use crate::source::{ReaderFactory, SourceUrl};
+use crate::work::PlannedTable;
+use crate::work::{ChunkRecord, ChunkSpec, ExportPlan, FailureRecord, from_json, to_json};
 
 /// Small objects written or read at once.
 pub(super) const OBJECTS_AT_ONCE: usize = 32;
