@@ -16,8 +16,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use futures::{StreamExt, TryStreamExt};
 
-use super::publish::sort_pieces;
-use super::steps::OBJECTS_AT_ONCE;
+use super::OBJECTS_AT_ONCE;
+use super::order::sort_pieces;
 use crate::columns::table_schema;
 use crate::error::Result;
 use crate::layout::Layout;

@@ -10,6 +10,7 @@
 mod chunks;
 mod empty;
 pub mod lease;
+mod order;
 mod planning;
 mod publish;
 pub mod report;
@@ -44,6 +45,9 @@ use crate::plan::number_largest_first;
 use crate::sink::{Destination, FileWritten};
 use crate::source::TableFilter;
 use crate::source::{Session, SessionOptions};
+
+/// Small objects written or read at once.
+const OBJECTS_AT_ONCE: usize = 32;
 
 /// What a running export reports. Every method has a no-op default.
 pub trait Progress: Send + Sync {

@@ -10,6 +10,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::Progress;
 use super::lease::Lease;
+use super::order::sort_pieces;
 use crate::catalog::{self, ExportInfo, TableEntry, names, partitions};
 use crate::config::ExportConfig;
 use crate::error::{Error, Result};
@@ -526,40 +527,6 @@ pub(super) fn build_manifest(m: ManifestInput<'_>) -> Manifest {
         skipped: m.skipped,
         totals,
     }
-}
-
-/// A table's pieces in manifest order: by partition (in catalog order), then leaf partition
-/// (in catalog order), then key or block range, then file, so the order does not depend on
-/// which reader finished first.
-pub(super) fn sort_pieces(t: &TableDesc, pieces: &mut [&PieceResult], layout: &Layout) {
-    fn value(r: &PieceResult) -> Option<&str> {
-        r.piece.hive.as_ref().and_then(|h| h.value.as_deref())
-    }
-    let leaf = |r: &PieceResult| {
-        r.piece
-            .partition
-            .as_ref()
-            .and_then(|name| t.partitions.iter().position(|l| &l.name == name))
-    };
-    pieces.sort_by(|a, b| {
-        let by_partition = match &t.partition_by {
-            Some(p) => partitions::value_order(&p.by, value(a), value(b)),
-            None => std::cmp::Ordering::Equal,
-        };
-        by_partition
-            .then_with(|| leaf(a).cmp(&leaf(b)))
-            .then_with(|| {
-                a.piece
-                    .range
-                    .map(|x| x.lo)
-                    .cmp(&b.piece.range.map(|x| x.lo))
-            })
-            .then_with(|| {
-                layout
-                    .piece_file(&a.piece)
-                    .cmp(&layout.piece_file(&b.piece))
-            })
-    });
 }
 
 #[cfg(test)]

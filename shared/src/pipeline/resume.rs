@@ -10,10 +10,10 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::lease::{Lease, Leases, RunIdentity, Take};
 use super::publish::{existing_objects, foreign_objects_error, put_all};
-use super::steps::{
-    OBJECTS_AT_ONCE, add_tables, delete_all, finished, read_specs, with_tables, work_records,
+use super::steps::{add_tables, delete_all, finished, read_specs, with_tables, work_records};
+use super::{
+    OBJECTS_AT_ONCE, Opened, Prepared, Progress, check_unpublished, open_source, take_export_lease,
 };
-use super::{Opened, Prepared, Progress, check_unpublished, open_source, take_export_lease};
 use crate::config::ExportConfig;
 use crate::error::{Error, Result};
 use crate::layout::Layout;

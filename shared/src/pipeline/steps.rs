@@ -31,7 +31,10 @@ use super::lease::{Lease, LeaseState, Leases, RunIdentity, Take};
 use super::planning::{Planned, discover_and_plan};
 use super::publish::glue_database;
 use super::publish::{publish, verify};
-use super::{ExportSummary, Progress, Quiet, export_plan, open_destination, open_source, summary};
+use super::{
+    ExportSummary, OBJECTS_AT_ONCE, Progress, Quiet, export_plan, open_destination, open_source,
+    summary,
+};
 use crate::config::{ExportConfig, RetryPolicy};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
@@ -42,9 +45,6 @@ use crate::sink::Destination;
 use crate::source::{ReaderFactory, SourceUrl};
 use crate::work::PlannedTable;
 use crate::work::{ChunkRecord, ChunkSpec, ExportPlan, FailureRecord, from_json, to_json};
-
-/// Small objects written or read at once.
-pub(super) const OBJECTS_AT_ONCE: usize = 32;
 
 /// What planning a serverless run produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
