@@ -1,7 +1,8 @@
 //! The core's floors, bottom up. A module imports only from its own floor and the floors
 //! below it; the test here reads every `crate::` path (and `super::` reaching another
 //! top-level module) under `shared/src` and fails on an import from a floor above, and on a
-//! circle between top-level modules. Unit tests (everything from a file's first `#[cfg(test)]`
+//! circle between top-level modules or between the children of one module (a child and its
+//! parent may import each other). Unit tests (everything from a file's first `#[cfg(test)]`
 //! at the start of a line on) may reach up to build their inputs: the floors bind the library.
 //!
 //! 1. `leaf`: plain types every floor shares: errors, the model, value kinds, the names the
@@ -222,11 +223,11 @@ mod tests {
         );
     }
 
-    #[test]
-    fn no_circle_between_top_level_modules() {
+    /// The circles in a graph given by its edges, each as the set of modules on it.
+    fn circles(edges: impl IntoIterator<Item = (String, String)>) -> BTreeSet<String> {
         let mut reach: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for i in imports() {
-            reach.entry(i.from).or_default().insert(i.to);
+        for (from, to) in edges {
+            reach.entry(from).or_default().insert(to);
         }
         // The transitive closure: small enough to compute by repeating until nothing changes.
         loop {
@@ -254,6 +255,96 @@ mod tests {
                 circles.insert(format!("{circle:?}"));
             }
         }
+        circles
+    }
+
+    #[test]
+    fn no_circle_between_top_level_modules() {
+        let circles = circles(imports().into_iter().map(|i| (i.from, i.to)));
+        assert!(circles.is_empty(), "circles: {circles:?}");
+    }
+
+    /// The module paths a line names through `crate::` or `super::`, each as far as it goes.
+    fn paths(line: &str, here: &[String]) -> Vec<Vec<String>> {
+        let segments = |mut s: &str| -> Vec<String> {
+            let mut out = Vec::new();
+            loop {
+                let seg: String = s.chars().take_while(|c| is_ident(*c)).collect();
+                if seg.is_empty() {
+                    break;
+                }
+                s = &s[seg.len()..];
+                out.push(seg);
+                match s.strip_prefix("::") {
+                    Some(t) => s = t,
+                    None => break,
+                }
+            }
+            out
+        };
+        let mut found = Vec::new();
+        for (i, _) in line.match_indices("crate::") {
+            if i > 0 && line[..i].ends_with(|c: char| is_ident(c) || c == ':') {
+                continue;
+            }
+            found.push(segments(&line[i + "crate::".len()..]));
+        }
+        let mut rest = line;
+        while let Some(i) = rest.find("super::") {
+            let preceded = i > 0 && rest[..i].ends_with(|c: char| is_ident(c) || c == ':');
+            let mut tail = &rest[i..];
+            let mut ups = 0;
+            while let Some(t) = tail.strip_prefix("super::") {
+                ups += 1;
+                tail = t;
+            }
+            if !preceded && ups <= here.len() {
+                let mut path = here[..here.len() - ups].to_vec();
+                path.extend(segments(tail));
+                found.push(path);
+            }
+            rest = tail;
+        }
+        found
+    }
+
+    /// The children of one module importing each other in a circle (a child importing its
+    /// parent, or the parent its children, is fine).
+    #[test]
+    fn no_circle_between_a_modules_children() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let is_child = |top: &str, child: &str| {
+            src.join(top).join(format!("{child}.rs")).is_file()
+                || src.join(top).join(child).join("mod.rs").is_file()
+        };
+        let mut files = Vec::new();
+        rust_files(&src, &mut files);
+        let mut edges = Vec::new();
+        for file in files {
+            let here = module_path(file.strip_prefix(&src).unwrap());
+            if here.len() < 2 || here[0] == "bin" {
+                continue;
+            }
+            let text = std::fs::read_to_string(&file).unwrap();
+            for line in text.lines() {
+                if line.starts_with("#[cfg(test)]") {
+                    break;
+                }
+                if line.trim_start().starts_with("//") {
+                    continue;
+                }
+                for path in paths(line, &here) {
+                    if path.len() >= 2
+                        && path[0] == here[0]
+                        && path[1] != here[1]
+                        && is_child(&path[0], &path[1])
+                    {
+                        edges.push((format!("{}::{}", here[0], here[1]), path[..2].join("::")));
+                    }
+                }
+            }
+        }
+        let circles = circles(edges);
         assert!(circles.is_empty(), "circles: {circles:?}");
     }
 }
