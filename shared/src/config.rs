@@ -6,33 +6,7 @@ use crate::plan::PlanConfig;
 use crate::sink::ParquetOptions;
 use crate::source::SourceUrl;
 
-/// When a reader cuts a batch: whichever limit is reached first. Together with the row-group
-/// size these bound a reader's memory whatever the table's size or width.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct BatchLimits {
-    pub rows: usize,
-    /// Bytes of source wire data.
-    pub bytes: usize,
-}
-
-impl BatchLimits {
-    /// The rows a reader's column builders make room for up front: a batch's worth, but no
-    /// more than the byte limit allows for `columns` columns of a few bytes each, so a
-    /// 1,600-column table does not reserve 8,192 rows in every builder to fill a few hundred.
-    pub fn initial_rows(&self, columns: usize) -> usize {
-        let by_bytes = self.bytes / (columns.max(1) * 16);
-        self.rows.min(8192).min(by_bytes.max(256))
-    }
-}
-
-impl Default for BatchLimits {
-    fn default() -> Self {
-        BatchLimits {
-            rows: 65_536,
-            bytes: 8 * 1024 * 1024,
-        }
-    }
-}
+pub use crate::limits::BatchLimits;
 
 #[derive(Debug, Clone)]
 pub struct ExportConfig {
@@ -122,18 +96,6 @@ impl RetryPolicy {
             .with_max_times(self.retries as usize)
             .with_jitter()
             .build()
-    }
-}
-
-/// A TOML parse error of `text` on one line, with the line it is on when known.
-pub(crate) fn toml_error(text: &str, e: &toml::de::Error) -> String {
-    let line = e
-        .span()
-        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-    let message = crate::error::one_line(e.message());
-    match line {
-        Some(n) => format!("line {n}: {message}"),
-        None => message,
     }
 }
 

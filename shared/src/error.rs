@@ -391,6 +391,18 @@ fn full(e: &dyn std::error::Error) -> String {
         .join(" ")
 }
 
+/// A TOML parse error of `text` on one line, with the line it is on when known.
+pub(crate) fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let line = e
+        .span()
+        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    let message = one_line(e.message());
+    match line {
+        Some(n) => format!("line {n}: {message}"),
+        None => message,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,9 @@ pub mod catalog;
 pub mod columns;
 pub mod config;
 pub mod error;
+pub mod floors;
+pub mod layout;
+pub mod limits;
 pub mod manifest;
 pub mod memory;
 pub mod metrics;
@@ -16,12 +19,14 @@ pub mod model;
 pub mod partitioning;
 pub mod pipeline;
 pub mod plan;
-pub mod report;
 pub mod service;
 pub mod sink;
 pub mod source;
 pub mod stop;
 pub mod types;
+pub mod work;
 
 pub use config::ExportConfig;
 pub use error::{Error, ErrorClass, Result};
+/// The run report stays reachable where it was before it moved under the pipeline.
+pub use pipeline::report;

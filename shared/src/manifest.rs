@@ -10,10 +10,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::catalog::names::{ColumnName, column_names};
+use crate::model::SourceInfo;
 use crate::model::{
     ColumnDesc, KeyRange, LossyRule, PartitionBy, Partitioning, ReadAs, SkippedTable, TableDesc,
 };
-use crate::source::SourceInfo;
 
 pub const FORMAT: &str = "snapex-manifest/1";
 

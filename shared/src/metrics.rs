@@ -11,7 +11,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::pipeline::ChunkRecord;
+use crate::work::ChunkRecord;
 
 /// The CloudWatch namespace of every metric here.
 pub const NAMESPACE: &str = "Snapex";
@@ -301,8 +301,8 @@ pub fn temporary_instances(
 mod tests {
     use super::*;
     use crate::model::{Piece, TableName};
-    use crate::pipeline::PieceResult;
     use crate::sink::FileWritten;
+    use crate::work::PieceResult;
 
     const T: i64 = 1_764_600_000_123;
 

@@ -369,3 +369,16 @@ pub struct Chunk {
     pub pieces: Vec<Piece>,
     pub estimated_bytes: u64,
 }
+
+/// Where and what we read, without the password (safe to log and to put in the manifest).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SourceInfo {
+    pub engine: &'static str,
+    pub version: String,
+    pub database: String,
+    pub endpoint: String,
+    /// Connections the server accepts from ordinary users (PostgreSQL's `max_connections`
+    /// less its superuser reserve, MySQL's `max_connections`): what caps how many chunks can
+    /// read at once.
+    pub max_connections: u64,
+}

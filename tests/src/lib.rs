@@ -204,8 +204,8 @@ pub fn display_strings(batch: &RecordBatch, column: &str) -> Vec<String> {
 /// All rows of one table of a local export, as one batch.
 pub fn read_table(export_root: &Path, schema: &str, table: &str) -> RecordBatch {
     let dir = export_root
-        .join(snapex::sink::layout::escape_segment(schema))
-        .join(snapex::sink::layout::escape_segment(table));
+        .join(snapex::layout::escape_segment(schema))
+        .join(snapex::layout::escape_segment(table));
     let batches = read_parquet_dir(&dir);
     assert!(!batches.is_empty(), "no parquet files in {}", dir.display());
     arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()

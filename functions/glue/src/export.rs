@@ -12,8 +12,8 @@ use snapex::catalog::{
     BatchCreatePartition, CATALOG_DIR, DATABASE_FILE, DatabaseInput, PartitionInput,
     TABLE_INPUT_SUFFIX, TableInput, is_partitions_file_name,
 };
+use snapex::layout::{MANIFEST, SUCCESS};
 use snapex::manifest::Manifest;
-use snapex::sink::layout::{MANIFEST, SUCCESS};
 use snapex::sink::{Destination, Target};
 
 use crate::error::GlueError;

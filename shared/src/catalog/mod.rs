@@ -31,34 +31,10 @@ pub use glue::{
 use crate::error::{Error, Result};
 use crate::model::TableDesc;
 
-/// The folder under the export root holding the catalog files. The leading `_` keeps it apart
-/// from every schema folder (an escaped path segment never starts with `_`), and makes Athena,
-/// Hive, Spark and Glue crawlers skip it, as they skip `_SUCCESS`.
-pub const CATALOG_DIR: &str = "_catalog";
-/// The `DatabaseInput` file in [`CATALOG_DIR`].
-pub const DATABASE_FILE: &str = "database.json";
-/// A table's `TableInput` file in [`CATALOG_DIR`] is `<glue table>` plus this.
-pub const TABLE_INPUT_SUFFIX: &str = ".table.json";
-/// A table's Athena DDL file in [`CATALOG_DIR`] is `<glue table>` plus this.
-pub const DDL_SUFFIX: &str = ".sql";
-/// A table's partitions files in [`CATALOG_DIR`] are `<glue table>` plus this, a number of at
-/// least four digits counting from 1, and [`PARTITIONS_SUFFIX`].
-pub const PARTITIONS_INFIX: &str = ".partitions-";
-pub const PARTITIONS_SUFFIX: &str = ".json";
-
-/// The name of a table's `n`th partitions file (from 1): `<glue table>.partitions-0001.json`.
-pub fn partitions_file_name(glue_table: &str, n: usize) -> String {
-    format!("{glue_table}{PARTITIONS_INFIX}{n:04}{PARTITIONS_SUFFIX}")
-}
-
-/// True for a file name [`partitions_file_name`] gives.
-pub fn is_partitions_file_name(name: &str) -> bool {
-    name.strip_suffix(PARTITIONS_SUFFIX)
-        .and_then(|n| n.rsplit_once(PARTITIONS_INFIX))
-        .is_some_and(|(table, n)| {
-            !table.is_empty() && n.len() >= 4 && n.bytes().all(|b| b.is_ascii_digit())
-        })
-}
+pub use crate::layout::{
+    CATALOG_DIR, DATABASE_FILE, DDL_SUFFIX, PARTITIONS_INFIX, PARTITIONS_SUFFIX,
+    TABLE_INPUT_SUFFIX, is_partitions_file_name, partitions_file_name,
+};
 
 /// Glue limits a table's or database's description to 2048 characters.
 const MAX_DESCRIPTION_CHARS: usize = 2048;
@@ -179,8 +155,8 @@ pub fn table_input(e: &ExportInfo<'_>, t: &TableEntry<'_>) -> TableInput {
                 format!(
                     "{}/ holds the rows whose value is empty: Glue has no empty partition \
                      value, and the NULL partition has {}",
-                    crate::partitioning::folder_segment(&p.key, Some(v)),
-                    crate::partitioning::DEFAULT_PARTITION
+                    crate::layout::folder_segment(&p.key, Some(v)),
+                    crate::layout::DEFAULT_PARTITION
                 ),
             );
         }

@@ -16,9 +16,8 @@ use std::collections::BTreeMap;
 use super::glue::{
     BatchCreatePartition, Column, MAX_PARTITIONS_PER_BATCH, PartitionInput, TableInput,
 };
+use crate::layout::{DEFAULT_PARTITION, escape_segment, folder_segment};
 use crate::model::{PartitionBy, Partitioning};
-use crate::partitioning::{DEFAULT_PARTITION, folder_segment};
-use crate::sink::layout::escape_segment;
 
 /// The table parameter saying whether projection is on and, when it is off, why.
 pub const PROJECTION_STATUS: &str = "snapex.projection";

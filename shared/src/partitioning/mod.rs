@@ -20,11 +20,9 @@ use serde::Deserialize;
 
 use crate::catalog::names;
 use crate::error::{Error, Result};
+pub use crate::layout::{DEFAULT_PARTITION, folder_segment};
 use crate::model::{Granularity, PartitionBy, Partitioning, TableDesc};
 use crate::types::ValueKind;
-
-/// The folder name of the default partition (NULL values), as Hive, Spark and Athena spell it.
-pub const DEFAULT_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
 
 /// At most this many value partitions per table: each is one read with an equality filter.
 pub const MAX_VALUE_PARTITIONS: usize = 10_000;
@@ -205,7 +203,7 @@ pub fn rules_from_toml(text: &str, file: &str) -> Result<Vec<PartitionRule>> {
         partition: Vec<RuleEntry>,
     }
     let parsed: File = toml::from_str(text).map_err(|e| {
-        let message = crate::config::toml_error(text, &e);
+        let message = crate::error::toml_error(text, &e);
         Error::InvalidInput(format!("config file {file}: {message}"))
     })?;
     parsed
@@ -438,19 +436,6 @@ pub fn default_bucket_width(min: i64, max: i64, files: u64) -> u64 {
         chosen = round[round.len() - 2];
     }
     u64::try_from(chosen).unwrap_or(u64::MAX)
-}
-
-/// The folder segment of one partition: `<key>=<value>`, the value escaped as path segments
-/// are (every byte but `[A-Za-z0-9._-]` as `%XX`, a leading `_` or `.` too), NULL as
-/// [`DEFAULT_PARTITION`] (which no escaped value can spell: its leading `_` would be escaped)
-/// and the empty string as nothing at all (`key=`).
-pub fn folder_segment(key: &str, value: Option<&str>) -> String {
-    let value = match value {
-        None => DEFAULT_PARTITION.to_string(),
-        Some("") => String::new(),
-        Some(v) => crate::sink::layout::escape_segment(v),
-    };
-    format!("{key}={value}")
 }
 
 /// The value a folder segment's value part stands for: the inverse of [`folder_segment`].

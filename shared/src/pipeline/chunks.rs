@@ -1,7 +1,7 @@
 //! The reader pool: a bounded number of readers, each taking chunks from a shared queue and
 //! writing each piece of a chunk to its own Parquet file.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -10,25 +10,14 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::Progress;
-use super::work::{ChunkRecord, to_json};
 use crate::config::RetryPolicy;
 use crate::error::{Error, Result};
-use crate::model::{Chunk, LossyRule, Piece, TableDesc, TableName};
-use crate::sink::layout::Layout;
+use crate::layout::Layout;
+use crate::model::{Chunk, Piece, TableDesc, TableName};
 use crate::sink::{Destination, FileWritten, ParquetOptions, PieceWriter};
 use crate::source::{Reader, ReaderFactory};
 use crate::stop::Stop;
-
-/// One piece's outcome.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct PieceResult {
-    pub piece: Piece,
-    pub file: Option<FileWritten>,
-    pub lossy: BTreeMap<String, BTreeMap<LossyRule, u64>>,
-    /// Seconds spent reading and writing the piece (its last attempt).
-    #[serde(default)]
-    pub seconds: f64,
-}
+use crate::work::{ChunkRecord, PieceResult, to_json};
 
 /// What every worker shares.
 pub(super) struct Workers {
@@ -37,7 +26,7 @@ pub(super) struct Workers {
     pub(super) dest: Destination,
     pub(super) layout: Layout,
     pub(super) parquet: ParquetOptions,
-    pub(super) batch: crate::config::BatchLimits,
+    pub(super) batch: crate::limits::BatchLimits,
     pub(super) queue: Mutex<VecDeque<Chunk>>,
     pub(super) progress: Arc<dyn Progress>,
     pub(super) retry: RetryPolicy,

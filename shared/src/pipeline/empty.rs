@@ -16,14 +16,14 @@ use std::collections::{BTreeMap, HashMap};
 
 use futures::{StreamExt, TryStreamExt};
 
-use super::PieceResult;
-use super::publish::sort_pieces;
-use super::steps::OBJECTS_AT_ONCE;
+use super::OBJECTS_AT_ONCE;
+use super::order::sort_pieces;
 use crate::columns::table_schema;
 use crate::error::Result;
+use crate::layout::Layout;
 use crate::model::{HivePartition, PartFilter, PartitionBy, Piece, TableDesc, TableName};
-use crate::sink::layout::Layout;
 use crate::sink::{Destination, ParquetOptions, PieceWriter};
+use crate::work::PieceResult;
 
 /// Writes a zero-row file for every table of `order` that no result in `results` wrote a file
 /// for, and records it in `results`: as the file of the table's first piece, or as a result

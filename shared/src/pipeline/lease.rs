@@ -549,7 +549,7 @@ impl Leases {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sink::layout::Layout;
+    use crate::layout::Layout;
 
     fn someone(host: &str) -> RunIdentity {
         RunIdentity {

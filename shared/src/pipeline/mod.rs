@@ -10,15 +10,18 @@
 mod chunks;
 mod empty;
 pub mod lease;
+mod order;
 mod planning;
 mod publish;
+pub mod report;
 mod resume;
 mod steps;
-mod work;
 
-pub use chunks::PieceResult;
+/// The `_work/` records, where they were before they moved to their own module.
+pub use crate::work::{
+    ChunkRecord, ChunkSpec, ExportPlan, FailureRecord, PieceResult, PlannedTable,
+};
 pub use steps::{PlanStep, chunk_step, finalize_step, first_failure, plan_step};
-pub use work::{ChunkRecord, ChunkSpec, ExportPlan, FailureRecord, PlannedTable};
 
 use chunks::{Workers, run_workers};
 use lease::{Lease, Leases, RunIdentity, Take};
@@ -34,14 +37,17 @@ use chrono::Utc;
 
 use crate::config::ExportConfig;
 use crate::error::{Error, Result};
+use crate::layout::{Layout, MANIFEST, escape_segment};
 use crate::manifest::{SourceManifest, Totals};
 use crate::model::{Chunk, PartitionBy, Piece, ProfileGroup, SkippedTable, TableDesc, TableName};
+use crate::pipeline::report::RunReport;
 use crate::plan::number_largest_first;
-use crate::report::RunReport;
-use crate::sink::layout::{Layout, MANIFEST, escape_segment};
 use crate::sink::{Destination, FileWritten};
 use crate::source::TableFilter;
 use crate::source::{Session, SessionOptions};
+
+/// Small objects written or read at once.
+const OBJECTS_AT_ONCE: usize = 32;
 
 /// What a running export reports. Every method has a no-op default.
 pub trait Progress: Send + Sync {

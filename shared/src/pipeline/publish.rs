@@ -8,18 +8,19 @@ use object_store::path::Path;
 
 use futures::{StreamExt, TryStreamExt};
 
+use super::Progress;
 use super::lease::Lease;
-use super::work::{ChunkRecord, ExportPlan};
-use super::{PieceResult, Progress};
+use super::order::sort_pieces;
 use crate::catalog::{self, ExportInfo, TableEntry, names, partitions};
 use crate::config::ExportConfig;
 use crate::error::{Error, Result};
+use crate::layout::{Layout, REPORT};
 use crate::manifest::{FORMAT, FileEntry, Manifest, SourceManifest, TableManifest, Totals};
 use crate::model::{LossyRule, SkippedTable, TableDesc, TableName};
-use crate::report::RunReport;
-use crate::sink::layout::{Layout, REPORT};
+use crate::pipeline::report::RunReport;
 use crate::sink::{Destination, FileWritten};
 use crate::source::SourceInfo;
+use crate::work::{ChunkRecord, ExportPlan, GlueNames, PieceResult};
 
 /// Catalog files written at once: each is one small PUT, and an export may have thousands.
 const CATALOG_WRITES_AT_ONCE: usize = 32;
@@ -313,12 +314,6 @@ pub(super) async fn remove_strays(
     Ok(())
 }
 
-/// The export's names in Glue: its database, and each exported table's.
-pub(super) struct GlueNames {
-    pub(super) database: String,
-    pub(super) tables: HashMap<TableName, String>,
-}
-
 /// The Glue database is `--glue-database`, else named after the source database; tables are
 /// named by [`names::table_names`] over every exported table, so collisions resolve the same
 /// way however the work was split.
@@ -532,40 +527,6 @@ pub(super) fn build_manifest(m: ManifestInput<'_>) -> Manifest {
         skipped: m.skipped,
         totals,
     }
-}
-
-/// A table's pieces in manifest order: by partition (in catalog order), then leaf partition
-/// (in catalog order), then key or block range, then file, so the order does not depend on
-/// which reader finished first.
-pub(super) fn sort_pieces(t: &TableDesc, pieces: &mut [&PieceResult], layout: &Layout) {
-    fn value(r: &PieceResult) -> Option<&str> {
-        r.piece.hive.as_ref().and_then(|h| h.value.as_deref())
-    }
-    let leaf = |r: &PieceResult| {
-        r.piece
-            .partition
-            .as_ref()
-            .and_then(|name| t.partitions.iter().position(|l| &l.name == name))
-    };
-    pieces.sort_by(|a, b| {
-        let by_partition = match &t.partition_by {
-            Some(p) => partitions::value_order(&p.by, value(a), value(b)),
-            None => std::cmp::Ordering::Equal,
-        };
-        by_partition
-            .then_with(|| leaf(a).cmp(&leaf(b)))
-            .then_with(|| {
-                a.piece
-                    .range
-                    .map(|x| x.lo)
-                    .cmp(&b.piece.range.map(|x| x.lo))
-            })
-            .then_with(|| {
-                layout
-                    .piece_file(&a.piece)
-                    .cmp(&layout.piece_file(&b.piece))
-            })
-    });
 }
 
 #[cfg(test)]

@@ -31,20 +31,20 @@ use super::lease::{Lease, LeaseState, Leases, RunIdentity, Take};
 use super::planning::{Planned, discover_and_plan};
 use super::publish::glue_database;
 use super::publish::{publish, verify};
-use super::work::PlannedTable;
-use super::work::{ChunkRecord, ChunkSpec, ExportPlan, FailureRecord, from_json, to_json};
-use super::{ExportSummary, Progress, Quiet, export_plan, open_destination, open_source, summary};
+use super::{
+    ExportSummary, OBJECTS_AT_ONCE, Progress, Quiet, export_plan, open_destination, open_source,
+    summary,
+};
 use crate::config::{ExportConfig, RetryPolicy};
 use crate::error::{Error, Result};
+use crate::layout::Layout;
 use crate::manifest::Manifest;
 use crate::model::{Piece, TableDesc, TableName};
-use crate::report::RunReport;
+use crate::pipeline::report::RunReport;
 use crate::sink::Destination;
-use crate::sink::layout::Layout;
 use crate::source::{ReaderFactory, SourceUrl};
-
-/// Small objects written or read at once.
-pub(super) const OBJECTS_AT_ONCE: usize = 32;
+use crate::work::PlannedTable;
+use crate::work::{ChunkRecord, ChunkSpec, ExportPlan, FailureRecord, from_json, to_json};
 
 /// What planning a serverless run produced.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -220,7 +220,7 @@ impl ServiceConfig {
             detail,
         };
         let raw: RawConfig =
-            toml::from_str(text).map_err(|e| bad(crate::config::toml_error(text, &e)))?;
+            toml::from_str(text).map_err(|e| bad(crate::error::toml_error(text, &e)))?;
         let defaults = Defaults {
             destination: raw.destination.or_else(|| deployment.default_destination()),
             instance_class: raw.instance_class,

@@ -10,6 +10,6 @@ pub const MAP_FAILED: &str = "States.ExceedToleratedFailureThreshold";
 
 /// Where chunk `chunk`'s failure record goes, relative to the destination's root.
 pub fn failure_record_path(export_id: &str, chunk: usize) -> String {
-    let layout = crate::sink::layout::Layout::new(&object_store::path::Path::default(), export_id);
+    let layout = crate::layout::Layout::new(&object_store::path::Path::default(), export_id);
     layout.work_failed(chunk).to_string()
 }

@@ -3,7 +3,6 @@
 
 mod encoding;
 pub mod fenced;
-pub mod layout;
 mod parquet_file;
 
 pub use parquet_file::{FileWritten, ParquetOptions, PieceWriter};
@@ -119,7 +118,7 @@ impl Destination {
 
     /// The full URL of the folder `dir` (a path in this store), ending in `/`: what Athena
     /// takes as a table's `LOCATION`. The path's segments are used as stored (escaped by
-    /// [`layout`]), so the URL names exactly the objects that were written.
+    /// [`crate::layout`]), so the URL names exactly the objects that were written.
     pub fn folder_url(&self, dir: &Path) -> String {
         let base = self.base.trim_end_matches('/');
         if dir.as_ref().is_empty() {

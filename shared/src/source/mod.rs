@@ -14,25 +14,14 @@ use std::collections::BTreeMap;
 use arrow::array::RecordBatch;
 use glob::Pattern;
 
-use crate::config::BatchLimits;
 use crate::error::{Error, Result};
+use crate::limits::BatchLimits;
 use crate::model::{
     KeyRange, LossyRule, PartFilter, Partitioning, ProfileGroup, SkippedTable, TableDesc, TableName,
 };
 use crate::source::timeouts::ReadLimit;
 
-/// Where and what we read, without the password (safe to log and to put in the manifest).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct SourceInfo {
-    pub engine: &'static str,
-    pub version: String,
-    pub database: String,
-    pub endpoint: String,
-    /// Connections the server accepts from ordinary users (PostgreSQL's `max_connections`
-    /// less its superuser reserve, MySQL's `max_connections`): what caps how many chunks can
-    /// read at once.
-    pub max_connections: u64,
-}
+pub use crate::model::SourceInfo;
 
 /// One table as discovered, before filtering.
 pub enum Discovered {

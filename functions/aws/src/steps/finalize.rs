@@ -18,7 +18,7 @@ pub async fn handle(input: StepInput, ctx: &Context) -> Result<Finalized, StepEr
         finalize_step(&job.destination, endpoint, &job.export_id, Arc::new(Quiet)).await?;
     let export_url = summary
         .manifest
-        .strip_suffix(&format!("/{}", snapex::sink::layout::MANIFEST))
+        .strip_suffix(&format!("/{}", snapex::layout::MANIFEST))
         .unwrap_or(&summary.manifest)
         .to_string();
     let glue = |e: snapex_glue::GlueError| StepError::of_class(e.class(), e.to_string());

@@ -18,7 +18,7 @@ use crate::source::LossyCounts;
 use crate::source::timeouts::ReadLimit;
 use crate::types::ValueKind;
 
-use crate::config::BatchLimits;
+use crate::limits::BatchLimits;
 
 /// A running COPY of one piece.
 pub struct PieceReader {

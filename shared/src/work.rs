@@ -1,19 +1,35 @@
 //! What one export carries from planning to publishing. The CLI keeps it in memory; a
 //! serverless run writes it under the export's `_work/` folder between its steps, where each
-//! step (a Lambda with no memory of the others) reads what it needs.
+//! step (a Lambda with no memory of the others) reads what it needs. The run report and the
+//! metrics read these records too, so they live apart from the pipeline that writes them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::PieceResult;
-use super::publish::GlueNames;
-use crate::config::BatchLimits;
 use crate::error::{Error, Result};
+use crate::limits::BatchLimits;
 use crate::manifest::SourceManifest;
-use crate::model::{Chunk, SkippedTable, TableDesc, TableName};
-use crate::sink::ParquetOptions;
+use crate::model::{Chunk, LossyRule, Piece, SkippedTable, TableDesc, TableName};
+use crate::sink::{FileWritten, ParquetOptions};
+
+/// One piece's outcome.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PieceResult {
+    pub piece: Piece,
+    pub file: Option<FileWritten>,
+    pub lossy: BTreeMap<String, BTreeMap<LossyRule, u64>>,
+    /// Seconds spent reading and writing the piece (its last attempt).
+    #[serde(default)]
+    pub seconds: f64,
+}
+
+/// The export's names in Glue: its database, and each exported table's.
+pub struct GlueNames {
+    pub database: String,
+    pub tables: HashMap<TableName, String>,
+}
 
 /// Everything after planning needs but the chunks themselves.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -53,18 +69,18 @@ pub struct PlannedTable {
 }
 
 impl ExportPlan {
-    pub(super) fn order(&self) -> Vec<TableName> {
+    pub(crate) fn order(&self) -> Vec<TableName> {
         self.tables.iter().map(|t| t.desc.name.clone()).collect()
     }
 
-    pub(super) fn table_map(&self) -> HashMap<TableName, TableDesc> {
+    pub(crate) fn table_map(&self) -> HashMap<TableName, TableDesc> {
         self.tables
             .iter()
             .map(|t| (t.desc.name.clone(), t.desc.clone()))
             .collect()
     }
 
-    pub(super) fn glue(&self) -> GlueNames {
+    pub(crate) fn glue(&self) -> GlueNames {
         GlueNames {
             database: self.glue_database.clone(),
             tables: self
@@ -116,11 +132,11 @@ pub struct FailureRecord {
     pub attempts: u32,
 }
 
-pub(super) fn to_json(what: &str, v: &impl Serialize) -> Result<Vec<u8>> {
+pub(crate) fn to_json(what: &str, v: &impl Serialize) -> Result<Vec<u8>> {
     serde_json::to_vec(v).map_err(|e| Error::Internal(format!("{what}: {e}")))
 }
 
-pub(super) fn from_json<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> Result<T> {
+pub(crate) fn from_json<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|e| {
         Error::Internal(format!(
             "{what} is not what this version of snapex writes: {e}"

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::manifest::{Manifest, Totals};
 use crate::model::{LossyRule, SkippedTable};
-use crate::pipeline::ChunkRecord;
+use crate::work::ChunkRecord;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunReport {

@@ -12,21 +12,66 @@
 //!
 //! `_work/` holds a serverless run's records between its steps: the plan, the chunk list the
 //! Distributed Map reads, each chunk's description, and each chunk's completion or failure.
+//!
+//! Every name the export writes lives here, on the bottom floor (see [`crate::floors`]), so
+//! the catalog, the partitioning rules and the sink all read them from one place.
 
 use object_store::path::Path;
 
-use crate::catalog::{
-    CATALOG_DIR, DATABASE_FILE, DDL_SUFFIX, TABLE_INPUT_SUFFIX, is_partitions_file_name,
-};
 use crate::model::{Piece, TableName};
 
 pub const MANIFEST: &str = "manifest.json";
 pub const SUCCESS: &str = "_SUCCESS";
-/// The run report, next to the manifest (see [`crate::report`]).
+/// The run report, next to the manifest (see [`crate::pipeline::report`]).
 pub const REPORT: &str = "report.json";
 /// The folder of a serverless run's records. Its leading `_` keeps it apart from the schema
 /// folders (escaped segments never start with `_`), and Athena ignores it.
 pub const WORK_DIR: &str = "_work";
+
+/// The folder name of the default partition (NULL values), as Hive, Spark and Athena spell it.
+pub const DEFAULT_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
+
+/// The folder segment of one partition: `<key>=<value>`, the value escaped as path segments
+/// are (every byte but `[A-Za-z0-9._-]` as `%XX`, a leading `_` or `.` too), NULL as
+/// [`DEFAULT_PARTITION`] (which no escaped value can spell: its leading `_` would be escaped)
+/// and the empty string as nothing at all (`key=`).
+pub fn folder_segment(key: &str, value: Option<&str>) -> String {
+    let value = match value {
+        None => DEFAULT_PARTITION.to_string(),
+        Some("") => String::new(),
+        Some(v) => escape_segment(v),
+    };
+    format!("{key}={value}")
+}
+
+/// The folder under the export root holding the catalog files. The leading `_` keeps it apart
+/// from every schema folder (an escaped path segment never starts with `_`), and makes Athena,
+/// Hive, Spark and Glue crawlers skip it, as they skip `_SUCCESS`.
+pub const CATALOG_DIR: &str = "_catalog";
+/// The `DatabaseInput` file in [`CATALOG_DIR`].
+pub const DATABASE_FILE: &str = "database.json";
+/// A table's `TableInput` file in [`CATALOG_DIR`] is `<glue table>` plus this.
+pub const TABLE_INPUT_SUFFIX: &str = ".table.json";
+/// A table's Athena DDL file in [`CATALOG_DIR`] is `<glue table>` plus this.
+pub const DDL_SUFFIX: &str = ".sql";
+/// A table's partitions files in [`CATALOG_DIR`] are `<glue table>` plus this, a number of at
+/// least four digits counting from 1, and [`PARTITIONS_SUFFIX`].
+pub const PARTITIONS_INFIX: &str = ".partitions-";
+pub const PARTITIONS_SUFFIX: &str = ".json";
+
+/// The name of a table's `n`th partitions file (from 1): `<glue table>.partitions-0001.json`.
+pub fn partitions_file_name(glue_table: &str, n: usize) -> String {
+    format!("{glue_table}{PARTITIONS_INFIX}{n:04}{PARTITIONS_SUFFIX}")
+}
+
+/// True for a file name [`partitions_file_name`] gives.
+pub fn is_partitions_file_name(name: &str) -> bool {
+    name.strip_suffix(PARTITIONS_SUFFIX)
+        .and_then(|n| n.rsplit_once(PARTITIONS_INFIX))
+        .is_some_and(|(table, n)| {
+            !table.is_empty() && n.len() >= 4 && n.bytes().all(|b| b.is_ascii_digit())
+        })
+}
 
 /// Escapes one path segment: ASCII letters, digits, `-`, `_` and `.` stay; every other byte of
 /// the UTF-8 form becomes `%XX`. A leading `_` or `.` is escaped too, because Athena, Hive and
@@ -121,7 +166,7 @@ impl Layout {
                 let raw = format!(
                     "{}/{}/{file}",
                     dir.as_ref(),
-                    crate::partitioning::folder_segment(&h.key, h.value.as_deref())
+                    folder_segment(&h.key, h.value.as_deref())
                 );
                 Path::parse(raw).expect("escaped segments are valid path parts")
             }
@@ -133,7 +178,7 @@ impl Layout {
         let raw = format!(
             "{}/{}",
             self.table_dir(table).as_ref(),
-            crate::partitioning::folder_segment(key, value)
+            folder_segment(key, value)
         );
         Path::parse(raw).expect("escaped segments are valid path parts")
     }
