@@ -99,43 +99,19 @@ mod tests {
         names
     }
 
-    /// Every top-level module a line names, through `crate::` or enough `super::`s.
+    /// Every top-level module a line names, through `crate::` or enough `super::`s (a name
+    /// `lib.rs` re-exports counts as its module).
     fn targets(line: &str, here: &[String], root: &BTreeMap<String, String>) -> Vec<String> {
         let mut found = Vec::new();
-        let mut push = |first: &str| {
+        for path in paths(line, here) {
+            let Some(first) = path.first() else {
+                panic!("write one module per `use crate::` line: {line}");
+            };
             if floor_of(first).is_some() {
-                found.push(first.to_string());
+                found.push(first.clone());
             } else if let Some(m) = root.get(first) {
                 found.push(m.clone());
-            } else if first.starts_with('{') {
-                panic!("write one module per `use crate::` line: {line}");
             }
-        };
-        let first_segment = |s: &str| -> String {
-            if s.starts_with('{') {
-                return "{".to_string();
-            }
-            s.chars().take_while(|c| is_ident(*c)).collect()
-        };
-        for (i, _) in line.match_indices("crate::") {
-            if i > 0 && line[..i].ends_with(|c: char| is_ident(c) || c == ':') {
-                continue;
-            }
-            push(&first_segment(&line[i + "crate::".len()..]));
-        }
-        let mut rest = line;
-        while let Some(i) = rest.find("super::") {
-            let preceded = i > 0 && rest[..i].ends_with(|c: char| is_ident(c) || c == ':');
-            let mut tail = &rest[i..];
-            let mut ups = 0;
-            while let Some(t) = tail.strip_prefix("super::") {
-                ups += 1;
-                tail = t;
-            }
-            if !preceded && ups >= here.len() {
-                push(&first_segment(tail));
-            }
-            rest = tail;
         }
         found
     }
