@@ -418,6 +418,11 @@ impl Lease {
         }
     }
 
+    /// The run holding this lease.
+    pub fn run(&self) -> &str {
+        &self.me.run
+    }
+
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
     }

@@ -330,7 +330,7 @@ async fn open_destination(
     let layout = Layout::new(&dest.root, export_id);
     // Checked before the lease too, so that a published export is refused without a write.
     check_unpublished(&dest, &layout, export_id).await?;
-    dest.check_writable(&dest.root).await?;
+    dest.check_writable(&dest.root, &me.run).await?;
     let (_, foreign) = existing_objects(&dest, &layout).await?;
     if !foreign.is_empty() {
         return Err(foreign_objects_error(export_id, &foreign));

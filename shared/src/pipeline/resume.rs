@@ -114,7 +114,7 @@ async fn resume_leased(
         return Err(no_plan(&export_id, &dest));
     };
     check_same_source(&plan, &opened)?;
-    dest.check_writable(&dest.root).await?;
+    dest.check_writable(&dest.root, lease.run()).await?;
     let (_, foreign) = existing_objects(&dest, &layout).await?;
     if !foreign.is_empty() {
         return Err(foreign_objects_error(&export_id, &foreign));

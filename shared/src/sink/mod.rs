@@ -130,8 +130,11 @@ impl Destination {
 
     /// Proves we can write and delete under `prefix` before any work starts, so a wrong
     /// bucket or a read-only folder fails in a second, not after an hour of reading.
-    pub async fn check_writable(&self, prefix: &Path) -> Result<()> {
-        let probe = prefix.clone().join(".snapex-write-probe");
+    ///
+    /// The probe is named after `run`, so runs checking one destination at once do not delete
+    /// each other's probe.
+    pub async fn check_writable(&self, prefix: &Path, run: &str) -> Result<()> {
+        let probe = prefix.clone().join(format!(".snapex-write-probe-{run}"));
         self.store
             .put(&probe, PutPayload::from_static(b"probe"))
             .await
