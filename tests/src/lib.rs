@@ -420,6 +420,39 @@ fn pyarrow_script(script: &str, args: &[String]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// `snapex export` of `source` into export `id` under `dest`, with 1 MiB target files, no
+/// progress bar and only error logs (retries are logged as warnings; the tests read the one
+/// error line), nothing taken from the caller's `SNAPEX_SOURCE` or `AWS_ENDPOINT_URL`, stdout
+/// and stderr piped; `extra` arguments go last.
+pub fn export_command(
+    source: &str,
+    dest: impl AsRef<std::ffi::OsStr>,
+    id: &str,
+    extra: &[&str],
+) -> Command {
+    let mut c = Command::new(snapex_bin());
+    c.args(["export", "--no-progress", "--export-id", id, "--dest"])
+        .arg(dest)
+        .args(["--source", source, "--target-file-size", "1MiB"])
+        .args(extra)
+        .env_remove("SNAPEX_SOURCE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("SNAPEX_LOG", "error")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    c
+}
+
+/// Gives a child process the fake credentials a test S3 server (moto) takes, and nothing from
+/// the user's session or profile.
+pub fn with_test_s3_credentials(c: &mut Command) -> &mut Command {
+    c.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+}
+
 /// Sets the AWS variables object_store reads for a test server (moto accepts any credentials).
 pub fn fake_aws_env() {
     // SAFETY: set before any thread of this test reads the environment; every test sets the same values.

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use snapex::report::RunReport;
 use snapex_tests::faults::{FaultProxy, PrivatePostgres};
 use snapex_tests::{
-    MyDb, S3Server, TestDb, display_strings, files_under, read_manifest, read_parquet_file,
-    snapex_bin, temp_dir,
+    MyDb, S3Server, TestDb, display_strings, export_command, files_under, read_manifest,
+    read_parquet_file, snapex_bin, temp_dir, with_test_s3_credentials,
 };
 
 /// Rows of the test table: id, then every other column in display form ("NULL" for NULL).
@@ -104,21 +104,6 @@ fn assert_local_export(root: &Path, source: &Rows) -> RunReport {
     serde_json::from_slice(&std::fs::read(root.join("report.json")).unwrap()).unwrap()
 }
 
-fn export_cmd(source: &str, dest: &Path, id: &str, extra: &[&str]) -> Command {
-    let mut c = Command::new(snapex_bin());
-    c.args(["export", "--no-progress", "--export-id", id, "--dest"])
-        .arg(dest)
-        .args(["--source", source, "--target-file-size", "1MiB"])
-        .args(extra)
-        .env_remove("SNAPEX_SOURCE")
-        .env_remove("AWS_ENDPOINT_URL")
-        // Retries are logged as warnings; the tests read the one error line.
-        .env("SNAPEX_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    c
-}
-
 fn finish(child: Child) -> (Option<i32>, String, String) {
     let out = child.wait_with_output().unwrap();
     (
@@ -172,7 +157,7 @@ async fn pg_reader_terminated_mid_chunk_is_read_again() {
     db.exec(PG_TABLE).await;
     let source = pg_rows(&db.url).await;
     let dest = temp_dir("fault-term");
-    let child = export_cmd(&db.url, &dest, "term", &["-j", "2"])
+    let child = export_command(&db.url, &dest, "term", &["-j", "2"])
         .spawn()
         .unwrap();
 
@@ -218,7 +203,7 @@ async fn export_killed_with_sigkill_is_resumed() {
     let source = pg_rows(&db.url).await;
     let dest = temp_dir("fault-kill");
     let root = dest.join("kill");
-    let mut child = export_cmd(&db.url, &dest, "kill", &["-j", "1"])
+    let mut child = export_command(&db.url, &dest, "kill", &["-j", "1"])
         .spawn()
         .unwrap();
     wait_for("two chunks written", || {
@@ -239,7 +224,12 @@ async fn export_killed_with_sigkill_is_resumed() {
     let len = std::fs::metadata(&damaged).unwrap().len();
     std::fs::write(&damaged, vec![b'x'; len as usize]).unwrap();
 
-    let stdout = run_ok(export_cmd(&db.url, &dest, "kill", &["-j", "1", "--resume"]));
+    let stdout = run_ok(export_command(
+        &db.url,
+        &dest,
+        "kill",
+        &["-j", "1", "--resume"],
+    ));
     assert!(stdout.contains("kept from the interrupted run"), "{stdout}");
     let report = assert_local_export(&root, &source);
     assert_eq!(
@@ -251,7 +241,7 @@ async fn export_killed_with_sigkill_is_resumed() {
 
     // Resuming a published export is refused, and changes nothing.
     let (code, _, stderr) = finish(
-        export_cmd(&db.url, &dest, "kill", &["--resume"])
+        export_command(&db.url, &dest, "kill", &["--resume"])
             .spawn()
             .unwrap(),
     );
@@ -264,7 +254,7 @@ async fn pg_server_restarted_mid_export_fails_visibly_then_resumes() {
     let (pg, url, source) = private_source("restart").await;
     let dest = temp_dir("fault-restart");
     let root = dest.join("restart");
-    let child = export_cmd(&url, &dest, "restart", &["-j", "1", "--retries", "3"])
+    let child = export_command(&url, &dest, "restart", &["-j", "1", "--retries", "3"])
         .spawn()
         .unwrap();
     wait_for("a chunk written", || {
@@ -285,7 +275,12 @@ async fn pg_server_restarted_mid_export_fails_visibly_then_resumes() {
     );
     assert!(!root.join("manifest.json").exists());
 
-    let stdout = run_ok(export_cmd(&url, &dest, "restart", &["-j", "1", "--resume"]));
+    let stdout = run_ok(export_command(
+        &url,
+        &dest,
+        "restart",
+        &["-j", "1", "--resume"],
+    ));
     assert!(stdout.contains("kept from the interrupted run"), "{stdout}");
     let report = assert_local_export(&root, &source);
     assert!(report.chunks_kept >= 1, "{report:?}");
@@ -309,12 +304,9 @@ async fn s3_errors_and_dropped_connections_are_retried() {
     // server, or one dropped after the server handled it, in turn.
     let proxy = FaultProxy::start(upstream, 5);
     let cwd = temp_dir("fault-s3");
-    let mut c = export_cmd(&db.url, Path::new("s3://lake/x"), "s3", &["-j", "2"]);
-    c.args(["--endpoint-url", &proxy.url])
-        .current_dir(&cwd)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1");
+    let mut c = export_command(&db.url, Path::new("s3://lake/x"), "s3", &["-j", "2"]);
+    c.args(["--endpoint-url", &proxy.url]).current_dir(&cwd);
+    with_test_s3_credentials(&mut c);
     run_ok(c);
     assert!(
         proxy.faults() >= 5,
@@ -463,7 +455,7 @@ async fn export_killing_a_reader(
     id: &str,
     extra: &[&str],
 ) -> (Option<i32>, String, String) {
-    let child = export_cmd(&db.url, dest, id, extra).spawn().unwrap();
+    let child = export_command(&db.url, dest, id, extra).spawn().unwrap();
     assert!(
         kill_a_mysql_reader(db).await,
         "no reader was caught in a SELECT"
@@ -506,7 +498,7 @@ async fn mariadb_reader_killed_mid_chunk() {
     );
     let root = dest.join("locked");
     assert!(!root.join("manifest.json").exists());
-    run_ok(export_cmd(
+    run_ok(export_command(
         &db.url,
         &dest,
         "locked",
@@ -581,7 +573,9 @@ async fn interrupt_then_resume(
 ) -> RunReport {
     let dest = temp_dir(&format!("fault-{id}"));
     let root = dest.join(id);
-    let child = export_cmd(source_url, &dest, id, extra).spawn().unwrap();
+    let child = export_command(source_url, &dest, id, extra)
+        .spawn()
+        .unwrap();
     wait_for("a chunk written", || {
         (done_records(&root) >= 1).then_some(())
     });
@@ -722,7 +716,9 @@ async fn before_the_plan_is_recorded_there_is_nothing_to_resume() {
     let admin = db.client().await;
     let dest = temp_dir("fault-noplan");
 
-    let child = export_cmd(&db.url, &dest, "early", &[]).spawn().unwrap();
+    let child = export_command(&db.url, &dest, "early", &[])
+        .spawn()
+        .unwrap();
     let first = snapex_waiting_for_a_lock(&admin, &[]).await;
     signal(&child, "-INT");
     let (code, stdout, stderr) = tokio::task::spawn_blocking(|| finish(child)).await.unwrap();
@@ -734,7 +730,9 @@ async fn before_the_plan_is_recorded_there_is_nothing_to_resume() {
     );
     assert!(files_under(&dest).is_empty(), "{:?}", files_under(&dest));
 
-    let child = export_cmd(&db.url, &dest, "early", &[]).spawn().unwrap();
+    let child = export_command(&db.url, &dest, "early", &[])
+        .spawn()
+        .unwrap();
     let pid = snapex_waiting_for_a_lock(&admin, &[first]).await;
     admin
         .execute("SELECT pg_terminate_backend($1)", &[&pid])
@@ -751,7 +749,7 @@ async fn before_the_plan_is_recorded_there_is_nothing_to_resume() {
 /// Runs `snapex export` from `source`, which must fail within `within`; kills it otherwise.
 fn export_failing_within(source: &str, within: Duration) -> (Duration, String) {
     let dest = temp_dir("fault-silent");
-    let mut c = export_cmd(source, &dest, "silent", &[]);
+    let mut c = export_command(source, &dest, "silent", &[]);
     let started = Instant::now();
     let mut child = c.spawn().unwrap();
     while child.try_wait().unwrap().is_none() {
@@ -811,7 +809,7 @@ async fn a_stalled_postgres_read_fails_within_read_timeout_and_resumes() {
     let source = pg_rows(&db.url).await;
     let (proxy, url) = StallingProxy::before(&format!("{}?read_timeout=2", db.url), 256 << 10);
     let dest = temp_dir("fault-stall");
-    let c = export_cmd(&url, &dest, "stall", &["-j", "1", "--retries", "0"]);
+    let c = export_command(&url, &dest, "stall", &["-j", "1", "--retries", "0"]);
     let started = Instant::now();
     let (code, stdout, stderr) = tokio::task::spawn_blocking(move || {
         let mut c = c;
@@ -836,7 +834,12 @@ async fn a_stalled_postgres_read_fails_within_read_timeout_and_resumes() {
     );
 
     // Through the same proxy (which stalls one connection only), with retries.
-    let stdout = run_ok(export_cmd(&url, &dest, "stall", &["-j", "1", "--resume"]));
+    let stdout = run_ok(export_command(
+        &url,
+        &dest,
+        "stall",
+        &["-j", "1", "--resume"],
+    ));
     assert!(stdout.contains("exported 1 table"), "{stdout}");
     assert_local_export(&dest.join("stall"), &source);
 }
@@ -859,7 +862,7 @@ async fn a_stalled_mariadb_read_is_read_again() {
         256 << 10,
     );
     let dest = temp_dir("fault-mystall");
-    let c = export_cmd(
+    let c = export_command(
         &url,
         &dest,
         "mystall",

@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,8 @@ use futures::TryStreamExt;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use snapex_tests::{
-    S3Server, TestDb, display_strings, error_line, read_parquet_file, snapex_bin, temp_dir,
+    S3Server, TestDb, display_strings, error_line, export_command, read_parquet_file, temp_dir,
+    with_test_s3_credentials,
 };
 
 const ROWS: i64 = 60_000;
@@ -72,23 +73,11 @@ impl Dest {
     }
 
     fn command(&self, db: &TestDb, id: &str, extra: &[&str]) -> Command {
-        let mut c = Command::new(snapex_bin());
-        c.args(["export", "--no-progress", "--export-id", id, "--dest"])
-            .arg(self.url())
-            .args(["--source", &db.url, "--target-file-size", "1MiB", "-j", "1"])
-            .args(extra)
-            .env_remove("SNAPEX_SOURCE")
-            .env_remove("AWS_ENDPOINT_URL")
-            .env("SNAPEX_LOG", "error")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let mut c = export_command(&db.url, self.url(), id, &["-j", "1"]);
+        c.args(extra);
         if let Dest::S3 { server, .. } = self {
-            c.args(["--endpoint-url", &server.endpoint])
-                .env("AWS_ACCESS_KEY_ID", "testing")
-                .env("AWS_SECRET_ACCESS_KEY", "testing")
-                .env("AWS_REGION", "us-east-1")
-                .env_remove("AWS_SESSION_TOKEN")
-                .env_remove("AWS_PROFILE");
+            c.args(["--endpoint-url", &server.endpoint]);
+            with_test_s3_credentials(&mut c);
         }
         c
     }
