@@ -3,10 +3,11 @@
 
 use crate::error::{Error, Result};
 use crate::plan::PlanConfig;
+use crate::retry::RetryPolicy;
 use crate::sink::ParquetOptions;
 use crate::source::SourceUrl;
 
-pub use crate::limits::BatchLimits;
+use crate::limits::BatchLimits;
 
 #[derive(Debug, Clone)]
 pub struct ExportConfig {
@@ -39,64 +40,6 @@ pub struct ExportConfig {
     /// abandons the pieces it is reading and ends with [`crate::Error::Interrupted`]. Never,
     /// by default.
     pub stop: crate::stop::Stop,
-}
-
-/// How a chunk that fails with a retryable error (a dropped connection, a restarting server,
-/// a store's 5xx once its own retries are spent) is tried again, and by which layer: each
-/// path retries a chunk in one place only, so retries do not multiply.
-///
-/// - The command line ([`RetryPolicy::cli`]) reads the chunk again in-process: nothing else
-///   would. `retries` more attempts, with exponential backoff and full jitter between them.
-/// - The serverless ExportChunk ([`RetryPolicy::serverless`]) makes one attempt per invocation
-///   and fails with `Retryable`; the state machine's `Retry` invokes it again, so every attempt
-///   is in the execution history and its backoff is the definition's. Retrying in both layers
-///   would read one chunk up to 6 times in each of 7 invocations: 42 reads.
-///
-/// Each attempt reads the chunk again from its start and writes its files to the same keys.
-/// Requests to the store and to AWS are retried a few times inside one attempt (the store's and
-/// the SDK's own retries): those repeat one request, not a chunk.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RetryPolicy {
-    /// Attempts after the first (`--retries`).
-    pub retries: u32,
-    /// The first delay; each next one doubles, up to `max_delay`.
-    pub min_delay: std::time::Duration,
-    pub max_delay: std::time::Duration,
-}
-
-impl RetryPolicy {
-    /// The command line's: 5 retries, from 1 s to 30 s apart.
-    pub const fn cli() -> RetryPolicy {
-        RetryPolicy {
-            retries: 5,
-            min_delay: std::time::Duration::from_secs(1),
-            max_delay: std::time::Duration::from_secs(30),
-        }
-    }
-
-    /// The serverless chunk step's: one attempt; the state machine retries the step.
-    pub const fn serverless() -> RetryPolicy {
-        RetryPolicy {
-            retries: 0,
-            ..RetryPolicy::cli()
-        }
-    }
-
-    /// Reads of a chunk at most, the first included.
-    pub const fn attempts(&self) -> u32 {
-        self.retries + 1
-    }
-
-    /// The delays before each retry, jittered (at most `retries` of them).
-    pub fn delays(&self) -> impl Iterator<Item = std::time::Duration> + use<> {
-        use backon::BackoffBuilder;
-        backon::ExponentialBuilder::new()
-            .with_min_delay(self.min_delay)
-            .with_max_delay(self.max_delay)
-            .with_max_times(self.retries as usize)
-            .with_jitter()
-            .build()
-    }
 }
 
 impl ExportConfig {
@@ -193,19 +136,6 @@ mod size_tests {
         assert_eq!(parse_size("4096"), Ok(4096));
         assert!(parse_size("12XB").is_err());
         assert!(parse_size("MiB").is_err());
-    }
-}
-
-#[cfg(test)]
-mod retry_tests {
-    use super::RetryPolicy;
-
-    #[test]
-    fn the_command_line_retries_in_process_and_the_serverless_step_does_not() {
-        assert_eq!(RetryPolicy::cli().attempts(), 6);
-        assert_eq!(RetryPolicy::cli().delays().count(), 5);
-        assert_eq!(RetryPolicy::serverless().attempts(), 1);
-        assert_eq!(RetryPolicy::serverless().delays().count(), 0);
     }
 }
 

@@ -7,7 +7,8 @@
 //!
 //! 1. `leaf`: plain types every floor shares: errors, the model, value kinds, the names the
 //!    export writes (`layout`: folders, files, partition segments, catalog file names), the
-//!    source's batch limits (`limits`), the stop signal.
+//!    source's batch limits and the store's concurrency (`limits`), every retry policy
+//!    (`retry`), the stop signal.
 //! 2. `logic`: pure computation over them: planning, partitioning rules, catalog shapes and
 //!    names, Arrow columns, the manifest.
 //! 3. `io`: what reads and writes: the sources, the sink, and the `_work/` records a run
@@ -24,7 +25,7 @@ pub const FLOORS: &[(&str, &[&str])] = &[
     (
         "leaf",
         &[
-            "error", "model", "types", "memory", "stop", "layout", "limits", "floors",
+            "error", "model", "types", "memory", "stop", "layout", "limits", "retry", "floors",
         ],
     ),
     (

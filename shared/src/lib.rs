@@ -19,6 +19,7 @@ pub mod model;
 pub mod partitioning;
 pub mod pipeline;
 pub mod plan;
+pub mod retry;
 pub mod service;
 pub mod sink;
 pub mod source;
@@ -28,5 +29,3 @@ pub mod work;
 
 pub use config::ExportConfig;
 pub use error::{Error, ErrorClass, Result};
-/// The run report stays reachable where it was before it moved under the pipeline.
-pub use pipeline::report;

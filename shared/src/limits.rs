@@ -1,5 +1,19 @@
-//! The limits a source reader cuts its batches by: a leaf type the readers and the
-//! configuration share.
+//! How much snapex does at once, in one place: the limits a source reader cuts its batches by
+//! (a leaf type the readers and the configuration share), and how many requests it keeps in
+//! flight to the object store.
+
+/// Small objects (`_work/` records, catalog files, deletes, footers read back) written, read
+/// or checked at once. Each is one small request; an export may have millions, and S3 takes
+/// thousands of requests a second per prefix, so latency, not the store, bounds this.
+pub const OBJECTS_AT_ONCE: usize = 32;
+
+/// Chunks whose records and files are checked at once when resuming: each check reads its
+/// files' footers [`OBJECTS_AT_ONCE`] at a time.
+pub const CHUNKS_CHECKED_AT_ONCE: usize = 8;
+
+/// Parts of one multipart upload in flight at once (object_store's own default, stated here so
+/// a file's upload memory is visible: this many parts of the buffered writer's part size).
+pub const PARTS_AT_ONCE: usize = 8;
 
 /// When a reader cuts a batch: whichever limit is reached first. Together with the row-group
 /// size these bound a reader's memory whatever the table's size or width.

@@ -218,7 +218,7 @@ fn check_pg_export(export: &Path) {
         "the totals count the zero-row files"
     );
     // The run report agrees with the manifest, table by table.
-    let report: snapex::report::RunReport =
+    let report: snapex::pipeline::report::RunReport =
         serde_json::from_slice(&std::fs::read(export.join("report.json")).unwrap()).unwrap();
     assert_eq!(report.totals, manifest.totals);
     for t in &manifest.tables {

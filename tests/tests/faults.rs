@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use snapex::report::RunReport;
+use snapex::pipeline::report::RunReport;
 use snapex_tests::faults::{FaultProxy, PrivatePostgres};
 use snapex_tests::{
     MyDb, S3Server, TestDb, display_strings, export_command, files_under, read_manifest,
@@ -216,7 +216,7 @@ async fn export_killed_with_sigkill_is_resumed() {
     assert!(!root.join("_SUCCESS").exists());
     let recorded = done_records(&root);
     // Damage the file of one recorded chunk: the resumed run must not trust its record.
-    let record: snapex::pipeline::ChunkRecord = serde_json::from_slice(
+    let record: snapex::work::ChunkRecord = serde_json::from_slice(
         &std::fs::read(root.join("_work/done/0.json")).expect("chunk 0 is read first"),
     )
     .unwrap();
@@ -515,7 +515,7 @@ fn recorded_files(root: &Path, dest: &Path) -> BTreeSet<PathBuf> {
         if !path.to_string_lossy().ends_with(".json") {
             continue;
         }
-        let record: snapex::pipeline::ChunkRecord =
+        let record: snapex::work::ChunkRecord =
             serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         files.extend(
             record

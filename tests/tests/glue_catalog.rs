@@ -598,7 +598,7 @@ async fn glue_registers_every_partition_written_and_projection_where_the_folders
         for f in &t.files {
             let (dir, _) = f.path.rsplit_once('/').unwrap();
             let value = f.partition.clone().expect("a partitioned table's file");
-            let folder = snapex::partitioning::folder_segment(&p.key, value.as_deref());
+            let folder = snapex::layout::folder_segment(&p.key, value.as_deref());
             assert!(
                 dir.ends_with(&format!("/{folder}")),
                 "{} in {folder}",

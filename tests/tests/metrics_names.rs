@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 use snapex::metrics::{self, ALL, NAMESPACE};
-use snapex::pipeline::ChunkRecord;
+use snapex::work::ChunkRecord;
 
 fn repo_file(path: &str) -> String {
     let full = format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"));

@@ -265,7 +265,7 @@ async fn the_command_line_reads_a_failed_chunk_again_in_process() {
         async move { run_export(&cfg, Arc::new(Quiet)).await }
     };
     let default = ExportConfig::new(&db.url, "./unused").unwrap().retry;
-    assert_eq!(default, snapex::config::RetryPolicy::cli());
+    assert_eq!(default, snapex::retry::RetryPolicy::cli());
     assert!(default.attempts() > 1);
     let clean = run("cli-clean").await.unwrap();
     assert_eq!(clean.report.retries, 0);

@@ -11,10 +11,6 @@ use snapex::service::sweep::{DEFAULT_LOOKBACK_HOURS, MAX_LOOKBACK_HOURS};
 
 use crate::error::StepError;
 
-/// Attempts per AWS call, the first included: the SDK's standard mode backs off with jitter
-/// between them. What still fails is `Retryable` and the state machine retries the step.
-pub const MAX_ATTEMPTS: u32 = 4;
-
 /// The region used when neither the environment nor a profile names one (Lambda always does).
 pub const DEFAULT_REGION: &str = "us-east-1";
 
@@ -34,7 +30,9 @@ impl Clients {
         let region = RegionProviderChain::default_provider().or_else(DEFAULT_REGION);
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(region)
-            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
+            .retry_config(
+                RetryConfig::standard().with_max_attempts(snapex::retry::AWS_CALL_ATTEMPTS),
+            );
         if let Some(url) = endpoint {
             loader = loader.endpoint_url(url);
         }

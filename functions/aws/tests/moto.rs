@@ -7,9 +7,10 @@
 
 use object_store::path::Path;
 use serde_json::Value;
-use snapex::service::failures::{FailureRecord, MAP_FAILED, failure_record_path};
+use snapex::service::failures::{MAP_FAILED, failure_record_path};
 use snapex::service::job::{CaughtError, Endpoint, Readiness, Restored, StepInput};
 use snapex::sink::Destination;
+use snapex::work::FailureRecord;
 use snapex_aws::steps::{check_instance, cleanup, restore, trigger};
 mod common;
 use common::setup::{event, start_input};

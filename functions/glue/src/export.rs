@@ -8,18 +8,15 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use serde::de::DeserializeOwned;
-use snapex::catalog::{
-    BatchCreatePartition, CATALOG_DIR, DATABASE_FILE, DatabaseInput, PartitionInput,
-    TABLE_INPUT_SUFFIX, TableInput, is_partitions_file_name,
+use snapex::catalog::{BatchCreatePartition, DatabaseInput, PartitionInput, TableInput};
+use snapex::layout::{
+    CATALOG_DIR, DATABASE_FILE, MANIFEST, SUCCESS, TABLE_INPUT_SUFFIX, is_partitions_file_name,
 };
-use snapex::layout::{MANIFEST, SUCCESS};
+use snapex::limits::OBJECTS_AT_ONCE;
 use snapex::manifest::Manifest;
 use snapex::sink::{Destination, Target};
 
 use crate::error::GlueError;
-
-/// Catalog files read at once: an export of thousands of tables has thousands of small files.
-const READS_AT_ONCE: usize = 16;
 
 /// One table of an export: its definition and the partitions its files were written under.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,7 +102,7 @@ impl ExportCatalog {
         // Owned paths: a future borrowing across the stream is not `Send` to the
         // compiler, and a Lambda's handler must be.
         .map(|p| async move { parse::<TableInput>(dest, &p).await })
-        .buffered(READS_AT_ONCE)
+        .buffered(OBJECTS_AT_ONCE)
         .try_collect()
         .await?;
         let partition_files: Vec<&Path> = files
@@ -121,7 +118,7 @@ impl ExportCatalog {
         // Owned paths: a future borrowing across the stream is not `Send` to the
         // compiler, and a Lambda's handler must be.
         .map(|p| async move { parse::<BatchCreatePartition>(dest, &p).await })
-        .buffered(READS_AT_ONCE)
+        .buffered(OBJECTS_AT_ONCE)
         .try_collect()
         .await?;
 

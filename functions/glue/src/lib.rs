@@ -21,12 +21,6 @@ use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
 use aws_sdk_glue::config::{ProvideCredentials, Region};
 
-/// Attempts per Glue call, the first included. Glue throttles bursts of catalog calls (batch
-/// partition calls especially); the SDK's standard mode backs off exponentially with jitter
-/// between attempts and spends from a retry budget, so a throttled registration slows down
-/// rather than fails.
-pub const MAX_ATTEMPTS: u32 = 5;
-
 /// The region used when neither `region` nor the environment or profile names one, as
 /// `snapex export` does for S3.
 pub const DEFAULT_REGION: &str = "us-east-1";
@@ -45,7 +39,7 @@ pub async fn connect(
         .or_else(DEFAULT_REGION);
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(region)
-        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
+        .retry_config(RetryConfig::standard().with_max_attempts(snapex::retry::GLUE_CALL_ATTEMPTS));
     if let Some(url) = endpoint {
         loader = loader.endpoint_url(url);
     }

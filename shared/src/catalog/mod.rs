@@ -31,11 +31,6 @@ pub use glue::{
 use crate::error::{Error, Result};
 use crate::model::TableDesc;
 
-pub use crate::layout::{
-    CATALOG_DIR, DATABASE_FILE, DDL_SUFFIX, PARTITIONS_INFIX, PARTITIONS_SUFFIX,
-    TABLE_INPUT_SUFFIX, is_partitions_file_name, partitions_file_name,
-};
-
 /// Glue limits a table's or database's description to 2048 characters.
 const MAX_DESCRIPTION_CHARS: usize = 2048;
 
@@ -194,6 +189,7 @@ pub fn partition_requests(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layout::{is_partitions_file_name, partitions_file_name};
     use crate::model::{ColumnDesc, ReadAs, TableName};
     use crate::types::ValueKind;
     use serde_json::json;

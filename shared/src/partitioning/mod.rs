@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 use crate::catalog::names;
 use crate::error::{Error, Result};
-pub use crate::layout::{DEFAULT_PARTITION, folder_segment};
+use crate::layout::{DEFAULT_PARTITION, folder_segment};
 use crate::model::{Granularity, PartitionBy, Partitioning, TableDesc};
 use crate::types::ValueKind;
 

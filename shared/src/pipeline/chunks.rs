@@ -10,10 +10,10 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::Progress;
-use crate::config::RetryPolicy;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::model::{Chunk, Piece, TableDesc, TableName};
+use crate::retry::RetryPolicy;
 use crate::sink::{Destination, FileWritten, ParquetOptions, PieceWriter};
 use crate::source::{Reader, ReaderFactory};
 use crate::stop::Stop;

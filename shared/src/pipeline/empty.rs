@@ -16,11 +16,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use futures::{StreamExt, TryStreamExt};
 
-use super::OBJECTS_AT_ONCE;
 use super::order::sort_pieces;
 use crate::columns::table_schema;
 use crate::error::Result;
 use crate::layout::Layout;
+use crate::limits::OBJECTS_AT_ONCE;
 use crate::model::{HivePartition, PartFilter, PartitionBy, Piece, TableDesc, TableName};
 use crate::sink::{Destination, ParquetOptions, PieceWriter};
 use crate::work::PieceResult;

@@ -17,10 +17,7 @@ pub mod report;
 mod resume;
 mod steps;
 
-/// The `_work/` records, where they were before they moved to their own module.
-pub use crate::work::{
-    ChunkRecord, ChunkSpec, ExportPlan, FailureRecord, PieceResult, PlannedTable,
-};
+use crate::work::{ChunkRecord, ExportPlan, PlannedTable};
 pub use steps::{PlanStep, chunk_step, finalize_step, first_failure, plan_step};
 
 use chunks::{Workers, run_workers};
@@ -45,9 +42,6 @@ use crate::plan::number_largest_first;
 use crate::sink::{Destination, FileWritten};
 use crate::source::TableFilter;
 use crate::source::{Session, SessionOptions};
-
-/// Small objects written or read at once.
-const OBJECTS_AT_ONCE: usize = 32;
 
 /// What a running export reports. Every method has a no-op default.
 pub trait Progress: Send + Sync {
@@ -263,7 +257,7 @@ struct Prepared {
 /// A source connected and an export named: where every way of planning starts.
 struct Opened {
     session: Session,
-    info: crate::source::SourceInfo,
+    info: crate::model::SourceInfo,
     export_id: String,
     filter: TableFilter,
     started_at: chrono::DateTime<Utc>,

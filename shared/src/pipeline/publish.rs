@@ -15,15 +15,13 @@ use crate::catalog::{self, ExportInfo, TableEntry, names, partitions};
 use crate::config::ExportConfig;
 use crate::error::{Error, Result};
 use crate::layout::{Layout, REPORT};
+use crate::limits::OBJECTS_AT_ONCE;
 use crate::manifest::{FORMAT, FileEntry, Manifest, SourceManifest, TableManifest, Totals};
+use crate::model::SourceInfo;
 use crate::model::{LossyRule, SkippedTable, TableDesc, TableName};
 use crate::pipeline::report::RunReport;
 use crate::sink::{Destination, FileWritten};
-use crate::source::SourceInfo;
 use crate::work::{ChunkRecord, ExportPlan, GlueNames, PieceResult};
-
-/// Catalog files written at once: each is one small PUT, and an export may have thousands.
-const CATALOG_WRITES_AT_ONCE: usize = 32;
 
 /// What the chunks of an export did, for publishing it.
 pub(super) struct Finished<'a> {
@@ -82,7 +80,7 @@ pub(super) async fn publish(
         .map(|f| f.path.clone())
         .collect();
     written.extend(catalog_files.iter().map(|(path, _)| path.to_string()));
-    put_all(dest, catalog_files, CATALOG_WRITES_AT_ONCE).await?;
+    put_all(dest, catalog_files, OBJECTS_AT_ONCE).await?;
     remove_strays(dest, layout, &plan.export_id, &written).await?;
 
     progress.phase("publishing manifest");
@@ -138,7 +136,7 @@ pub(super) async fn put_all(
 
 /// Every file the results name exists with the size written, is a whole Parquet file (its
 /// footer reads back) and holds the rows counted while writing it; and no two pieces name
-/// the same file. Files are checked `CATALOG_WRITES_AT_ONCE` at a time.
+/// the same file. Files are checked `OBJECTS_AT_ONCE` at a time.
 pub(super) async fn verify(dest: &Destination, results: &[PieceResult]) -> Result<()> {
     // Owned, so the checks' futures borrow nothing: the Lambda runtime needs `Send` futures.
     let files: Vec<FileWritten> = results.iter().filter_map(|r| r.file.clone()).collect();
@@ -154,7 +152,7 @@ pub(super) async fn verify(dest: &Destination, results: &[PieceResult]) -> Resul
             let dest = dest.clone();
             async move { verify_file(&dest, &f).await }
         })
-        .buffer_unordered(CATALOG_WRITES_AT_ONCE)
+        .buffer_unordered(OBJECTS_AT_ONCE)
         .try_collect()
         .await
 }
@@ -412,7 +410,7 @@ pub(super) fn catalog_files(
             .iter()
             .enumerate()
         {
-            let name = catalog::partitions_file_name(glue_name, i + 1);
+            let name = crate::layout::partitions_file_name(glue_name, i + 1);
             files.push((
                 layout.catalog_dir().join(name.as_str()),
                 pretty_json(&name, request)?,
@@ -533,10 +531,10 @@ pub(super) fn build_manifest(m: ManifestInput<'_>) -> Manifest {
 mod tests {
     use super::*;
     use crate::catalog::BatchCreatePartition;
+    use crate::layout::DEFAULT_PARTITION;
     use crate::model::{
         Granularity, HivePartition, KeyRange, PartFilter, PartitionBy, Partitioning, Piece,
     };
-    use crate::partitioning::DEFAULT_PARTITION;
     use crate::sink::FileWritten;
 
     fn table(name: &str, partition_by: Option<Partitioning>) -> TableDesc {

@@ -11,18 +11,14 @@ use futures::{StreamExt, TryStreamExt};
 use super::lease::{Lease, Leases, RunIdentity, Take};
 use super::publish::{existing_objects, foreign_objects_error, put_all};
 use super::steps::{add_tables, delete_all, finished, read_specs, with_tables, work_records};
-use super::{
-    OBJECTS_AT_ONCE, Opened, Prepared, Progress, check_unpublished, open_source, take_export_lease,
-};
+use super::{Opened, Prepared, Progress, check_unpublished, open_source, take_export_lease};
 use crate::config::ExportConfig;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
+use crate::limits::{CHUNKS_CHECKED_AT_ONCE, OBJECTS_AT_ONCE};
 use crate::model::{Chunk, TableDesc};
 use crate::sink::Destination;
 use crate::work::{ChunkRecord, ChunkSpec, ExportPlan, from_json, to_json};
-
-/// Chunks whose records and files are checked at once when resuming.
-const CHUNKS_CHECKED_AT_ONCE: usize = 8;
 
 /// Writes a new run's plan (with every table) and its chunks (without tables: the plan holds
 /// them), after clearing the records of an earlier run with the same export id (but the

@@ -31,16 +31,15 @@ use super::lease::{Lease, LeaseState, Leases, RunIdentity, Take};
 use super::planning::{Planned, discover_and_plan};
 use super::publish::glue_database;
 use super::publish::{publish, verify};
-use super::{
-    ExportSummary, OBJECTS_AT_ONCE, Progress, Quiet, export_plan, open_destination, open_source,
-    summary,
-};
-use crate::config::{ExportConfig, RetryPolicy};
+use super::{ExportSummary, Progress, Quiet, export_plan, open_destination, open_source, summary};
+use crate::config::ExportConfig;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
+use crate::limits::OBJECTS_AT_ONCE;
 use crate::manifest::Manifest;
 use crate::model::{Piece, TableDesc, TableName};
 use crate::pipeline::report::RunReport;
+use crate::retry::RetryPolicy;
 use crate::sink::Destination;
 use crate::source::{ReaderFactory, SourceUrl};
 use crate::work::PlannedTable;

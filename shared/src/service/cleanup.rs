@@ -2,9 +2,10 @@
 //! `instance` when Restore failed; the trigger's identifiers are enough), whether a resource
 //! found under those names is ours, and which error the execution fails with.
 
-use super::failures::{FailureRecord, MAP_FAILED};
+use super::failures::MAP_FAILED;
 use super::job::{CaughtError, CleanedUp, StepInput};
 use super::naming;
+use crate::work::FailureRecord;
 
 /// What Cleanup deletes, each only if it carries this export's tag.
 #[derive(Debug, Clone, PartialEq, Eq)]

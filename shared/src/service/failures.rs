@@ -1,9 +1,7 @@
 //! Failed chunks' records. A chunk that fails writes `<export>/_work/failed/<chunk>.json`
-//! (a [`FailureRecord`], see [`crate::pipeline::chunk_step`]) before it fails; the Map then
+//! (a [`crate::work::FailureRecord`], see [`crate::pipeline::chunk_step`]) before it fails; the Map then
 //! fails with [`MAP_FAILED`], which says nothing useful, so Cleanup reports the record of the
 //! lowest failed chunk instead ([`crate::pipeline::first_failure`]).
-
-pub use crate::pipeline::{FailureRecord, first_failure};
 
 /// The error a Distributed Map fails with when more children failed than it tolerates.
 pub const MAP_FAILED: &str = "States.ExceedToleratedFailureThreshold";

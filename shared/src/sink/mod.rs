@@ -280,10 +280,8 @@ impl Destination {
     /// client (it is not idempotent), so it is retried here: a write whose answer was lost
     /// finds its own bytes there, which is success.
     pub async fn put_new(&self, path: &Path, bytes: Vec<u8>) -> Result<bool> {
-        let mut delay = std::time::Duration::from_millis(200);
-        let mut attempt = 0;
+        let mut delays = crate::retry::CONDITIONAL_WRITE.delays();
         loop {
-            attempt += 1;
             let opts = PutOptions::from(PutMode::Create);
             let e = match self
                 .store
@@ -296,12 +294,11 @@ impl Destination {
                 }
                 Err(e) => Error::store(&self.url, e),
             };
-            if !e.is_retryable() || attempt >= 5 {
+            let Some(delay) = delays.next().filter(|_| e.is_retryable()) else {
                 return Err(e);
-            }
+            };
             tracing::warn!(%path, "a create-if-absent write failed, trying again: {e}");
             tokio::time::sleep(delay).await;
-            delay *= 2;
         }
     }
 

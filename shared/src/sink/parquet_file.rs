@@ -282,7 +282,10 @@ impl PieceWriter {
             return Ok(());
         }
         if self.writer.is_none() {
-            let sink = StoreFile(BufWriter::new(self.store.clone(), self.path.clone()));
+            let sink = StoreFile(
+                BufWriter::new(self.store.clone(), self.path.clone())
+                    .with_max_concurrency(crate::limits::PARTS_AT_ONCE),
+            );
             let w = AsyncArrowWriter::try_new(
                 sink,
                 batch.schema(),
@@ -324,7 +327,10 @@ impl PieceWriter {
     /// columns (see [`crate::pipeline`]'s zero-row files).
     pub async fn finish_with_schema(mut self, schema: SchemaRef) -> Result<FileWritten> {
         if self.writer.is_none() {
-            let sink = StoreFile(BufWriter::new(self.store.clone(), self.path.clone()));
+            let sink = StoreFile(
+                BufWriter::new(self.store.clone(), self.path.clone())
+                    .with_max_concurrency(crate::limits::PARTS_AT_ONCE),
+            );
             let props = self.options.base_properties(schema.fields().len())?.build();
             let w = AsyncArrowWriter::try_new(sink, schema, Some(props))
                 .map_err(|e| self.parquet_err(e))?;

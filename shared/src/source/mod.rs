@@ -21,7 +21,7 @@ use crate::model::{
 };
 use crate::source::timeouts::ReadLimit;
 
-pub use crate::model::SourceInfo;
+use crate::model::SourceInfo;
 
 /// One table as discovered, before filtering.
 pub enum Discovered {

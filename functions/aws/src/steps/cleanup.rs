@@ -2,9 +2,10 @@
 //! the error the execution fails with, when it failed (counted in `ExportsFailed`).
 
 use snapex::metrics;
+use snapex::pipeline::first_failure;
 use snapex::service::cleanup::{needs_failure_record, outcome, plan};
-use snapex::service::failures::{FailureRecord, first_failure};
 use snapex::service::job::{CleanedUp, StepInput};
+use snapex::work::FailureRecord;
 
 use crate::context::Context;
 use crate::error::StepError;

@@ -162,7 +162,7 @@ pub(crate) struct ExportArgs {
     /// Times a chunk is read again after a retryable failure (a dropped connection, a
     /// restarting server, a store error its own retries did not cure), with exponential
     /// backoff from 1s to 30s and jitter. 0: fail at the first error.
-    #[arg(long, value_name = "N", default_value_t = snapex::config::RetryPolicy::cli().retries)]
+    #[arg(long, value_name = "N", default_value_t = snapex::retry::RetryPolicy::cli().retries)]
     pub(crate) retries: u32,
 
     /// Do not draw a progress bar (it is also hidden when stderr is not a terminal).

@@ -17,7 +17,7 @@ use crate::interrupt;
 const REPORTED_TABLES: usize = 20;
 
 /// The run report's per-table lines, slowest first, and what the run retried or kept.
-pub(crate) fn print_report(report: &snapex::report::RunReport) {
+pub(crate) fn print_report(report: &snapex::pipeline::report::RunReport) {
     if report.chunks_kept > 0 || report.retries > 0 {
         say!(
             "{} kept from the interrupted run, {} read again after a retryable failure",

@@ -19,9 +19,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use crate::error::{Error, Result};
+use crate::model::SourceInfo;
 use crate::model::TableDesc;
 use crate::source::timeouts::{ReadLimit, Timeouts};
-use crate::source::{Discovered, SourceInfo, tls};
+use crate::source::{Discovered, tls};
 
 /// How readers of one export see the same instant. MySQL cannot share a snapshot between
 /// connections, so each reader holds its own `START TRANSACTION WITH CONSISTENT SNAPSHOT`

@@ -19,10 +19,11 @@ use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::{Client, Config, Connection, NoTls};
 
 use crate::error::{Error, Result};
+use crate::model::SourceInfo;
 use crate::model::TableDesc;
+use crate::source::Discovered;
 use crate::source::timeouts::Timeouts;
 use crate::source::tls::{self, PgTls, Verify};
-use crate::source::{Discovered, SourceInfo};
 use crate::types::ValueKind;
 
 /// libpq's `sslmode`, all of it but `allow`.
