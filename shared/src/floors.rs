@@ -12,7 +12,8 @@
 //! 2. `logic`: pure computation over them: planning, partitioning rules, catalog shapes and
 //!    names, Arrow columns, the manifest.
 //! 3. `io`: what reads and writes: the sources, the sink, and the `_work/` records a run
-//!    keeps between its steps (`work`; they carry the sink's Parquet options and files).
+//!    keeps between its steps (`work`; they carry the sink's Parquet options and files), and
+//!    reading a published export's manifest back, a shard at a time (`published`).
 //! 4. `config`: what one export is asked to do, built from the floors' own options; the
 //!    pipeline's input.
 //! 5. `orchestration`: the pipeline (with the run report), the metrics drawn from the
@@ -39,7 +40,7 @@ pub const FLOORS: &[(&str, &[&str])] = &[
             "manifest",
         ],
     ),
-    ("io", &["source", "sink", "work"]),
+    ("io", &["source", "sink", "work", "published"]),
     ("config", &["config"]),
     ("orchestration", &["pipeline", "metrics", "service"]),
 ];

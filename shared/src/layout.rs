@@ -4,7 +4,7 @@
 //! ```text
 //! <dest>/<export-id>/<schema>/<table>/part-<range>.parquet
 //! <dest>/<export-id>/_catalog/database.json, <glue table>.table.json, <glue table>.sql
-//! <dest>/<export-id>/manifest.json, report.json
+//! <dest>/<export-id>/manifest.json, report.json, _manifest/shard-000002.json, …
 //! <dest>/<export-id>/_SUCCESS
 //! <dest>/<export-id>/_work/plan.json, chunks.jsonl, chunks/<n>.json, done/<n>.json, failed/<n>.json
 //! <dest>/<export-id>/_work/lease/<generation>.json, attempts/<n>/<generation>.json
@@ -21,12 +21,20 @@ use object_store::path::Path;
 use crate::model::{Piece, TableName};
 
 pub const MANIFEST: &str = "manifest.json";
+/// The folder of the manifest's shards beyond its first (see [`crate::manifest`]). Its
+/// leading `_` keeps it apart from the schema folders, and Athena ignores it.
+pub const MANIFEST_DIR: &str = "_manifest";
 pub const SUCCESS: &str = "_SUCCESS";
 /// The run report, next to the manifest (see [`crate::pipeline::report`]).
 pub const REPORT: &str = "report.json";
 /// The folder of a serverless run's records. Its leading `_` keeps it apart from the schema
 /// folders (escaped segments never start with `_`), and Athena ignores it.
 pub const WORK_DIR: &str = "_work";
+
+/// Shard `n`'s file name in [`MANIFEST_DIR`].
+pub fn manifest_shard_file(n: usize) -> String {
+    format!("shard-{n:06}.json")
+}
 
 /// The folder name of the default partition (NULL values), as Hive, Spark and Athena spell it.
 pub const DEFAULT_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
@@ -185,6 +193,11 @@ impl Layout {
 
     pub fn manifest(&self) -> Path {
         join(&self.root, &[MANIFEST])
+    }
+
+    /// The manifest's shard `n` (2 and up: the first is inline in `manifest.json`).
+    pub fn manifest_shard(&self, n: usize) -> Path {
+        join(&self.root, &[MANIFEST_DIR, &manifest_shard_file(n)])
     }
 
     pub fn report(&self) -> Path {

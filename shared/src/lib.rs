@@ -19,6 +19,7 @@ pub mod model;
 pub mod partitioning;
 pub mod pipeline;
 pub mod plan;
+pub mod published;
 pub mod retry;
 pub mod service;
 pub mod sink;

@@ -3,6 +3,13 @@
 //! table with its columns (source, Parquet and Glue types, lossy rules and how often they fired)
 //! and files, and every table that was left out with the reason. It also maps every table and
 //! column to its name in Glue and Athena, and every column to its name in the Parquet files.
+//!
+//! Format 2 (`snapex-manifest/2`) is sharded, so neither its writer nor its readers hold every
+//! table of a database with millions: `manifest.json` holds the export's own fields, its
+//! totals, the first [`DEFAULT_SHARD_ENTRIES`] tables (and left-out tables) inline, and the
+//! list of its shards, `_manifest/shard-000002.json`, `-000003`, …, each a
+//! [`ManifestShard`] of at most as many entries, in order. An export of fewer tables is one
+//! file, as in format 1, which had no shards and is read the same way.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +22,14 @@ use crate::model::{
     ColumnDesc, KeyRange, LossyRule, PartitionBy, Partitioning, ReadAs, SkippedTable, TableDesc,
 };
 
-pub const FORMAT: &str = "snapex-manifest/1";
+pub const FORMAT: &str = "snapex-manifest/2";
+/// The format before shards (every table inline); read as format 2 without shards.
+pub const FORMAT_V1: &str = "snapex-manifest/1";
+/// A shard's own format name.
+pub const SHARD_FORMAT: &str = "snapex-manifest-shard/1";
+/// Tables and left-out tables per shard, the inline first shard included: about 5 MB of JSON
+/// for tables of a few columns and one file each.
+pub const DEFAULT_SHARD_ENTRIES: usize = 1000;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
@@ -30,9 +44,142 @@ pub struct Manifest {
     pub exclude: Vec<String>,
     /// The Glue database the catalog files (`_catalog/`) name.
     pub glue_database: String,
+    /// The first shard's tables; the rest are in [`Manifest::shards`].
     pub tables: Vec<TableManifest>,
+    /// The first shard's left-out tables; the rest are in [`Manifest::shards`].
     pub skipped: Vec<SkippedTable>,
     pub totals: Totals,
+    /// The other shards, in order (none in format 1, nor for a small export).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardRef>,
+}
+
+/// One shard of a manifest, as `manifest.json` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardRef {
+    /// Relative to the export's root: `_manifest/shard-000002.json`.
+    pub path: String,
+    pub tables: u64,
+    pub skipped: u64,
+}
+
+/// A shard file: more of the manifest's tables and left-out tables, in order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ManifestShard {
+    pub format: String,
+    pub export_id: String,
+    /// Its number: the inline first shard is 1, so files count from 2.
+    pub shard: usize,
+    pub tables: Vec<TableManifest>,
+    pub skipped: Vec<SkippedTable>,
+}
+
+/// Cuts the manifest's tables, as they come, into the inline first shard and shard files,
+/// holding at most two shards' entries: the first (kept for `manifest.json`, written last)
+/// and the one filling up. The caller writes each shard it is handed before asking for more.
+#[derive(Debug)]
+pub struct Sharder {
+    export_id: String,
+    per_shard: usize,
+    first: Option<(Vec<TableManifest>, Vec<SkippedTable>)>,
+    tables: Vec<TableManifest>,
+    skipped: Vec<SkippedTable>,
+    shards: Vec<ShardRef>,
+}
+
+impl Sharder {
+    /// `per_shard` entries (tables plus left-out tables) per shard, at least 1.
+    pub fn new(export_id: &str, per_shard: usize) -> Sharder {
+        Sharder {
+            export_id: export_id.to_string(),
+            per_shard: per_shard.max(1),
+            first: None,
+            tables: Vec::new(),
+            skipped: Vec::new(),
+            shards: Vec::new(),
+        }
+    }
+
+    /// Adds a table; returns a full shard to write, if this filled one.
+    pub fn table(&mut self, t: TableManifest) -> Option<ManifestShard> {
+        self.tables.push(t);
+        self.cut_if_full()
+    }
+
+    /// Adds a left-out table; returns a full shard to write, if this filled one.
+    pub fn skipped(&mut self, s: SkippedTable) -> Option<ManifestShard> {
+        self.skipped.push(s);
+        self.cut_if_full()
+    }
+
+    fn cut_if_full(&mut self) -> Option<ManifestShard> {
+        if self.tables.len() + self.skipped.len() < self.per_shard {
+            return None;
+        }
+        self.cut()
+    }
+
+    /// The entries so far as the next shard, or as the inline first one.
+    fn cut(&mut self) -> Option<ManifestShard> {
+        let tables = std::mem::take(&mut self.tables);
+        let skipped = std::mem::take(&mut self.skipped);
+        if self.first.is_none() {
+            self.first = Some((tables, skipped));
+            return None;
+        }
+        if tables.is_empty() && skipped.is_empty() {
+            return None;
+        }
+        let shard = self.shards.len() + 2;
+        self.shards.push(ShardRef {
+            path: shard_path(shard),
+            tables: tables.len() as u64,
+            skipped: skipped.len() as u64,
+        });
+        Some(ManifestShard {
+            format: SHARD_FORMAT.to_string(),
+            export_id: self.export_id.clone(),
+            shard,
+            tables,
+            skipped,
+        })
+    }
+
+    /// Ends the shards: the last one to write (if any), then the inline tables, left-out tables
+    /// and shard list for `manifest.json`.
+    pub fn finish(mut self) -> (Option<ManifestShard>, FirstShard) {
+        let last = self.cut();
+        let (tables, skipped) = self.first.take().unwrap_or_default();
+        (
+            last,
+            FirstShard {
+                tables,
+                skipped,
+                shards: self.shards,
+            },
+        )
+    }
+}
+
+/// What `manifest.json` itself holds of the tables: the first shard, and where the rest are.
+#[derive(Debug, Default)]
+pub struct FirstShard {
+    pub tables: Vec<TableManifest>,
+    pub skipped: Vec<SkippedTable>,
+    pub shards: Vec<ShardRef>,
+}
+
+/// Shard `n`'s path under the export root.
+pub fn shard_path(n: usize) -> String {
+    use crate::layout::{MANIFEST_DIR, manifest_shard_file};
+    format!("{MANIFEST_DIR}/{}", manifest_shard_file(n))
+}
+
+impl Manifest {
+    /// True for the formats this version reads (1 and 2).
+    pub fn is_known_format(&self) -> bool {
+        self.format == FORMAT || self.format == FORMAT_V1
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -244,6 +391,70 @@ mod tests {
     use super::*;
     use crate::model::Granularity;
     use serde_json::json;
+
+    fn skipped(i: usize) -> SkippedTable {
+        SkippedTable {
+            name: crate::model::TableName::new("s", format!("t{i}")),
+            reason: "no columns".into(),
+        }
+    }
+
+    /// Feeds `n` left-out tables through a sharder of `per` entries, writing what it hands
+    /// out; returns the inline part and the shard files.
+    fn shard(n: usize, per: usize) -> (FirstShard, Vec<ManifestShard>) {
+        let mut sharder = Sharder::new("e", per);
+        let mut files: Vec<ManifestShard> =
+            (0..n).filter_map(|i| sharder.skipped(skipped(i))).collect();
+        let (last, first) = sharder.finish();
+        files.extend(last);
+        (first, files)
+    }
+
+    #[test]
+    fn a_small_manifest_is_one_file() {
+        let (first, files) = shard(3, 1000);
+        assert_eq!(first.skipped.len(), 3);
+        assert!(first.shards.is_empty() && files.is_empty());
+        let (first, files) = shard(0, 1000);
+        assert!(first.skipped.is_empty() && first.shards.is_empty() && files.is_empty());
+    }
+
+    #[test]
+    fn shards_hold_every_entry_once_in_order() {
+        for (n, per) in [(10, 10), (11, 10), (25, 10), (30, 10), (7, 1)] {
+            let (first, files) = shard(n, per);
+            assert_eq!(first.skipped.len(), per.min(n), "{n}/{per}");
+            assert_eq!(first.shards.len(), files.len());
+            let mut names: Vec<String> =
+                first.skipped.iter().map(|s| s.name.name.clone()).collect();
+            for (i, (r, f)) in first.shards.iter().zip(&files).enumerate() {
+                assert_eq!(f.shard, i + 2);
+                assert_eq!(r.path, shard_path(i + 2));
+                assert_eq!(r.skipped as usize, f.skipped.len());
+                assert!(f.skipped.len() <= per && !f.skipped.is_empty());
+                names.extend(f.skipped.iter().map(|s| s.name.name.clone()));
+            }
+            let want: Vec<String> = (0..n).map(|i| format!("t{i}")).collect();
+            assert_eq!(names, want, "{n}/{per}");
+        }
+        assert_eq!(shard_path(2), "_manifest/shard-000002.json");
+    }
+
+    #[test]
+    fn format_one_reads_as_a_manifest_without_shards() {
+        let v1 = json!({
+            "format": "snapex-manifest/1", "export_id": "e", "destination": "d",
+            "source": {"engine": "postgres", "version": "15", "database": "db",
+                       "endpoint": "h:5432", "consistency": "c"},
+            "started_at": "2026-12-05T00:00:00Z", "finished_at": "2026-12-05T00:00:01Z",
+            "include": [], "exclude": [], "glue_database": "db", "tables": [], "skipped": [],
+            "totals": {"tables": 0, "skipped": 0, "files": 0, "rows": 0, "bytes": 0}
+        });
+        let m: Manifest = serde_json::from_value(v1).unwrap();
+        assert!(m.shards.is_empty() && m.is_known_format());
+        let v2 = serde_json::to_value(&m).unwrap();
+        assert!(v2.get("shards").is_none(), "no shards, no key: {v2}");
+    }
 
     fn file(partition: Option<Option<&str>>) -> FileEntry {
         FileEntry {

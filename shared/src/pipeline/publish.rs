@@ -524,6 +524,7 @@ pub(super) fn build_manifest(m: ManifestInput<'_>) -> Manifest {
         tables,
         skipped: m.skipped,
         totals,
+        shards: vec![],
     }
 }
 
