@@ -52,7 +52,7 @@ pub(super) async fn profile(
     rows.into_iter()
         .map(|r| {
             let cell = |i: usize| r.as_ref(i).cloned().unwrap_or(Value::NULL);
-            let int = |v: Value| super::catalog::int_value(&v);
+            let int = |v: Value| super::bounds::int_value(&v);
             let value = match (p.by, cell(0)) {
                 (_, Value::NULL) => GroupValue::Null,
                 (PartitionBy::Value, Value::Bytes(b)) => {
