@@ -7,18 +7,21 @@
 //! of a table with Hive partitions, the block counts of a partitioned table's big leaves) is
 //! deferred until the catalog stream ends, because the stream holds the session's
 //! connection; such tables are few, since each is big or configured by name.
+//!
+//! `plan_export` is the plan alone (`snapex plan`): the same pass, keeping nothing.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::config::ExportConfig;
 use crate::error::{Error, Result};
-use crate::model::{Chunk, SkippedTable, TableDesc, TableName};
+use crate::model::{Chunk, PartitionBy, ProfileGroup, SkippedTable, TableDesc, TableName};
 use crate::partitioning::Resolver;
 use crate::plan::Planner;
-use crate::source::{Discovered, Session, TableFilter};
+use crate::source::{Discovered, Session, SessionOptions, TableFilter};
 
-use super::{Progress, profile_partitions};
+use super::Progress;
 
 /// A planned table with its position in catalog order.
 pub(super) type Ordered = (usize, TableDesc);
@@ -195,4 +198,100 @@ pub(super) async fn discover_and_plan(
         sink(Planned::Unread(Box::new(t)))?;
     }
     Ok(found)
+}
+
+/// What planning an export found, without reading any table.
+#[derive(Debug, Clone)]
+pub struct PlanSummary {
+    pub tables: usize,
+    /// The catalog's estimate of the selected tables' size on disk.
+    pub bytes: u64,
+    pub chunks: usize,
+    pub pieces: usize,
+    pub skipped: Vec<SkippedTable>,
+    pub elapsed: Duration,
+}
+
+/// Discovers and plans an export as [`super::run_export`] would, inside one consistent view of the
+/// source, and stops there: nothing is read from the tables (beyond key bounds and partition
+/// profiles) and nothing is written. Each chunk goes to `each_chunk` as soon as it is planned
+/// (numbered in that order, not largest first) and is not kept, nor are the tables' descriptions,
+/// so memory does not grow with the number of tables.
+pub async fn plan_export(
+    cfg: &ExportConfig,
+    progress: Arc<dyn Progress>,
+    mut each_chunk: impl FnMut(&Chunk) -> Result<()>,
+) -> Result<PlanSummary> {
+    cfg.validate()?;
+    let started = Instant::now();
+    let filter = TableFilter::new(&cfg.include, &cfg.exclude)?;
+    progress.phase("connecting");
+    let options = SessionOptions {
+        readers: cfg.concurrency,
+        mysql_consistency: crate::source::mysql::Consistency::Single,
+    };
+    let session = Session::open(&cfg.source, options).await?;
+    progress.phase("discovering and planning tables");
+    let found = discover_and_plan(cfg, &session, &filter, progress.as_ref(), |p| match p {
+        Planned::Chunk(chunk, _) => each_chunk(&chunk),
+        Planned::Unread(_) => Ok(()),
+    })
+    .await?;
+    Ok(PlanSummary {
+        tables: found.tables,
+        bytes: found.bytes,
+        chunks: found.chunks,
+        pieces: found.pieces,
+        skipped: found.skipped,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Counts rows per partition group of every table with Hive partitions, after giving key
+/// buckets without a width one from the key's span.
+async fn profile_partitions(
+    session: &Session,
+    tables: &mut [TableDesc],
+    plan: &crate::plan::PlanConfig,
+    progress: &dyn Progress,
+) -> Result<HashMap<TableName, Vec<ProfileGroup>>> {
+    let mut profiles = HashMap::new();
+    for t in tables.iter_mut() {
+        let Some(mut p) = t.partition_by.clone() else {
+            continue;
+        };
+        progress.phase(&format!("counting rows per partition of {}", t.name));
+        if let PartitionBy::KeyBuckets { width: 0 } = p.by {
+            let (min, max) = t
+                .split_key
+                .as_ref()
+                .and_then(|k| k.bounds)
+                .unwrap_or((0, 0));
+            let files = t
+                .estimated_bytes
+                .div_ceil(plan.target_source_bytes().max(1));
+            p.by = PartitionBy::KeyBuckets {
+                width: crate::partitioning::default_bucket_width(min, max, files),
+            };
+            t.partition_by = Some(p.clone());
+        }
+        let groups = session.profile(t, &p).await?;
+        if p.by == PartitionBy::Value && groups.len() > crate::partitioning::MAX_VALUE_PARTITIONS {
+            return Err(Error::InvalidInput(format!(
+                "{} has {} distinct values of {:?}, more than {} value partitions: partition \
+                 it by time or key buckets instead",
+                t.name,
+                groups.len(),
+                p.column,
+                crate::partitioning::MAX_VALUE_PARTITIONS
+            )));
+        }
+        for g in &groups {
+            if let crate::model::GroupValue::Text(v) = &g.value {
+                crate::partitioning::check_value(&t.name, &p.key, v)?;
+            }
+        }
+        profiles.insert(t.name.clone(), groups);
+    }
+    Ok(profiles)
 }

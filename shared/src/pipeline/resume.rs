@@ -8,10 +8,12 @@ use std::collections::BTreeMap;
 
 use futures::{StreamExt, TryStreamExt};
 
+use super::Progress;
 use super::lease::{Lease, Leases, RunIdentity, Take};
-use super::publish::{existing_objects, foreign_objects_error, put_all};
-use super::steps::{add_tables, delete_all, finished, read_specs, with_tables, work_records};
-use super::{Opened, Prepared, Progress, check_unpublished, open_source, take_export_lease};
+use super::prepare::{Opened, Prepared, check_unpublished, open_source, take_export_lease};
+use super::publish::put_all;
+use super::records::{add_tables, delete_all, finished, read_specs, with_tables, work_records};
+use super::strays::{existing_objects, foreign_objects_error};
 use crate::config::ExportConfig;
 use crate::error::{Error, Result};
 use crate::layout::Layout;

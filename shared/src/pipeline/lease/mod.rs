@@ -30,126 +30,32 @@
 //!
 //! The lease objects stay under `_work/lease/` when the rest of `_work/` is removed: they are
 //! what refuses a second run of a published export.
+//!
+//! `record` holds what a generation says, `identity` who a run is, `dir` the reads and
+//! creates of one lease's generations; this file holds how a run takes, checks, publishes
+//! and gives up a lease.
+
+mod dir;
+mod identity;
+mod record;
+
+pub use identity::{RunIdentity, random_u64};
+pub use record::{LeaseRecord, LeaseState};
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use futures::TryStreamExt;
+use chrono::Utc;
 use futures::future::BoxFuture;
+use object_store::ObjectStoreExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::sink::Destination;
 use crate::sink::fenced::Fence;
-
-/// What a lease generation says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LeaseState {
-    Held,
-    Released,
-    Published,
-}
-
-/// One generation of a lease, as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LeaseRecord {
-    pub generation: u64,
-    pub state: LeaseState,
-    /// The run that wrote this generation.
-    pub run: String,
-    pub host: String,
-    pub pid: u32,
-    /// When the run took (or released, or published) the lease.
-    pub since: DateTime<Utc>,
-}
-
-impl LeaseRecord {
-    /// `run 1a2b3c4d5e6f7a8b (host h, pid 42)`
-    fn who(&self) -> String {
-        format!("run {} (host {}, pid {})", self.run, self.host, self.pid)
-    }
-
-    fn when(&self) -> String {
-        self.since.to_rfc3339_opts(SecondsFormat::Secs, true)
-    }
-}
-
-/// Who this run is, as its lease generations name it: a token unique to the run, the host
-/// and the process.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunIdentity {
-    pub run: String,
-    pub host: String,
-    pub pid: u32,
-}
-
-impl RunIdentity {
-    /// This process, with a fresh random token.
-    pub fn new() -> RunIdentity {
-        RunIdentity {
-            run: format!("{:016x}", random_u64()),
-            host: hostname(),
-            pid: std::process::id(),
-        }
-    }
-}
-
-impl Default for RunIdentity {
-    fn default() -> Self {
-        RunIdentity::new()
-    }
-}
-
-/// 64 random bits: std's hasher keys are drawn from the operating system's randomness (the
-/// crate has no random number generator of its own, and this needs no more).
-pub fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    h.write_u32(std::process::id());
-    h.finish()
-}
-
-/// True when `holder` is another snapex process still running on this machine: a resume
-/// does not take a lease from a run that is plainly alive. (On another machine nothing tells;
-/// the user's `--resume` says that run is gone.)
-fn running_here(holder: &LeaseRecord, me: &RunIdentity) -> bool {
-    if holder.host != me.host || holder.pid == me.pid {
-        return false;
-    }
-    let Ok(pid) = libc::pid_t::try_from(holder.pid) else {
-        return false;
-    };
-    // SAFETY: signal 0 sends nothing; it only asks whether the process exists.
-    let exists = unsafe { libc::kill(pid, 0) } == 0
-        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-    // A pid the system gave to another program since is not the holder.
-    exists
-        && std::fs::read(format!("/proc/{pid}/cmdline"))
-            .map_or(true, |cmd| String::from_utf8_lossy(&cmd).contains("snapex"))
-}
-
-fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname writes at most that much.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "unknown".into();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
-}
+use dir::LeaseDir;
+use identity::running_here;
 
 /// How a run takes a lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,141 +70,6 @@ pub enum Take {
     /// the last one, unless the export is published. The state machine starts such a step
     /// only after giving up the attempt before it.
     TakeOver,
-}
-
-/// Where one lease's generations live, and what it guards (for messages).
-#[derive(Clone)]
-struct LeaseDir {
-    /// The store itself, not fenced: lease objects are how the fence decides.
-    store: Arc<dyn ObjectStore>,
-    url: String,
-    dir: Path,
-    /// `export "x"`, or `chunk 3 of export "x"`.
-    what: String,
-    export_id: String,
-}
-
-impl LeaseDir {
-    fn new(dest: &Destination, dir: Path, what: String, export_id: &str) -> LeaseDir {
-        LeaseDir {
-            store: dest.store.clone(),
-            url: dest.url.clone(),
-            dir,
-            what,
-            export_id: export_id.to_string(),
-        }
-    }
-
-    fn path(&self, generation: u64) -> Path {
-        self.dir.clone().join(format!("{generation}.json"))
-    }
-
-    fn store_err(&self, e: object_store::Error) -> Error {
-        Error::store(&self.url, e)
-    }
-
-    /// The highest generation, if any.
-    async fn highest(&self) -> Result<Option<LeaseRecord>> {
-        let listed: Vec<object_store::ObjectMeta> = self
-            .store
-            .list(Some(&self.dir))
-            .try_collect()
-            .await
-            .map_err(|e| self.store_err(e))?;
-        let top = listed
-            .iter()
-            .filter_map(|m| m.location.filename()?.strip_suffix(".json")?.parse().ok())
-            .max();
-        match top {
-            Some(generation) => self.read(generation).await.map(Some),
-            None => Ok(None),
-        }
-    }
-
-    async fn read(&self, generation: u64) -> Result<LeaseRecord> {
-        let path = self.path(generation);
-        let got = self.store.get(&path).await.map_err(|e| self.store_err(e))?;
-        let bytes = got.bytes().await.map_err(|e| self.store_err(e))?;
-        serde_json::from_slice(&bytes).map_err(|e| {
-            Error::Internal(format!(
-                "{path} is not a lease this version of snapex writes: {e}"
-            ))
-        })
-    }
-
-    /// Creates `record`'s generation if nobody has; `Ok(Err(winner))` when somebody has. A
-    /// create whose answer was lost is sent again, and finding its own record is success.
-    async fn create(&self, record: &LeaseRecord) -> Result<std::result::Result<(), LeaseRecord>> {
-        let path = self.path(record.generation);
-        let body =
-            serde_json::to_vec(record).map_err(|e| Error::Internal(format!("lease: {e}")))?;
-        let mut delay = Duration::from_millis(200);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let opts = PutOptions::from(PutMode::Create);
-            match self
-                .store
-                .put_opts(&path, PutPayload::from(body.clone()), opts)
-                .await
-            {
-                Ok(_) => return Ok(Ok(())),
-                Err(object_store::Error::AlreadyExists { .. }) => {
-                    let winner = self.read(record.generation).await?;
-                    return Ok(if &winner == record {
-                        Ok(())
-                    } else {
-                        Err(winner)
-                    });
-                }
-                Err(e) => {
-                    let e = self.store_err(e);
-                    if !e.is_retryable() || attempt >= 5 {
-                        return Err(e);
-                    }
-                    tracing::warn!(%path, "creating a lease failed, trying again: {e}");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                }
-            }
-        }
-    }
-
-    /// The error for a run that finds the lease's last generation written by another run.
-    fn refusal(&self, last: &LeaseRecord) -> Error {
-        match last.state {
-            LeaseState::Published => self.published(last),
-            _ => Error::LeaseHeld(format!(
-                "{} is being written by {} since {}: one run writes an export at a time; wait \
-                 for that run, or, if it is gone, finish the export with --resume --export-id {}",
-                self.what,
-                last.who(),
-                last.when(),
-                self.export_id
-            )),
-        }
-    }
-
-    fn still_running(&self, last: &LeaseRecord) -> Error {
-        Error::LeaseHeld(format!(
-            "{} is being written by {} since {}, a process still running on this machine: \
-             one run writes an export at a time; let it finish, or stop it and --resume again",
-            self.what,
-            last.who(),
-            last.when()
-        ))
-    }
-
-    fn published(&self, last: &LeaseRecord) -> Error {
-        Error::InvalidInput(format!(
-            "export {:?} is already published in {} (by {} at {}): a published export is never \
-             written again; choose another --export-id",
-            self.export_id,
-            self.url,
-            last.who(),
-            last.when()
-        ))
-    }
 }
 
 /// A lease this run holds (or, for a serverless step, shares with the run it works for).

@@ -1,0 +1,150 @@
+//! The records under an export's `_work/` folder, read back: one record, the chunks'
+//! descriptions, a chunk's completion record that still holds, the lowest failure, the plan
+//! with the tables the descriptions carry, and the list of them all (to clear them). Apart
+//! from the steps because the command line's resume reads them too.
+
+use std::collections::BTreeMap;
+
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+
+use super::verify::verify;
+use crate::error::{Error, Result};
+use crate::layout::Layout;
+use crate::limits::OBJECTS_AT_ONCE;
+use crate::model::{TableDesc, TableName};
+use crate::sink::Destination;
+use crate::work::{ChunkRecord, ChunkSpec, ExportPlan, FailureRecord, PlannedTable, from_json};
+
+/// The chunk's record, if it exists, describes this chunk's pieces and its files are there
+/// with the sizes and rows written.
+pub(super) async fn finished(
+    dest: &Destination,
+    layout: &Layout,
+    spec: &ChunkSpec,
+) -> Result<Option<ChunkRecord>> {
+    let path = layout.work_done(spec.chunk.id);
+    if !dest.exists(&path).await? {
+        return Ok(None);
+    }
+    let mut record: ChunkRecord = from_json("chunk record", &dest.get(&path).await?)?;
+    record.reused = true;
+    let same_pieces = record.results.len() == spec.chunk.pieces.len()
+        && record
+            .results
+            .iter()
+            .zip(&spec.chunk.pieces)
+            .all(|(r, p)| &r.piece == p);
+    if !same_pieces || verify(dest, &record.results).await.is_err() {
+        return Ok(None);
+    }
+    Ok(Some(record))
+}
+/// Adds a chunk description's tables to those gathered so far (a table read by several
+/// chunks is described by each).
+pub(super) fn add_tables(
+    tables: &mut BTreeMap<usize, TableDesc>,
+    order: Vec<usize>,
+    descs: Vec<TableDesc>,
+) {
+    for (order, desc) in order.into_iter().zip(descs) {
+        tables.entry(order).or_insert(desc);
+    }
+}
+
+/// `plan` holding `tables` (by catalog order), each named for Glue as a plan of all of
+/// them would name it.
+pub(super) fn with_tables(mut plan: ExportPlan, tables: BTreeMap<usize, TableDesc>) -> ExportPlan {
+    let names: Vec<&TableName> = tables.values().map(|t| &t.name).collect();
+    let glue = crate::catalog::names::table_names(&names, plan.default_schema.as_deref());
+    plan.tables = tables
+        .into_iter()
+        .zip(glue)
+        .map(|((order, desc), glue_name)| PlannedTable {
+            desc,
+            glue_name,
+            order,
+        })
+        .collect();
+    plan
+}
+
+/// The descriptions of chunks `0..chunks`, read `OBJECTS_AT_ONCE` at a time, in any order.
+pub(super) fn read_specs<'a>(
+    dest: &'a Destination,
+    layout: &'a Layout,
+    chunks: usize,
+) -> impl futures::Stream<Item = Result<ChunkSpec>> + 'a {
+    futures::stream::iter(0..chunks)
+        .map(move |chunk| {
+            let (dest, path) = (dest.clone(), layout.work_chunk(chunk));
+            async move {
+                read_record::<ChunkSpec>(&dest, &path, || {
+                    format!("chunk {chunk} has no description: the plan is incomplete")
+                })
+                .await
+            }
+        })
+        .buffer_unordered(OBJECTS_AT_ONCE)
+}
+
+/// The failure record of the lowest-numbered failed chunk of an export, if any chunk failed.
+pub async fn first_failure(
+    destination: &str,
+    endpoint: Option<&str>,
+    export_id: &str,
+) -> Result<Option<FailureRecord>> {
+    let dest = Destination::open(destination, endpoint)?;
+    let layout = Layout::new(&dest.root, export_id);
+    let first = dest
+        .list(&layout.work_failed_dir())
+        .await?
+        .iter()
+        .filter_map(|p| p.filename()?.strip_suffix(".json")?.parse::<usize>().ok())
+        .min();
+    match first {
+        Some(chunk) => Ok(Some(from_json(
+            "failure record",
+            &dest.get(&layout.work_failed(chunk)).await?,
+        )?)),
+        None => Ok(None),
+    }
+}
+
+/// Reads a JSON record; a missing one is the error `missing` describes.
+pub(super) async fn read_record<T: for<'de> serde::Deserialize<'de>>(
+    dest: &Destination,
+    path: &Path,
+    missing: impl FnOnce() -> String,
+) -> Result<T> {
+    if !dest.exists(path).await? {
+        return Err(Error::Verify(missing()));
+    }
+    from_json(path.as_ref(), &dest.get(path).await?)
+}
+
+/// The records under the export's `_work/` folder: everything there but the leases, which
+/// no run deletes (they refuse a second run of a published export).
+pub(super) async fn work_records(dest: &Destination, layout: &Layout) -> Result<Vec<Path>> {
+    let root = format!("{}/", layout.export_root());
+    Ok(dest
+        .list(&layout.work_dir())
+        .await?
+        .into_iter()
+        .filter(|p| {
+            let rel = p.as_ref().strip_prefix(&root).unwrap_or(p.as_ref());
+            !Layout::is_lease_file(rel)
+        })
+        .collect())
+}
+
+pub(super) async fn delete_all(dest: &Destination, paths: Vec<Path>) -> Result<()> {
+    futures::stream::iter(paths)
+        .map(|path| {
+            let dest = dest.clone();
+            async move { dest.delete(&path).await }
+        })
+        .buffer_unordered(OBJECTS_AT_ONCE)
+        .try_collect()
+        .await
+}

@@ -1,0 +1,180 @@
+//! The finalize step: publishes a planned export once every chunk has its completion record,
+//! gathering the tables back from the chunks' descriptions; run again, or alongside another
+//! attempt, it reports the export that attempt published. Apart from the other steps because
+//! it alone publishes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::{StreamExt, TryStreamExt};
+
+use crate::error::{Error, Result};
+use crate::layout::Layout;
+use crate::limits::OBJECTS_AT_ONCE;
+use crate::manifest::Manifest;
+use crate::model::{Piece, TableDesc};
+use crate::pipeline::lease::{Lease, LeaseRecord, LeaseState, Leases, RunIdentity};
+use crate::pipeline::publish::{Finished, publish};
+use crate::pipeline::records::{add_tables, read_record, read_specs, with_tables};
+use crate::pipeline::report::RunReport;
+use crate::pipeline::{ExportSummary, Progress, summary};
+use crate::sink::Destination;
+use crate::work::{ChunkRecord, ExportPlan, from_json};
+
+/// Publishes a planned export once every chunk has its completion record: verifies every
+/// file, writes the catalog files and the manifest, removes what no record names. A chunk
+/// without a record stops it unpublished. Run again after publishing, it reports the
+/// published export and changes nothing.
+pub async fn finalize_step(
+    destination: &str,
+    endpoint: Option<&str>,
+    export_id: &str,
+    progress: Arc<dyn Progress>,
+) -> Result<ExportSummary> {
+    let started = Instant::now();
+    let dest = Destination::open(destination, endpoint)?;
+    let layout = Layout::new(&dest.root, export_id);
+    let plan: ExportPlan = read_record(&dest, &layout.work_plan(), || {
+        format!("export {export_id:?} was not planned in {destination}")
+    })
+    .await?;
+    if dest.exists(&layout.success_marker()).await? {
+        let manifest: Manifest = from_json("manifest", &dest.get(&layout.manifest()).await?)?;
+        let report = match dest.exists(&layout.report()).await? {
+            true => from_json("run report", &dest.get(&layout.report()).await?)?,
+            false => RunReport::new(&manifest, &[], 0),
+        };
+        return Ok(summary(&dest, &plan, &manifest, report, started.elapsed()));
+    }
+    let me = RunIdentity::new();
+    let joined = Lease::join(
+        &dest,
+        layout.work_lease_dir(),
+        format!("export {export_id:?}"),
+        export_id,
+        &me,
+    )
+    .await;
+    let lease = match joined {
+        Ok(lease) => lease,
+        // Another attempt of this step is publishing it: wait for it to finish.
+        Err(_) if published_by_another(&dest, &layout).await? => {
+            return published_summary(&dest, &layout, export_id, started).await;
+        }
+        Err(e) => return Err(e),
+    };
+    let fenced = dest.fenced(Arc::new(Leases(vec![lease.clone()])));
+    match finalize_leased(&fenced, &layout, plan, &lease, progress).await {
+        Ok((plan, manifest, report)) => {
+            Ok(summary(&dest, &plan, &manifest, report, started.elapsed()))
+        }
+        Err(e) => {
+            // Another attempt of this step published it (this one failed a lease check, or
+            // found the other's manifest among the export's objects): wait for it to finish.
+            if published_by_another(&dest, &layout).await? {
+                return published_summary(&dest, &layout, export_id, started).await;
+            }
+            Err(lease.explain(e))
+        }
+    }
+}
+
+/// True when the export's lease says it is published.
+async fn published_by_another(dest: &Destination, layout: &Layout) -> Result<bool> {
+    let generations = dest.list(&layout.work_lease_dir()).await?;
+    let mut published = false;
+    for path in generations {
+        let record: LeaseRecord = from_json("lease", &dest.get(&path).await?)?;
+        published |= record.state == LeaseState::Published;
+    }
+    Ok(published)
+}
+
+/// The summary of an export another attempt of the finalize step is publishing, once its
+/// `_SUCCESS` is there (it writes the manifest, the report and `_SUCCESS` right after marking
+/// the lease published).
+async fn published_summary(
+    dest: &Destination,
+    layout: &Layout,
+    export_id: &str,
+    started: Instant,
+) -> Result<ExportSummary> {
+    let deadline = Instant::now() + std::time::Duration::from_secs(120);
+    while !dest.exists(&layout.success_marker()).await? {
+        if Instant::now() > deadline {
+            return Err(Error::Verify(format!(
+                "export {export_id:?} is marked published, but its _SUCCESS did not appear \
+                 within 2 minutes"
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    let plan: ExportPlan = from_json("plan", &dest.get(&layout.work_plan()).await?)?;
+    let manifest: Manifest = from_json("manifest", &dest.get(&layout.manifest()).await?)?;
+    let report = match dest.exists(&layout.report()).await? {
+        true => from_json("run report", &dest.get(&layout.report()).await?)?,
+        false => RunReport::new(&manifest, &[], 0),
+    };
+    Ok(summary(dest, &plan, &manifest, report, started.elapsed()))
+}
+
+/// [`finalize_step`] under the export's lease: `dest` checks every write.
+async fn finalize_leased(
+    dest: &Destination,
+    layout: &Layout,
+    plan: ExportPlan,
+    lease: &Lease,
+    progress: Arc<dyn Progress>,
+) -> Result<(ExportPlan, Manifest, RunReport)> {
+    let export_id = plan.export_id.clone();
+    let (dest, layout) = (dest.clone(), layout.clone());
+    progress.phase("reading chunk records");
+    let records: Vec<ChunkRecord> = futures::stream::iter(0..plan.chunks)
+        .map(|chunk| {
+            let (dest, path) = (dest.clone(), layout.work_done(chunk));
+            let export_id = export_id.to_string();
+            async move {
+                read_record(&dest, &path, || {
+                    format!(
+                        "chunk {chunk} of export {export_id:?} has no completion record: the \
+                         export is incomplete and was not published"
+                    )
+                })
+                .await
+            }
+        })
+        .buffer_unordered(OBJECTS_AT_ONCE)
+        .try_collect()
+        .await?;
+    progress.phase("reading the chunks' tables");
+    let (plan, planned) = gather_tables(&dest, &layout, plan).await?;
+    let finished = Finished {
+        planned: &planned,
+        records: &records,
+        kept: 0,
+    };
+    let (manifest, report) =
+        publish(&dest, &layout, &plan, finished, lease, progress.as_ref()).await?;
+    Ok((plan, manifest, report))
+}
+
+/// `plan` with every exported table, in catalog order and with its Glue name: the tables the
+/// chunks read come from the chunks' descriptions (the plan step kept none of them), the
+/// others from the plan itself. With it, each planned chunk's pieces.
+async fn gather_tables(
+    dest: &Destination,
+    layout: &Layout,
+    plan: ExportPlan,
+) -> Result<(ExportPlan, BTreeMap<usize, Vec<Piece>>)> {
+    let mut plan = plan;
+    let mut tables: BTreeMap<usize, TableDesc> =
+        plan.tables.drain(..).map(|t| (t.order, t.desc)).collect();
+    let mut planned = BTreeMap::new();
+    let mut specs = read_specs(dest, layout, plan.chunks);
+    while let Some(spec) = specs.try_next().await? {
+        add_tables(&mut tables, spec.table_order, spec.tables);
+        planned.insert(spec.chunk.id, spec.chunk.pieces);
+    }
+    Ok((with_tables(plan, tables), planned))
+}

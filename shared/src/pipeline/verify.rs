@@ -1,0 +1,106 @@
+//! Checks before publishing: every file the results name is whole and holds the rows
+//! written, and every planned chunk has exactly one record listing its pieces. Apart from
+//! publishing because a chunk step checks a chunk's files the same way before reusing them.
+
+use std::collections::{BTreeMap, HashSet};
+
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+
+use crate::error::{Error, Result};
+use crate::limits::OBJECTS_AT_ONCE;
+use crate::sink::{Destination, FileWritten};
+use crate::work::{ChunkRecord, PieceResult};
+
+/// Every file the results name exists with the size written, is a whole Parquet file (its
+/// footer reads back) and holds the rows counted while writing it; and no two pieces name
+/// the same file. Files are checked `OBJECTS_AT_ONCE` at a time.
+pub(super) async fn verify(dest: &Destination, results: &[PieceResult]) -> Result<()> {
+    // Owned, so the checks' futures borrow nothing: the Lambda runtime needs `Send` futures.
+    let files: Vec<FileWritten> = results.iter().filter_map(|r| r.file.clone()).collect();
+    let mut seen = HashSet::with_capacity(files.len());
+    if let Some(twice) = files.iter().find(|f| !seen.insert(f.path.as_str())) {
+        return Err(Error::Verify(format!(
+            "{} is named by two pieces of the export",
+            twice.path
+        )));
+    }
+    futures::stream::iter(files)
+        .map(|f| {
+            let dest = dest.clone();
+            async move { verify_file(&dest, &f).await }
+        })
+        .buffer_unordered(OBJECTS_AT_ONCE)
+        .try_collect()
+        .await
+}
+
+async fn verify_file(dest: &Destination, f: &FileWritten) -> Result<()> {
+    use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
+    // `parse`, not `from`: the path is already escaped and must not be escaped again.
+    let path = Path::parse(&f.path).map_err(|e| Error::Internal(format!("{}: {e}", f.path)))?;
+    let size = dest.size(&path).await?;
+    if size != f.bytes {
+        return Err(Error::Verify(format!(
+            "{} is {size} bytes, {} were written",
+            f.path, f.bytes
+        )));
+    }
+    let broken =
+        |why: String| Error::Verify(format!("{} is not a whole Parquet file: {why}", f.path));
+    // The footer: the metadata's length and the magic, then the metadata before them.
+    let tail = dest.get_range(&path, size.saturating_sub(8)..size).await?;
+    let tail: [u8; 8] = tail
+        .as_slice()
+        .try_into()
+        .map_err(|_| broken(format!("{size} bytes")))?;
+    let footer = FooterTail::try_new(&tail).map_err(|e| broken(e.to_string()))?;
+    let len = footer.metadata_length() as u64;
+    if len + 8 > size {
+        return Err(broken(format!("a footer of {len} bytes in {size}")));
+    }
+    let meta = dest.get_range(&path, size - 8 - len..size - 8).await?;
+    let meta = ParquetMetaDataReader::decode_metadata(&meta).map_err(|e| broken(e.to_string()))?;
+    let rows = meta.file_metadata().num_rows();
+    if u64::try_from(rows).ok() != Some(f.rows) {
+        return Err(Error::Verify(format!(
+            "{} holds {rows} rows, {} were written",
+            f.path, f.rows
+        )));
+    }
+    Ok(())
+}
+
+/// Every planned chunk has exactly one record, and each record lists exactly the pieces its
+/// chunk planned: no piece was left unread or read twice.
+pub(super) fn check_complete(
+    planned: &BTreeMap<usize, Vec<crate::model::Piece>>,
+    records: &[ChunkRecord],
+) -> Result<()> {
+    let mut seen = HashSet::with_capacity(records.len());
+    for r in records {
+        let Some(pieces) = planned.get(&r.chunk) else {
+            return Err(Error::Verify(format!(
+                "chunk {} has a record but was not planned",
+                r.chunk
+            )));
+        };
+        if !seen.insert(r.chunk) {
+            return Err(Error::Verify(format!("chunk {} has two records", r.chunk)));
+        }
+        let same = r.results.len() == pieces.len()
+            && r.results.iter().zip(pieces).all(|(r, p)| &r.piece == p);
+        if !same {
+            return Err(Error::Verify(format!(
+                "chunk {}'s record does not list the pieces it planned",
+                r.chunk
+            )));
+        }
+    }
+    if let Some(missing) = planned.keys().find(|c| !seen.contains(*c)) {
+        return Err(Error::Verify(format!(
+            "chunk {missing} has no completion record: the export is incomplete"
+        )));
+    }
+    Ok(())
+}
