@@ -10,7 +10,7 @@ use snapex::service::naming::EXPORT_TAG;
 use snapex::service::restore::{PASSWORD_EXCLUDED_CHARACTERS, PASSWORD_LENGTH};
 
 use crate::error::{StepError, answer, sdk_error};
-use crate::rds::Deleted;
+use crate::rds::delete::Deleted;
 
 /// Creates the secret `name` holding `username` and a new random password, tagged for
 /// `export_id`, and returns its ARN. A secret of that name made by an earlier attempt is kept

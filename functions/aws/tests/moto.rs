@@ -81,7 +81,7 @@ async fn the_trigger_starts_one_execution_per_configured_snapshot() {
     assert!(first.started, "{first:?}");
     // Named after when RDS says the snapshot was taken, not when its event was sent: the
     // sweep, which has no event, names it the same way.
-    let taken = snapex_aws::rds::describe_snapshot(
+    let taken = snapex_aws::rds::describe::describe_snapshot(
         &moto.ctx.clients.rds,
         snapex::service::job::SnapshotKind::Instance,
         "orders-db-manual-1",
@@ -219,7 +219,7 @@ async fn an_instance_is_restored_checked_and_cleaned_up_once() {
     let now = chrono::Utc::now().timestamp();
     assert!((now + 29 * 60..=now + 31 * 60).contains(&restored.deadline));
     let rds = &moto.ctx.clients.rds;
-    let instance = snapex_aws::rds::describe_instance(rds, &temp)
+    let instance = snapex_aws::rds::describe::describe_instance(rds, &temp)
         .await
         .unwrap()
         .expect("the temporary instance exists");
@@ -403,7 +403,7 @@ async fn what_is_not_this_exports_is_neither_adopted_nor_deleted() {
     // The secret Restore made is deleted; the stranger's instance is not.
     assert_eq!(cleaned.deleted.len(), 1, "{cleaned:?}");
     assert!(
-        snapex_aws::rds::describe_instance(&moto.ctx.clients.rds, &temp)
+        snapex_aws::rds::describe::describe_instance(&moto.ctx.clients.rds, &temp)
             .await
             .unwrap()
             .is_some()
@@ -445,13 +445,13 @@ async fn a_cluster_snapshot_is_restored_then_its_instance_made_once_the_cluster_
             backup_retention: Some(1)
         }]
     );
-    let found = snapex_aws::rds::describe_cluster(&rds, &cluster)
+    let found = snapex_aws::rds::describe::describe_cluster(&rds, &cluster)
         .await
         .unwrap()
         .expect("the cluster exists");
     assert_eq!(found.backup_retention_period(), Some(1));
     assert!(
-        snapex_aws::rds::describe_instance(&rds, &instance)
+        snapex_aws::rds::describe::describe_instance(&rds, &instance)
             .await
             .unwrap()
             .is_none()
@@ -492,7 +492,7 @@ async fn a_cluster_snapshot_is_restored_then_its_instance_made_once_the_cluster_
         "one CreateDBInstance (strict RDS refuses it before the cluster is available), then \
          the password"
     );
-    let made = snapex_aws::rds::describe_instance(&rds, &instance)
+    let made = snapex_aws::rds::describe::describe_instance(&rds, &instance)
         .await
         .unwrap()
         .expect("the cluster's instance exists");
@@ -592,7 +592,7 @@ async fn a_clusters_instance_that_vanishes_is_gone_not_made_again() {
     assert!(!answer.ready && answer.instance_seen, "{answer:?}");
     assert_eq!(answer.status, "creating");
     assert_eq!(created(&calls), 2);
-    let made = snapex_aws::rds::describe_instance(&rds, &instance)
+    let made = snapex_aws::rds::describe::describe_instance(&rds, &instance)
         .await
         .unwrap()
         .unwrap();

@@ -186,7 +186,7 @@ async fn instances_pass_through_rds_states_poll_by_poll() {
             seen,
             "{id}"
         );
-        let found = snapex_aws::rds::describe_instance(&rds, id)
+        let found = snapex_aws::rds::describe::describe_instance(&rds, id)
             .await
             .unwrap()
             .unwrap();
@@ -212,7 +212,7 @@ async fn instances_pass_through_rds_states_poll_by_poll() {
     assert_eq!(pending(modified).as_deref(), Some("****"));
     let mut seen = vec![];
     for _ in 0..3 {
-        let i = snapex_aws::rds::describe_instance(&rds, "copy")
+        let i = snapex_aws::rds::describe::describe_instance(&rds, "copy")
             .await
             .unwrap()
             .unwrap();
@@ -313,7 +313,7 @@ async fn clusters_pass_through_rds_states_and_go_with_their_instances() {
     );
     assert_eq!(poll_cluster(&rds, "copy", None).await, times("deleting", 2));
     assert!(
-        snapex_aws::rds::describe_instance(&rds, "copy-1")
+        snapex_aws::rds::describe::describe_instance(&rds, "copy-1")
             .await
             .unwrap()
             .is_none(),

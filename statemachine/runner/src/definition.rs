@@ -290,7 +290,7 @@ fn parse_state(name: &str, value: &Value, scope: &str) -> Result<State, Definiti
             error: parse_text(&mut fields, "Error", "ErrorPath")?,
             cause: parse_text(&mut fields, "Cause", "CausePath")?,
         },
-        "Map" => StateKind::Map(Box::new(map::parse_map(&mut fields, &location)?)),
+        "Map" => StateKind::Map(Box::new(map::parse::parse_map(&mut fields, &location)?)),
         other => {
             return Err(DefinitionError::UnsupportedStateType {
                 type_name: other.to_owned(),

@@ -89,6 +89,7 @@ mod definition;
 mod error;
 mod fields;
 mod history;
+mod input_output;
 mod intrinsics;
 mod map;
 mod paths;

@@ -7,7 +7,8 @@ use snapex::service::readiness::{Next, check_deadline, next};
 
 use crate::context::Context;
 use crate::error::StepError;
-use crate::rds::{self, Applied, ClusterInstanceSpec};
+use crate::rds::restore::ClusterInstanceSpec;
+use crate::rds::{self, Applied};
 use crate::secrets;
 
 /// Checks once. Fails with `RestoreDeadline` past the deadline; creates a cluster's instance
@@ -31,7 +32,7 @@ pub async fn handle(input: StepInput, ctx: &Context) -> Result<Readiness, StepEr
     let cluster = restored.cluster_identifier.as_deref();
     let export_id = &input.job.export_id;
     let seen_before = input.ready.as_ref().is_some_and(|r| r.instance_seen);
-    let observed = rds::observe(&ctx.clients.rds, identifier, cluster, export_id).await?;
+    let observed = rds::describe::observe(&ctx.clients.rds, identifier, cluster, export_id).await?;
     let seen = seen_before || observed.has_instance();
     let not_ready = |status: &str, instance_seen: bool| Readiness {
         ready: false,
@@ -55,7 +56,7 @@ pub async fn handle(input: StepInput, ctx: &Context) -> Result<Readiness, StepEr
                 class: &input.job.instance.class,
                 engine: &restored.engine,
             };
-            match rds::create_cluster_instance(&ctx.clients.rds, &spec).await? {
+            match rds::restore::create_cluster_instance(&ctx.clients.rds, &spec).await? {
                 Applied::Done => {
                     tracing::info!(instance = %identifier, %cluster, "cluster available: its instance is being created");
                     Ok(not_ready("creating", true))
@@ -69,7 +70,7 @@ pub async fn handle(input: StepInput, ctx: &Context) -> Result<Readiness, StepEr
         Next::SetPassword => {
             let credentials =
                 secrets::credentials(&ctx.clients.secrets, &restored.secret_arn).await?;
-            let applied = rds::set_master_password(
+            let applied = rds::password::set_master_password(
                 &ctx.clients.rds,
                 identifier,
                 cluster,

@@ -9,7 +9,8 @@ use snapex::work::FailureRecord;
 
 use crate::context::Context;
 use crate::error::StepError;
-use crate::rds::{self, Deleted};
+use crate::rds;
+use crate::rds::delete::Deleted;
 use crate::secrets;
 
 /// Deletes what the export made (only what carries its tag; what is already gone is fine), so
@@ -30,10 +31,10 @@ pub async fn handle(input: StepInput, ctx: &Context) -> Result<CleanedUp, StepEr
         ),
     };
     let rds_client = &ctx.clients.rds;
-    let d = rds::delete_instance(rds_client, &plan.instance, export_id).await?;
+    let d = rds::delete::delete_instance(rds_client, &plan.instance, export_id).await?;
     note(plan.instance.clone(), d);
     if let Some(cluster) = &plan.cluster {
-        let d = rds::delete_cluster(rds_client, cluster, export_id).await?;
+        let d = rds::delete::delete_cluster(rds_client, cluster, export_id).await?;
         note(cluster.clone(), d);
     }
     let d = secrets::delete(&ctx.clients.secrets, &plan.secret, export_id).await?;

@@ -9,7 +9,8 @@ use snapex::service::restore::{Protocol, restored};
 
 use crate::context::Context;
 use crate::error::StepError;
-use crate::rds::{self, RestoreSpec};
+use crate::rds;
+use crate::rds::restore::RestoreSpec;
 use crate::secrets;
 
 /// Restores `input.job`'s snapshot. Running it again for the same job finds what the first
@@ -18,7 +19,8 @@ pub async fn handle(input: StepInput, ctx: &Context) -> Result<Restored, StepErr
     let job = &input.job;
     let rds_client = &ctx.clients.rds;
     let snapshot =
-        rds::describe_snapshot(rds_client, job.snapshot.kind, &job.snapshot.identifier).await?;
+        rds::describe::describe_snapshot(rds_client, job.snapshot.kind, &job.snapshot.identifier)
+            .await?;
     // Refuse engines the export cannot read before paying for an instance.
     Protocol::of_engine(&snapshot.engine)?;
     let secret_arn = secrets::create_credentials(
@@ -39,8 +41,8 @@ pub async fn handle(input: StepInput, ctx: &Context) -> Result<Restored, StepErr
         security_group_ids: &ctx.settings.security_group_ids,
     };
     match job.snapshot.kind {
-        SnapshotKind::Instance => rds::restore_instance(rds_client, &spec).await?,
-        SnapshotKind::Cluster => rds::restore_cluster(rds_client, &spec).await?,
+        SnapshotKind::Instance => rds::restore::restore_instance(rds_client, &spec).await?,
+        SnapshotKind::Cluster => rds::restore::restore_cluster(rds_client, &spec).await?,
     }
     let out = restored(
         job,

@@ -12,7 +12,7 @@ use snapex::service::sweep::{ListedSnapshot, SweepOutcome, decide_listed};
 use super::trigger::{load_config, start};
 use crate::context::Context;
 use crate::error::{StepError, sdk_error};
-use crate::rds::utc;
+use crate::rds::describe::utc;
 
 /// Sweeps once, as of `now`.
 pub async fn handle(ctx: &Context, now: DateTime<Utc>) -> Result<SweepOutcome, StepError> {

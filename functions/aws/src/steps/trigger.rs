@@ -57,7 +57,8 @@ pub async fn handle(event: serde_json::Value, ctx: &Context) -> Result<TriggerOu
     }
     // The event names the snapshot only; RDS knows what it was taken of, and when.
     let info =
-        rds::describe_snapshot(&ctx.clients.rds, snapshot.kind, &snapshot.identifier).await?;
+        rds::describe::describe_snapshot(&ctx.clients.rds, snapshot.kind, &snapshot.identifier)
+            .await?;
     let snapshot = snapshot.taken_at(info.created_at);
     match decide(&config, &snapshot, &info.source) {
         Decision::Ignore { reason } => {

@@ -88,7 +88,9 @@ pub async fn poll_instance(
     until: Option<&str>,
 ) -> Vec<String> {
     poll(id, until, || async {
-        let found = snapex_aws::rds::describe_instance(rds, id).await.unwrap();
+        let found = snapex_aws::rds::describe::describe_instance(rds, id)
+            .await
+            .unwrap();
         found.map(|i| i.db_instance_status().unwrap_or_default().to_string())
     })
     .await
@@ -98,7 +100,9 @@ pub async fn poll_instance(
 /// statuses seen before, one per poll.
 pub async fn poll_cluster(rds: &aws_sdk_rds::Client, id: &str, until: Option<&str>) -> Vec<String> {
     poll(id, until, || async {
-        let found = snapex_aws::rds::describe_cluster(rds, id).await.unwrap();
+        let found = snapex_aws::rds::describe::describe_cluster(rds, id)
+            .await
+            .unwrap();
         found.map(|c| c.status().unwrap_or_default().to_string())
     })
     .await
