@@ -125,7 +125,9 @@ impl fmt::Display for Report {
 /// Running it again with the same export changes nothing and reports everything unchanged.
 /// Calls Glue at [`DEFAULT_REQUESTS_PER_SECOND`]; [`Registrar`] sets another rate.
 pub async fn register(export: &ExportCatalog, client: &Client) -> Result<Report, GlueError> {
-    Registrar::new(client.clone()).register(export).await
+    // Boxed, so a caller's future does not nest the registration's: the Finalize Lambda's
+    // went past the compiler's depth limit for computing its layout.
+    Box::pin(Registrar::new(client.clone()).register(export)).await
 }
 
 /// Registers exports in the Glue catalog a client reaches, at a request rate shared by every
@@ -213,11 +215,14 @@ impl Registrar {
     pub async fn register_tables(&self, export: &ExportCatalog) -> Result<Report, GlueError> {
         let db = export.database.name.as_str();
         // Each future owns what it uses: one borrowing across the stream is not `Send` to
-        // the compiler, and a Lambda's handler must be.
+        // the compiler, and a Lambda's handler must be. Boxed: a table's steps nest many
+        // futures, and a caller's future type nests all of them unless one is boxed (the
+        // Finalize Lambda's went past the compiler's depth limit for computing its layout
+        // until `register` boxed its own).
         let per_table: Vec<(Counts, Counts)> = futures::stream::iter(export.tables.clone())
             .map(|t| {
                 let (registrar, db) = (self.clone(), db.to_string());
-                async move { registrar.converge_table(&db, &t).await }
+                Box::pin(async move { registrar.converge_table(&db, &t).await })
             })
             .buffer_unordered(TABLES_AT_ONCE)
             .try_collect()

@@ -552,6 +552,7 @@ const MANY_PARTITIONS: usize = 240;
 
 /// Exports `MANY_TABLES_SQL`'s tables to a local folder and reads the export's catalog back.
 async fn export_many_tables(db: &TestDb, tag: &str) -> ExportCatalog {
+    fake_aws_env();
     db.exec(MANY_TABLES_SQL).await;
     let work = temp_dir(tag);
     let mut cfg = ExportConfig::new(&db.url, work.join("lake").to_str().unwrap()).unwrap();
