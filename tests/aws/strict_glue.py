@@ -10,7 +10,9 @@ The argument, comma-separated:
   SDK's retry of a refused request is the same request, not a new one);
 - `times:K` refuses each chosen request K times in a row before letting it through (default 1).
   With K above the client's own attempts per call, the client's retries are spent on it and
-  only a retry above the SDK's gets it through.
+  only a retry above the SDK's gets it through;
+- `agent:TEXT` throttles only requests whose User-Agent contains TEXT (`agent:aws-sdk-rust`:
+  the client under test), so an independent reader (boto3) reads the result unthrottled.
 
 strict_moto.py also installs this hook when the environment variable SNAPEX_GLUE_THROTTLE holds
 the argument (`SNAPEX_GLUE_THROTTLE=throttle:7,times:6`; a bare number N means `throttle:N`).
@@ -38,6 +40,7 @@ def install(argument):
     )
     every = int(options.get("throttle", "0"))
     times = int(options.get("times", "1"))
+    agent = options.get("agent", "")
     if every <= 0 or times <= 0:
         return
 
@@ -47,7 +50,10 @@ def install(argument):
     original = responses.GlueResponse.call_action
 
     def throttled(self):
-        operation = self.headers.get("X-Amz-Target", "") if self.headers else ""
+        headers = self.headers or {}
+        if agent and agent not in headers.get("User-Agent", ""):
+            return original(self)
+        operation = headers.get("X-Amz-Target", "")
         body = self.body if isinstance(self.body, bytes) else str(self.body).encode()
         key = (operation, hashlib.sha256(body).hexdigest())
         with LOCK:

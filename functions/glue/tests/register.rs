@@ -621,10 +621,10 @@ fn assert_glue_holds_catalog(glue: &Value, catalog: &ExportCatalog) {
 async fn a_throttled_registration_registers_every_table_exactly_once() {
     let db = TestDb::create("glue_throttled").await;
     let catalog = export_many_tables(&db, "glue-throttled").await;
-    // Every 25th distinct Glue request is refused 6 times in a row: one more than the SDK's
-    // attempts per call (`GLUE_CALL_ATTEMPTS`), so only the registration's own retry gets
-    // it through.
-    let server = S3Server::start_strict(&["strict_glue.py=throttle:25,times:6"]);
+    // Every 25th distinct Glue request of the Rust SDK is refused 6 times in a row: one more
+    // than the SDK's attempts per call (`GLUE_CALL_ATTEMPTS`), so only the registration's
+    // own retry gets it through. boto3, which reads the result back, is not throttled.
+    let server = S3Server::start_strict(&["strict_glue.py=throttle:25,times:6,agent:aws-sdk-rust"]);
     let client = snapex_glue::connect(Some(&server.endpoint), None)
         .await
         .unwrap();
