@@ -741,3 +741,48 @@ async fn a_registration_in_batches_gives_the_catalog_of_one_call() {
     assert!(r.is_unchanged(), "{r}");
     assert_eq!(r.tables.unchanged, 80);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_reads_its_own_tables_and_every_batch_checks_the_whole_listing() {
+    let db = TestDb::create("glue_batch_read").await;
+    db.exec(SETUP_SQL).await;
+    let work = temp_dir("glue-batch-read");
+    let mut cfg = ExportConfig::new(&db.url, work.join("lake").to_str().unwrap()).unwrap();
+    cfg.export_id = Some("e1".into());
+    cfg.partition_rules = vec![PartitionRule::parse("events=created_at:day").unwrap()];
+    run_export(&cfg, Arc::new(Quiet)).await.unwrap();
+    let url = work.join("lake/e1");
+    let url = url.to_str().unwrap();
+
+    // Tables count in the order of their Glue names: customers, then events.
+    let first = ExportCatalog::open_tables(url, None, 0..1).await.unwrap();
+    let names: Vec<&str> = first.tables.iter().map(|t| t.input.name.as_str()).collect();
+    assert_eq!(names, ["customers"]);
+    assert_eq!((first.table_count, first.partition_count()), (2, 0));
+    let second = ExportCatalog::open_tables(url, None, 1..2).await.unwrap();
+    assert_eq!(second.tables[0].input.name, "events");
+    assert_eq!(second.partition_count(), 131);
+    // A backwards range reads nothing rather than failing.
+    #[allow(clippy::reversed_empty_ranges)]
+    let backwards = ExportCatalog::open_tables(url, None, 2..1).await.unwrap();
+    assert!(backwards.tables.is_empty());
+
+    // A partitions file of a table that has no table file belongs to no batch: every batch
+    // refuses the export, not only the one it would sort into.
+    std::fs::write(
+        work.join("lake/e1/_catalog/ghost.partitions-0001.json"),
+        "{}",
+    )
+    .unwrap();
+    for range in [0..1, 1..2] {
+        let e = ExportCatalog::open_tables(url, None, range)
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string().ends_with(
+                "ghost.partitions-0001.json names table \"ghost\", which has no table file"
+            ),
+            "{e}"
+        );
+    }
+}
