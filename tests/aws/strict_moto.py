@@ -10,6 +10,9 @@ plug-in interface for this; wrapping its classes keeps every API it already emul
 
 Each FILE is a Python module beside this one (or a path) with `install(argument)`, which
 receives the text after `=` (empty when there is none). Hooks are installed in the order given.
+
+The environment variable SNAPEX_GLUE_THROTTLE, when set, adds `strict_glue.py=<its value>`
+after them: Glue's throttling, opt-in (see strict_glue.py for the value).
 """
 
 import argparse
@@ -37,6 +40,9 @@ def main():
     parser.add_argument("--hook", action="append", default=[], metavar="FILE[=ARGUMENT]")
     args = parser.parse_args()
     sys.path.insert(0, HERE)
+    throttle = os.environ.get("SNAPEX_GLUE_THROTTLE", "").strip()
+    if throttle:
+        args.hook.append(f"strict_glue.py={throttle}")
     for hook in args.hook:
         path, _, argument = hook.partition("=")
         load(path).install(argument)

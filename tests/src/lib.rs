@@ -237,6 +237,7 @@ pub fn snapex_bin() -> PathBuf {
 pub struct S3Server {
     pub endpoint: String,
     child: Child,
+    log: PathBuf,
 }
 
 impl S3Server {
@@ -259,8 +260,8 @@ impl S3Server {
             args.push(h.to_string());
         }
         // moto's log goes to a file beside the tests' temporary files, for a failing test.
-        let log = std::env::temp_dir().join(format!("moto-{port}.log"));
-        let log = std::fs::File::create(&log).unwrap();
+        let log_path = std::env::temp_dir().join(format!("moto-{port}.log"));
+        let log = std::fs::File::create(&log_path).unwrap();
         let child = Command::new("python3")
             .args(&args)
             .stdout(Stdio::null())
@@ -280,7 +281,13 @@ impl S3Server {
         S3Server {
             endpoint: format!("http://127.0.0.1:{port}"),
             child,
+            log: log_path,
         }
+    }
+
+    /// What moto and its hooks wrote to stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Creates a bucket with a plain HTTP PUT (moto accepts unsigned requests).

@@ -59,6 +59,7 @@ pub enum GlueError {
 /// Glue was busy. The SDK has retried throttling already; these say a rerun may succeed.
 const RETRYABLE_CODES: &[&str] = &[
     "ThrottlingException",
+    "TooManyRequestsException",
     "ConcurrentModificationException",
     "InternalServiceException",
     "OperationTimeoutException",
@@ -70,6 +71,31 @@ const RETRYABLE_CODES: &[&str] = &[
 
 fn code_is_retryable(code: Option<&str>) -> bool {
     code.is_some_and(|c| RETRYABLE_CODES.contains(&c))
+}
+
+/// The codes AWS answers a request refused for its rate with (Glue's is
+/// `ThrottlingException`; the others are what AWS's SDKs treat as throttling too).
+const THROTTLING_CODES: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "SlowDown",
+];
+
+/// True for an answer that refuses a request for its rate, not its content: a throttling
+/// code, Glue's "Rate exceeded" message, or HTTP 429 (Too Many Requests). Such a request
+/// was not performed.
+pub(crate) fn is_throttling(
+    code: Option<&str>,
+    message: Option<&str>,
+    status: Option<u16>,
+) -> bool {
+    code.is_some_and(|c| THROTTLING_CODES.contains(&c))
+        || message.is_some_and(|m| m.contains("Rate exceeded"))
+        || status == Some(429)
 }
 
 impl GlueError {
@@ -235,5 +261,24 @@ mod tests {
         assert_eq!(e.class(), ErrorClass::InvalidInput);
 
         assert!(GlueError::partitions("BatchDeletePartition", "shop", "events", []).is_none());
+    }
+
+    #[test]
+    fn throttling_is_told_by_code_message_or_status() {
+        assert!(is_throttling(Some("ThrottlingException"), None, Some(400)));
+        assert!(is_throttling(Some("TooManyRequestsException"), None, None));
+        assert!(is_throttling(None, Some("Rate exceeded"), Some(400)));
+        assert!(is_throttling(None, None, Some(429)));
+        assert!(!is_throttling(
+            Some("AccessDeniedException"),
+            Some("denied"),
+            Some(400)
+        ));
+        assert!(!is_throttling(
+            Some("EntityNotFoundException"),
+            None,
+            Some(400)
+        ));
+        assert!(!is_throttling(None, None, None));
     }
 }

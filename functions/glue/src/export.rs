@@ -3,6 +3,7 @@
 //! manifest before anything is sent to Glue.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
 
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
@@ -10,7 +11,8 @@ use object_store::path::Path;
 use serde::de::DeserializeOwned;
 use snapex::catalog::{BatchCreatePartition, DatabaseInput, PartitionInput, TableInput};
 use snapex::layout::{
-    CATALOG_DIR, DATABASE_FILE, MANIFEST, SUCCESS, TABLE_INPUT_SUFFIX, is_partitions_file_name,
+    CATALOG_DIR, DATABASE_FILE, MANIFEST, PARTITIONS_INFIX, SUCCESS, TABLE_INPUT_SUFFIX,
+    is_partitions_file_name,
 };
 use snapex::limits::OBJECTS_AT_ONCE;
 use snapex::manifest::Manifest;
@@ -33,8 +35,10 @@ pub struct ExportCatalog {
     pub url: String,
     pub export_id: String,
     pub database: DatabaseInput,
-    /// By Glue name.
+    /// By Glue name: all of the export's, or one batch of them ([`ExportCatalog::read_tables`]).
     pub tables: Vec<CatalogTable>,
+    /// How many tables the export has, whether `tables` holds all of them or a batch.
+    pub table_count: usize,
 }
 
 impl ExportCatalog {
@@ -53,12 +57,46 @@ impl ExportCatalog {
         ExportCatalog::read(&dest).await
     }
 
+    /// Opens the export folder at `url` as [`ExportCatalog::open`] does and reads the catalog
+    /// of its tables `tables` only (see [`ExportCatalog::read_tables`]).
+    pub async fn open_tables(
+        url: &str,
+        endpoint: Option<&str>,
+        tables: Range<usize>,
+    ) -> Result<ExportCatalog, GlueError> {
+        if let Target::Local(dir) = Target::parse(url)?
+            && !dir.is_dir()
+        {
+            return Err(GlueError::InvalidExport(format!(
+                "{url} is not a folder: name an export's folder, <dest>/<export-id>"
+            )));
+        }
+        let dest = Destination::open(url, endpoint)?;
+        ExportCatalog::read_tables(&dest, tables).await
+    }
+
     /// Reads the catalog of the export whose folder is `dest`'s root. Refuses an export that
     /// is not published (no `manifest.json` or no `_SUCCESS`): its files may still change, or
     /// it failed. Checks that the catalog files agree with the manifest (the same Glue
     /// database, one table file per exported table) and that every location is inside this
     /// export, so a copied or moved export is not registered pointing at the original.
     pub async fn read(dest: &Destination) -> Result<ExportCatalog, GlueError> {
+        ExportCatalog::read_tables(dest, 0..usize::MAX).await
+    }
+
+    /// Reads the catalog of the export as [`ExportCatalog::read`] does, but of its tables
+    /// `tables` only, counted from 0 in the order of their Glue names (the order of
+    /// [`ExportCatalog::tables`]; a range past the end is cut at it): one batch of a
+    /// registration done in several. [`ExportCatalog::table_count`] says how many there are.
+    ///
+    /// What a batch reads: the manifest and the names in `_catalog/` (one listing request per
+    /// 1,000 files), which it checks whole as `read` does; and the files of its own tables
+    /// only, so the reads, like the Glue calls that follow, grow with the batch, not with the
+    /// export.
+    pub async fn read_tables(
+        dest: &Destination,
+        tables: Range<usize>,
+    ) -> Result<ExportCatalog, GlueError> {
         let root = &dest.root;
         let url = &dest.url;
         let mut missing = vec![];
@@ -88,15 +126,62 @@ impl ExportCatalog {
             )));
         }
         let database: DatabaseInput = parse(dest, &database_path).await?;
+        let invalid = |what: String| GlueError::InvalidExport(format!("{url}: {what}"));
+        if database.name != manifest.glue_database {
+            return Err(invalid(format!(
+                "{DATABASE_FILE} names Glue database {:?} but the manifest {:?}",
+                database.name, manifest.glue_database
+            )));
+        }
 
-        let table_files: Vec<&Path> = files
+        // Every table file, by the Glue table it names, sorted by that name: the listing's
+        // order of file names may differ (`a-b.table.json` sorts before `a.table.json`), and
+        // a batch's indices count in the order of `tables`.
+        let mut table_files: Vec<(String, &Path)> = files
             .iter()
-            .filter(|p| name_of(p).ends_with(TABLE_INPUT_SUFFIX))
+            .filter_map(|p| {
+                let file = name_of(p);
+                file.strip_suffix(TABLE_INPUT_SUFFIX)
+                    .map(|table| (table.to_string(), p))
+            })
             .collect();
+        table_files.sort_by(|a, b| a.0.cmp(&b.0));
+        let wanted: BTreeSet<&str> = manifest
+            .tables
+            .iter()
+            .map(|t| t.glue_table.as_str())
+            .collect();
+        let found: BTreeSet<&str> = table_files.iter().map(|(t, _)| t.as_str()).collect();
+        if wanted != found {
+            let lacking: Vec<_> = wanted.difference(&found).collect();
+            let extra: Vec<_> = found.difference(&wanted).collect();
+            return Err(invalid(format!(
+                "the catalog files do not match the manifest's tables (no table file for \
+                 {lacking:?}; not in the manifest: {extra:?})"
+            )));
+        }
+        // A partitions file of no table would be skipped by every batch: refuse it here.
+        for p in &files {
+            let file = name_of(p);
+            if let Some((table, _)) = file.rsplit_once(PARTITIONS_INFIX)
+                && is_partitions_file_name(&file)
+                && !found.contains(table)
+            {
+                return Err(invalid(format!(
+                    "{file} names table {table:?}, which has no table file"
+                )));
+            }
+        }
+        let table_count = table_files.len();
+        let end = tables.end.min(table_count);
+        let batch = tables.start.min(end)..end;
+        let batch_files = &table_files[batch];
+        let in_batch: BTreeSet<&str> = batch_files.iter().map(|(t, _)| t.as_str()).collect();
+
         let inputs: Vec<TableInput> = futures::stream::iter(
-            table_files
+            batch_files
                 .iter()
-                .map(|p| (*p).clone())
+                .map(|(_, p)| (*p).clone())
                 .collect::<Vec<Path>>(),
         )
         // Owned paths: a future borrowing across the stream is not `Send` to the
@@ -105,14 +190,22 @@ impl ExportCatalog {
         .buffered(OBJECTS_AT_ONCE)
         .try_collect()
         .await?;
-        let partition_files: Vec<&Path> = files
+        // The partitions files of the batch's tables, by the table their name gives.
+        let partition_files: Vec<(String, &Path)> = files
             .iter()
-            .filter(|p| is_partitions_file_name(&name_of(p)))
+            .filter_map(|p| {
+                let file = name_of(p);
+                if !is_partitions_file_name(&file) {
+                    return None;
+                }
+                let (table, _) = file.rsplit_once(PARTITIONS_INFIX)?;
+                in_batch.contains(table).then(|| (table.to_string(), p))
+            })
             .collect();
         let requests: Vec<BatchCreatePartition> = futures::stream::iter(
             partition_files
                 .iter()
-                .map(|p| (*p).clone())
+                .map(|(_, p)| (*p).clone())
                 .collect::<Vec<Path>>(),
         )
         // Owned paths: a future borrowing across the stream is not `Send` to the
@@ -122,18 +215,14 @@ impl ExportCatalog {
         .try_collect()
         .await?;
 
-        let invalid = |what: String| GlueError::InvalidExport(format!("{url}: {what}"));
-        if database.name != manifest.glue_database {
-            return Err(invalid(format!(
-                "{DATABASE_FILE} names Glue database {:?} but the manifest {:?}",
-                database.name, manifest.glue_database
-            )));
-        }
         let mut tables = BTreeMap::new();
-        for (path, input) in table_files.iter().zip(inputs) {
-            let file = name_of(path);
-            if file.strip_suffix(TABLE_INPUT_SUFFIX) != Some(&input.name) {
-                return Err(invalid(format!("{file} defines table {:?}", input.name)));
+        for ((table, path), input) in batch_files.iter().zip(inputs) {
+            if *table != input.name {
+                return Err(invalid(format!(
+                    "{} defines table {:?}",
+                    name_of(path),
+                    input.name
+                )));
             }
             tables.insert(
                 input.name.clone(),
@@ -143,28 +232,20 @@ impl ExportCatalog {
                 },
             );
         }
-        let wanted: BTreeSet<&str> = manifest
-            .tables
-            .iter()
-            .map(|t| t.glue_table.as_str())
-            .collect();
-        let found: BTreeSet<&str> = tables.keys().map(String::as_str).collect();
-        if wanted != found {
-            let lacking: Vec<_> = wanted.difference(&found).collect();
-            let extra: Vec<_> = found.difference(&wanted).collect();
-            return Err(invalid(format!(
-                "the catalog files do not match the manifest's tables (no table file for \
-                 {lacking:?}; not in the manifest: {extra:?})"
-            )));
-        }
 
         let mut seen = BTreeSet::new();
-        for (path, request) in partition_files.iter().zip(requests) {
+        for ((named, path), request) in partition_files.iter().zip(requests) {
             let file = name_of(path);
             if request.database_name != database.name {
                 return Err(invalid(format!(
                     "{file} names database {:?}, not {:?}",
                     request.database_name, database.name
+                )));
+            }
+            if request.table_name != *named {
+                return Err(invalid(format!(
+                    "{file} names table {:?}, not {named:?}",
+                    request.table_name
                 )));
             }
             let Some(table) = tables.get_mut(&request.table_name) else {
@@ -214,10 +295,11 @@ impl ExportCatalog {
             export_id: manifest.export_id,
             database,
             tables: tables.into_values().collect(),
+            table_count,
         })
     }
 
-    /// How many partitions the export registers, over all tables.
+    /// How many partitions the export registers, over the tables read.
     pub fn partition_count(&self) -> usize {
         self.tables.iter().map(|t| t.partitions.len()).sum()
     }

@@ -5,16 +5,24 @@
 //! nothing the second time; registering a newer export of the same database switches every
 //! table and partition to it.
 //!
+//! A registration can also be done in batches of tables, for a state machine to fan out: the
+//! database step once ([`Registrar::register_database`]), then each batch
+//! ([`ExportCatalog::read_tables`], [`Registrar::register_tables`]). Every Glue call is paced
+//! by a request rate shared by the tables converged at once, and a call Glue throttles is
+//! retried with backoff ([`rate`]).
+//!
 //! This crate, not the core, depends on the AWS SDK: the core (`snapex`) only writes files.
 
 mod convert;
 mod error;
 mod export;
+pub mod rate;
 mod register;
 
 pub use error::GlueError;
 pub use export::{CatalogTable, ExportCatalog};
-pub use register::{Counts, Report, register};
+pub use rate::DEFAULT_REQUESTS_PER_SECOND;
+pub use register::{Counts, Registrar, Report, TABLES_AT_ONCE, register};
 
 use aws_config::BehaviorVersion;
 use aws_config::meta::region::RegionProviderChain;

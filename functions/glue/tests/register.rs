@@ -15,7 +15,7 @@ use snapex::ExportConfig;
 use snapex::catalog::{BatchCreatePartition, TableInput};
 use snapex::partitioning::PartitionRule;
 use snapex::pipeline::{Quiet, run_export};
-use snapex_glue::{Counts, ExportCatalog};
+use snapex_glue::{Counts, ExportCatalog, Registrar, Report};
 use snapex_tests::{S3Server, TestDb, fake_aws_env, get_object, temp_dir};
 
 const BUCKET: &str = "snapex-register";
@@ -527,4 +527,262 @@ async fn a_local_export_registers_where_it_was_written_and_a_copy_is_refused() {
             "was the export moved or copied?",
         ],
     );
+}
+
+/// 200 unpartitioned tables `t000`..`t199` and 20 tables `p00`..`p19` with rows on 12 days
+/// each (partitioned by day below): 220 tables and 240 partitions.
+const MANY_TABLES_SQL: &str = r#"
+DO $$
+BEGIN
+  FOR i IN 0..199 LOOP
+    EXECUTE format('CREATE TABLE %I (id int4 PRIMARY KEY)', 't' || lpad(i::text, 3, '0'));
+    EXECUTE format('INSERT INTO %I VALUES (1)', 't' || lpad(i::text, 3, '0'));
+  END LOOP;
+  FOR i IN 0..19 LOOP
+    EXECUTE format('CREATE TABLE %I (id int4 PRIMARY KEY, created_at timestamptz)',
+                   'p' || lpad(i::text, 2, '0'));
+    EXECUTE format('INSERT INTO %I SELECT g, timestamptz ''2024-01-01 12:00:00+00'' + '
+                   '(g %% 12) * interval ''1 day'' FROM generate_series(1, 24) g',
+                   'p' || lpad(i::text, 2, '0'));
+  END LOOP;
+END $$;
+"#;
+const MANY_TABLES: usize = 220;
+const MANY_PARTITIONS: usize = 240;
+
+/// Exports `MANY_TABLES_SQL`'s tables to a local folder and reads the export's catalog back.
+async fn export_many_tables(db: &TestDb, tag: &str) -> ExportCatalog {
+    fake_aws_env();
+    db.exec(MANY_TABLES_SQL).await;
+    let work = temp_dir(tag);
+    let mut cfg = ExportConfig::new(&db.url, work.join("lake").to_str().unwrap()).unwrap();
+    cfg.export_id = Some("e1".into());
+    cfg.partition_rules = vec![PartitionRule::parse("p*=created_at:day").unwrap()];
+    run_export(&cfg, Arc::new(Quiet)).await.unwrap();
+    let url = work.join("lake/e1");
+    let catalog = ExportCatalog::open(url.to_str().unwrap(), None)
+        .await
+        .unwrap();
+    assert_eq!(catalog.tables.len(), MANY_TABLES);
+    assert_eq!(catalog.partition_count(), MANY_PARTITIONS);
+    catalog
+}
+
+/// Glue holds exactly `catalog`'s tables, each once at its location, and each table's
+/// partitions exactly once each at theirs.
+fn assert_glue_holds_catalog(glue: &Value, catalog: &ExportCatalog) {
+    assert_eq!(s(&glue["Database"]["Name"]), catalog.database.name);
+    let held: Vec<&str> = glue["Tables"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let wanted: Vec<&str> = catalog
+        .tables
+        .iter()
+        .map(|t| t.input.name.as_str())
+        .collect();
+    assert_eq!(held, wanted);
+    for t in &catalog.tables {
+        let name = &t.input.name;
+        let g = &glue["Tables"][name];
+        assert_eq!(
+            s(&g["StorageDescriptor"]["Location"]),
+            t.input.storage_descriptor.location,
+            "{name}"
+        );
+        // The dump lists every partition Glue holds (sorted by values): duplicates would show.
+        let held: Vec<(Vec<String>, &str)> = g["Partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let values = p["Values"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| s(v).to_string())
+                    .collect();
+                (values, s(&p["StorageDescriptor"]["Location"]))
+            })
+            .collect();
+        let mut wanted: Vec<(Vec<String>, &str)> = t
+            .partitions
+            .iter()
+            .map(|p| (p.values.clone(), p.storage_descriptor.location.as_str()))
+            .collect();
+        wanted.sort();
+        assert_eq!(held, wanted, "{name}: partitions");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_registration_registers_every_table_exactly_once() {
+    let db = TestDb::create("glue_throttled").await;
+    let catalog = export_many_tables(&db, "glue-throttled").await;
+    // Every 25th distinct Glue request of the Rust SDK is refused 6 times in a row: one more
+    // than the SDK's attempts per call (`GLUE_CALL_ATTEMPTS`), so only the registration's
+    // own retry gets it through. boto3, which reads the result back, is not throttled.
+    let server = S3Server::start_strict(&["strict_glue.py=throttle:25,times:6,agent:aws-sdk-rust"]);
+    let client = snapex_glue::connect(Some(&server.endpoint), None)
+        .await
+        .unwrap();
+    let report = snapex_glue::register(&catalog, &client).await.unwrap();
+    assert_eq!(
+        report.database,
+        Counts {
+            created: 1,
+            ..Counts::default()
+        }
+    );
+    assert_eq!(
+        report.tables,
+        Counts {
+            created: MANY_TABLES as u64,
+            ..Counts::default()
+        }
+    );
+    assert_eq!(
+        report.partitions,
+        Counts {
+            created: MANY_PARTITIONS as u64,
+            ..Counts::default()
+        }
+    );
+    let throttled = server.log().matches("strict_glue: throttled").count();
+    assert!(throttled >= 6 * 10, "only {throttled} throttled answers");
+    assert_glue_holds_catalog(&glue_dump(&server, &db.name), &catalog);
+}
+
+/// `v` without the times Glue stamps on what it creates (`CreateTime`, `UpdateTime`,
+/// `CreationTime`, ...): two registrations of one export differ only in those.
+fn without_times(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !k.ends_with("Time"))
+                .map(|(k, v)| (k.clone(), without_times(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(without_times).collect()),
+        v => v.clone(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_in_batches_gives_the_catalog_of_one_call() {
+    let db = TestDb::create("glue_batches").await;
+    let whole = export_many_tables(&db, "glue-batches").await;
+    let url = whole.url.clone();
+
+    // One call, on one Glue.
+    let one = S3Server::start();
+    let client = snapex_glue::connect(Some(&one.endpoint), None)
+        .await
+        .unwrap();
+    let report = snapex_glue::register(&whole, &client).await.unwrap();
+
+    // The database step, then three batches (the last one's range past the end), on another.
+    let batched = S3Server::start();
+    let registrar = Registrar::new(
+        snapex_glue::connect(Some(&batched.endpoint), None)
+            .await
+            .unwrap(),
+    );
+    let mut sum = Report {
+        database: registrar.register_database(&whole.database).await.unwrap(),
+        ..Report::default()
+    };
+    let mut tables = vec![];
+    for range in [0..70, 70..150, 150..1000] {
+        let batch = ExportCatalog::open_tables(&url, None, range.clone())
+            .await
+            .unwrap();
+        assert_eq!(batch.table_count, MANY_TABLES);
+        assert_eq!(batch.export_id, "e1");
+        assert_eq!(
+            batch.tables.len(),
+            range.end.min(MANY_TABLES) - range.start,
+            "{range:?}"
+        );
+        let r = registrar.register_tables(&batch).await.unwrap();
+        assert_eq!(r.database, Counts::default(), "the database step is apart");
+        sum.add(&r);
+        tables.extend(batch.tables);
+    }
+    assert_eq!(
+        tables, whole.tables,
+        "the batches cover the tables once each"
+    );
+    // A range past the end reads no table.
+    let none = ExportCatalog::open_tables(&url, None, MANY_TABLES..MANY_TABLES + 5)
+        .await
+        .unwrap();
+    assert!(none.tables.is_empty());
+
+    assert_eq!(sum.database, report.database);
+    assert_eq!(sum.tables, report.tables);
+    assert_eq!(sum.partitions, report.partitions);
+    assert_eq!(report.tables.created, MANY_TABLES as u64);
+    assert_eq!(report.partitions.created, MANY_PARTITIONS as u64);
+    let glue = glue_dump(&batched, &db.name);
+    assert_glue_holds_catalog(&glue, &whole);
+    assert_eq!(
+        without_times(&glue),
+        without_times(&glue_dump(&one, &db.name))
+    );
+
+    // Registering a batch again changes nothing.
+    let again = ExportCatalog::open_tables(&url, None, 70..150)
+        .await
+        .unwrap();
+    let r = registrar.register_tables(&again).await.unwrap();
+    assert!(r.is_unchanged(), "{r}");
+    assert_eq!(r.tables.unchanged, 80);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_reads_its_own_tables_and_every_batch_checks_the_whole_listing() {
+    let db = TestDb::create("glue_batch_read").await;
+    db.exec(SETUP_SQL).await;
+    let work = temp_dir("glue-batch-read");
+    let mut cfg = ExportConfig::new(&db.url, work.join("lake").to_str().unwrap()).unwrap();
+    cfg.export_id = Some("e1".into());
+    cfg.partition_rules = vec![PartitionRule::parse("events=created_at:day").unwrap()];
+    run_export(&cfg, Arc::new(Quiet)).await.unwrap();
+    let url = work.join("lake/e1");
+    let url = url.to_str().unwrap();
+
+    // Tables count in the order of their Glue names: customers, then events.
+    let first = ExportCatalog::open_tables(url, None, 0..1).await.unwrap();
+    let names: Vec<&str> = first.tables.iter().map(|t| t.input.name.as_str()).collect();
+    assert_eq!(names, ["customers"]);
+    assert_eq!((first.table_count, first.partition_count()), (2, 0));
+    let second = ExportCatalog::open_tables(url, None, 1..2).await.unwrap();
+    assert_eq!(second.tables[0].input.name, "events");
+    assert_eq!(second.partition_count(), 131);
+    // A backwards range reads nothing rather than failing.
+    #[allow(clippy::reversed_empty_ranges)]
+    let backwards = ExportCatalog::open_tables(url, None, 2..1).await.unwrap();
+    assert!(backwards.tables.is_empty());
+
+    // A partitions file of a table that has no table file belongs to no batch: every batch
+    // refuses the export, not only the one it would sort into.
+    std::fs::write(
+        work.join("lake/e1/_catalog/ghost.partitions-0001.json"),
+        "{}",
+    )
+    .unwrap();
+    for range in [0..1, 1..2] {
+        let e = ExportCatalog::open_tables(url, None, range)
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string().ends_with(
+                "ghost.partitions-0001.json names table \"ghost\", which has no table file"
+            ),
+            "{e}"
+        );
+    }
 }

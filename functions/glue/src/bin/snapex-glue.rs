@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use snapex::ErrorClass;
-use snapex_glue::{ExportCatalog, GlueError};
+use snapex_glue::{ExportCatalog, GlueError, Registrar};
 
 /// Register snapex exports in the AWS Glue Data Catalog, so Athena can query them.
 #[derive(Parser)]
@@ -29,6 +29,10 @@ enum Command {
     /// Running it again changes nothing. Tables of the database that the export does not
     /// name are left alone. An export without manifest.json and _SUCCESS is not published
     /// and is refused.
+    ///
+    /// Glue calls are paced (--requests-per-second, shared by all the tables converged at
+    /// once); a call Glue still throttles after the SDK's retries is made again after a
+    /// backoff, up to 6 times.
     ///
     /// Credentials and region come from the usual AWS configuration (AWS_* variables,
     /// AWS_PROFILE, a role). Needs glue:GetDatabase, CreateDatabase, GetTable, CreateTable,
@@ -57,6 +61,12 @@ struct RegisterArgs {
     /// else us-east-1.
     #[arg(long, value_name = "REGION")]
     region: Option<String>,
+
+    /// Glue calls a second at most, over all the tables registered at once (Glue throttles
+    /// per account and Region; leave room for the account's other Glue clients).
+    #[arg(long, value_name = "N", default_value_t = snapex_glue::DEFAULT_REQUESTS_PER_SECOND,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    requests_per_second: u32,
 }
 
 fn main() -> ExitCode {
@@ -99,7 +109,8 @@ async fn register(args: RegisterArgs) -> anyhow::Result<String> {
     // credential lookup and no AWS call.
     let export = ExportCatalog::open(&args.export, endpoint).await?;
     let client = snapex_glue::connect(endpoint, args.region.as_deref()).await?;
-    let report = snapex_glue::register(&export, &client)
+    let report = Registrar::with_rate(client, args.requests_per_second)
+        .register(&export)
         .await
         .with_context(|| format!("registering {} in Glue", export.url))?;
     Ok(format!("registered {report}"))
