@@ -13,6 +13,10 @@
 //! - **One AWS API call** from a Lambda: the SDK's standard mode, [`AWS_CALL_ATTEMPTS`]
 //!   attempts ([`GLUE_CALL_ATTEMPTS`] for the Glue registration, whose batch calls Glue
 //!   throttles most), then the step fails `Retryable` and the state machine retries it.
+//! - **A throttled Glue call** in the registration, the one place two layers retry one call:
+//!   after the SDK's attempts, [`GLUE_THROTTLED`] tries it again (a throttled call did
+//!   nothing, so a retry repeats nothing), so a registration of many tables slows down under
+//!   throttling instead of failing and starting over.
 
 /// Attempts per AWS SDK call from the serverless steps, the first included.
 pub const AWS_CALL_ATTEMPTS: u32 = 4;
@@ -21,6 +25,16 @@ pub const AWS_CALL_ATTEMPTS: u32 = 4;
 /// standard mode backs off exponentially with jitter and spends from a retry budget, so a
 /// throttled registration slows down rather than fails.
 pub const GLUE_CALL_ATTEMPTS: u32 = 5;
+
+/// A Glue call still throttled once the SDK's [`GLUE_CALL_ATTEMPTS`] are spent on it (the
+/// registration, `snapex-glue`): 6 more tries, 1 s doubling to 16 s. The throttled call was
+/// not performed, so trying it again repeats nothing; the registration paces its calls with a
+/// token bucket first, so this is for the account's other Glue clients' bursts.
+pub const GLUE_THROTTLED: RetryPolicy = RetryPolicy {
+    retries: 6,
+    min_delay: std::time::Duration::from_secs(1),
+    max_delay: std::time::Duration::from_secs(16),
+};
 
 /// A create-if-absent write: 4 retries, 200 ms apart and doubling.
 pub const CONDITIONAL_WRITE: RetryPolicy = RetryPolicy {

@@ -19,11 +19,12 @@ use std::time::{Duration, Instant};
 /// tables of a few calls each.
 pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 25;
 
-/// Retries of a throttled call after the SDK's own attempts are spent on it. With the delays
-/// of [`throttled_backoff`] these add less than [`THROTTLED_WAIT_BOUND`] of waiting to one
-/// call, on top of the SDK's attempts; then the call fails as `Retryable`, and the
-/// registration (or the Lambda's step) is run again, which redoes only what is still missing.
-pub const THROTTLED_RETRIES: u32 = 6;
+/// Retries of a throttled call after the SDK's own attempts are spent on it
+/// ([`snapex::retry::GLUE_THROTTLED`]). With the delays of [`throttled_backoff`] these add
+/// less than [`THROTTLED_WAIT_BOUND`] of waiting to one call, on top of the SDK's attempts;
+/// then the call fails as `Retryable`, and the registration (or the Lambda's step) is run
+/// again, which redoes only what is still missing.
+pub const THROTTLED_RETRIES: u32 = snapex::retry::GLUE_THROTTLED.retries;
 
 /// The most [`throttled_backoff`]'s delays add up to: 1, 2, 4, 8, 16 and 16 s, each with
 /// up to as much again of jitter, below 2 × 47 s. Well inside a Lambda's 900 s.
@@ -32,13 +33,7 @@ pub const THROTTLED_WAIT_BOUND: Duration = Duration::from_secs(94);
 /// The delays between the retries of a throttled call: 1 s, doubling, up to 16 s, each with
 /// a random part added (up to as much again) so concurrent tables do not retry in step.
 pub fn throttled_backoff() -> impl Iterator<Item = Duration> {
-    use backon::BackoffBuilder;
-    backon::ExponentialBuilder::new()
-        .with_min_delay(Duration::from_secs(1))
-        .with_max_delay(Duration::from_secs(16))
-        .with_max_times(THROTTLED_RETRIES as usize)
-        .with_jitter()
-        .build()
+    snapex::retry::GLUE_THROTTLED.delays()
 }
 
 /// A token bucket: `per_second` tokens a second, up to `per_second` stored (so a burst after
