@@ -99,6 +99,24 @@ pub enum Error {
         why: String,
     },
 
+    /// The export would register more tables in Glue than a quota allows (see
+    /// `catalog::quotas`). Refused when planning, before anything is written.
+    #[error("{}", glue_quota_message(*.tables, *.folded, *.kind, *.quota, *.folding, *.spreading, *.account_quota))]
+    GlueQuota {
+        /// Tables exported.
+        tables: u64,
+        /// Glue tables with `--fold-schemas`; `None` when more than `account_quota`.
+        folded: Option<u64>,
+        kind: GlueQuotaKind,
+        /// The quota exceeded.
+        quota: u64,
+        /// Whether `--fold-schemas` and `--spread-glue-databases` were given.
+        folding: bool,
+        spreading: bool,
+        /// The per-account quota (what the count with folding stops at).
+        account_quota: u64,
+    },
+
     /// Building Arrow arrays failed (a column's values did not fit its declared type).
 
     /// A finished export did not verify: a file is missing or differs from what was written.
@@ -211,6 +229,7 @@ impl Error {
             Error::InvalidInput(_)
             | Error::NoSuchTable { .. }
             | Error::TooBig { .. }
+            | Error::GlueQuota { .. }
             | Error::NoCredentials { .. }
             // Waiting does not free a lease another run holds: the user decides (wait for
             // that run, or take the export over with --resume).
@@ -311,6 +330,75 @@ impl Error {
             cause,
         }
     }
+}
+
+/// Which Glue quota an export exceeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GlueQuotaKind {
+    PerDatabase,
+    PerAccount,
+}
+
+/// [`Error::GlueQuota`]'s message: how many tables, which quota (and its flag), and the two
+/// ways out, each with what it would do here.
+fn glue_quota_message(
+    tables: u64,
+    folded: Option<u64>,
+    kind: GlueQuotaKind,
+    quota: u64,
+    folding: bool,
+    spreading: bool,
+    account_quota: u64,
+) -> String {
+    let folded_text = match folded {
+        Some(n) => format!("{n} Glue tables"),
+        None => format!("more than {account_quota} Glue tables"),
+    };
+    let what = if folding {
+        format!("the export's {tables} tables (with --fold-schemas, {folded_text})")
+    } else {
+        format!("the export's {tables} tables")
+    };
+    let (over, flag) = match kind {
+        GlueQuotaKind::PerDatabase => (
+            format!(
+                "would go into one Glue database, more than Glue's quota of {quota} tables per database"
+            ),
+            "--glue-max-tables-per-database",
+        ),
+        GlueQuotaKind::PerAccount => (
+            format!("are more than Glue's quota of {quota} tables per account"),
+            "--glue-max-tables-per-account",
+        ),
+    };
+    let fold_way = if folding {
+        format!("--fold-schemas is on and leaves {folded_text}")
+    } else {
+        let fits = folded.is_some_and(|n| n <= quota);
+        format!(
+            "--fold-schemas folds tables of the same name and columns across schemas into one \
+             Glue table each, partitioned by schema ({folded_text} here{})",
+            if fits { "" } else { ", still over the quota" }
+        )
+    };
+    let spread_way = match (kind, spreading) {
+        (GlueQuotaKind::PerDatabase, _) => format!(
+            "--spread-glue-databases spreads the tables over several Glue databases of at most \
+             {quota} tables each"
+        ),
+        (GlueQuotaKind::PerAccount, true) => {
+            "--spread-glue-databases is on but cannot help: the quota is the account's".into()
+        }
+        (GlueQuotaKind::PerAccount, false) => {
+            "--spread-glue-databases spreads tables over databases but cannot help here: the \
+             quota is the account's"
+                .into()
+        }
+    };
+    format!(
+        "{what} {over} ({flag}; if AWS raised your quota, set the flag to it). The two ways \
+         out: {fold_way}; or {spread_way}"
+    )
 }
 
 /// A byte count for people: `1.5 GiB`, `300.0 KiB`, `12 bytes`.
