@@ -33,6 +33,10 @@ pub struct Manifest {
     pub tables: Vec<TableManifest>,
     pub skipped: Vec<SkippedTable>,
     pub totals: Totals,
+    /// With `--fold-schemas`, when tables folded: the folded Glue tables, and the tables of
+    /// their names that did not fold, with the reason (see [`crate::catalog::fold`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folding: Option<crate::catalog::fold::Folding>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

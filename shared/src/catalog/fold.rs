@@ -206,28 +206,34 @@ fn difference(t: &TableDesc, like: &TableDesc) -> String {
     if t.partition_by != like.partition_by {
         return "its partition folders differ".into();
     }
-    let describe = |t: &TableDesc, i: usize| {
-        t.columns.get(i).map_or("none".to_string(), |c| {
-            format!("{:?} {}", c.name, c.source_type)
-        })
-    };
+    let describe = |c: &crate::model::ColumnDesc| format!("{:?} {}", c.name, c.source_type);
     let n = t.columns.len().max(like.columns.len());
-    match (0..n).find(|&i| {
+    let first = (0..n).find(|&i| {
         let (a, b) = (t.columns.get(i), like.columns.get(i));
         a.map(|c| (&c.name, &c.source_type, &c.kind))
             != b.map(|c| (&c.name, &c.source_type, &c.kind))
-    }) {
-        Some(i) => format!(
-            "its columns differ ({} columns, the folded table {}): column {} is {}, the folded \
-             table's {}",
-            t.columns.len(),
-            like.columns.len(),
-            i + 1,
-            describe(t, i),
-            describe(like, i)
-        ),
-        None => "its columns differ".into(),
-    }
+    });
+    let detail = match first.map(|i| (i + 1, t.columns.get(i), like.columns.get(i))) {
+        Some((i, Some(a), Some(b))) => {
+            format!(
+                "column {i} is {}, the folded table's {}",
+                describe(a),
+                describe(b)
+            )
+        }
+        Some((i, Some(a), None)) => {
+            format!("column {i} ({}) is not in the folded table", describe(a))
+        }
+        Some((i, None, Some(b))) => {
+            format!("the folded table's column {i} ({}) is missing", describe(b))
+        }
+        _ => return "its columns differ".into(),
+    };
+    format!(
+        "its columns differ ({} columns, the folded table {}): {detail}",
+        t.columns.len(),
+        like.columns.len()
+    )
 }
 
 /// The Glue table for a folded table: `members` are its tables (each at its own folder, with
@@ -480,15 +486,15 @@ mod tests {
                     "t2",
                     "t2_orders",
                     "orders",
-                    "its columns differ (3 columns, the folded table 2): column 3 is \"extra\" \
-                     integer, the folded table's none"
+                    "its columns differ (3 columns, the folded table 2): column 3 (\"extra\" \
+                     integer) is not in the folded table"
                 ),
                 (
                     "public",
                     "users_2",
                     "users",
-                    "its columns differ (2 columns, the folded table 1): column 2 is \"name\" \
-                     integer, the folded table's none"
+                    "its columns differ (2 columns, the folded table 1): column 2 (\"name\" \
+                     integer) is not in the folded table"
                 ),
             ]
         );

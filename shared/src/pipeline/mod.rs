@@ -384,6 +384,7 @@ fn export_plan(
         exclude: cfg.exclude.clone(),
         glue_database,
         default_schema: cfg.source.default_schema().map(str::to_string),
+        fold_schemas: cfg.fold_schemas,
         tables,
         skipped,
         chunks,
@@ -421,8 +422,7 @@ async fn prepare(
     number_largest_first(&mut chunks);
     // Only now, with the request known to be good, touch the destination.
     let (dest, layout, lease) = open_destination(cfg, &opened.export_id, me, Take::Fresh).await?;
-    let order: Vec<TableName> = ordered.values().map(|t| t.name.clone()).collect();
-    let glue = glue_names(cfg, &opened.info, &order);
+    let glue = glue_names(cfg, &opened.info, &ordered.values().collect::<Vec<_>>());
     let tables = ordered
         .into_iter()
         .map(|(order, desc)| PlannedTable {

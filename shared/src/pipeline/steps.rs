@@ -37,7 +37,7 @@ use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::limits::OBJECTS_AT_ONCE;
 use crate::manifest::Manifest;
-use crate::model::{Piece, TableDesc, TableName};
+use crate::model::{Piece, TableDesc};
 use crate::pipeline::report::RunReport;
 use crate::retry::RetryPolicy;
 use crate::sink::Destination;
@@ -535,8 +535,9 @@ pub(super) fn add_tables(
 /// `plan` holding `tables` (by catalog order), each named for Glue as a plan of all of
 /// them would name it.
 pub(super) fn with_tables(mut plan: ExportPlan, tables: BTreeMap<usize, TableDesc>) -> ExportPlan {
-    let names: Vec<&TableName> = tables.values().map(|t| &t.name).collect();
-    let glue = crate::catalog::names::table_names(&names, plan.default_schema.as_deref());
+    let descs: Vec<&TableDesc> = tables.values().collect();
+    let glue =
+        crate::catalog::fold::assign(&descs, plan.default_schema.as_deref(), plan.fold_schemas);
     plan.tables = tables
         .into_iter()
         .zip(glue)
