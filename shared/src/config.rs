@@ -113,7 +113,6 @@ impl ExportConfig {
     pub fn glue_layout(&self) -> crate::catalog::quotas::GlueLayout {
         crate::catalog::quotas::GlueLayout {
             fold_schemas: self.fold_schemas,
-            spread_databases: false,
         }
     }
 }

@@ -101,7 +101,7 @@ pub enum Error {
 
     /// The export would register more tables in Glue than a quota allows (see
     /// `catalog::quotas`). Refused when planning, before anything is written.
-    #[error("{}", glue_quota_message(*.tables, *.folded, *.kind, *.quota, *.folding, *.spreading, *.account_quota))]
+    #[error("{}", glue_quota_message(*.tables, *.folded, *.kind, *.quota, *.folding, *.account_quota))]
     GlueQuota {
         /// Tables exported.
         tables: u64,
@@ -110,9 +110,8 @@ pub enum Error {
         kind: GlueQuotaKind,
         /// The quota exceeded.
         quota: u64,
-        /// Whether `--fold-schemas` and `--spread-glue-databases` were given.
+        /// Whether `--fold-schemas` was given.
         folding: bool,
-        spreading: bool,
         /// The per-account quota (what the count with folding stops at).
         account_quota: u64,
     },
@@ -340,14 +339,13 @@ pub enum GlueQuotaKind {
 }
 
 /// [`Error::GlueQuota`]'s message: how many tables, which quota (and its flag), and the two
-/// ways out, each with what it would do here.
+/// ways out (folding, spreading over Glue databases), each with what it would do here.
 fn glue_quota_message(
     tables: u64,
     folded: Option<u64>,
     kind: GlueQuotaKind,
     quota: u64,
     folding: bool,
-    spreading: bool,
     account_quota: u64,
 ) -> String {
     let folded_text = match folded {
@@ -381,17 +379,16 @@ fn glue_quota_message(
             if fits { "" } else { ", still over the quota" }
         )
     };
-    let spread_way = match (kind, spreading) {
-        (GlueQuotaKind::PerDatabase, _) => format!(
-            "--spread-glue-databases spreads the tables over several Glue databases of at most \
-             {quota} tables each"
+    // Spreading over several Glue databases is done today by exporting the schemas in parts,
+    // each into a Glue database of its own.
+    let spread_way = match kind {
+        GlueQuotaKind::PerDatabase => format!(
+            "spread the tables over several Glue databases: export the schemas in parts of at \
+             most {quota} tables (--include, --exclude), each with its own --glue-database"
         ),
-        (GlueQuotaKind::PerAccount, true) => {
-            "--spread-glue-databases is on but cannot help: the quota is the account's".into()
-        }
-        (GlueQuotaKind::PerAccount, false) => {
-            "--spread-glue-databases spreads tables over databases but cannot help here: the \
-             quota is the account's"
+        GlueQuotaKind::PerAccount => {
+            "spreading the tables over several Glue databases cannot help here: the quota is \
+             the account's"
                 .into()
         }
     };

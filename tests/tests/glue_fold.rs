@@ -66,7 +66,8 @@ async fn an_export_over_the_database_quota_is_refused_and_folding_brings_it_unde
             "--glue-max-tables-per-database",
             "--fold-schemas",
             "2 Glue tables here",
-            "--spread-glue-databases",
+            "several Glue databases",
+            "--glue-database",
         ],
     );
     assert!(files_under(&work).is_empty(), "{:?}", files_under(&work));

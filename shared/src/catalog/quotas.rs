@@ -6,8 +6,9 @@
 //! planned, before anything is written, with [`Error::GlueQuota`]: it names the count, the
 //! quota and the ways out. There are two: folding tables of the same name and columns across
 //! schemas into one Glue table each (`--fold-schemas`, see [`super::fold`]), which helps with
-//! both quotas; and spreading the tables over several Glue databases
-//! (`--spread-glue-databases`), which helps with the per-database quota only.
+//! both quotas; and spreading the tables over several Glue databases, which helps with the
+//! per-database quota only. No flag spreads yet: the message says how with the flags there
+//! are (exporting the schemas in parts, each with its own `--glue-database`).
 //!
 //! The count is taken as discovery streams the tables ([`GlueTableCount`]): a table adds its
 //! fold shape's hash, so the count with folding is known whether or not folding is on (and
@@ -63,8 +64,6 @@ impl GlueQuotas {
 pub struct GlueLayout {
     /// `--fold-schemas`.
     pub fold_schemas: bool,
-    /// `--spread-glue-databases`.
-    pub spread_databases: bool,
 }
 
 /// The number of Glue tables an export makes, without and with folding, counted as tables
@@ -133,14 +132,13 @@ impl GlueTableCount {
                 kind,
                 quota,
                 folding: layout.fold_schemas,
-                spreading: layout.spread_databases,
                 account_quota: quotas.tables_per_account,
             })
         };
         if glue_tables > quotas.tables_per_account {
             return refuse(GlueQuotaKind::PerAccount, quotas.tables_per_account);
         }
-        if !layout.spread_databases && glue_tables > quotas.tables_per_database {
+        if glue_tables > quotas.tables_per_database {
             return refuse(GlueQuotaKind::PerDatabase, quotas.tables_per_database);
         }
         Ok(())
@@ -234,44 +232,32 @@ mod tests {
             "--glue-max-tables-per-database",
             "--fold-schemas",
             "3 Glue tables",
-            "--spread-glue-databases",
+            "several Glue databases",
+            "--glue-database",
         ] {
             assert!(msg.contains(says), "{says:?} in {msg}");
         }
-        // Either way out is accepted.
-        let fold = GlueLayout {
-            fold_schemas: true,
-            ..Default::default()
-        };
+        // Folding is accepted.
+        let fold = GlueLayout { fold_schemas: true };
         assert!(count.check(&q, fold).is_ok());
-        let spread = GlueLayout {
-            spread_databases: true,
-            ..Default::default()
-        };
-        assert!(count.check(&q, spread).is_ok());
     }
 
     #[test]
-    fn spreading_does_not_help_with_the_account_quota() {
+    fn the_account_quota_is_refused_and_spreading_cannot_help() {
         let q = GlueQuotas {
-            tables_per_database: 10,
+            tables_per_database: 100,
             tables_per_account: 20,
         };
         let count = tenants(&q);
-        let spread = GlueLayout {
-            spread_databases: true,
-            ..Default::default()
-        };
-        let msg = count.check(&q, spread).unwrap_err().to_string();
+        let msg = count
+            .check(&q, GlueLayout::default())
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("quota of 20 tables per account"), "{msg}");
         assert!(msg.contains("--glue-max-tables-per-account"), "{msg}");
         assert!(msg.contains("--fold-schemas"), "{msg}");
-        // Folding brings it under both.
-        let both = GlueLayout {
-            fold_schemas: true,
-            spread_databases: true,
-        };
-        assert!(count.check(&q, both).is_ok());
+        assert!(msg.contains("cannot help here"), "{msg}");
+        assert!(count.check(&q, GlueLayout { fold_schemas: true }).is_ok());
     }
 
     #[test]
@@ -281,13 +267,10 @@ mod tests {
             tables_per_account: 100,
         };
         let count = tenants(&q);
-        let fold = GlueLayout {
-            fold_schemas: true,
-            ..Default::default()
-        };
+        let fold = GlueLayout { fold_schemas: true };
         let msg = count.check(&q, fold).unwrap_err().to_string();
         assert!(msg.contains("with --fold-schemas, 3 Glue tables"), "{msg}");
-        assert!(msg.contains("--spread-glue-databases"), "{msg}");
+        assert!(msg.contains("--glue-database"), "{msg}");
     }
 
     #[test]
@@ -304,13 +287,7 @@ mod tests {
         assert!(count.folded_is_lower_bound());
         assert_eq!(count.folded(), 6);
         let msg = count
-            .check(
-                &q,
-                GlueLayout {
-                    fold_schemas: true,
-                    spread_databases: true,
-                },
-            )
+            .check(&q, GlueLayout { fold_schemas: true })
             .unwrap_err()
             .to_string();
         assert!(msg.contains("more than 5"), "{msg}");
