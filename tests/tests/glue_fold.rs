@@ -276,7 +276,7 @@ async fn two_thousand_tenant_schemas_fold_into_three_glue_tables_partitioned_by_
         "folded 6,002 tables across schemas into 3 Glue tables (partitioned by source_schema)",
         "not folded into orders: odd.orders (Glue table odd_orders): its columns differ",
     ] {
-        assert!(stdout.contains(&line), "{line:?} in:\n{stdout}");
+        assert!(stdout.contains(line), "{line:?} in:\n{stdout}");
     }
 
     // The catalog: three folded tables with their partitions files, and the odd one alone.
