@@ -447,3 +447,60 @@ async fn two_thousand_tenant_schemas_fold_into_three_glue_tables_partitioned_by_
     );
     std::fs::remove_dir_all(&work).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_serverless_steps_refuse_at_plan_and_fold_at_finalize() {
+    use snapex::pipeline::{Quiet, chunk_step, finalize_step, plan_step};
+    let db = TestDb::create("glue_fold_steps").await;
+    db.exec(&tenants_block(0, 4)).await;
+    db.exec(ODD_SQL).await;
+    let dest = temp_dir("glue-fold-steps");
+    let d = dest.to_str().unwrap();
+    let mut cfg = snapex::ExportConfig::new(&db.url, d).unwrap();
+    cfg.export_id = Some("s".into());
+    cfg.glue_quotas.tables_per_database = 10;
+
+    // 18 tables over a quota of 10: the Plan step refuses, with a typed error.
+    let e = plan_step(&cfg, std::sync::Arc::new(Quiet))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            snapex::Error::GlueQuota {
+                tables: 18,
+                folded: Some(4),
+                quota: 10,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(e.class(), snapex::ErrorClass::InvalidInput);
+
+    // Folded, 4 Glue tables: planned, each chunk run on its own, finalized.
+    cfg.fold_schemas = true;
+    let planned = plan_step(&cfg, std::sync::Arc::new(Quiet)).await.unwrap();
+    let url = snapex::source::SourceUrl::parse(&db.url).unwrap();
+    for chunk in 0..planned.chunks {
+        chunk_step(&url, d, None, "s", chunk).await.unwrap();
+    }
+    finalize_step(d, None, "s", std::sync::Arc::new(Quiet))
+        .await
+        .unwrap();
+    let root = dest.join("s");
+    let manifest = read_manifest(&root);
+    let folding = manifest.folding.expect("folding listed");
+    let folded: Vec<(&str, u64)> = folding
+        .folded
+        .iter()
+        .map(|f| (f.glue_table.as_str(), f.schemas))
+        .collect();
+    assert_eq!(folded, [("items", 6), ("orders", 5), ("users", 6)]);
+    assert_eq!(folding.not_folded.len(), 1);
+    assert_eq!(folding.not_folded[0].glue_table, "odd_orders");
+    let partitions = partitions_of(&root.join("_catalog"), "orders");
+    let schemas: Vec<&str> = partitions.iter().map(|(v, _)| v[0].as_str()).collect();
+    assert_eq!(schemas, ["t0000", "t0001", "t0002", "t0003", "t0004"]);
+    std::fs::remove_dir_all(&dest).unwrap();
+}
