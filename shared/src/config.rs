@@ -30,6 +30,12 @@ pub struct ExportConfig {
     /// The Glue database the catalog files name; defaults to the source database's name
     /// reduced to Athena's characters (see [`crate::catalog::names`]).
     pub glue_database: Option<String>,
+    /// Glue's quotas on tables, which the export's catalog must fit (see
+    /// [`crate::catalog::quotas`]).
+    pub glue_quotas: crate::catalog::quotas::GlueQuotas,
+    /// Fold tables of the same name and columns across schemas into one Glue table each,
+    /// partitioned by schema (see [`crate::catalog::fold`]).
+    pub fold_schemas: bool,
     /// Hive partition layouts by table, in order: the last rule matching a table decides.
     pub partition_rules: Vec<crate::partitioning::PartitionRule>,
     /// Finish an interrupted export (same `export_id`) instead of starting one.
@@ -58,6 +64,8 @@ impl ExportConfig {
             batch: BatchLimits::default(),
             mysql_consistency: Default::default(),
             glue_database: None,
+            glue_quotas: Default::default(),
+            fold_schemas: false,
             partition_rules: vec![],
             resume: false,
             retry: RetryPolicy::cli(),
@@ -87,6 +95,7 @@ impl ExportConfig {
         if let Some(name) = &self.glue_database {
             crate::catalog::names::check_database_name(name)?;
         }
+        self.glue_quotas.validate()?;
         if !(1..=22).contains(&self.parquet.zstd_level) {
             return Err(Error::InvalidInput(
                 "--zstd-level must be between 1 and 22".into(),
@@ -96,6 +105,51 @@ impl ExportConfig {
             return Err(Error::InvalidInput(
                 "--row-group-size must be between 1MiB and 1GiB".into(),
             ));
+        }
+        Ok(())
+    }
+
+    /// How the export's tables are laid out in Glue, as the quota check needs it.
+    pub fn glue_layout(&self) -> crate::catalog::quotas::GlueLayout {
+        crate::catalog::quotas::GlueLayout {
+            fold_schemas: self.fold_schemas,
+        }
+    }
+}
+
+/// What `--config FILE` may hold (TOML; unknown keys are errors): `[[partition]]` rules, and
+/// the Glue settings the flags of the same names (with `-` for `_`) give; a flag given
+/// overrides the file.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub partition: Vec<crate::partitioning::RuleEntry>,
+    pub fold_schemas: Option<bool>,
+    pub glue_max_tables_per_database: Option<u64>,
+    pub glue_max_tables_per_account: Option<u64>,
+}
+
+impl ConfigFile {
+    /// Parses the file's text; `file` names it in messages.
+    pub fn parse(text: &str, file: &str) -> Result<ConfigFile> {
+        toml::from_str(text).map_err(|e| {
+            let message = crate::error::toml_error(text, &e);
+            Error::InvalidInput(format!("config file {file}: {message}"))
+        })
+    }
+
+    /// Sets what the file sets in `cfg`: its partition rules, then its Glue settings.
+    pub fn apply(&self, cfg: &mut ExportConfig, file: &str) -> Result<()> {
+        cfg.partition_rules = crate::partitioning::rules_from_entries(&self.partition, file)?;
+        if let Some(fold) = self.fold_schemas {
+            cfg.fold_schemas = fold;
+        }
+        if let Some(n) = self.glue_max_tables_per_database {
+            cfg.glue_quotas.tables_per_database = n;
+        }
+        if let Some(n) = self.glue_max_tables_per_account {
+            cfg.glue_quotas.tables_per_account = n;
         }
         Ok(())
     }

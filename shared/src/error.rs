@@ -99,6 +99,23 @@ pub enum Error {
         why: String,
     },
 
+    /// The export would register more tables in Glue than a quota allows (see
+    /// `catalog::quotas`). Refused when planning, before anything is written.
+    #[error("{}", glue_quota_message(*.tables, *.folded, *.kind, *.quota, *.folding, *.account_quota))]
+    GlueQuota {
+        /// Tables exported.
+        tables: u64,
+        /// Glue tables with `--fold-schemas`; `None` when more than `account_quota`.
+        folded: Option<u64>,
+        kind: GlueQuotaKind,
+        /// The quota exceeded.
+        quota: u64,
+        /// Whether `--fold-schemas` was given.
+        folding: bool,
+        /// The per-account quota (what the count with folding stops at).
+        account_quota: u64,
+    },
+
     /// Building Arrow arrays failed (a column's values did not fit its declared type).
 
     /// A finished export did not verify: a file is missing or differs from what was written.
@@ -211,6 +228,7 @@ impl Error {
             Error::InvalidInput(_)
             | Error::NoSuchTable { .. }
             | Error::TooBig { .. }
+            | Error::GlueQuota { .. }
             | Error::NoCredentials { .. }
             // Waiting does not free a lease another run holds: the user decides (wait for
             // that run, or take the export over with --resume).
@@ -311,6 +329,73 @@ impl Error {
             cause,
         }
     }
+}
+
+/// Which Glue quota an export exceeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GlueQuotaKind {
+    PerDatabase,
+    PerAccount,
+}
+
+/// [`Error::GlueQuota`]'s message: how many tables, which quota (and its flag), and the two
+/// ways out (folding, spreading over Glue databases), each with what it would do here.
+fn glue_quota_message(
+    tables: u64,
+    folded: Option<u64>,
+    kind: GlueQuotaKind,
+    quota: u64,
+    folding: bool,
+    account_quota: u64,
+) -> String {
+    let folded_text = match folded {
+        Some(n) => format!("{n} Glue tables"),
+        None => format!("more than {account_quota} Glue tables"),
+    };
+    let what = if folding {
+        format!("the export's {tables} tables (with --fold-schemas, {folded_text})")
+    } else {
+        format!("the export's {tables} tables")
+    };
+    let (over, flag) = match kind {
+        GlueQuotaKind::PerDatabase => (
+            format!(
+                "would go into one Glue database, more than Glue's quota of {quota} tables per database"
+            ),
+            "--glue-max-tables-per-database",
+        ),
+        GlueQuotaKind::PerAccount => (
+            format!("are more than Glue's quota of {quota} tables per account"),
+            "--glue-max-tables-per-account",
+        ),
+    };
+    let fold_way = if folding {
+        format!("--fold-schemas is on and leaves {folded_text}")
+    } else {
+        let fits = folded.is_some_and(|n| n <= quota);
+        format!(
+            "--fold-schemas folds tables of the same name and columns across schemas into one \
+             Glue table each, partitioned by schema ({folded_text} here{})",
+            if fits { "" } else { ", still over the quota" }
+        )
+    };
+    // Spreading over several Glue databases is done today by exporting the schemas in parts,
+    // each into a Glue database of its own.
+    let spread_way = match kind {
+        GlueQuotaKind::PerDatabase => format!(
+            "spread the tables over several Glue databases: export the schemas in parts of at \
+             most {quota} tables (--include, --exclude), each with its own --glue-database"
+        ),
+        GlueQuotaKind::PerAccount => {
+            "spreading the tables over several Glue databases cannot help here: the quota is \
+             the account's"
+                .into()
+        }
+    };
+    format!(
+        "{what} {over} ({flag}; if AWS raised your quota, set the flag to it). The two ways \
+         out: {fold_way}; or {spread_way}"
+    )
 }
 
 /// A byte count for people: `1.5 GiB`, `300.0 KiB`, `12 bytes`.

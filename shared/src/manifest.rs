@@ -52,6 +52,10 @@ pub struct Manifest {
     /// The other shards, in order (none in format 1, nor for a small export).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shards: Vec<ShardRef>,
+    /// With `--fold-schemas`, when tables folded: the folded Glue tables, and the tables of
+    /// their names that did not fold, with the reason (see [`crate::catalog::fold`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folding: Option<crate::catalog::fold::Folding>,
 }
 
 /// One shard of a manifest, as `manifest.json` lists it.

@@ -48,6 +48,10 @@ pub struct ExportPlan {
     /// table names leave it out.
     #[serde(default)]
     pub default_schema: Option<String>,
+    /// `--fold-schemas`: finalizing names the tables for Glue, folded (see
+    /// [`crate::catalog::fold`]).
+    #[serde(default)]
+    pub fold_schemas: bool,
     /// The exported tables in catalog order, each with its Glue name. A serverless plan keeps
     /// here only the tables no chunk reads: the others travel in the chunks' descriptions,
     /// and finalizing gathers them from there.

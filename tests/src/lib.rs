@@ -2,6 +2,7 @@
 //! loopback, the `snapex` binary, and readers for what an export wrote.
 
 pub mod faults;
+pub mod glue_check;
 pub mod lambda;
 pub mod strict_aws;
 

@@ -89,8 +89,15 @@ fn configure(select: &Selection, dest: &str) -> anyhow::Result<ExportConfig> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::InvalidInput(format!("cannot read config file {}: {e}", path.display()))
         })?;
-        cfg.partition_rules =
-            snapex::partitioning::rules_from_toml(&text, &path.display().to_string())?;
+        let file = path.display().to_string();
+        snapex::config::ConfigFile::parse(&text, &file)?.apply(&mut cfg, &file)?;
+    }
+    cfg.fold_schemas |= select.fold_schemas;
+    if let Some(n) = select.glue_max_tables_per_database {
+        cfg.glue_quotas.tables_per_database = n;
+    }
+    if let Some(n) = select.glue_max_tables_per_account {
+        cfg.glue_quotas.tables_per_account = n;
     }
     for spec in &select.partition_by {
         cfg.partition_rules
@@ -269,6 +276,25 @@ async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     }
     for s in &summary.skipped {
         say!("skipped {}: {}", s.name, s.reason);
+    }
+    if let Some(f) = &summary.report.folding {
+        let tables: u64 = f.folded.iter().map(|t| t.schemas).sum();
+        say!(
+            "folded {} across schemas into {} (partitioned by {})",
+            counted(tables, "table"),
+            counted(f.folded.len() as u64, "Glue table"),
+            f.partition_key
+        );
+        for n in &f.not_folded {
+            say!(
+                "not folded into {}: {}.{} (Glue table {}): {}",
+                n.folded_into,
+                n.schema,
+                n.name,
+                n.glue_table,
+                n.reason
+            );
+        }
     }
     print_report(&summary.report);
     say!("manifest: {}", summary.manifest);

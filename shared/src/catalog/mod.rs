@@ -14,12 +14,16 @@
 //! ```
 //!
 //! How names are chosen (lowercase, unique, with a documented suffix on collision) is in
-//! [`names`]; the manifest records every table's and column's exported name.
+//! [`names`]; the manifest records every table's and column's exported name. Glue's quotas
+//! on tables, and the check that an export fits them, are in [`quotas`]; folding the same
+//! table across schemas into one Glue table partitioned by schema is in [`fold`].
 
 pub mod ddl;
+pub mod fold;
 pub mod glue;
 pub mod names;
 pub mod partitions;
+pub mod quotas;
 
 use std::collections::BTreeMap;
 

@@ -83,9 +83,16 @@ pub fn table_names(tables: &[&TableName], default_schema: Option<&str>) -> Vec<S
             _ => format!("{}_{}", t.schema, t.name),
         })
         .collect();
+    unique_table_names(&spelled, tables)
+}
+
+/// Distinct Glue table names for tables whose names are spelled `spelled` (before reduction
+/// to `[a-z0-9_]`): among those wanting one name, an exact spelling keeps it, else the least
+/// `rank` (see the module documentation).
+pub fn unique_table_names<K: Ord>(spelled: &[String], rank: &[K]) -> Vec<String> {
     let wanted: Vec<String> = spelled.iter().map(|s| database_name(s)).collect();
-    let mut order: Vec<usize> = (0..tables.len()).collect();
-    order.sort_by_key(|&i| (spelled[i] != wanted[i], tables[i]));
+    let mut order: Vec<usize> = (0..spelled.len()).collect();
+    order.sort_by_key(|&i| (spelled[i] != wanted[i], &rank[i]));
     dedupe(&wanted, &order)
 }
 

@@ -18,7 +18,7 @@ mod rules;
 pub mod time;
 
 pub use resolve::{Resolver, resolve};
-pub use rules::{PartitionRule, RuleEntry, RuleKind, rules_from_toml};
+pub use rules::{PartitionRule, RuleEntry, RuleKind, rules_from_entries, rules_from_toml};
 
 use crate::error::{Error, Result};
 use crate::layout::{DEFAULT_PARTITION, folder_segment};

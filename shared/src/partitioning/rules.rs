@@ -184,8 +184,12 @@ pub fn rules_from_toml(text: &str, file: &str) -> Result<Vec<PartitionRule>> {
         let message = crate::error::toml_error(text, &e);
         Error::InvalidInput(format!("config file {file}: {message}"))
     })?;
-    parsed
-        .partition
+    rules_from_entries(&parsed.partition, file)
+}
+
+/// The rules of a config file's `[[partition]]` entries, in order; `file` names it in messages.
+pub fn rules_from_entries(entries: &[RuleEntry], file: &str) -> Result<Vec<PartitionRule>> {
+    entries
         .iter()
         .enumerate()
         .map(|(i, e)| PartitionRule::new(&format!("{file}: partition #{}", i + 1), e))

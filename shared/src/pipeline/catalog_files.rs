@@ -2,7 +2,7 @@
 //! `TableInput`, Athena DDL and partitions files) and the Glue names they use. Apart from
 //! publishing because planning names the Glue database and tables before anything is written.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use object_store::path::Path;
 
@@ -16,14 +16,13 @@ use crate::sink::Destination;
 use crate::work::{GlueNames, PieceResult};
 
 /// The Glue database is `--glue-database`, else named after the source database; tables are
-/// named by [`names::table_names`] over every exported table, so collisions resolve the same
-/// way however the work was split.
-pub(super) fn glue_names(cfg: &ExportConfig, info: &SourceInfo, order: &[TableName]) -> GlueNames {
-    let refs: Vec<&TableName> = order.iter().collect();
-    let tables = names::table_names(&refs, cfg.source.default_schema());
+/// named by [`catalog::fold::assign`] over every exported table (in catalog order), so
+/// collisions resolve the same way however the work was split.
+pub(super) fn glue_names(cfg: &ExportConfig, info: &SourceInfo, order: &[&TableDesc]) -> GlueNames {
+    let tables = catalog::fold::assign(order, cfg.source.default_schema(), cfg.fold_schemas);
     GlueNames {
         database: glue_database(cfg, info),
-        tables: order.iter().cloned().zip(tables).collect(),
+        tables: order.iter().map(|t| t.name.clone()).zip(tables).collect(),
     }
 }
 
@@ -85,6 +84,8 @@ pub(super) fn catalog_files(
         layout.catalog_database(),
         pretty_json("database.json", &catalog::database_input(&export))?,
     ));
+    let folded_names = catalog::fold::folded_names(glue.tables.values());
+    let mut folded: BTreeMap<&str, Vec<TableEntry>> = BTreeMap::new();
     for t in order.iter().filter_map(|name| tables.get(name)) {
         let glue_name = glue
             .tables
@@ -97,6 +98,10 @@ pub(super) fn catalog_files(
             location: dest.folder_url(&layout.table_dir(&t.name)),
             partitions: written.get(&t.name).map_or(&[], Vec::as_slice),
         };
+        if folded_names.contains_key(glue_name.as_str()) {
+            folded.entry(glue_name).or_default().push(entry);
+            continue;
+        }
         let input = catalog::table_input(&export, &entry);
         if let Some(why) = input.parameters.get(partitions::UNREGISTERED) {
             tracing::warn!(
@@ -127,6 +132,45 @@ pub(super) fn catalog_files(
         }
         files.push((layout.catalog_ddl(glue_name), ddl.into_bytes()));
     }
+    let root = dest.folder_url(layout.export_root());
+    for (glue_name, mut members) in folded {
+        members.sort_by(|a, b| a.table.name.cmp(&b.table.name));
+        files.extend(folded_catalog_files(
+            &export, layout, glue_name, &members, &root,
+        )?);
+    }
+    Ok(files)
+}
+
+/// A folded table's catalog files (see [`catalog::fold`]): its `TableInput`, its partitions
+/// files (a partition per schema) and its Athena DDL.
+fn folded_catalog_files(
+    export: &ExportInfo<'_>,
+    layout: &Layout,
+    glue_name: &str,
+    members: &[TableEntry<'_>],
+    root: &str,
+) -> Result<Vec<(Path, Vec<u8>)>> {
+    let input = catalog::fold::table_input(export, glue_name, members, root.to_string());
+    let mut files = vec![(
+        layout.catalog_table(glue_name),
+        pretty_json(glue_name, &input)?,
+    )];
+    let mut names = Vec::new();
+    for (i, request) in catalog::fold::partition_requests(export, &input, members)
+        .iter()
+        .enumerate()
+    {
+        let name = crate::layout::partitions_file_name(glue_name, i + 1);
+        files.push((
+            layout.catalog_dir().join(name.as_str()),
+            pretty_json(&name, request)?,
+        ));
+        names.push(name);
+    }
+    let mut ddl = catalog::ddl::create_table(export.glue_database, &input);
+    ddl.push_str(&catalog::fold::ddl_note(&names));
+    files.push((layout.catalog_ddl(glue_name), ddl.into_bytes()));
     Ok(files)
 }
 

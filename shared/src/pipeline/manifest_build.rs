@@ -93,7 +93,9 @@ pub(super) fn build_manifest(m: ManifestInput<'_>) -> Manifest {
         rows: tables.iter().map(|t| t.rows).sum(),
         bytes: tables.iter().map(|t| t.bytes).sum(),
     };
+    let descs: Vec<&TableDesc> = m.order.iter().filter_map(|n| m.tables.get(n)).collect();
     Manifest {
+        folding: crate::catalog::fold::folding(&descs, &m.glue.tables),
         format: FORMAT.to_string(),
         export_id: m.export_id,
         destination: m.destination,

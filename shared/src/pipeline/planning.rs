@@ -109,6 +109,7 @@ pub(super) async fn discover_and_plan(
     let mut read_later: HashSet<TableName> = HashSet::new();
     let mut seen = 0usize;
     let mut discovered = 0usize;
+    let mut glue_count = crate::catalog::quotas::GlueTableCount::new();
     session
         .discover(|d| {
             let name = match &d {
@@ -143,6 +144,7 @@ pub(super) async fn discover_and_plan(
                 deferred_order.push(order);
                 return Ok(());
             }
+            glue_count.add(&t, &cfg.glue_quotas);
             planner.table(&t, &[])?;
             pending.insert(t.name.clone(), (order, t));
             drain(&mut pending, &none, &mut read_later, &mut found)
@@ -173,6 +175,11 @@ pub(super) async fn discover_and_plan(
                 .await?;
         }
     }
+    // Refused before the deferred tables' chunks, with their columns final.
+    for t in &deferred {
+        glue_count.add(t, &cfg.glue_quotas);
+    }
+    glue_count.check(&cfg.glue_quotas, cfg.glue_layout())?;
     let profiles = profile_partitions(session, &mut deferred, &cfg.plan, progress).await?;
     let later: HashMap<TableName, Ordered> = deferred
         .into_iter()

@@ -17,7 +17,7 @@ use crate::config::ExportConfig;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::manifest::SourceManifest;
-use crate::model::{Chunk, SkippedTable, TableName};
+use crate::model::{Chunk, SkippedTable};
 use crate::plan::number_largest_first;
 use crate::sink::Destination;
 use crate::source::{Session, SessionOptions, TableFilter};
@@ -168,6 +168,7 @@ pub(super) fn export_plan(
         exclude: cfg.exclude.clone(),
         glue_database,
         default_schema: cfg.source.default_schema().map(str::to_string),
+        fold_schemas: cfg.fold_schemas,
         tables,
         skipped,
         chunks,
@@ -205,8 +206,7 @@ pub(super) async fn prepare(
     number_largest_first(&mut chunks);
     // Only now, with the request known to be good, touch the destination.
     let (dest, layout, lease) = open_destination(cfg, &opened.export_id, me, Take::Fresh).await?;
-    let order: Vec<TableName> = ordered.values().map(|t| t.name.clone()).collect();
-    let glue = glue_names(cfg, &opened.info, &order);
+    let glue = glue_names(cfg, &opened.info, &ordered.values().collect::<Vec<_>>());
     let tables = ordered
         .into_iter()
         .map(|(order, desc)| PlannedTable {

@@ -12,7 +12,7 @@ use super::verify::verify;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::limits::OBJECTS_AT_ONCE;
-use crate::model::{TableDesc, TableName};
+use crate::model::TableDesc;
 use crate::sink::Destination;
 use crate::work::{ChunkRecord, ChunkSpec, ExportPlan, FailureRecord, PlannedTable, from_json};
 
@@ -55,8 +55,9 @@ pub(super) fn add_tables(
 /// `plan` holding `tables` (by catalog order), each named for Glue as a plan of all of
 /// them would name it.
 pub(super) fn with_tables(mut plan: ExportPlan, tables: BTreeMap<usize, TableDesc>) -> ExportPlan {
-    let names: Vec<&TableName> = tables.values().map(|t| &t.name).collect();
-    let glue = crate::catalog::names::table_names(&names, plan.default_schema.as_deref());
+    let descs: Vec<&TableDesc> = tables.values().collect();
+    let glue =
+        crate::catalog::fold::assign(&descs, plan.default_schema.as_deref(), plan.fold_schemas);
     plan.tables = tables
         .into_iter()
         .zip(glue)

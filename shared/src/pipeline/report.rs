@@ -27,6 +27,9 @@ pub struct RunReport {
     pub lossy_values: u64,
     pub tables: Vec<TableReport>,
     pub skipped: Vec<SkippedTable>,
+    /// The manifest's folding (`--fold-schemas`): the folded Glue tables and the tables left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folding: Option<crate::catalog::fold::Folding>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,6 +99,7 @@ impl RunReport {
                 .sum(),
             tables,
             skipped: manifest.skipped.clone(),
+            folding: manifest.folding.clone(),
         }
     }
 }

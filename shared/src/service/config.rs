@@ -10,6 +10,7 @@
 //! glue_database = "analytics"
 //! pieces_per_chunk = 64                   # optional: small pieces sharing one chunk
 //! max_chunk_size = "20GiB"                # optional: what one ExportChunk call may read
+//! fold_schemas = true                     # optional: one Glue table per table across schemas
 //!
 //! [[database]]
 //! source = "orders-db"                    # the DB instance or cluster identifier
@@ -129,6 +130,7 @@ struct Defaults {
     glue_database: Option<String>,
     pieces_per_chunk: Option<usize>,
     max_chunk_size: Option<String>,
+    fold_schemas: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -152,6 +154,7 @@ struct RawEntry {
     glue_database: Option<String>,
     pieces_per_chunk: Option<usize>,
     max_chunk_size: Option<String>,
+    fold_schemas: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -165,6 +168,7 @@ struct RawConfig {
     glue_database: Option<String>,
     pieces_per_chunk: Option<usize>,
     max_chunk_size: Option<String>,
+    fold_schemas: Option<bool>,
     #[serde(default)]
     database: Vec<RawEntry>,
 }
@@ -191,6 +195,9 @@ pub struct DatabaseExport {
     /// The most source bytes one chunk (one ExportChunk call) may read; when absent, Plan
     /// computes it from ExportChunk's memory size and timeout (`snapex::budget`).
     pub max_chunk_bytes: Option<u64>,
+    /// Fold tables of the same name and columns across schemas into one Glue table each
+    /// (`--fold-schemas`; see `catalog::fold`).
+    pub fold_schemas: bool,
 }
 
 /// The whole configuration: the databases to export, at most one per source.
@@ -232,6 +239,7 @@ impl ServiceConfig {
                 .or_else(|| deployment.glue_database.clone()),
             pieces_per_chunk: raw.pieces_per_chunk,
             max_chunk_size: raw.max_chunk_size,
+            fold_schemas: raw.fold_schemas,
         };
         let mut databases: Vec<DatabaseExport> = Vec::new();
         for (i, entry) in raw.database.into_iter().enumerate() {
@@ -315,6 +323,7 @@ fn resolve(e: RawEntry, d: &Defaults) -> Result<DatabaseExport, String> {
         glue_database: e.glue_database.clone(),
         pieces_per_chunk: e.pieces_per_chunk,
         max_chunk_size: e.max_chunk_size.clone(),
+        fold_schemas: e.fold_schemas,
     };
     let source = e.source.trim().to_ascii_lowercase();
     check_source(&source)?;
@@ -390,6 +399,7 @@ fn resolve(e: RawEntry, d: &Defaults) -> Result<DatabaseExport, String> {
             n => Some(n),
         },
     };
+    let fold_schemas = o.fold_schemas.or(d.fold_schemas).unwrap_or(false);
     TableFilter::new(&e.include, &e.exclude).map_err(|e| e.to_string())?;
     for rule in &e.partition_by {
         PartitionRule::parse(rule).map_err(|e| as_setting(&e, "--partition-by", "partition_by"))?;
@@ -409,6 +419,7 @@ fn resolve(e: RawEntry, d: &Defaults) -> Result<DatabaseExport, String> {
         glue_database,
         pieces_per_chunk,
         max_chunk_bytes,
+        fold_schemas,
     })
 }
 
@@ -486,6 +497,20 @@ max_chunk_size = "2GiB"
         assert_eq!(billing.max_chunk_bytes, Some(2 << 30));
         assert_eq!(orders.max_chunk_bytes, None);
         assert!(c.find("other").is_none());
+    }
+
+    #[test]
+    fn fold_schemas_is_a_default_an_entry_overrides_and_reaches_the_export() {
+        let text = "destination = \"s3://lake\"\nfold_schemas = true\n\
+                    [[database]]\nsource = \"tenants\"\ndatabase = \"app\"\n\
+                    [[database]]\nsource = \"single\"\ndatabase = \"app\"\nfold_schemas = false\n";
+        let c = ServiceConfig::parse(text, "cfg").unwrap();
+        let tenants = c.find("tenants").unwrap();
+        assert!(tenants.fold_schemas);
+        assert!(!c.find("single").unwrap().fold_schemas);
+        let minimal =
+            "destination = \"s3://lake\"\n[[database]]\nsource = \"db1\"\ndatabase = \"app\"\n";
+        assert!(!ServiceConfig::parse(minimal, "cfg").unwrap().databases[0].fold_schemas);
     }
 
     #[test]
@@ -827,6 +852,7 @@ mod props {
             glue_database: s.glue_database.clone().or(top.glue_database.clone()),
             pieces_per_chunk: s.pieces_per_chunk.or(top.pieces_per_chunk),
             max_chunk_bytes: None,
+            fold_schemas: false,
         })
     }
 

@@ -99,6 +99,7 @@ pub fn job(db: &DatabaseExport, snapshot: &SnapshotCreated) -> Job {
         max_concurrency: db.max_concurrency,
         pieces_per_chunk: db.pieces_per_chunk,
         max_chunk_bytes: db.max_chunk_bytes,
+        fold_schemas: db.fold_schemas,
         instance: TemporaryInstance {
             identifier,
             cluster_identifier,
@@ -264,6 +265,25 @@ instance_class = "db.r6g.large"
         };
         assert_eq!(job.destination, "s3://lake/shop");
         assert_eq!(job.glue_database.as_deref(), Some("snapex_shop"));
+        assert!(!job.fold_schemas);
+
+        // Folding travels from the configuration to the export's.
+        let config = deployed(
+            "fold_schemas = true
+[[database]]
+source = \"orders-db\"
+database = \"shop\"
+",
+        );
+        let Decision::Start { job, .. } = decide(&config, &snap, "orders-db") else {
+            panic!("not started")
+        };
+        assert!(job.fold_schemas);
+        assert!(
+            job.export_config("postgres://u@h/shop")
+                .unwrap()
+                .fold_schemas
+        );
 
         // Outside a deployment: no default, no limit (the CLI's and the old behaviour).
         let Decision::Start { job, .. } = decide(&self::config(), &snap, "orders-db") else {

@@ -74,6 +74,9 @@ pub struct Job {
     /// from ExportChunk's memory size and timeout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_chunk_bytes: Option<u64>,
+    /// `fold_schemas` in the configuration (`--fold-schemas`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fold_schemas: bool,
     pub instance: TemporaryInstance,
 }
 
@@ -208,6 +211,7 @@ impl Job {
             cfg.plan.max_pieces_per_chunk = n.max(1);
         }
         cfg.plan.max_chunk_bytes = self.max_chunk_bytes;
+        cfg.fold_schemas = self.fold_schemas;
         cfg.partition_rules = self
             .partition_by
             .iter()

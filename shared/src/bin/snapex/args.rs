@@ -103,9 +103,26 @@ pub(crate) struct Selection {
     pub(crate) partition_by: Vec<String>,
 
     /// A TOML file with [[partition]] entries (table, column, by, width), the same rules as
-    /// --partition-by; see docs/partitions.md.
+    /// --partition-by (see docs/partitions.md), and optionally fold_schemas = true,
+    /// glue_max_tables_per_database = N, glue_max_tables_per_account = N; flags override it.
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<std::path::PathBuf>,
+
+    /// Fold tables of the same name and the same columns across schemas (a schema per
+    /// tenant) into one Glue table each, with the source schema as its first partition key
+    /// (source_schema); the files stay where they are. See docs/catalog.md.
+    #[arg(long)]
+    pub(crate) fold_schemas: bool,
+
+    /// Glue's quota of tables per database (AWS's default: 200000); an export that would
+    /// exceed it is refused while planning. Set it to your quota if AWS raised it.
+    #[arg(long, value_name = "N")]
+    pub(crate) glue_max_tables_per_database: Option<u64>,
+
+    /// Glue's quota of tables per account (AWS's default: 1000000), checked against the
+    /// export's own tables.
+    #[arg(long, value_name = "N")]
+    pub(crate) glue_max_tables_per_account: Option<u64>,
 }
 
 #[derive(Args)]
