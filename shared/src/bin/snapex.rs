@@ -197,6 +197,7 @@ async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     cfg.glue_database = args.glue_database;
     cfg.resume = args.resume;
     cfg.retry.retries = args.retries;
+    cfg.manifest_shard_entries = args.manifest_shard_entries;
 
     let bar = Arc::new(Bar::new(args.no_progress));
     let (stop, received) = interrupt::handle_signals(
