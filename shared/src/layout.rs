@@ -201,14 +201,22 @@ impl Layout {
         join(&self.root, &[MANIFEST])
     }
 
-    /// The manifest's shard `n` (2 and up: the first is inline in `manifest.json`).
+    /// The manifest's shard `n` (2 and up: the first is inline in `manifest.json`). Not
+    /// escaped: the folder's leading `_` is what keeps it apart from the schema folders (see
+    /// [`MANIFEST_DIR`]), and the file name needs no escaping.
     pub fn manifest_shard(&self, n: usize) -> Path {
-        join(&self.root, &[MANIFEST_DIR, &manifest_shard_file(n)])
+        self.root
+            .clone()
+            .join(MANIFEST_DIR)
+            .join(manifest_shard_file(n))
     }
 
     /// The run report's shard `n` (`n` from 2: the first is inline in `report.json`).
     pub fn report_shard(&self, n: usize) -> Path {
-        join(&self.root, &[MANIFEST_DIR, &report_shard_file(n)])
+        self.root
+            .clone()
+            .join(MANIFEST_DIR)
+            .join(report_shard_file(n))
     }
 
     pub fn report(&self) -> Path {
@@ -393,6 +401,14 @@ mod tests {
             "lake/exp1/s/t/part-all.parquet"
         );
         assert_eq!(l.manifest().as_ref(), "lake/exp1/manifest.json");
+        assert_eq!(
+            l.manifest_shard(2).as_ref(),
+            "lake/exp1/_manifest/shard-000002.json"
+        );
+        assert_eq!(
+            l.report_shard(3).as_ref(),
+            "lake/exp1/_manifest/report-000003.json"
+        );
     }
 
     #[test]
