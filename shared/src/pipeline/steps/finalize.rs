@@ -108,7 +108,7 @@ async fn published_summary(
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
     let plan: ExportPlan = from_json("plan", &dest.get(&layout.work_plan()).await?)?;
-    let (manifest, report) = read_published(dest, &layout).await?;
+    let (manifest, report) = read_published(dest, layout).await?;
     Ok(summary(dest, &plan, &manifest, report, started.elapsed()))
 }
 
