@@ -183,6 +183,9 @@ impl ChunkList {
     }
 }
 
+/// Left-out tables an export's summary names; the manifest lists them all.
+const LISTED_SKIPPED: usize = 20;
+
 /// Exports; on Ctrl-C or SIGTERM, stops cleanly and exits 130 or 143 (see `interrupt`).
 async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let mut cfg = configure(&args.select, &args.dest)?;
@@ -268,8 +271,15 @@ async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
             summary.lossy_values
         );
     }
-    for s in &summary.skipped {
+    // A bounded list: the manifest names every left-out table.
+    for s in summary.skipped.iter().take(LISTED_SKIPPED) {
         say!("skipped {}: {}", s.name, s.reason);
+    }
+    if summary.skipped.len() > LISTED_SKIPPED {
+        say!(
+            "  ... and {} more left out, listed in the manifest",
+            counted((summary.skipped.len() - LISTED_SKIPPED) as u64, "table")
+        );
     }
     print_report(&summary.report);
     say!("manifest: {}", summary.manifest);
