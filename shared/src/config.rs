@@ -46,6 +46,9 @@ pub struct ExportConfig {
     /// abandons the pieces it is reading and ends with [`crate::Error::Interrupted`]. Never,
     /// by default.
     pub stop: crate::stop::Stop,
+    /// Tables (and left-out tables) per manifest shard, the first (inline in `manifest.json`)
+    /// included: see [`crate::manifest`]. Small values are for tests.
+    pub manifest_shard_entries: usize,
 }
 
 impl ExportConfig {
@@ -70,6 +73,7 @@ impl ExportConfig {
             resume: false,
             retry: RetryPolicy::cli(),
             stop: crate::stop::Stop::default(),
+            manifest_shard_entries: crate::manifest::DEFAULT_SHARD_ENTRIES,
         })
     }
 
@@ -78,6 +82,11 @@ impl ExportConfig {
         if self.concurrency == 0 {
             return Err(Error::InvalidInput(
                 "--concurrency must be at least 1".into(),
+            ));
+        }
+        if self.manifest_shard_entries == 0 {
+            return Err(Error::InvalidInput(
+                "--manifest-shard-entries must be at least 1".into(),
             ));
         }
         if self.plan.target_file_bytes < 1024 * 1024 {

@@ -4,7 +4,7 @@
 //! ```text
 //! <dest>/<export-id>/<schema>/<table>/part-<range>.parquet
 //! <dest>/<export-id>/_catalog/database.json, <glue table>.table.json, <glue table>.sql
-//! <dest>/<export-id>/manifest.json, report.json, _manifest/shard-000002.json, …
+//! <dest>/<export-id>/manifest.json, report.json, _manifest/shard-000002.json, report-000002.json, …
 //! <dest>/<export-id>/_SUCCESS
 //! <dest>/<export-id>/_work/plan.json, chunks.jsonl, chunks/<n>.json, done/<n>.json, failed/<n>.json
 //! <dest>/<export-id>/_work/lease/<generation>.json, attempts/<n>/<generation>.json
@@ -34,6 +34,12 @@ pub const WORK_DIR: &str = "_work";
 /// Shard `n`'s file name in [`MANIFEST_DIR`].
 pub fn manifest_shard_file(n: usize) -> String {
     format!("shard-{n:06}.json")
+}
+
+/// The run report's shard `n`'s file name in [`MANIFEST_DIR`] (see
+/// [`crate::pipeline::report`]).
+pub fn report_shard_file(n: usize) -> String {
+    format!("report-{n:06}.json")
 }
 
 /// The folder name of the default partition (NULL values), as Hive, Spark and Athena spell it.
@@ -195,9 +201,22 @@ impl Layout {
         join(&self.root, &[MANIFEST])
     }
 
-    /// The manifest's shard `n` (2 and up: the first is inline in `manifest.json`).
+    /// The manifest's shard `n` (2 and up: the first is inline in `manifest.json`). Not
+    /// escaped: the folder's leading `_` is what keeps it apart from the schema folders (see
+    /// [`MANIFEST_DIR`]), and the file name needs no escaping.
     pub fn manifest_shard(&self, n: usize) -> Path {
-        join(&self.root, &[MANIFEST_DIR, &manifest_shard_file(n)])
+        self.root
+            .clone()
+            .join(MANIFEST_DIR)
+            .join(manifest_shard_file(n))
+    }
+
+    /// The run report's shard `n` (`n` from 2: the first is inline in `report.json`).
+    pub fn report_shard(&self, n: usize) -> Path {
+        self.root
+            .clone()
+            .join(MANIFEST_DIR)
+            .join(report_shard_file(n))
     }
 
     pub fn report(&self) -> Path {
@@ -292,6 +311,19 @@ impl Layout {
             .is_some_and(|r| r.starts_with('/'))
     }
 
+    /// True for a manifest or run report shard in [`MANIFEST_DIR`]; `rel` is relative to the
+    /// export root.
+    pub fn is_manifest_shard(rel: &str) -> bool {
+        let numbered = |name: &str, prefix: &str| {
+            name.strip_prefix(prefix)
+                .and_then(|r| r.strip_suffix(".json"))
+                .is_some_and(|n| n.len() >= 6 && n.bytes().all(|b| b.is_ascii_digit()))
+        };
+        rel.strip_prefix(MANIFEST_DIR)
+            .and_then(|r| r.strip_prefix('/'))
+            .is_some_and(|name| numbered(name, "shard-") || numbered(name, "report-"))
+    }
+
     /// True for a path [`Layout::catalog_dir`] holds: a file of the shape this tool writes
     /// there. `rel` is relative to the export root.
     pub fn is_catalog_file(rel: &str) -> bool {
@@ -369,6 +401,14 @@ mod tests {
             "lake/exp1/s/t/part-all.parquet"
         );
         assert_eq!(l.manifest().as_ref(), "lake/exp1/manifest.json");
+        assert_eq!(
+            l.manifest_shard(2).as_ref(),
+            "lake/exp1/_manifest/shard-000002.json"
+        );
+        assert_eq!(
+            l.report_shard(3).as_ref(),
+            "lake/exp1/_manifest/report-000003.json"
+        );
     }
 
     #[test]
@@ -389,6 +429,16 @@ mod tests {
         // A schema named `_catalog` gets a folder of its own.
         let t = l.table_dir(&TableName::new("_catalog", "t"));
         assert_eq!(t.as_ref(), "lake/exp1/%5Fcatalog/t");
+        assert!(Layout::is_manifest_shard("_manifest/shard-000002.json"));
+        assert!(Layout::is_manifest_shard("_manifest/report-1000000.json"));
+        for other in [
+            "_manifest/shard-2.json",
+            "_manifest/notes.json",
+            "_manifest/a/shard-000002.json",
+            "manifest/shard-000002.json",
+        ] {
+            assert!(!Layout::is_manifest_shard(other), "{other}");
+        }
         assert!(Layout::is_catalog_file("_catalog/database.json"));
         assert!(Layout::is_catalog_file("_catalog/x.table.json"));
         assert!(Layout::is_catalog_file("_catalog/x.sql"));

@@ -5,7 +5,9 @@
 use futures::{Stream, StreamExt, TryStreamExt};
 
 use crate::error::{Error, Result};
-use crate::layout::Layout;
+use object_store::path::Path;
+
+use crate::layout::{Layout, MANIFEST_DIR, manifest_shard_file};
 use crate::manifest::{Manifest, ManifestShard, SHARD_FORMAT, shard_path};
 use crate::sink::Destination;
 use crate::work::from_json;
@@ -34,6 +36,16 @@ pub fn shards<'a>(
     layout: &'a Layout,
     manifest: &mut Manifest,
 ) -> impl Stream<Item = Result<ManifestShard>> + 'a {
+    shards_under(dest, layout.export_root().clone(), manifest)
+}
+
+/// [`shards`] of the export whose folder is `root` (for a reader given the export's own
+/// folder, such as `snapex-glue`).
+pub fn shards_under<'a>(
+    dest: &'a Destination,
+    root: Path,
+    manifest: &mut Manifest,
+) -> impl Stream<Item = Result<ManifestShard>> + 'a {
     let first = ManifestShard {
         format: SHARD_FORMAT.to_string(),
         export_id: manifest.export_id.clone(),
@@ -46,6 +58,7 @@ pub fn shards<'a>(
     let rest = futures::stream::iter(refs)
         .map(move |(i, r)| {
             let export_id = export_id.clone();
+            let root = root.clone();
             async move {
                 let n = i + 2;
                 if r.path != shard_path(n) {
@@ -55,7 +68,7 @@ pub fn shards<'a>(
                         shard_path(n)
                     )));
                 }
-                let path = layout.manifest_shard(n);
+                let path = root.clone().join(MANIFEST_DIR).join(manifest_shard_file(n));
                 let shard: ManifestShard = from_json(&r.path, &dest.get(&path).await?)?;
                 let counts = (shard.tables.len() as u64, shard.skipped.len() as u64);
                 if shard.format != SHARD_FORMAT

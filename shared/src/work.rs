@@ -61,6 +61,14 @@ pub struct ExportPlan {
     pub chunks: usize,
     pub parquet: ParquetOptions,
     pub batch: BatchLimits,
+    /// Tables (and left-out tables) per manifest shard (see [`crate::manifest`]); plans made
+    /// before shards get the default.
+    #[serde(default = "default_shard_entries")]
+    pub manifest_shard_entries: usize,
+}
+
+fn default_shard_entries() -> usize {
+    crate::manifest::DEFAULT_SHARD_ENTRIES
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -212,9 +212,39 @@ pub fn read_table(export_root: &Path, schema: &str, table: &str) -> RecordBatch 
     arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
 }
 
+/// The whole manifest of a local export, its shards folded into `tables` and `skipped`.
 pub fn read_manifest(export_root: &Path) -> Manifest {
-    let bytes = std::fs::read(export_root.join("manifest.json")).unwrap();
-    serde_json::from_slice(&bytes).unwrap()
+    serde_json::from_value(read_manifest_json(export_root)).unwrap()
+}
+
+/// The whole manifest of a local export as JSON: `manifest.json` with every shard's tables and
+/// left-out tables appended to its own, in order, and no `shards` key. Each shard is checked
+/// to be the one the manifest lists (its number and counts).
+pub fn read_manifest_json(export_root: &Path) -> serde_json::Value {
+    let read = |rel: &str| -> serde_json::Value {
+        let bytes = std::fs::read(export_root.join(rel))
+            .unwrap_or_else(|e| panic!("{}: {e}", export_root.join(rel).display()));
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    let mut m = read("manifest.json");
+    let shards = m
+        .as_object_mut()
+        .unwrap()
+        .remove("shards")
+        .unwrap_or_default();
+    for (i, r) in shards.as_array().into_iter().flatten().enumerate() {
+        let shard = read(r["path"].as_str().unwrap());
+        assert_eq!(shard["shard"], i + 2, "{r}");
+        for key in ["tables", "skipped"] {
+            let entries = shard[key].as_array().unwrap();
+            assert_eq!(entries.len() as u64, r[key].as_u64().unwrap(), "{r}: {key}");
+            m[key]
+                .as_array_mut()
+                .unwrap()
+                .extend(entries.iter().cloned());
+        }
+    }
+    m
 }
 
 /// The `snapex` binary, built once per test process.

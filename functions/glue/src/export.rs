@@ -16,6 +16,7 @@ use snapex::layout::{
 };
 use snapex::limits::OBJECTS_AT_ONCE;
 use snapex::manifest::Manifest;
+use snapex::published::shards_under;
 use snapex::sink::{Destination, Target};
 
 use crate::error::GlueError;
@@ -146,11 +147,16 @@ impl ExportCatalog {
             })
             .collect();
         table_files.sort_by(|a, b| a.0.cmp(&b.0));
-        let wanted: BTreeSet<&str> = manifest
-            .tables
-            .iter()
-            .map(|t| t.glue_table.as_str())
-            .collect();
+        // The manifest's tables, a shard at a time: only their Glue names are kept.
+        let mut manifest = manifest;
+        let mut wanted_names: BTreeSet<String> = BTreeSet::new();
+        {
+            let mut shards = std::pin::pin!(shards_under(dest, root.clone(), &mut manifest));
+            while let Some(shard) = shards.try_next().await? {
+                wanted_names.extend(shard.tables.into_iter().map(|t| t.glue_table));
+            }
+        }
+        let wanted: BTreeSet<&str> = wanted_names.iter().map(String::as_str).collect();
         let found: BTreeSet<&str> = table_files.iter().map(|(t, _)| t.as_str()).collect();
         if wanted != found {
             let lacking: Vec<_> = wanted.difference(&found).collect();

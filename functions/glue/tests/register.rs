@@ -479,7 +479,11 @@ async fn a_local_export_registers_where_it_was_written_and_a_copy_is_refused() {
     let mut cfg = ExportConfig::new(&db.url, work.join("lake").to_str().unwrap()).unwrap();
     cfg.export_id = Some("e1".into());
     cfg.partition_rules = vec![PartitionRule::parse("events=created_at:day").unwrap()];
+    // One table a shard: manifest.json lists one table and `_manifest/shard-000002.json` the
+    // other, so registering both reads the shard.
+    cfg.manifest_shard_entries = 1;
     run_export(&cfg, Arc::new(Quiet)).await.unwrap();
+    assert!(work.join("lake/e1/_manifest/shard-000002.json").exists());
 
     // A relative path, from the folder holding the lake.
     let r = run(glue_command().current_dir(&work).args([

@@ -190,6 +190,9 @@ impl ChunkList {
     }
 }
 
+/// Left-out tables an export's summary names; the manifest lists them all.
+const LISTED_SKIPPED: usize = 20;
+
 /// Exports; on Ctrl-C or SIGTERM, stops cleanly and exits 130 or 143 (see `interrupt`).
 async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let mut cfg = configure(&args.select, &args.dest)?;
@@ -204,6 +207,7 @@ async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     cfg.glue_database = args.glue_database;
     cfg.resume = args.resume;
     cfg.retry.retries = args.retries;
+    cfg.manifest_shard_entries = args.manifest_shard_entries;
 
     let bar = Arc::new(Bar::new(args.no_progress));
     let (stop, received) = interrupt::handle_signals(
@@ -274,8 +278,15 @@ async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
             summary.lossy_values
         );
     }
-    for s in &summary.skipped {
+    // A bounded list: the manifest names every left-out table.
+    for s in summary.skipped.iter().take(LISTED_SKIPPED) {
         say!("skipped {}: {}", s.name, s.reason);
+    }
+    if summary.skipped.len() > LISTED_SKIPPED {
+        say!(
+            "  ... and {} more left out, listed in the manifest",
+            counted((summary.skipped.len() - LISTED_SKIPPED) as u64, "table")
+        );
     }
     if let Some(f) = &summary.report.folding {
         let tables: u64 = f.folded.iter().map(|t| t.schemas).sum();

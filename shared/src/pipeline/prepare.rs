@@ -174,6 +174,7 @@ pub(super) fn export_plan(
         chunks,
         parquet: cfg.parquet,
         batch: cfg.batch,
+        manifest_shard_entries: cfg.manifest_shard_entries,
     }
 }
 

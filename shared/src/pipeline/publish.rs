@@ -1,5 +1,5 @@
 //! After the last chunk: verify every file, clear leftovers of earlier attempts, write the
-//! catalog files, and publish the manifest, in that order. The steps themselves are in
+//! catalog files, and publish the manifest (its shards, then `manifest.json`), in that order. The steps themselves are in
 //! `verify`, `strays`, `catalog_files` and `manifest_build`; this file holds their order and
 //! the writes that publish.
 
@@ -11,14 +11,14 @@ use object_store::path::Path;
 use super::Progress;
 use super::catalog_files::{catalog_files, pretty_json};
 use super::lease::Lease;
-use super::manifest_build::{ManifestInput, build_manifest};
+use super::manifest_build::{ManifestHead, ManifestInput, count, manifest_index, table_entries};
 use super::strays::remove_strays;
 use super::verify::{check_complete, verify};
 use crate::error::{Error, Result};
 use crate::layout::{Layout, REPORT};
 use crate::limits::OBJECTS_AT_ONCE;
-use crate::manifest::Manifest;
-use crate::pipeline::report::RunReport;
+use crate::manifest::{Manifest, ManifestShard, Sharder, Totals};
+use crate::pipeline::report::{ReportBuilder, RunReport};
 use crate::sink::Destination;
 use crate::work::{ChunkRecord, ExportPlan, PieceResult};
 
@@ -37,7 +37,7 @@ pub(super) struct Finished<'a> {
 /// [`super::empty`]) and verifies every file, writes the catalog files, removes what an
 /// earlier attempt left and checks that nothing else is there, then marks the export's lease
 /// published (no run takes it from then on) and writes the manifest, the run report and
-/// `_SUCCESS`, in that order, so a reader that sees `_SUCCESS` sees everything the manifest
+/// `_SUCCESS`, in that order (the manifest's and report's shards before the lease is marked), so a reader that sees `_SUCCESS` sees everything the manifest
 /// names.
 pub(super) async fn publish(
     dest: &Destination,
@@ -83,20 +83,28 @@ pub(super) async fn publish(
     remove_strays(dest, layout, &plan.export_id, &written).await?;
 
     progress.phase("publishing manifest");
-    let manifest = build_manifest(ManifestInput {
+    let input = ManifestInput {
+        glue: &glue,
+        order: &order,
+        tables: &tables,
+        layout,
+        results,
+    };
+    let head = ManifestHead {
         export_id: plan.export_id.clone(),
         destination: dest.url.clone(),
         source: plan.source.clone(),
         started_at: plan.started_at,
         include: plan.include.clone(),
         exclude: plan.exclude.clone(),
-        glue: &glue,
-        order: &order,
-        tables: &tables,
-        skipped: plan.skipped.clone(),
-        layout,
-        results,
-    });
+        glue_database: glue.database.clone(),
+        folding: {
+            let descs: Vec<&crate::model::TableDesc> =
+                order.iter().filter_map(|n| tables.get(n)).collect();
+            crate::catalog::fold::folding(&descs, &glue.tables)
+        },
+    };
+    let (manifest, report) = write_shards(dest, layout, plan, input, head, &finished).await?;
     let json = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| Error::Internal(format!("manifest: {e}")))?;
     lease.publish().await?;
@@ -108,11 +116,66 @@ pub(super) async fn publish(
             layout.manifest()
         )));
     }
-    let report = RunReport::new(&manifest, finished.records, finished.kept);
     dest.put(&layout.report(), pretty_json(REPORT, &report)?)
         .await?;
     dest.put(&layout.success_marker(), vec![]).await?;
     Ok((manifest, report))
+}
+
+/// Builds the tables' manifest and report entries one at a time, in catalog order, and writes
+/// each shard of both as it fills (under the lease, before the export is marked published, so
+/// a failed attempt's shards are strays the next one replaces). Returns `manifest.json` and
+/// `report.json`, each with its first shard inline, for the caller to publish.
+async fn write_shards(
+    dest: &Destination,
+    layout: &Layout,
+    plan: &ExportPlan,
+    input: ManifestInput<'_>,
+    head: ManifestHead,
+    finished: &Finished<'_>,
+) -> Result<(Manifest, RunReport)> {
+    let per_shard = plan.manifest_shard_entries;
+    let mut sharder = Sharder::new(&plan.export_id, per_shard);
+    let mut report =
+        ReportBuilder::new(&plan.export_id, per_shard, finished.records, finished.kept);
+    let mut totals = Totals::default();
+    for t in table_entries(&input) {
+        count(&mut totals, &t);
+        if let Some(shard) = report.table(&t) {
+            let path = layout.report_shard(shard.shard);
+            dest.put(&path, pretty_json(path.as_ref(), &shard)?).await?;
+        }
+        if let Some(shard) = sharder.table(t) {
+            write_manifest_shard(dest, layout, &shard).await?;
+        }
+    }
+    for s in &plan.skipped {
+        totals.skipped += 1;
+        report.skipped(s);
+        if let Some(shard) = sharder.skipped(s.clone()) {
+            write_manifest_shard(dest, layout, &shard).await?;
+        }
+    }
+    let (last, first) = sharder.finish();
+    if let Some(shard) = last {
+        write_manifest_shard(dest, layout, &shard).await?;
+    }
+    let manifest = manifest_index(head, first, totals);
+    let (last, report) = report.finish(&manifest);
+    if let Some(shard) = last {
+        let path = layout.report_shard(shard.shard);
+        dest.put(&path, pretty_json(path.as_ref(), &shard)?).await?;
+    }
+    Ok((manifest, report))
+}
+
+async fn write_manifest_shard(
+    dest: &Destination,
+    layout: &Layout,
+    shard: &ManifestShard,
+) -> Result<()> {
+    let path = layout.manifest_shard(shard.shard);
+    dest.put(&path, pretty_json(path.as_ref(), shard)?).await
 }
 
 /// Writes `files`, `at_once` at a time. Each write owns its handle on the store: a future that

@@ -2,15 +2,26 @@
 //! to the manifest and printed by the command line. The manifest says what the export holds;
 //! the report says how it got there (time spent, retries, chunks kept from an earlier run,
 //! values changed by lossy rules), for the operator.
+//!
+//! It is sharded as the manifest is, and built with it one table at a time: `report.json`
+//! holds the totals, the slowest tables, and the first shard's tables (in the manifest's
+//! order); `_manifest/report-000002.json`, `-000003`, … hold the rest, as many per file. So
+//! neither writing nor reading it holds every table of a database with millions.
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::{Manifest, Totals};
+use crate::layout::{MANIFEST_DIR, report_shard_file};
+use crate::manifest::{Manifest, ShardRef, TableManifest, Totals};
 use crate::model::{LossyRule, SkippedTable};
 use crate::work::ChunkRecord;
+
+/// A report shard's own format name.
+pub const REPORT_SHARD_FORMAT: &str = "snapex-report-shard/1";
+/// The slowest tables the report names, whatever the shards.
+pub const SLOWEST_TABLES: usize = 20;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunReport {
@@ -25,11 +36,31 @@ pub struct RunReport {
     pub totals: Totals,
     /// Values changed by lossy rules, over all tables.
     pub lossy_values: u64,
+    /// The [`SLOWEST_TABLES`] tables that took the most seconds, slowest first.
+    #[serde(default)]
+    pub slowest: Vec<TableReport>,
+    /// The first shard's tables, in the manifest's order; the rest are in
+    /// [`RunReport::shards`].
     pub tables: Vec<TableReport>,
+    /// The left-out tables among the first shard's entries; the manifest lists them all.
     pub skipped: Vec<SkippedTable>,
     /// The manifest's folding (`--fold-schemas`): the folded Glue tables and the tables left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub folding: Option<crate::catalog::fold::Folding>,
+    /// The other shards' files (`_manifest/report-000002.json`, …), in order; their
+    /// `skipped` counts are 0.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardRef>,
+}
+
+/// A report shard file: more of the report's tables, in the manifest's order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportShard {
+    pub format: String,
+    pub export_id: String,
+    /// Its number: the inline first shard is 1, so files count from 2.
+    pub shard: usize,
+    pub tables: Vec<TableReport>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,59 +78,230 @@ pub struct TableReport {
     pub lossy: BTreeMap<String, BTreeMap<LossyRule, u64>>,
 }
 
-impl RunReport {
-    /// The report of a run that published `manifest` from `records`, `kept` of which an
-    /// earlier run wrote.
-    pub fn new(manifest: &Manifest, records: &[ChunkRecord], kept: usize) -> RunReport {
+/// Builds the report as the manifest's entries come, one table at a time, holding at most
+/// one shard's tables beyond the first and the [`SLOWEST_TABLES`].
+pub(crate) struct ReportBuilder {
+    export_id: String,
+    per_shard: usize,
+    seconds: HashMap<String, f64>,
+    chunks: u64,
+    chunks_kept: u64,
+    retries: u64,
+    lossy_values: u64,
+    entries: usize,
+    first: Vec<TableReport>,
+    skipped: Vec<SkippedTable>,
+    filling: Vec<TableReport>,
+    shards: Vec<ShardRef>,
+    slowest: Vec<TableReport>,
+}
+
+impl ReportBuilder {
+    /// The report of a run that publishes from `records`, `kept` of which an earlier run
+    /// wrote, `per_shard` entries a shard (as the manifest's).
+    pub(crate) fn new(
+        export_id: &str,
+        per_shard: usize,
+        records: &[ChunkRecord],
+        kept: usize,
+    ) -> ReportBuilder {
         let mut seconds: HashMap<String, f64> = HashMap::new();
         for r in records.iter().flat_map(|r| &r.results) {
             *seconds.entry(r.piece.table.to_string()).or_default() += r.seconds;
         }
-        let tables: Vec<TableReport> = manifest
-            .tables
-            .iter()
-            .map(|t| {
-                let table = format!("{}.{}", t.schema, t.name);
-                let lossy: BTreeMap<String, BTreeMap<LossyRule, u64>> = t
-                    .columns
-                    .iter()
-                    .filter(|c| c.lossy.iter().any(|l| l.count > 0))
-                    .map(|c| {
-                        let rules = c
-                            .lossy
-                            .iter()
-                            .filter(|l| l.count > 0)
-                            .map(|l| (l.rule, l.count))
-                            .collect();
-                        (c.name.clone(), rules)
-                    })
-                    .collect();
-                TableReport {
-                    seconds: seconds.get(&table).copied().unwrap_or_default(),
-                    rows: t.rows,
-                    files: t.files.len() as u64,
-                    bytes: t.bytes,
-                    lossy,
-                    table,
-                }
-            })
-            .collect();
+        ReportBuilder {
+            export_id: export_id.to_string(),
+            per_shard: per_shard.max(1),
+            seconds,
+            chunks: records.len() as u64,
+            chunks_kept: kept as u64,
+            retries: records.iter().map(|r| u64::from(r.retries)).sum(),
+            lossy_values: 0,
+            entries: 0,
+            first: Vec::new(),
+            skipped: Vec::new(),
+            filling: Vec::new(),
+            shards: Vec::new(),
+            slowest: Vec::new(),
+        }
+    }
+
+    /// Adds the manifest's next table; returns a full shard to write, if this filled one.
+    pub(crate) fn table(&mut self, t: &TableManifest) -> Option<ReportShard> {
+        let table = format!("{}.{}", t.schema, t.name);
+        let report = TableReport {
+            seconds: self.seconds.remove(&table).unwrap_or_default(),
+            rows: t.rows,
+            files: t.files.len() as u64,
+            bytes: t.bytes,
+            lossy: fired(t),
+            table,
+        };
+        self.lossy_values += report.lossy.values().flat_map(|m| m.values()).sum::<u64>();
+        self.keep_if_slow(&report);
+        self.entries += 1;
+        if self.entries <= self.per_shard {
+            self.first.push(report);
+            return None;
+        }
+        self.filling.push(report);
+        if self.filling.len() < self.per_shard {
+            return None;
+        }
+        self.cut()
+    }
+
+    /// Adds the manifest's next left-out table: named in the report while the first shard
+    /// fills, counted in the totals only after.
+    pub(crate) fn skipped(&mut self, s: &SkippedTable) {
+        self.entries += 1;
+        if self.entries <= self.per_shard {
+            self.skipped.push(s.clone());
+        }
+    }
+
+    fn keep_if_slow(&mut self, t: &TableReport) {
+        let at = self
+            .slowest
+            .partition_point(|s| s.seconds.total_cmp(&t.seconds).is_ge());
+        if at < SLOWEST_TABLES {
+            self.slowest.insert(at, t.clone());
+            self.slowest.truncate(SLOWEST_TABLES);
+        }
+    }
+
+    fn cut(&mut self) -> Option<ReportShard> {
+        if self.filling.is_empty() {
+            return None;
+        }
+        let tables = std::mem::take(&mut self.filling);
+        let shard = self.shards.len() + 2;
+        self.shards.push(ShardRef {
+            path: report_shard_path(shard),
+            tables: tables.len() as u64,
+            skipped: 0,
+        });
+        Some(ReportShard {
+            format: REPORT_SHARD_FORMAT.to_string(),
+            export_id: self.export_id.clone(),
+            shard,
+            tables,
+        })
+    }
+
+    /// Ends the report for `manifest` (its index): the last shard to write (if any), and
+    /// `report.json`.
+    pub(crate) fn finish(mut self, manifest: &Manifest) -> (Option<ReportShard>, RunReport) {
+        let last = self.cut();
+        let report = RunReport {
+            export_id: manifest.export_id.clone(),
+            started_at: manifest.started_at,
+            finished_at: manifest.finished_at,
+            chunks: self.chunks,
+            chunks_kept: self.chunks_kept,
+            retries: self.retries,
+            totals: manifest.totals.clone(),
+            lossy_values: self.lossy_values,
+            slowest: self.slowest,
+            tables: self.first,
+            skipped: self.skipped,
+            shards: self.shards,
+            folding: manifest.folding.clone(),
+        };
+        (last, report)
+    }
+}
+
+impl RunReport {
+    /// The report of a published export whose `report.json` is missing: its totals alone.
+    pub fn totals_only(manifest: &Manifest) -> RunReport {
         RunReport {
             export_id: manifest.export_id.clone(),
             started_at: manifest.started_at,
             finished_at: manifest.finished_at,
-            chunks: records.len() as u64,
-            chunks_kept: kept as u64,
-            retries: records.iter().map(|r| u64::from(r.retries)).sum(),
+            chunks: 0,
+            chunks_kept: 0,
+            retries: 0,
             totals: manifest.totals.clone(),
-            lossy_values: tables
-                .iter()
-                .flat_map(|t| t.lossy.values())
-                .flat_map(|m| m.values())
-                .sum(),
-            tables,
-            skipped: manifest.skipped.clone(),
+            lossy_values: 0,
+            slowest: vec![],
+            tables: vec![],
+            skipped: vec![],
+            shards: vec![],
             folding: manifest.folding.clone(),
         }
+    }
+}
+
+/// Per column of `t`, the lossy rules that changed values, with how many.
+fn fired(t: &TableManifest) -> BTreeMap<String, BTreeMap<LossyRule, u64>> {
+    t.columns
+        .iter()
+        .filter(|c| c.lossy.iter().any(|l| l.count > 0))
+        .map(|c| {
+            let rules = c
+                .lossy
+                .iter()
+                .filter(|l| l.count > 0)
+                .map(|l| (l.rule, l.count))
+                .collect();
+            (c.name.clone(), rules)
+        })
+        .collect()
+}
+
+/// Report shard `n`'s path under the export root.
+pub fn report_shard_path(n: usize) -> String {
+    format!("{MANIFEST_DIR}/{}", report_shard_file(n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(i: usize) -> TableManifest {
+        TableManifest {
+            schema: "s".into(),
+            name: format!("t{i}"),
+            glue_table: format!("t{i}"),
+            location: format!("s/t{i}/"),
+            primary_key: vec![],
+            split_key: None,
+            partitioning: None,
+            rows: i as u64,
+            bytes: 0,
+            columns: vec![],
+            files: vec![],
+            empty_ranges: vec![],
+        }
+    }
+
+    #[test]
+    fn the_report_shards_as_the_manifest_and_keeps_the_slowest() {
+        let mut b = ReportBuilder::new("e", 10, &[], 0);
+        let mut files: Vec<ReportShard> = (0..25).filter_map(|i| b.table(&table(i))).collect();
+        let manifest: Manifest = serde_json::from_value(serde_json::json!({
+            "format": "snapex-manifest/2", "export_id": "e", "destination": "d",
+            "source": {"engine": "postgres", "version": "15", "database": "db",
+                       "endpoint": "h:5432", "consistency": "c"},
+            "started_at": "2026-12-05T00:00:00Z", "finished_at": "2026-12-05T00:00:01Z",
+            "include": [], "exclude": [], "glue_database": "db", "tables": [], "skipped": [],
+            "totals": {"tables": 25, "skipped": 0, "files": 0, "rows": 300, "bytes": 0}
+        }))
+        .unwrap();
+        let (last, report) = b.finish(&manifest);
+        files.extend(last);
+        assert_eq!(report.tables.len(), 10);
+        assert_eq!(files.len(), 2);
+        assert_eq!(report.shards.len(), 2);
+        assert_eq!(report.shards[1].path, "_manifest/report-000003.json");
+        let rows: Vec<u64> = report
+            .tables
+            .iter()
+            .chain(files.iter().flat_map(|f| &f.tables))
+            .map(|t| t.rows)
+            .collect();
+        assert_eq!(rows, (0..25).collect::<Vec<u64>>());
+        assert_eq!(report.slowest.len(), SLOWEST_TABLES);
     }
 }

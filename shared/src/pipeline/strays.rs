@@ -12,8 +12,9 @@ use crate::layout::{Layout, REPORT};
 use crate::sink::Destination;
 
 /// Objects already under the export's folder, sorted into files of the shapes this tool writes
-/// (`<schema>/<table>/[<key>=<value>/]part-*.parquet` and the catalog files, left by an earlier failed attempt
-/// with the same export id) and anything else, which is not ours to delete.
+/// (`<schema>/<table>/[<key>=<value>/]part-*.parquet`, the catalog files and the manifest's
+/// and run report's shards, left by an earlier failed attempt with the same export id) and
+/// anything else, which is not ours to delete.
 pub(super) async fn existing_objects(
     dest: &Destination,
     layout: &Layout,
@@ -37,7 +38,11 @@ pub(super) async fn existing_objects(
         let is_piece = (parts.len() == 3 || (parts.len() == 4 && parts[2].contains('=')))
             && file.starts_with("part-")
             && file.ends_with(".parquet");
-        if is_piece || Layout::is_catalog_file(rel) || rel == REPORT {
+        if is_piece
+            || Layout::is_catalog_file(rel)
+            || Layout::is_manifest_shard(rel)
+            || rel == REPORT
+        {
             ours.push(path)
         } else {
             foreign.push(path)

@@ -182,6 +182,11 @@ pub(crate) struct ExportArgs {
     #[arg(long, value_name = "N", default_value_t = snapex::retry::RetryPolicy::cli().retries)]
     pub(crate) retries: u32,
 
+    /// Tables per manifest shard: manifest.json lists the first N tables (and left-out
+    /// tables) and names the files under _manifest/ that list the rest, N each.
+    #[arg(long, value_name = "N", default_value_t = snapex::manifest::DEFAULT_SHARD_ENTRIES)]
+    pub(crate) manifest_shard_entries: usize,
+
     /// Do not draw a progress bar (it is also hidden when stderr is not a terminal).
     #[arg(long)]
     pub(crate) no_progress: bool,

@@ -13,10 +13,8 @@ use snapex::sink::FileWritten;
 
 use crate::interrupt;
 
-/// Tables listed by the command line's report; report.json lists them all.
-const REPORTED_TABLES: usize = 20;
-
-/// The run report's per-table lines, slowest first, and what the run retried or kept.
+/// The run report's slowest tables (report.json and its shards list them all), and what the
+/// run retried or kept.
 pub(crate) fn print_report(report: &snapex::pipeline::report::RunReport) {
     if report.chunks_kept > 0 || report.retries > 0 {
         say!(
@@ -25,9 +23,7 @@ pub(crate) fn print_report(report: &snapex::pipeline::report::RunReport) {
             counted(report.retries, "chunk attempt")
         );
     }
-    let mut tables: Vec<_> = report.tables.iter().collect();
-    tables.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
-    for t in tables.iter().take(REPORTED_TABLES) {
+    for t in &report.slowest {
         let lossy: u64 = t.lossy.values().flat_map(|m| m.values()).sum();
         say!(
             "  {}: {}, {}, {} in {:.1}s{}",
@@ -43,11 +39,12 @@ pub(crate) fn print_report(report: &snapex::pipeline::report::RunReport) {
             }
         );
     }
-    if tables.len() > REPORTED_TABLES {
-        say!(
-            "  ... and {} more in report.json",
-            counted((tables.len() - REPORTED_TABLES) as u64, "table")
-        );
+    let more = report
+        .totals
+        .tables
+        .saturating_sub(report.slowest.len() as u64);
+    if more > 0 {
+        say!("  ... and {} more in report.json", counted(more, "table"));
     }
 }
 

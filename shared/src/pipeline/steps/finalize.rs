@@ -19,6 +19,7 @@ use crate::pipeline::publish::{Finished, publish};
 use crate::pipeline::records::{add_tables, read_record, read_specs, with_tables};
 use crate::pipeline::report::RunReport;
 use crate::pipeline::{ExportSummary, Progress, summary};
+use crate::published::read_manifest;
 use crate::sink::Destination;
 use crate::work::{ChunkRecord, ExportPlan, from_json};
 
@@ -40,11 +41,7 @@ pub async fn finalize_step(
     })
     .await?;
     if dest.exists(&layout.success_marker()).await? {
-        let manifest: Manifest = from_json("manifest", &dest.get(&layout.manifest()).await?)?;
-        let report = match dest.exists(&layout.report()).await? {
-            true => from_json("run report", &dest.get(&layout.report()).await?)?,
-            false => RunReport::new(&manifest, &[], 0),
-        };
+        let (manifest, report) = read_published(&dest, &layout).await?;
         return Ok(summary(&dest, &plan, &manifest, report, started.elapsed()));
     }
     let me = RunIdentity::new();
@@ -111,12 +108,19 @@ async fn published_summary(
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
     let plan: ExportPlan = from_json("plan", &dest.get(&layout.work_plan()).await?)?;
-    let manifest: Manifest = from_json("manifest", &dest.get(&layout.manifest()).await?)?;
+    let (manifest, report) = read_published(dest, layout).await?;
+    Ok(summary(dest, &plan, &manifest, report, started.elapsed()))
+}
+
+/// A published export's `manifest.json` and `report.json`, each its index alone (the totals
+/// and the first shard: what a summary shows); a missing report reads as the totals alone.
+async fn read_published(dest: &Destination, layout: &Layout) -> Result<(Manifest, RunReport)> {
+    let manifest = read_manifest(dest, layout).await?;
     let report = match dest.exists(&layout.report()).await? {
         true => from_json("run report", &dest.get(&layout.report()).await?)?,
-        false => RunReport::new(&manifest, &[], 0),
+        false => RunReport::totals_only(&manifest),
     };
-    Ok(summary(dest, &plan, &manifest, report, started.elapsed()))
+    Ok((manifest, report))
 }
 
 /// [`finalize_step`] under the export's lease: `dest` checks every write.
