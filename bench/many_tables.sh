@@ -14,12 +14,21 @@
 #                  "10000 20000 100000"
 #   BENCH_PG       server URL without a database (default postgres://postgres@127.0.0.1:5432)
 #   RUNS           runs of each command per size, fastest wall time and highest RSS kept (1)
-#   RSS_LIMIT_MIB  an export whose RSS passes this is stopped and reported as such (16384)
+#   RSS_LIMIT_MIB  a command whose RSS passes this is stopped and reported as such (16384)
+#   TIME_LIMIT_S   a command running longer is stopped and reported as such (0: no limit)
+#   MIN_FREE_MIB   a command is stopped when the export folder's file system has less free
+#                  space than this, before the database server's disk fills up (4096)
 #   BATCH          tables created per transaction while building (500: one transaction per
 #                  table is slow, thousands exhaust the server's lock table)
 #   BUILD_JOBS     psql sessions building at once (1)
 #   BUILD_ONLY     1: build the databases and stop
-#   TMPDIR         where the export folder goes (it needs ~5 KiB of disk per table)
+#   TMPDIR         where the export folder goes (it needs about 17 KiB of disk per table:
+#                  a folder, a Parquet file and two catalog files, each a 4 KiB block or more)
+#   LOOP           1 (the default when run as root): each export goes to a fresh ext4 file
+#                  system in a sparse file under TMPDIR, mounted for it, so that removing the
+#                  export afterwards is deleting one file. `rm -rf` of a million tables' folders
+#                  takes hours here (3-4 million entries at a few hundred per second). 0: a
+#                  plain folder.
 #
 # Each size has its own database, snapex_bench_tables_<N>: tables public.t_0 .. t_<N-1>, each
 # `(id int NOT NULL, v varchar(40))` with 1 + i % 3 rows, analysed (so sizes come from the
@@ -43,11 +52,15 @@ RSS_LIMIT_MIB=${RSS_LIMIT_MIB:-16384}
 BATCH=${BATCH:-500}
 BUILD_JOBS=${BUILD_JOBS:-1}
 BUILD_ONLY=${BUILD_ONLY:-0}
+LOOP=${LOOP:-$([[ $(id -u) -eq 0 ]] && echo 1 || echo 0)}
 PSQL=(psql -X -q -v ON_ERROR_STOP=1)
 export PGOPTIONS="-c client_min_messages=warning"
 
 for n in $SIZES; do [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "SIZES holds '$n', not a positive integer"; done
-for v in RUNS RSS_LIMIT_MIB BATCH BUILD_JOBS; do
+TIME_LIMIT_S=${TIME_LIMIT_S:-0}
+MIN_FREE_MIB=${MIN_FREE_MIB:-4096}
+[[ "$TIME_LIMIT_S" =~ ^[0-9]+$ ]] || die "TIME_LIMIT_S must be a whole number of seconds, got '$TIME_LIMIT_S'"
+for v in RUNS RSS_LIMIT_MIB BATCH BUILD_JOBS MIN_FREE_MIB; do
     [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
 done
 
@@ -127,14 +140,44 @@ log "building the release binary"
 nice -n 10 cargo build --release -q -p snapex --bin snapex
 BIN="${CARGO_TARGET_DIR:-target}/release/snapex"
 [[ -x "$BIN" ]] || die "binary not found at $BIN"
-make_work snapex-many-tables
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/snapex-many-tables.XXXXXX")"
+trap 'unmount_out; rm -rf "$WORK"' EXIT
+: >"$WORK/results"
 note_load_start
 
+# Makes the empty export folder $WORK/out for a database of $1 tables: with LOOP=1 an ext4 file
+# system of its own (no journal: the export is thrown away), with an inode for each of the
+# export's 3-4 entries per table.
+make_out() { # tables
+    if [[ "$LOOP" == 1 ]]; then
+        truncate -s "$(($1 * 24 + 1048576))K" "$WORK/out.img"
+        mkfs.ext4 -q -F -O ^has_journal -N "$(($1 * 5 + 10000))" "$WORK/out.img"
+        mkdir -p "$WORK/out"
+        mount -o loop,noatime "$WORK/out.img" "$WORK/out"
+    else
+        mkdir -p "$WORK/out"
+    fi
+}
+# MiB the export folder takes on disk.
+used_out() {
+    if mountpoint -q "$WORK/out"; then
+        df --output=used -BM "$WORK/out" | tail -n 1 | tr -dc 0-9
+    else
+        du -s -BM "$WORK/out" | cut -f1 | tr -dc 0-9
+    fi
+}
+# Removes the export folder (and its file system).
+unmount_out() {
+    if mountpoint -q "$WORK/out" 2>/dev/null; then umount "$WORK/out"; fi
+    rm -f "$WORK/out.img"
+    rm -rf "$WORK/out"
+}
+
 # Runs a command under /usr/bin/time -v, its output to $WORK/stdout and $WORK/stderr, watching
-# the RSS of the command every second: past RSS_LIMIT_MIB it is stopped (SIGTERM) and STOPPED
-# says when. Sets WALL (s), RSS (KiB, time's peak) and STATUS (the command's exit status).
+# the RSS of the command every second: past RSS_LIMIT_MIB or TIME_LIMIT_S, or with less than
+# MIN_FREE_MIB free in $WORK, it is stopped (SIGTERM) and STOPPED says when. Sets WALL (s), RSS (KiB, time's peak) and STATUS (the command's exit status).
 run_watched() { # command...
-    local tpid child kib t0
+    local tpid child kib t0 free_mib
     STOPPED=""
     t0=$EPOCHREALTIME
     /usr/bin/time -v -o "$WORK/time" "$@" >"$WORK/stdout" 2>"$WORK/stderr" &
@@ -144,10 +187,18 @@ run_watched() { # command...
         child="$(pgrep -P "$tpid" | head -n 1 || true)"
         [[ -n "$child" ]] || continue
         kib="$(awk '/^VmRSS:/ {print $2}' "/proc/$child/status" 2>/dev/null || echo 0)"
-        if [[ -z "$STOPPED" && "${kib:-0}" -gt $((RSS_LIMIT_MIB * 1024)) ]]; then
-            STOPPED="stopped after $(elapsed "$t0" 0) s at $((kib / 1024)) MiB RSS"
-            kill "$child" 2>/dev/null || true
+        [[ -z "$STOPPED" ]] || continue
+        if [[ "${kib:-0}" -gt $((RSS_LIMIT_MIB * 1024)) ]]; then
+            STOPPED="stopped at RSS_LIMIT_MIB after $(elapsed "$t0" 0) s, $((kib / 1024)) MiB RSS"
+        elif ((TIME_LIMIT_S > 0)) && less_than "$TIME_LIMIT_S" "$(elapsed "$t0" 0)"; then
+            STOPPED="stopped at TIME_LIMIT_S after $(elapsed "$t0" 0) s, $((kib / 1024)) MiB RSS"
+        else
+            free_mib="$(df --output=avail -BM "$WORK" | tail -n 1 | tr -dc 0-9)"
+            if ((free_mib < MIN_FREE_MIB)); then
+                STOPPED="stopped at MIN_FREE_MIB after $(elapsed "$t0" 0) s, $((kib / 1024)) MiB RSS"
+            fi
         fi
+        [[ -z "$STOPPED" ]] || kill "$child" 2>/dev/null || true
     done
     STATUS=0
     wait "$tpid" || STATUS=$?
@@ -166,23 +217,28 @@ manifest_totals() {
 
 # One line per measurement in $WORK/results: tables step wall_s rss_kib note
 measure() { # tables
-    local n="$1" db url r out best best_rss got note
+    local n="$1" db url r out got note
     db="$(db_of "$n")"
     url="$PG/$db"
     for ((r = 1; r <= RUNS; r++)); do
         run_watched "$BIN" plan --no-progress --source "$url" --chunks "$WORK/chunks.jsonl"
-        ((STATUS == 0)) || { tail -n 20 "$WORK/stderr" >&2; die "snapex plan of $db failed"; }
-        log "$n tables, plan run $r: ${WALL} s, peak RSS $((RSS / 1024)) MiB, $(wc -l <"$WORK/chunks.jsonl") chunks"
-        echo "$n plan $WALL $RSS -" >>"$WORK/results"
+        if [[ -n "$STOPPED" ]]; then
+            log "$n tables, plan run $r: $STOPPED"
+            echo "$n plan $WALL $RSS $STOPPED" >>"$WORK/results"
+        else
+            ((STATUS == 0)) || { tail -n 20 "$WORK/stderr" >&2; die "snapex plan of $db failed"; }
+            log "$n tables, plan run $r: ${WALL} s, peak RSS $((RSS / 1024)) MiB, $(wc -l <"$WORK/chunks.jsonl") chunks"
+            echo "$n plan $WALL $RSS ok" >>"$WORK/results"
+        fi
 
         out="$WORK/out"
-        rm -rf "$out"
+        make_out "$n"
         run_watched "$BIN" export --no-progress --source "$url" --dest "$out" --export-id bench
         if [[ -n "$STOPPED" ]]; then
             note="$STOPPED; $(find "$out" -name '*.parquet' | wc -l) of $n tables' files written"
             log "$n tables, export run $r: $note"
             echo "$n export $WALL $RSS $note" >>"$WORK/results"
-            rm -rf "$out"
+            unmount_out
             continue
         fi
         ((STATUS == 0)) || { tail -n 20 "$WORK/stderr" >&2; die "snapex export of $db failed (exit $STATUS)"; }
@@ -190,9 +246,9 @@ measure() { # tables
         got="$(manifest_totals "$out/bench/manifest.json")"
         [[ "$got" == "$n $(rows_for "$n") 0" ]] \
             || die "export of $db: manifest totals (tables rows skipped) are '$got', expected '$n $(rows_for "$n") 0'"
-        log "$n tables, export run $r: ${WALL} s, peak RSS $((RSS / 1024)) MiB, manifest totals OK ($n tables, $(rows_for "$n") rows), $(du -s --block-size=1M "$out" | cut -f1) MiB on disk; $(tail -n 1 "$WORK/stdout")"
+        log "$n tables, export run $r: ${WALL} s, peak RSS $((RSS / 1024)) MiB, manifest totals OK ($n tables, $(rows_for "$n") rows), $(used_out) MiB on disk; $(grep -m 1 '^exported' "$WORK/stdout")"
         echo "$n export $WALL $RSS ok" >>"$WORK/results"
-        rm -rf "$out"
+        unmount_out
     done
 }
 
