@@ -175,9 +175,10 @@ unmount_out() {
 
 # Runs a command under /usr/bin/time -v, its output to $WORK/stdout and $WORK/stderr, watching
 # the RSS of the command every second: past RSS_LIMIT_MIB or TIME_LIMIT_S, or with less than
-# MIN_FREE_MIB free in $WORK, it is stopped (SIGTERM) and STOPPED says when. Sets WALL (s), RSS (KiB, time's peak) and STATUS (the command's exit status).
+# MIN_FREE_MIB free in $WORK, it is stopped (SIGTERM, then SIGKILL 30 s later) and STOPPED
+# says when. Sets WALL (s), RSS (KiB, time's peak) and STATUS (the command's exit status).
 run_watched() { # command...
-    local tpid child kib t0 free_mib
+    local tpid child kib t0 free_mib stop_at=0
     STOPPED=""
     t0=$EPOCHREALTIME
     /usr/bin/time -v -o "$WORK/time" "$@" >"$WORK/stdout" 2>"$WORK/stderr" &
@@ -187,7 +188,11 @@ run_watched() { # command...
         child="$(pgrep -P "$tpid" | head -n 1 || true)"
         [[ -n "$child" ]] || continue
         kib="$(awk '/^VmRSS:/ {print $2}' "/proc/$child/status" 2>/dev/null || echo 0)"
-        [[ -z "$STOPPED" ]] || continue
+        if [[ -n "$STOPPED" ]]; then
+            # snapex takes SIGTERM as "stop when you can", which a long loop does not see.
+            if less_than $((stop_at + 30)) "$(elapsed "$t0" 0)"; then kill -KILL "$child" 2>/dev/null || true; fi
+            continue
+        fi
         if [[ "${kib:-0}" -gt $((RSS_LIMIT_MIB * 1024)) ]]; then
             STOPPED="stopped at RSS_LIMIT_MIB after $(elapsed "$t0" 0) s, $((kib / 1024)) MiB RSS"
         elif ((TIME_LIMIT_S > 0)) && less_than "$TIME_LIMIT_S" "$(elapsed "$t0" 0)"; then
@@ -198,7 +203,10 @@ run_watched() { # command...
                 STOPPED="stopped at MIN_FREE_MIB after $(elapsed "$t0" 0) s, $((kib / 1024)) MiB RSS"
             fi
         fi
-        [[ -z "$STOPPED" ]] || kill "$child" 2>/dev/null || true
+        if [[ -n "$STOPPED" ]]; then
+            stop_at="$(elapsed "$t0" 0)"
+            kill "$child" 2>/dev/null || true
+        fi
     done
     STATUS=0
     wait "$tpid" || STATUS=$?
