@@ -364,7 +364,7 @@ pub fn ddl_note(files: &[String]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::{ColumnDesc, Granularity, PartitionBy, Partitioning, ReadAs};
     use crate::types::ValueKind;
@@ -382,7 +382,8 @@ mod tests {
         }
     }
 
-    fn table(schema: &str, name: &str, columns: &[&str]) -> TableDesc {
+    /// A table of `integer` columns named `columns`.
+    pub(crate) fn table(schema: &str, name: &str, columns: &[&str]) -> TableDesc {
         TableDesc {
             name: TableName::new(schema, name),
             columns: columns.iter().map(|c| col(c, "integer")).collect(),

@@ -148,33 +148,7 @@ impl GlueTableCount {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ColumnDesc, ReadAs, TableName};
-    use crate::types::ValueKind;
-
-    fn table(schema: &str, name: &str, columns: &[&str]) -> TableDesc {
-        TableDesc {
-            name: TableName::new(schema, name),
-            columns: columns
-                .iter()
-                .map(|c| ColumnDesc {
-                    name: c.to_string(),
-                    source_type: "integer".into(),
-                    kind: ValueKind::Int32,
-                    nullable: true,
-                    read: ReadAs::Native,
-                    wire: String::new(),
-                    lossy_rules: vec![],
-                    dims_unknown: false,
-                })
-                .collect(),
-            primary_key: vec![],
-            split_key: None,
-            estimated_bytes: 0,
-            estimated_rows: None,
-            partitions: vec![],
-            partition_by: None,
-        }
-    }
+    use crate::catalog::fold::tests::table;
 
     /// 20 tenants with the same two tables, one of them with an extra column.
     fn tenants(quotas: &GlueQuotas) -> GlueTableCount {

@@ -113,18 +113,8 @@ pub(super) fn catalog_files(
             layout.catalog_table(glue_name),
             pretty_json(glue_name, &input)?,
         ));
-        let mut partition_files = Vec::new();
-        for (i, request) in catalog::partition_requests(&export, &entry, &input)
-            .iter()
-            .enumerate()
-        {
-            let name = crate::layout::partitions_file_name(glue_name, i + 1);
-            files.push((
-                layout.catalog_dir().join(name.as_str()),
-                pretty_json(&name, request)?,
-            ));
-            partition_files.push(name);
-        }
+        let requests = catalog::partition_requests(&export, &entry, &input);
+        let partition_files = push_partition_files(layout, glue_name, &requests, &mut files)?;
         let mut ddl = catalog::ddl::create_table(&glue.database, &input);
         if let Some(note) = catalog::ddl::partitions_note(&glue.database, &input, &partition_files)
         {
@@ -156,11 +146,24 @@ fn folded_catalog_files(
         layout.catalog_table(glue_name),
         pretty_json(glue_name, &input)?,
     )];
+    let requests = catalog::fold::partition_requests(export, &input, members);
+    let names = push_partition_files(layout, glue_name, &requests, &mut files)?;
+    let mut ddl = catalog::ddl::create_table(export.glue_database, &input);
+    ddl.push_str(&catalog::fold::ddl_note(&names));
+    files.push((layout.catalog_ddl(glue_name), ddl.into_bytes()));
+    Ok(files)
+}
+
+/// Adds a table's partitions files (`<glue table>.partitions-0001.json`, …, one per request)
+/// to `files`, and returns their names for the table's DDL.
+fn push_partition_files(
+    layout: &Layout,
+    glue_name: &str,
+    requests: &[catalog::BatchCreatePartition],
+    files: &mut Vec<(Path, Vec<u8>)>,
+) -> Result<Vec<String>> {
     let mut names = Vec::new();
-    for (i, request) in catalog::fold::partition_requests(export, &input, members)
-        .iter()
-        .enumerate()
-    {
+    for (i, request) in requests.iter().enumerate() {
         let name = crate::layout::partitions_file_name(glue_name, i + 1);
         files.push((
             layout.catalog_dir().join(name.as_str()),
@@ -168,10 +171,7 @@ fn folded_catalog_files(
         ));
         names.push(name);
     }
-    let mut ddl = catalog::ddl::create_table(export.glue_database, &input);
-    ddl.push_str(&catalog::fold::ddl_note(&names));
-    files.push((layout.catalog_ddl(glue_name), ddl.into_bytes()));
-    Ok(files)
+    Ok(names)
 }
 
 pub(super) fn pretty_json(what: &str, v: &impl serde::Serialize) -> Result<Vec<u8>> {
