@@ -24,6 +24,7 @@
 #   BUILD_ONLY     1: build the databases and stop
 #   TMPDIR         where the export folder goes (it needs about 17 KiB of disk per table:
 #                  a folder, a Parquet file and two catalog files, each a 4 KiB block or more)
+#   SNAPEX_BIN     a snapex binary to measure instead of building this checkout's
 #   LOOP           1 (the default when run as root): each export goes to a fresh ext4 file
 #                  system in a sparse file under TMPDIR, mounted for it, so that removing the
 #                  export afterwards is deleting one file. `rm -rf` of a million tables' folders
@@ -136,9 +137,13 @@ ensure_db() { # tables
 for n in $SIZES; do ensure_db "$n"; done
 [[ "$BUILD_ONLY" == 1 ]] && exit 0
 
-log "building the release binary"
-nice -n 10 cargo build --release -q -p snapex --bin snapex
-BIN="${CARGO_TARGET_DIR:-target}/release/snapex"
+if [[ -n "${SNAPEX_BIN:-}" ]]; then
+    BIN=$SNAPEX_BIN
+else
+    log "building the release binary"
+    nice -n 10 cargo build --release -q -p snapex --bin snapex
+    BIN="${CARGO_TARGET_DIR:-target}/release/snapex"
+fi
 [[ -x "$BIN" ]] || die "binary not found at $BIN"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/snapex-many-tables.XXXXXX")"
 trap 'unmount_out; rm -rf "$WORK"' EXIT
