@@ -40,9 +40,8 @@ help_text=$(
     for sub in $("${snapex[@]}" --help | awk '/^Commands:/{on=1; next} on && /^  [a-z]/{print $1} /^$/{on=0}'); do
         [[ "$sub" == help ]] || "${snapex[@]}" "$sub" --help
     done
-    if [[ -x "$target/debug/snapex-glue" ]]; then
-        "$target/debug/snapex-glue" register --help
-    fi
+    # Built here, not taken as found: a stale binary lacks the flags the docs describe.
+    cargo run -q -p snapex-glue --bin snapex-glue -- register --help
 )
 known=$( (printf '%s\n' "$help_text" | flags_in -; tr ' ' '\n' <<<"$other_flags") | grep . | sort -u)
 
