@@ -7,7 +7,7 @@
 #   2. every page of docs/ is linked from README.md, and every relative link to a .md page
 #      points at a file that exists and, with a #fragment, at one of its headings;
 #   3. every path of this repository the docs name in backquotes (`shared/src/plan/mod.rs`) exists.
-# Needs only the snapex binary: ${CARGO_TARGET_DIR:-target}/debug/snapex if it is there and newer
+# Builds snapex-glue (for `register --help`) and needs the snapex binary: ${CARGO_TARGET_DIR:-target}/debug/snapex if it is there and newer
 # than every source of it, else `cargo run -q -p snapex --` (which builds it first). Exits non-zero, naming each problem, if any check fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
