@@ -385,7 +385,7 @@ fn malformed_config_file_is_invalid_input() {
         (
             "unknown-key.toml",
             "[[partitions]]\ntable = \"events\"\ncolumn = \"created_at\"\nby = \"day\"\n",
-            &["unknown field `partitions`", "expected `partition`"][..],
+            &["unknown field `partitions`", "expected one of `partition`"][..],
         ),
         (
             "missing-field.toml",
