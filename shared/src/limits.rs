@@ -7,6 +7,11 @@
 /// thousands of requests a second per prefix, so latency, not the store, bounds this.
 pub const OBJECTS_AT_ONCE: usize = 32;
 
+/// Tables whose catalog files are made and written in one batch when an export is published:
+/// publishing holds one batch's files at a time, not every table's (a million tables' files
+/// are gigabytes).
+pub const CATALOG_TABLES_AT_ONCE: usize = 1000;
+
 /// Chunks whose records and files are checked at once when resuming: each check reads its
 /// files' footers [`OBJECTS_AT_ONCE`] at a time.
 pub const CHUNKS_CHECKED_AT_ONCE: usize = 8;

@@ -80,26 +80,35 @@ pub struct PlannedTable {
     pub order: usize,
 }
 
+/// An export's tables, taken out of its plan for the run: one copy of every description,
+/// shared by the readers and publishing.
+pub(crate) struct ExportTables {
+    /// Catalog order: the manifest's.
+    pub order: Vec<TableName>,
+    pub descs: std::sync::Arc<HashMap<TableName, TableDesc>>,
+    pub glue: GlueNames,
+}
+
 impl ExportPlan {
-    pub(crate) fn order(&self) -> Vec<TableName> {
-        self.tables.iter().map(|t| t.desc.name.clone()).collect()
-    }
-
-    pub(crate) fn table_map(&self) -> HashMap<TableName, TableDesc> {
-        self.tables
-            .iter()
-            .map(|t| (t.desc.name.clone(), t.desc.clone()))
-            .collect()
-    }
-
-    pub(crate) fn glue(&self) -> GlueNames {
-        GlueNames {
-            database: self.glue_database.clone(),
-            tables: self
-                .tables
-                .iter()
-                .map(|t| (t.desc.name.clone(), t.glue_name.clone()))
-                .collect(),
+    /// Moves the tables out of the plan, leaving its list empty: a million tables'
+    /// descriptions are gigabytes, and a run needs one copy.
+    pub(crate) fn take_tables(&mut self) -> ExportTables {
+        let tables = std::mem::take(&mut self.tables);
+        let mut order = Vec::with_capacity(tables.len());
+        let mut descs = HashMap::with_capacity(tables.len());
+        let mut glue = HashMap::with_capacity(tables.len());
+        for t in tables {
+            order.push(t.desc.name.clone());
+            glue.insert(t.desc.name.clone(), t.glue_name);
+            descs.insert(t.desc.name.clone(), t.desc);
+        }
+        ExportTables {
+            order,
+            descs: std::sync::Arc::new(descs),
+            glue: GlueNames {
+                database: self.glue_database.clone(),
+                tables: glue,
+            },
         }
     }
 }

@@ -57,79 +57,126 @@ fn written_partitions<'a>(
         .collect()
 }
 
-/// Every catalog file of the export, with its contents: the Glue `DatabaseInput`, and per table
-/// its `TableInput` and Athena DDL, located at the table's folder, and for a table with
-/// partition folders its partitions files, one `BatchCreatePartition` request each, for the
-/// partitions `results` wrote files into.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn catalog_files(
-    info: &SourceManifest,
-    export_id: &str,
-    glue: &GlueNames,
-    order: &[TableName],
-    tables: &HashMap<TableName, TableDesc>,
-    dest: &Destination,
-    layout: &Layout,
-    results: &[PieceResult],
-) -> Result<Vec<(Path, Vec<u8>)>> {
-    let export = ExportInfo {
-        export_id,
-        engine: &info.engine,
-        source_database: &info.database,
-        glue_database: &glue.database,
-    };
-    let written = written_partitions(tables, results);
-    let mut files = Vec::with_capacity(1 + 2 * order.len());
-    files.push((
-        layout.catalog_database(),
-        pretty_json("database.json", &catalog::database_input(&export))?,
-    ));
-    let folded_names = catalog::fold::folded_names(glue.tables.values());
-    let mut folded: BTreeMap<&str, Vec<TableEntry>> = BTreeMap::new();
-    for t in order.iter().filter_map(|name| tables.get(name)) {
-        let glue_name = glue
-            .tables
-            .get(&t.name)
-            .ok_or_else(|| Error::Internal(format!("table {} has no Glue name", t.name)))?;
-        catalog::check_partition_key(t)?;
-        let entry = TableEntry {
-            table: t,
-            glue_name,
-            location: dest.folder_url(&layout.table_dir(&t.name)),
-            partitions: written.get(&t.name).map_or(&[], Vec::as_slice),
-        };
-        if folded_names.contains_key(glue_name.as_str()) {
-            folded.entry(glue_name).or_default().push(entry);
-            continue;
+/// The export's catalog files, made a batch of tables at a time so that publishing never holds
+/// every table's files at once: the Glue `DatabaseInput`, and per table its `TableInput` and
+/// Athena DDL, located at the table's folder, and for a table with partition folders its
+/// partitions files, one `BatchCreatePartition` request each, for the partitions `results`
+/// wrote files into. A folded table's files need all its members: they are made last
+/// ([`CatalogFiles::folded`]).
+pub(super) struct CatalogFiles<'a> {
+    export: ExportInfo<'a>,
+    glue: &'a GlueNames,
+    tables: &'a HashMap<TableName, TableDesc>,
+    dest: &'a Destination,
+    layout: &'a Layout,
+    written: HashMap<&'a TableName, Vec<Option<String>>>,
+    folded_names: HashMap<&'a str, usize>,
+}
+
+/// A folded table's members met so far, by Glue name.
+pub(super) type FoldedMembers<'a> = BTreeMap<&'a str, Vec<TableEntry<'a>>>;
+
+impl<'a> CatalogFiles<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        info: &'a SourceManifest,
+        export_id: &'a str,
+        glue: &'a GlueNames,
+        tables: &'a HashMap<TableName, TableDesc>,
+        dest: &'a Destination,
+        layout: &'a Layout,
+        results: &'a [PieceResult],
+    ) -> CatalogFiles<'a> {
+        CatalogFiles {
+            export: ExportInfo {
+                export_id,
+                engine: &info.engine,
+                source_database: &info.database,
+                glue_database: &glue.database,
+            },
+            glue,
+            tables,
+            dest,
+            layout,
+            written: written_partitions(tables, results),
+            folded_names: catalog::fold::folded_names(glue.tables.values()),
         }
-        let input = catalog::table_input(&export, &entry);
-        if let Some(why) = input.parameters.get(partitions::UNREGISTERED) {
-            tracing::warn!(
-                "{}: a partition folder is not registered in Glue: {why}",
-                t.name
-            );
-        }
-        files.push((
-            layout.catalog_table(glue_name),
-            pretty_json(glue_name, &input)?,
-        ));
-        let requests = catalog::partition_requests(&export, &entry, &input);
-        let partition_files = push_partition_files(layout, glue_name, &requests, &mut files)?;
-        let mut ddl = catalog::ddl::create_table(&glue.database, &input);
-        if let Some(note) = catalog::ddl::partitions_note(&glue.database, &input, &partition_files)
-        {
-            ddl.push_str(&note);
-        }
-        files.push((layout.catalog_ddl(glue_name), ddl.into_bytes()));
     }
-    let root = dest.folder_url(layout.export_root());
-    for (glue_name, mut members) in folded {
-        members.sort_by(|a, b| a.table.name.cmp(&b.table.name));
-        files.extend(folded_catalog_files(
-            &export, layout, glue_name, &members, &root,
-        )?);
+
+    /// The Glue `DatabaseInput`.
+    pub(super) fn database(&self) -> Result<(Path, Vec<u8>)> {
+        Ok((
+            self.layout.catalog_database(),
+            pretty_json("database.json", &catalog::database_input(&self.export))?,
+        ))
     }
-    Ok(files)
+
+    /// The files of `names` (in catalog order) that are their own Glue table; the members of
+    /// folded tables are added to `folded` instead.
+    pub(super) fn tables(
+        &'a self,
+        names: &[TableName],
+        folded: &mut FoldedMembers<'a>,
+    ) -> Result<Vec<(Path, Vec<u8>)>> {
+        let mut files = Vec::with_capacity(2 * names.len());
+        for t in names.iter().filter_map(|name| self.tables.get(name)) {
+            let glue_name = self
+                .glue
+                .tables
+                .get(&t.name)
+                .ok_or_else(|| Error::Internal(format!("table {} has no Glue name", t.name)))?;
+            catalog::check_partition_key(t)?;
+            let entry = TableEntry {
+                table: t,
+                glue_name,
+                location: self.dest.folder_url(&self.layout.table_dir(&t.name)),
+                partitions: self.written.get(&t.name).map_or(&[], Vec::as_slice),
+            };
+            if self.folded_names.contains_key(glue_name.as_str()) {
+                folded.entry(glue_name).or_default().push(entry);
+                continue;
+            }
+            let input = catalog::table_input(&self.export, &entry);
+            if let Some(why) = input.parameters.get(partitions::UNREGISTERED) {
+                tracing::warn!(
+                    "{}: a partition folder is not registered in Glue: {why}",
+                    t.name
+                );
+            }
+            files.push((
+                self.layout.catalog_table(glue_name),
+                pretty_json(glue_name, &input)?,
+            ));
+            let requests = catalog::partition_requests(&self.export, &entry, &input);
+            let partition_files =
+                push_partition_files(self.layout, glue_name, &requests, &mut files)?;
+            let mut ddl = catalog::ddl::create_table(&self.glue.database, &input);
+            if let Some(note) =
+                catalog::ddl::partitions_note(&self.glue.database, &input, &partition_files)
+            {
+                ddl.push_str(&note);
+            }
+            files.push((self.layout.catalog_ddl(glue_name), ddl.into_bytes()));
+        }
+        Ok(files)
+    }
+
+    /// The files of the folded tables whose members [`CatalogFiles::tables`] gathered.
+    pub(super) fn folded(&self, folded: FoldedMembers<'_>) -> Result<Vec<(Path, Vec<u8>)>> {
+        let root = self.dest.folder_url(self.layout.export_root());
+        let mut files = Vec::new();
+        for (glue_name, mut members) in folded {
+            members.sort_by(|a, b| a.table.name.cmp(&b.table.name));
+            files.extend(folded_catalog_files(
+                &self.export,
+                self.layout,
+                glue_name,
+                &members,
+                &root,
+            )?);
+        }
+        Ok(files)
+    }
 }
 
 /// A folded table's catalog files (see [`catalog::fold`]): its `TableInput`, its partitions
@@ -363,20 +410,27 @@ pub(super) mod tests {
                 consistency: "test".into(),
             };
             let root = format!("{}/", self.layout.export_root());
-            catalog_files(
+            let glue = self.glue();
+            let files = CatalogFiles::new(
                 &info,
                 "e",
-                &self.glue(),
-                &self.order,
+                &glue,
                 &self.tables,
                 &self.dest,
                 &self.layout,
                 &self.results,
-            )
-            .unwrap()
-            .into_iter()
-            .map(|(path, body)| (path.as_ref().strip_prefix(&root).unwrap().to_string(), body))
-            .collect()
+            );
+            let mut folded = FoldedMembers::new();
+            let mut all = vec![files.database().unwrap()];
+            // Two batches, as publishing makes them: a batch's files do not depend on the
+            // others'.
+            let (first, rest) = self.order.split_at(self.order.len() / 2);
+            all.extend(files.tables(first, &mut folded).unwrap());
+            all.extend(files.tables(rest, &mut folded).unwrap());
+            all.extend(files.folded(folded).unwrap());
+            all.into_iter()
+                .map(|(path, body)| (path.as_ref().strip_prefix(&root).unwrap().to_string(), body))
+                .collect()
         }
     }
 

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use futures::{StreamExt, TryStreamExt};
 
-use super::order::sort_pieces;
+use super::order::sort_pieces_by;
 use crate::columns::table_schema;
 use crate::error::Result;
 use crate::layout::Layout;
@@ -36,23 +36,21 @@ pub(super) async fn write_zero_row_files(
     tables: &HashMap<TableName, TableDesc>,
     results: &mut Vec<PieceResult>,
 ) -> Result<()> {
-    let mut by_table: HashMap<&TableName, Vec<&PieceResult>> = HashMap::new();
-    for r in results.iter() {
-        by_table.entry(&r.piece.table).or_default().push(r);
+    // Each table's results, with their indexes (a table of no rows gets its file there).
+    let mut by_table: HashMap<&TableName, Vec<(usize, &PieceResult)>> = HashMap::new();
+    for (i, r) in results.iter().enumerate() {
+        by_table.entry(&r.piece.table).or_default().push((i, r));
     }
     // Each empty table's piece, with the index of its result when it has one.
     let mut empty: Vec<(Option<usize>, Piece)> = Vec::new();
     for t in order.iter().filter_map(|name| tables.get(name)) {
         let mut pieces = by_table.remove(&t.name).unwrap_or_default();
-        if pieces.iter().any(|r| r.file.is_some()) {
+        if pieces.iter().any(|(_, r)| r.file.is_some()) {
             continue;
         }
-        sort_pieces(t, &mut pieces, layout);
+        sort_pieces_by(t, &mut pieces, layout, |(_, r)| r);
         match pieces.first() {
-            Some(first) => {
-                let index = results.iter().position(|r| std::ptr::eq(r, *first));
-                empty.push((index, first.piece.clone()));
-            }
+            Some((i, first)) => empty.push((Some(*i), first.piece.clone())),
             None => empty.push((None, unplanned_piece(t))),
         }
     }

@@ -50,6 +50,7 @@ use crate::manifest::Totals;
 use crate::model::{Chunk, Piece, SkippedTable};
 use crate::pipeline::report::RunReport;
 use crate::sink::{Destination, FileWritten};
+use verify::pieces_digest;
 
 /// What a running export reports. Every method has a no-op default.
 pub trait Progress: Send + Sync {
@@ -153,25 +154,25 @@ async fn export_prepared(
         session,
         dest,
         layout,
-        plan,
+        mut plan,
         chunks,
         lease,
     } = prepared;
     progress.planned(plan.tables.len(), &chunks);
     // Each chunk's pieces, to check the records against before publishing: the chunks still
     // to read, and those an earlier run wrote (their records were checked against their plan).
-    let planned: BTreeMap<usize, Vec<Piece>> = chunks
+    let planned: BTreeMap<usize, u64> = chunks
         .iter()
-        .map(|c| (c.id, c.pieces.clone()))
-        .chain(done.iter().map(|r| {
-            let pieces = r.results.iter().map(|p| p.piece.clone()).collect();
-            (r.chunk, pieces)
-        }))
+        .map(|c| (c.id, pieces_digest(c.pieces.iter())))
+        .chain(
+            done.iter()
+                .map(|r| (r.chunk, pieces_digest(r.results.iter().map(|p| &p.piece)))),
+        )
         .collect();
-    let tables = Arc::new(plan.table_map());
+    let tables = plan.take_tables();
     let shared = Arc::new(Workers {
         readers: session.readers(),
-        tables,
+        tables: tables.descs.clone(),
         dest: dest.clone(),
         layout: layout.clone(),
         parquet: cfg.parquet,
@@ -212,13 +213,22 @@ async fn export_prepared(
     if cfg.stop.requested() {
         return Err(interrupted(records.len() - kept));
     }
+    drop(shared);
     let finished = Finished {
-        planned: &planned,
-        records: &records,
+        planned,
+        records,
         kept,
     };
-    let (manifest, report) =
-        publish(&dest, &layout, &plan, finished, &lease, progress.as_ref()).await?;
+    let (manifest, report) = publish(
+        &dest,
+        &layout,
+        &plan,
+        &tables,
+        finished,
+        &lease,
+        progress.as_ref(),
+    )
+    .await?;
     // The session's consistent view is held until the export is published.
     drop(session);
     // The records served their purpose: a published export is not resumed. The lease stays:

@@ -9,6 +9,16 @@ use crate::work::PieceResult;
 /// (in catalog order), then key or block range, then file, so the order does not depend on
 /// which reader finished first.
 pub(super) fn sort_pieces(t: &TableDesc, pieces: &mut [&PieceResult], layout: &Layout) {
+    sort_pieces_by(t, pieces, layout, |r| r);
+}
+
+/// [`sort_pieces`] of items that each hold a piece's result (`result` finds it).
+pub(super) fn sort_pieces_by<T>(
+    t: &TableDesc,
+    pieces: &mut [T],
+    layout: &Layout,
+    result: impl Fn(&T) -> &PieceResult,
+) {
     fn value(r: &PieceResult) -> Option<&str> {
         r.piece.hive.as_ref().and_then(|h| h.value.as_deref())
     }
@@ -19,6 +29,7 @@ pub(super) fn sort_pieces(t: &TableDesc, pieces: &mut [&PieceResult], layout: &L
             .and_then(|name| t.partitions.iter().position(|l| &l.name == name))
     };
     pieces.sort_by(|a, b| {
+        let (a, b) = (result(a), result(b));
         let by_partition = match &t.partition_by {
             Some(p) => partitions::value_order(&p.by, value(a), value(b)),
             None => std::cmp::Ordering::Equal,

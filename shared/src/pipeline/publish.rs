@@ -3,31 +3,31 @@
 //! `verify`, `strays`, `catalog_files` and `manifest_build`; this file holds their order and
 //! the writes that publish.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 
 use super::Progress;
-use super::catalog_files::{catalog_files, pretty_json};
+use super::catalog_files::{CatalogFiles, FoldedMembers, pretty_json};
 use super::lease::Lease;
 use super::manifest_build::{ManifestHead, ManifestInput, count, manifest_index, table_entries};
-use super::strays::remove_strays;
+use super::strays::{Written, remove_strays};
 use super::verify::{check_complete, verify};
 use crate::error::{Error, Result};
 use crate::layout::{Layout, REPORT};
-use crate::limits::OBJECTS_AT_ONCE;
+use crate::limits::{CATALOG_TABLES_AT_ONCE, OBJECTS_AT_ONCE};
 use crate::manifest::{Manifest, ManifestShard, Sharder, Totals};
 use crate::pipeline::report::{ReportBuilder, RunReport};
 use crate::sink::Destination;
-use crate::work::{ChunkRecord, ExportPlan, PieceResult};
+use crate::work::{ChunkRecord, ExportPlan, ExportTables, PieceResult};
 
 /// What the chunks of an export did, for publishing it.
-pub(super) struct Finished<'a> {
-    /// Each planned chunk's pieces, by chunk id.
-    pub(super) planned: &'a BTreeMap<usize, Vec<crate::model::Piece>>,
+pub(super) struct Finished {
+    /// Each planned chunk's pieces, by chunk id, as [`super::verify::pieces_digest`] sums them up.
+    pub(super) planned: BTreeMap<usize, u64>,
     /// One completion record per planned chunk.
-    pub(super) records: &'a [ChunkRecord],
+    pub(super) records: Vec<ChunkRecord>,
     /// How many of the records an earlier run wrote.
     pub(super) kept: usize,
 }
@@ -43,50 +43,68 @@ pub(super) async fn publish(
     dest: &Destination,
     layout: &Layout,
     plan: &ExportPlan,
-    finished: Finished<'_>,
+    tables: &ExportTables,
+    finished: Finished,
     lease: &Lease,
     progress: &dyn Progress,
 ) -> Result<(Manifest, RunReport)> {
     progress.phase("verifying files");
-    check_complete(finished.planned, finished.records)?;
+    check_complete(&finished.planned, &finished.records)?;
+    // What the report needs of the records, then their results moved out of them: one copy.
+    let report = ReportBuilder::new(
+        &plan.export_id,
+        plan.manifest_shard_entries,
+        &finished.records,
+        finished.kept,
+    );
     let mut results: Vec<PieceResult> = finished
         .records
-        .iter()
-        .flat_map(|r| r.results.iter().cloned())
+        .into_iter()
+        .flat_map(|r| r.results)
         .collect();
-    let order = plan.order();
-    let tables = plan.table_map();
-    super::empty::write_zero_row_files(dest, layout, plan.parquet, &order, &tables, &mut results)
+    let (order, glue) = (&tables.order, &tables.glue);
+    let tables = tables.descs.as_ref();
+    super::empty::write_zero_row_files(dest, layout, plan.parquet, order, tables, &mut results)
         .await?;
     let results = results.as_slice();
     verify(dest, results).await?;
 
     progress.phase("writing catalog metadata");
-    let glue = plan.glue();
-    let catalog_files = catalog_files(
+    let mut written = Written::default();
+    written.extend(
+        results
+            .iter()
+            .filter_map(|r| r.file.as_ref())
+            .map(|f| &f.path),
+    );
+    let files = CatalogFiles::new(
         &plan.source,
         &plan.export_id,
-        &glue,
-        &order,
-        &tables,
+        glue,
+        tables,
         dest,
         layout,
         results,
-    )?;
-    let mut written: HashSet<String> = results
-        .iter()
-        .filter_map(|r| r.file.as_ref())
-        .map(|f| f.path.clone())
-        .collect();
-    written.extend(catalog_files.iter().map(|(path, _)| path.to_string()));
-    put_all(dest, catalog_files, OBJECTS_AT_ONCE).await?;
+    );
+    let database = files.database()?;
+    written.insert(database.0.as_ref());
+    dest.put(&database.0, database.1).await?;
+    let mut folded = FoldedMembers::new();
+    for batch in order.chunks(CATALOG_TABLES_AT_ONCE) {
+        let batch = files.tables(batch, &mut folded)?;
+        written.extend(batch.iter().map(|(path, _)| path.as_ref()));
+        put_all(dest, batch, OBJECTS_AT_ONCE).await?;
+    }
+    let batch = files.folded(folded)?;
+    written.extend(batch.iter().map(|(path, _)| path.as_ref()));
+    put_all(dest, batch, OBJECTS_AT_ONCE).await?;
     remove_strays(dest, layout, &plan.export_id, &written).await?;
 
     progress.phase("publishing manifest");
     let input = ManifestInput {
-        glue: &glue,
-        order: &order,
-        tables: &tables,
+        glue,
+        order,
+        tables,
         layout,
         results,
     };
@@ -104,7 +122,7 @@ pub(super) async fn publish(
             crate::catalog::fold::folding(&descs, &glue.tables)
         },
     };
-    let (manifest, report) = write_shards(dest, layout, plan, input, head, &finished).await?;
+    let (manifest, report) = write_shards(dest, layout, plan, input, head, report).await?;
     let json = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| Error::Internal(format!("manifest: {e}")))?;
     lease.publish().await?;
@@ -132,12 +150,9 @@ async fn write_shards(
     plan: &ExportPlan,
     input: ManifestInput<'_>,
     head: ManifestHead,
-    finished: &Finished<'_>,
+    mut report: ReportBuilder,
 ) -> Result<(Manifest, RunReport)> {
-    let per_shard = plan.manifest_shard_entries;
-    let mut sharder = Sharder::new(&plan.export_id, per_shard);
-    let mut report =
-        ReportBuilder::new(&plan.export_id, per_shard, finished.records, finished.kept);
+    let mut sharder = Sharder::new(&plan.export_id, plan.manifest_shard_entries);
     let mut totals = Totals::default();
     for t in table_entries(&input) {
         count(&mut totals, &t);

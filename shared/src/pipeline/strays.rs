@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 
+use futures::TryStreamExt;
 use object_store::path::Path;
 
 use crate::error::{Error, Result};
@@ -19,36 +20,83 @@ pub(super) async fn existing_objects(
     dest: &Destination,
     layout: &Layout,
 ) -> Result<(Vec<Path>, Vec<Path>)> {
-    let root = layout.export_root().as_ref().to_string();
     let mut ours = Vec::new();
     let mut foreign = Vec::new();
-    for path in dest.list(layout.export_root()).await? {
-        let rel = path
-            .as_ref()
-            .strip_prefix(&root)
-            .unwrap_or(path.as_ref())
-            .trim_start_matches('/');
-        if Layout::is_work_file(rel) {
-            // A serverless run's records: kept, and not in the way of a new attempt.
-            continue;
-        }
-        let parts: Vec<&str> = rel.split('/').collect();
-        // `<schema>/<table>/part-*.parquet`, or one partition folder `<key>=<value>/` deeper.
-        let file = parts.last().copied().unwrap_or_default();
-        let is_piece = (parts.len() == 3 || (parts.len() == 4 && parts[2].contains('=')))
-            && file.starts_with("part-")
-            && file.ends_with(".parquet");
-        if is_piece
-            || Layout::is_catalog_file(rel)
-            || Layout::is_manifest_shard(rel)
-            || rel == REPORT
-        {
-            ours.push(path)
-        } else {
-            foreign.push(path)
+    let mut listed = dest.list_each(layout.export_root());
+    while let Some(path) = listed.try_next().await? {
+        match classify(layout, &path) {
+            Some(true) => ours.push(path),
+            Some(false) => foreign.push(path),
+            None => {}
         }
     }
     Ok((ours, foreign))
+}
+
+/// Whether an object under the export's folder has a shape this tool writes (`Some(true)`),
+/// not (`Some(false)`), or is a record under `_work/` (`None`: a serverless run's records
+/// are kept, and are not in the way of a new attempt).
+fn classify(layout: &Layout, path: &Path) -> Option<bool> {
+    let root = layout.export_root().as_ref();
+    let rel = path
+        .as_ref()
+        .strip_prefix(root)
+        .unwrap_or(path.as_ref())
+        .trim_start_matches('/');
+    if Layout::is_work_file(rel) {
+        return None;
+    }
+    let parts: Vec<&str> = rel.split('/').collect();
+    // `<schema>/<table>/part-*.parquet`, or one partition folder `<key>=<value>/` deeper.
+    let file = parts.last().copied().unwrap_or_default();
+    let is_piece = (parts.len() == 3 || (parts.len() == 4 && parts[2].contains('=')))
+        && file.starts_with("part-")
+        && file.ends_with(".parquet");
+    Some(
+        is_piece || Layout::is_catalog_file(rel) || Layout::is_manifest_shard(rel) || rel == REPORT,
+    )
+}
+
+/// The paths a run wrote, each held as a 128-bit fingerprint rather than as text: an export of
+/// a million tables writes some three million files, whose paths would be hundreds of
+/// megabytes; fingerprints are 16 bytes each. Two paths share a fingerprint with a
+/// probability near 2^-128 per pair (about 10^-26 for three million paths), so a stray is
+/// never taken for a written file in practice. Written here because the standard library's
+/// hasher gives 64 bits: two of its hashes of the path, tagged apart, make the 128.
+#[derive(Debug, Default)]
+pub(super) struct Written(HashSet<u128>);
+
+impl Written {
+    pub(super) fn insert(&mut self, path: &str) {
+        self.0.insert(fingerprint(path));
+    }
+
+    fn contains(&self, path: &str) -> bool {
+        self.0.contains(&fingerprint(path))
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl<S: AsRef<str>> Extend<S> for Written {
+    fn extend<I: IntoIterator<Item = S>>(&mut self, paths: I) {
+        for p in paths {
+            self.insert(p.as_ref());
+        }
+    }
+}
+
+fn fingerprint(path: &str) -> u128 {
+    use std::hash::{Hash, Hasher};
+    let half = |tag: u8| {
+        let mut h = std::hash::DefaultHasher::new();
+        tag.hash(&mut h);
+        path.hash(&mut h);
+        h.finish()
+    };
+    (u128::from(half(0)) << 64) | u128::from(half(1))
 }
 
 pub(super) fn foreign_objects_error(export_id: &str, foreign: &[Path]) -> Error {
@@ -63,39 +111,75 @@ pub(super) fn foreign_objects_error(export_id: &str, foreign: &[Path]) -> Error 
 /// Deletes piece and catalog files under the export's folder that this run did not write
 /// (`written`; left by an earlier, failed attempt with the same export id), so the published
 /// folder holds exactly the manifest's files and this run's catalog. Anything else found there
-/// stops the export unpublished.
+/// stops the export unpublished. The folder is listed as it streams, twice (before and after
+/// the deletes), and never held.
 pub(super) async fn remove_strays(
     dest: &Destination,
     layout: &Layout,
     export_id: &str,
-    written: &HashSet<String>,
+    written: &Written,
 ) -> Result<()> {
-    let (ours, foreign) = existing_objects(dest, layout).await?;
-    if !foreign.is_empty() {
-        return Err(foreign_objects_error(export_id, &foreign));
-    }
-    for path in ours.iter().filter(|p| !written.contains(p.as_ref())) {
-        tracing::info!("removing {path}: left by an earlier attempt, not part of this export");
-        dest.delete(path).await?;
+    let mut listed = dest.list_each(layout.export_root());
+    while let Some(path) = listed.try_next().await? {
+        match classify(layout, &path) {
+            Some(true) if !written.contains(path.as_ref()) => {
+                tracing::info!(
+                    "removing {path}: left by an earlier attempt, not part of this export"
+                );
+                dest.delete(&path).await?;
+            }
+            Some(false) => return Err(foreign_objects_error(export_id, &[path])),
+            _ => {}
+        }
     }
     // Uploads a killed process left unfinished in a local folder (invisible to listings).
     dest.remove_unfinished_uploads(layout.export_root()).await?;
-    // Nothing but what this run wrote may be published.
-    let (ours, foreign) = existing_objects(dest, layout).await?;
-    if !foreign.is_empty() {
-        return Err(foreign_objects_error(export_id, &foreign));
+    // Nothing but what this run wrote may be published, and all of it must be there: every
+    // object listed is written, and as many were listed as were written.
+    let mut found = 0usize;
+    let mut listed = dest.list_each(layout.export_root());
+    while let Some(path) = listed.try_next().await? {
+        match classify(layout, &path) {
+            Some(true) if written.contains(path.as_ref()) => found += 1,
+            Some(true) => {
+                return Err(Error::Verify(format!(
+                    "{path} is under the export's folder but is not part of it"
+                )));
+            }
+            Some(false) => return Err(foreign_objects_error(export_id, &[path])),
+            None => {}
+        }
     }
-    if let Some(stray) = ours.iter().find(|p| !written.contains(p.as_ref())) {
+    if found != written.len() {
         return Err(Error::Verify(format!(
-            "{stray} is under the export's folder but is not part of it"
-        )));
-    }
-    // A set, not a scan of `ours` per file: an export of a million tables writes millions.
-    let found: HashSet<&str> = ours.iter().map(|p| p.as_ref()).collect();
-    if let Some(missing) = written.iter().find(|w| !found.contains(w.as_str())) {
-        return Err(Error::Verify(format!(
-            "{missing} was written but is not in the export's folder"
+            "{} of the {} files this run wrote are not in the export's folder",
+            written.len() - found,
+            written.len()
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_paths_are_told_apart_by_their_fingerprints() {
+        let mut written = Written::default();
+        let paths: Vec<String> = (0..200_000)
+            .map(|i| format!("lake/e/public/t_{i}/part-00000.parquet"))
+            .collect();
+        written.extend(&paths);
+        written.extend(&paths[..10]);
+        assert_eq!(
+            written.len(),
+            paths.len(),
+            "a path written twice counts once"
+        );
+        assert!(paths.iter().all(|p| written.contains(p)));
+        assert!(!written.contains("lake/e/public/t_200000/part-00000.parquet"));
+        assert!(!written.contains("lake/e/public/t_1/part-00000.parquet "));
+        assert!(!written.contains(""));
+    }
 }

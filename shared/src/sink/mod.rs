@@ -171,6 +171,19 @@ impl Destination {
             .size)
     }
 
+    /// Every object under `prefix`, as the store lists them: a page at a time, so a listing of
+    /// millions of objects is never held at once.
+    pub fn list_each(
+        &self,
+        prefix: &Path,
+    ) -> impl futures::Stream<Item = Result<Path>> + Send + 'static {
+        let url = self.url.clone();
+        self.store
+            .list(Some(prefix))
+            .map_ok(|m| m.location)
+            .map_err(move |e| Error::store(&url, e))
+    }
+
     /// Every object under `prefix`.
     pub async fn list(&self, prefix: &Path) -> Result<Vec<Path>> {
         self.store

@@ -192,6 +192,8 @@ impl Progress for Bar {
         if let Some(n) = left.get_mut(&piece.table) {
             *n -= 1;
             if *n == 0 {
+                // Forgotten once done: a million tables' names are not kept to the end.
+                left.remove(&piece.table);
                 self.tables_done.fetch_add(1, Ordering::Relaxed);
             }
         }

@@ -13,11 +13,12 @@ use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::limits::OBJECTS_AT_ONCE;
 use crate::manifest::Manifest;
-use crate::model::{Piece, TableDesc};
+use crate::model::TableDesc;
 use crate::pipeline::lease::{Lease, LeaseRecord, LeaseState, Leases, RunIdentity};
 use crate::pipeline::publish::{Finished, publish};
 use crate::pipeline::records::{add_tables, read_record, read_specs, with_tables};
 use crate::pipeline::report::RunReport;
+use crate::pipeline::verify::pieces_digest;
 use crate::pipeline::{ExportSummary, Progress, summary};
 use crate::published::read_manifest;
 use crate::sink::Destination;
@@ -152,25 +153,35 @@ async fn finalize_leased(
         .try_collect()
         .await?;
     progress.phase("reading the chunks' tables");
-    let (plan, planned) = gather_tables(&dest, &layout, plan).await?;
+    let (mut plan, planned) = gather_tables(&dest, &layout, plan).await?;
+    let tables = plan.take_tables();
     let finished = Finished {
-        planned: &planned,
-        records: &records,
+        planned,
+        records,
         kept: 0,
     };
-    let (manifest, report) =
-        publish(&dest, &layout, &plan, finished, lease, progress.as_ref()).await?;
+    let (manifest, report) = publish(
+        &dest,
+        &layout,
+        &plan,
+        &tables,
+        finished,
+        lease,
+        progress.as_ref(),
+    )
+    .await?;
     Ok((plan, manifest, report))
 }
 
 /// `plan` with every exported table, in catalog order and with its Glue name: the tables the
 /// chunks read come from the chunks' descriptions (the plan step kept none of them), the
-/// others from the plan itself. With it, each planned chunk's pieces.
+/// others from the plan itself. With it, each planned chunk's pieces (as
+/// [`pieces_digest`] sums them up).
 async fn gather_tables(
     dest: &Destination,
     layout: &Layout,
     plan: ExportPlan,
-) -> Result<(ExportPlan, BTreeMap<usize, Vec<Piece>>)> {
+) -> Result<(ExportPlan, BTreeMap<usize, u64>)> {
     let mut plan = plan;
     let mut tables: BTreeMap<usize, TableDesc> =
         plan.tables.drain(..).map(|t| (t.order, t.desc)).collect();
@@ -178,7 +189,7 @@ async fn gather_tables(
     let mut specs = read_specs(dest, layout, plan.chunks);
     while let Some(spec) = specs.try_next().await? {
         add_tables(&mut tables, spec.table_order, spec.tables);
-        planned.insert(spec.chunk.id, spec.chunk.pieces);
+        planned.insert(spec.chunk.id, pieces_digest(spec.chunk.pieces.iter()));
     }
     Ok((with_tables(plan, tables), planned))
 }
