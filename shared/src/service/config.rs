@@ -11,6 +11,8 @@
 //! pieces_per_chunk = 64                   # optional: small pieces sharing one chunk
 //! max_chunk_size = "20GiB"                # optional: what one ExportChunk call may read
 //! fold_schemas = true                     # optional: one Glue table per table across schemas
+//! glue_max_tables_per_database = 200000   # optional: the Glue quotas Plan checks (raised
+//! glue_max_tables_per_account = 1000000   #   quotas exist; these are AWS's defaults)
 //!
 //! [[database]]
 //! source = "orders-db"                    # the DB instance or cluster identifier
@@ -35,6 +37,7 @@
 use serde::Deserialize;
 
 use super::error::ServiceError;
+use crate::catalog::quotas::GlueQuotas;
 use crate::config::parse_size;
 use crate::partitioning::PartitionRule;
 use crate::sink::{Destination, Target};
@@ -131,6 +134,8 @@ struct Defaults {
     pieces_per_chunk: Option<usize>,
     max_chunk_size: Option<String>,
     fold_schemas: Option<bool>,
+    glue_max_tables_per_database: Option<u64>,
+    glue_max_tables_per_account: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,6 +160,8 @@ struct RawEntry {
     pieces_per_chunk: Option<usize>,
     max_chunk_size: Option<String>,
     fold_schemas: Option<bool>,
+    glue_max_tables_per_database: Option<u64>,
+    glue_max_tables_per_account: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -169,6 +176,8 @@ struct RawConfig {
     pieces_per_chunk: Option<usize>,
     max_chunk_size: Option<String>,
     fold_schemas: Option<bool>,
+    glue_max_tables_per_database: Option<u64>,
+    glue_max_tables_per_account: Option<u64>,
     #[serde(default)]
     database: Vec<RawEntry>,
 }
@@ -198,6 +207,9 @@ pub struct DatabaseExport {
     /// Fold tables of the same name and columns across schemas into one Glue table each
     /// (`--fold-schemas`; see `catalog::fold`).
     pub fold_schemas: bool,
+    /// The Glue quotas Plan checks the export against (`glue_max_tables_per_database` and
+    /// `glue_max_tables_per_account`; AWS's defaults unless raised).
+    pub glue_quotas: GlueQuotas,
 }
 
 /// The whole configuration: the databases to export, at most one per source.
@@ -240,6 +252,8 @@ impl ServiceConfig {
             pieces_per_chunk: raw.pieces_per_chunk,
             max_chunk_size: raw.max_chunk_size,
             fold_schemas: raw.fold_schemas,
+            glue_max_tables_per_database: raw.glue_max_tables_per_database,
+            glue_max_tables_per_account: raw.glue_max_tables_per_account,
         };
         let mut databases: Vec<DatabaseExport> = Vec::new();
         for (i, entry) in raw.database.into_iter().enumerate() {
@@ -324,6 +338,8 @@ fn resolve(e: RawEntry, d: &Defaults) -> Result<DatabaseExport, String> {
         pieces_per_chunk: e.pieces_per_chunk,
         max_chunk_size: e.max_chunk_size.clone(),
         fold_schemas: e.fold_schemas,
+        glue_max_tables_per_database: e.glue_max_tables_per_database,
+        glue_max_tables_per_account: e.glue_max_tables_per_account,
     };
     let source = e.source.trim().to_ascii_lowercase();
     check_source(&source)?;
@@ -400,6 +416,30 @@ fn resolve(e: RawEntry, d: &Defaults) -> Result<DatabaseExport, String> {
         },
     };
     let fold_schemas = o.fold_schemas.or(d.fold_schemas).unwrap_or(false);
+    let mut glue_quotas = GlueQuotas::default();
+    if let Some(n) = o
+        .glue_max_tables_per_database
+        .or(d.glue_max_tables_per_database)
+    {
+        glue_quotas.tables_per_database = n;
+    }
+    if let Some(n) = o
+        .glue_max_tables_per_account
+        .or(d.glue_max_tables_per_account)
+    {
+        glue_quotas.tables_per_account = n;
+    }
+    glue_quotas.validate().map_err(|e| {
+        e.to_string()
+            .replace(
+                "--glue-max-tables-per-database",
+                "glue_max_tables_per_database",
+            )
+            .replace(
+                "--glue-max-tables-per-account",
+                "glue_max_tables_per_account",
+            )
+    })?;
     TableFilter::new(&e.include, &e.exclude).map_err(|e| e.to_string())?;
     for rule in &e.partition_by {
         PartitionRule::parse(rule).map_err(|e| as_setting(&e, "--partition-by", "partition_by"))?;
@@ -420,6 +460,7 @@ fn resolve(e: RawEntry, d: &Defaults) -> Result<DatabaseExport, String> {
         pieces_per_chunk,
         max_chunk_bytes,
         fold_schemas,
+        glue_quotas,
     })
 }
 
@@ -852,6 +893,8 @@ mod props {
             glue_database: s.glue_database.clone().or(top.glue_database.clone()),
             pieces_per_chunk: s.pieces_per_chunk.or(top.pieces_per_chunk),
             max_chunk_bytes: None,
+            // Not generated: the defaults.
+            glue_quotas: GlueQuotas::default(),
             fold_schemas: false,
         })
     }

@@ -100,6 +100,14 @@ pub fn job(db: &DatabaseExport, snapshot: &SnapshotCreated) -> Job {
         pieces_per_chunk: db.pieces_per_chunk,
         max_chunk_bytes: db.max_chunk_bytes,
         fold_schemas: db.fold_schemas,
+        glue_max_tables_per_database: unless_default(
+            db.glue_quotas.tables_per_database,
+            crate::catalog::quotas::DEFAULT_TABLES_PER_DATABASE,
+        ),
+        glue_max_tables_per_account: unless_default(
+            db.glue_quotas.tables_per_account,
+            crate::catalog::quotas::DEFAULT_TABLES_PER_ACCOUNT,
+        ),
         instance: TemporaryInstance {
             identifier,
             cluster_identifier,
@@ -134,6 +142,12 @@ impl TriggerOutcome {
             execution_arn: None,
         }
     }
+}
+
+/// A setting for the job only when it is not the default: a job's input stays as it was for
+/// the exports that configure nothing.
+fn unless_default(value: u64, default: u64) -> Option<u64> {
+    (value != default).then_some(value)
 }
 
 #[cfg(test)]
@@ -284,6 +298,42 @@ database = \"shop\"
                 .unwrap()
                 .fold_schemas
         );
+        // The Glue quotas too: AWS's defaults unless configured, a database's own over the
+        // top-level one.
+        let defaults = job
+            .export_config("postgres://u@h/shop")
+            .unwrap()
+            .glue_quotas;
+        assert_eq!(defaults, crate::catalog::quotas::GlueQuotas::default());
+        assert_eq!(job.glue_max_tables_per_database, None);
+        let config = deployed(
+            "glue_max_tables_per_database = 500000
+glue_max_tables_per_account = 3000000
+[[database]]
+source = \"orders-db\"
+database = \"shop\"
+glue_max_tables_per_database = 10
+",
+        );
+        let Decision::Start { job, .. } = decide(&config, &snap, "orders-db") else {
+            panic!("not started")
+        };
+        let quotas = job
+            .export_config("postgres://u@h/shop")
+            .unwrap()
+            .glue_quotas;
+        assert_eq!(
+            (quotas.tables_per_database, quotas.tables_per_account),
+            (10, 3_000_000)
+        );
+        let zero = ServiceConfig::parse(
+            "destination = \"s3://lake\"\nglue_max_tables_per_account = 0\n[[database]]\nsource = \"a\"\ndatabase = \"b\"\n",
+            "s3://cfg",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(zero.contains("glue_max_tables_per_account"), "{zero}");
+        assert!(!zero.contains("--glue"), "{zero}");
 
         // Outside a deployment: no default, no limit (the CLI's and the old behaviour).
         let Decision::Start { job, .. } = decide(&self::config(), &snap, "orders-db") else {

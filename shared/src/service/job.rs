@@ -77,6 +77,12 @@ pub struct Job {
     /// `fold_schemas` in the configuration (`--fold-schemas`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fold_schemas: bool,
+    /// The Glue quotas Plan checks (`glue_max_tables_per_database` and
+    /// `glue_max_tables_per_account` in the configuration); AWS's defaults when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glue_max_tables_per_database: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glue_max_tables_per_account: Option<u64>,
     pub instance: TemporaryInstance,
 }
 
@@ -212,6 +218,12 @@ impl Job {
         }
         cfg.plan.max_chunk_bytes = self.max_chunk_bytes;
         cfg.fold_schemas = self.fold_schemas;
+        if let Some(n) = self.glue_max_tables_per_database {
+            cfg.glue_quotas.tables_per_database = n;
+        }
+        if let Some(n) = self.glue_max_tables_per_account {
+            cfg.glue_quotas.tables_per_account = n;
+        }
         cfg.partition_rules = self
             .partition_by
             .iter()
