@@ -67,8 +67,9 @@ fn classify(layout: &Layout, path: &Path) -> Option<bool> {
 pub(super) struct Written(HashSet<u128>);
 
 impl Written {
-    pub(super) fn insert(&mut self, path: &str) {
-        self.0.insert(fingerprint(path));
+    /// Adds `path`; false if it was there already.
+    pub(super) fn insert(&mut self, path: &str) -> bool {
+        self.0.insert(fingerprint(path))
     }
 
     fn contains(&self, path: &str) -> bool {

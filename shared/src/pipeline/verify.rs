@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 
+use super::strays::Written;
 use crate::error::{Error, Result};
 use crate::limits::OBJECTS_AT_ONCE;
 use crate::sink::{Destination, FileWritten};
@@ -14,26 +15,34 @@ use crate::work::{ChunkRecord, PieceResult};
 
 /// Every file the results name exists with the size written, is a whole Parquet file (its
 /// footer reads back) and holds the rows counted while writing it; and no two pieces name
-/// the same file. Files are checked `OBJECTS_AT_ONCE` at a time.
+/// the same file. Files are checked `OBJECTS_AT_ONCE` at a time, a batch of results at a time,
+/// and the paths seen are held as fingerprints ([`Written`]): a million tables' paths are not
+/// copied.
 pub(super) async fn verify(dest: &Destination, results: &[PieceResult]) -> Result<()> {
-    // Owned, so the checks' futures borrow nothing: the Lambda runtime needs `Send` futures.
-    let files: Vec<FileWritten> = results.iter().filter_map(|r| r.file.clone()).collect();
-    let mut seen = HashSet::with_capacity(files.len());
-    if let Some(twice) = files.iter().find(|f| !seen.insert(f.path.as_str())) {
-        return Err(Error::Verify(format!(
-            "{} is named by two pieces of the export",
-            twice.path
-        )));
+    let mut seen = Written::default();
+    for batch in results.chunks(VERIFY_BATCH) {
+        // Owned, so the checks' futures borrow nothing: the Lambda runtime needs `Send` futures.
+        let files: Vec<FileWritten> = batch.iter().filter_map(|r| r.file.clone()).collect();
+        if let Some(twice) = files.iter().find(|f| !seen.insert(&f.path)) {
+            return Err(Error::Verify(format!(
+                "{} is named by two pieces of the export",
+                twice.path
+            )));
+        }
+        futures::stream::iter(files)
+            .map(|f| {
+                let dest = dest.clone();
+                async move { verify_file(&dest, &f).await }
+            })
+            .buffer_unordered(OBJECTS_AT_ONCE)
+            .try_collect::<()>()
+            .await?;
     }
-    futures::stream::iter(files)
-        .map(|f| {
-            let dest = dest.clone();
-            async move { verify_file(&dest, &f).await }
-        })
-        .buffer_unordered(OBJECTS_AT_ONCE)
-        .try_collect()
-        .await
+    Ok(())
 }
+
+/// Results whose files [`verify`] copies and checks at once.
+const VERIFY_BATCH: usize = 4096;
 
 async fn verify_file(dest: &Destination, f: &FileWritten) -> Result<()> {
     use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
@@ -117,4 +126,67 @@ pub(super) fn pieces_digest<'a>(pieces: impl Iterator<Item = &'a crate::model::P
     }
     n.hash(&mut h);
     h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Int32Array, RecordBatch};
+    use object_store::path::Path;
+
+    use super::*;
+    use crate::model::{Piece, TableName};
+
+    fn result(table: &str, file: Option<FileWritten>) -> PieceResult {
+        PieceResult {
+            piece: Piece {
+                table: TableName::new("public", table),
+                range: None,
+                partition: None,
+                hive: None,
+            },
+            file,
+            lossy: BTreeMap::new(),
+            seconds: 0.0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_file_named_twice_is_found_across_batches() {
+        let tmp = std::env::temp_dir().join(format!("snapex-verify-{}", std::process::id()));
+        std::fs::create_dir_all(tmp.join("e/t")).unwrap();
+        let batch = RecordBatch::try_from_iter([(
+            "id",
+            Arc::new(Int32Array::from(vec![7])) as arrow::array::ArrayRef,
+        )])
+        .unwrap();
+        let mut bytes = Vec::new();
+        let mut writer =
+            parquet::arrow::ArrowWriter::try_new(&mut bytes, batch.schema(), None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        std::fs::write(tmp.join("e/t/part-a.parquet"), &bytes).unwrap();
+        let dest = Destination::open(tmp.to_str().unwrap(), None).unwrap();
+        let path = dest.root.clone().join("e").join("t").join("part-a.parquet");
+        let file = FileWritten {
+            path: path.as_ref().to_string(),
+            rows: 1,
+            bytes: bytes.len() as u64,
+        };
+        // The file, a batch's worth of pieces without files, and the file again: the second
+        // mention is in the next batch.
+        let mut results = vec![result("a", Some(file.clone()))];
+        results.extend((0..VERIFY_BATCH).map(|i| result(&format!("empty_{i}"), None)));
+        verify(&dest, &results).await.unwrap();
+        results.push(result("b", Some(file)));
+        let e = verify(&dest, &results).await.unwrap_err().to_string();
+        assert!(e.contains("part-a.parquet is named by two pieces"), "{e}");
+        assert!(
+            dest.exists(&Path::parse(&results[0].file.as_ref().unwrap().path).unwrap())
+                .await
+                .unwrap()
+        );
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
 }
