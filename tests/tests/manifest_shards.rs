@@ -273,6 +273,57 @@ async fn an_interrupted_sharded_export_resumes_and_replaces_a_failed_attempts_sh
     assert_sharded_export(&root);
 }
 
+/// Asks the run to stop when it reports phase `at`.
+struct StopAt {
+    stopper: Stopper,
+    at: &'static str,
+}
+
+impl Progress for StopAt {
+    fn phase(&self, what: &str) {
+        if what == self.at {
+            self.stopper.stop();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_while_publishing_leaves_it_unpublished_for_a_resumed_run() {
+    let db = source("shards_stop_publishing").await;
+    let dest = temp_dir("shards-stop-publishing");
+    let root = dest.join("stopped");
+    // Every phase of publishing before the export is marked published: a stop there ends the
+    // run at once, all chunks written, nothing published.
+    for at in [
+        "verifying files",
+        "writing catalog metadata",
+        "publishing manifest",
+    ] {
+        let (stopper, stop) = Stop::new();
+        let mut cfg = config(&db, &dest, "stopped");
+        cfg.resume = root.exists();
+        cfg.stop = stop;
+        let err = run_export(&cfg, Arc::new(StopAt { stopper, at }))
+            .await
+            .unwrap_err();
+        let snapex::Error::Interrupted {
+            chunks_done,
+            chunks,
+        } = err
+        else {
+            panic!("stopped at {at:?}: {err:?}")
+        };
+        assert!(chunks > 0 && chunks_done == chunks, "{at}: {err}");
+        assert!(!root.join("manifest.json").exists(), "{at}");
+        assert!(!root.join("_SUCCESS").exists(), "{at}");
+    }
+    let mut cfg = config(&db, &dest, "stopped");
+    cfg.resume = true;
+    let summary = run_export(&cfg, Arc::new(Quiet)).await.unwrap();
+    assert_eq!(summary.report.chunks_kept, summary.report.chunks);
+    assert_sharded_export(&root);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_format_one_manifest_still_reads() {
     let db = source("shards_v1").await;

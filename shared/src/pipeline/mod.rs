@@ -94,8 +94,8 @@ pub struct ExportSummary {
 ///
 /// Asked to stop (`cfg.stop`), it ends with [`Error::Interrupted`] before publishing: while
 /// planning at once (nothing is written before the plan is recorded, and a plan is recorded
-/// last), then as the reader pool says (`chunks::run_workers`). Publishing, once begun, is
-/// not interrupted.
+/// last), then as the reader pool says (`chunks::run_workers`), and while publishing at once,
+/// until the export is marked published (`publish::publish`); from there it finishes.
 pub async fn run_export(cfg: &ExportConfig, progress: Arc<dyn Progress>) -> Result<ExportSummary> {
     let started = Instant::now();
     let me = RunIdentity::new();
@@ -219,16 +219,23 @@ async fn export_prepared(
         records,
         kept,
     };
-    let (manifest, report) = publish(
+    let published = publish(
         &dest,
         &layout,
         &plan,
         &tables,
         finished,
         &lease,
+        &cfg.stop,
         progress.as_ref(),
     )
-    .await?;
+    .await;
+    let (manifest, report) = match published {
+        Ok(published) => published,
+        // Stopped while publishing: every chunk is written, and a resumed run publishes.
+        Err(Error::Interrupted { .. }) => return Err(interrupted(plan.chunks - kept)),
+        Err(e) => return Err(e),
+    };
     // The session's consistent view is held until the export is published.
     drop(session);
     // The records served their purpose: a published export is not resumed. The lease stays:

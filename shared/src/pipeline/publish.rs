@@ -20,6 +20,7 @@ use crate::limits::{CATALOG_TABLES_AT_ONCE, OBJECTS_AT_ONCE};
 use crate::manifest::{Manifest, ManifestShard, Sharder, Totals};
 use crate::pipeline::report::{ReportBuilder, RunReport};
 use crate::sink::Destination;
+use crate::stop::Stop;
 use crate::work::{ChunkRecord, ExportPlan, ExportTables, PieceResult};
 
 /// What the chunks of an export did, for publishing it.
@@ -37,8 +38,13 @@ pub(super) struct Finished {
 /// [`super::empty`]) and verifies every file, writes the catalog files, removes what an
 /// earlier attempt left and checks that nothing else is there, then marks the export's lease
 /// published (no run takes it from then on) and writes the manifest, the run report and
-/// `_SUCCESS`, in that order (the manifest's and report's shards before the lease is marked), so a reader that sees `_SUCCESS` sees everything the manifest
-/// names.
+/// `_SUCCESS`, in that order (the manifest's and report's shards before the lease is
+/// marked), so a reader that sees `_SUCCESS` sees everything the manifest names.
+///
+/// A stop asked for (`stop`) before the lease is marked published ends it there with
+/// [`Error::Interrupted`]: everything written until then is replaced by the next attempt
+/// (a resumed run), or removed by it as left over. From the mark on, it finishes.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn publish(
     dest: &Destination,
     layout: &Layout,
@@ -46,6 +52,37 @@ pub(super) async fn publish(
     tables: &ExportTables,
     finished: Finished,
     lease: &Lease,
+    stop: &Stop,
+    progress: &dyn Progress,
+) -> Result<(Manifest, RunReport)> {
+    let (manifest, report) = stop
+        .or_interrupted(stage(dest, layout, plan, tables, finished, progress))
+        .await?;
+    let json = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| Error::Internal(format!("manifest: {e}")))?;
+    lease.publish().await?;
+    // Create-if-absent: a manifest already there (an export published before leases) is
+    // never replaced.
+    if !dest.put_new(&layout.manifest(), json).await? {
+        return Err(Error::Verify(format!(
+            "{} appeared while this run published the export",
+            layout.manifest()
+        )));
+    }
+    dest.put(&layout.report(), pretty_json(REPORT, &report)?)
+        .await?;
+    dest.put(&layout.success_marker(), vec![]).await?;
+    Ok((manifest, report))
+}
+
+/// Everything [`publish`] writes before the export is marked published; returns what
+/// `manifest.json` and `report.json` are to hold.
+async fn stage(
+    dest: &Destination,
+    layout: &Layout,
+    plan: &ExportPlan,
+    tables: &ExportTables,
+    finished: Finished,
     progress: &dyn Progress,
 ) -> Result<(Manifest, RunReport)> {
     progress.phase("verifying files");
@@ -122,22 +159,7 @@ pub(super) async fn publish(
             crate::catalog::fold::folding(&descs, &glue.tables)
         },
     };
-    let (manifest, report) = write_shards(dest, layout, plan, input, head, report).await?;
-    let json = serde_json::to_vec_pretty(&manifest)
-        .map_err(|e| Error::Internal(format!("manifest: {e}")))?;
-    lease.publish().await?;
-    // Create-if-absent: a manifest already there (an export published before leases) is
-    // never replaced.
-    if !dest.put_new(&layout.manifest(), json).await? {
-        return Err(Error::Verify(format!(
-            "{} appeared while this run published the export",
-            layout.manifest()
-        )));
-    }
-    dest.put(&layout.report(), pretty_json(REPORT, &report)?)
-        .await?;
-    dest.put(&layout.success_marker(), vec![]).await?;
-    Ok((manifest, report))
+    write_shards(dest, layout, plan, input, head, report).await
 }
 
 /// Builds the tables' manifest and report entries one at a time, in catalog order, and writes

@@ -167,6 +167,8 @@ async fn finalize_leased(
         &tables,
         finished,
         lease,
+        // Nothing stops a Lambda's step but its timeout.
+        &crate::stop::Stop::default(),
         progress.as_ref(),
     )
     .await?;
