@@ -17,11 +17,17 @@ const SHARDS_AHEAD: usize = 2;
 
 /// The export's `manifest.json`, checked to be a format this version reads.
 pub async fn read_manifest(dest: &Destination, layout: &Layout) -> Result<Manifest> {
-    let m: Manifest = from_json("manifest.json", &dest.get(&layout.manifest()).await?)?;
+    read_manifest_under(dest, layout.export_root()).await
+}
+
+/// [`read_manifest`] of the export whose folder is `root` (for a reader given the export's
+/// own folder, such as `snapex-glue`).
+pub async fn read_manifest_under(dest: &Destination, root: &Path) -> Result<Manifest> {
+    let path = root.clone().join(crate::layout::MANIFEST);
+    let m: Manifest = from_json("manifest.json", &dest.get(&path).await?)?;
     if !m.is_known_format() {
         return Err(Error::Internal(format!(
-            "{}: manifest format {:?} is newer than this version of snapex reads",
-            layout.manifest(),
+            "{path}: manifest format {:?} is newer than this version of snapex reads",
             m.format
         )));
     }

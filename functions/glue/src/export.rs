@@ -113,7 +113,7 @@ impl ExportCatalog {
                 missing.join(" and no ")
             )));
         }
-        let manifest: Manifest = parse(dest, &root.clone().join(MANIFEST)).await?;
+        let manifest: Manifest = snapex::published::read_manifest_under(dest, root).await?;
 
         let catalog_dir = root.clone().join(CATALOG_DIR);
         let mut files = dest.list(&catalog_dir).await?;

@@ -531,6 +531,25 @@ async fn a_local_export_registers_where_it_was_written_and_a_copy_is_refused() {
             "was the export moved or copied?",
         ],
     );
+
+    // A manifest of a format newer than this version reads is refused, not half understood.
+    let manifest = work.join("lake/e1/manifest.json");
+    let mut m: Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    m["format"] = "snapex-manifest/99".into();
+    std::fs::write(&manifest, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    let r = run(glue_command().args([
+        "register",
+        work.join("lake/e1").to_str().unwrap(),
+        "--endpoint-url",
+        &server.endpoint,
+    ]));
+    assert_ne!(r.code, Some(0), "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("manifest format \"snapex-manifest/99\" is newer than this version"),
+        "{}",
+        r.stderr
+    );
 }
 
 /// 200 unpartitioned tables `t000`..`t199` and 20 tables `p00`..`p19` with rows on 12 days
