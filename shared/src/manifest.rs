@@ -78,16 +78,87 @@ pub struct ManifestShard {
     pub skipped: Vec<SkippedTable>,
 }
 
-/// Cuts the manifest's tables, as they come, into the inline first shard and shard files,
-/// holding at most two shards' entries: the first (kept for `manifest.json`, written last)
-/// and the one filling up. The caller writes each shard it is handed before asking for more.
+/// Cuts entries, as they come, into an inline first shard and numbered shard files (from 2)
+/// of `per_shard` entries each, holding at most two shards' entries: the first (kept for the
+/// index file, written last) and the one filling up. What the manifest and the run report
+/// share, so their shards hold the same tables. The caller writes each shard it is handed
+/// before asking for more.
+#[derive(Debug)]
+pub struct Cutter<E> {
+    per_shard: usize,
+    first: Option<Vec<E>>,
+    filling: Vec<E>,
+    /// Shard files handed out so far.
+    files: usize,
+}
+
+impl<E> Cutter<E> {
+    /// `per_shard` entries per shard, at least 1.
+    pub fn new(per_shard: usize) -> Cutter<E> {
+        Cutter {
+            per_shard: per_shard.max(1),
+            first: None,
+            filling: Vec::new(),
+            files: 0,
+        }
+    }
+
+    /// Adds an entry; returns a full shard file (its number and entries), if this filled one.
+    pub fn push(&mut self, entry: E) -> Option<(usize, Vec<E>)> {
+        self.filling.push(entry);
+        if self.filling.len() < self.per_shard {
+            return None;
+        }
+        self.cut()
+    }
+
+    /// The entries so far as the next shard file, or as the inline first shard.
+    fn cut(&mut self) -> Option<(usize, Vec<E>)> {
+        let entries = std::mem::take(&mut self.filling);
+        if self.first.is_none() {
+            self.first = Some(entries);
+            return None;
+        }
+        if entries.is_empty() {
+            return None;
+        }
+        self.files += 1;
+        Some((self.files + 1, entries))
+    }
+
+    /// Ends the shards: the last shard file to write (if any), then the first shard's entries.
+    pub fn finish(mut self) -> (Option<(usize, Vec<E>)>, Vec<E>) {
+        let last = self.cut();
+        (last, self.first.take().unwrap_or_default())
+    }
+}
+
+/// One entry of the manifest or the run report: an exported table's, or a left-out table.
+#[derive(Debug)]
+pub enum Entry<T> {
+    Table(T),
+    Skipped(SkippedTable),
+}
+
+/// Splits entries into the tables' and the left-out tables'.
+pub fn split_entries<T>(entries: Vec<Entry<T>>) -> (Vec<T>, Vec<SkippedTable>) {
+    let mut tables = Vec::new();
+    let mut skipped = Vec::new();
+    for e in entries {
+        match e {
+            Entry::Table(t) => tables.push(t),
+            Entry::Skipped(s) => skipped.push(s),
+        }
+    }
+    (tables, skipped)
+}
+
+/// Cuts the manifest's tables, as they come, into the inline first shard and shard files
+/// (see [`Cutter`]).
 #[derive(Debug)]
 pub struct Sharder {
     export_id: String,
-    per_shard: usize,
-    first: Option<(Vec<TableManifest>, Vec<SkippedTable>)>,
-    tables: Vec<TableManifest>,
-    skipped: Vec<SkippedTable>,
+    cutter: Cutter<Entry<TableManifest>>,
     shards: Vec<ShardRef>,
 }
 
@@ -96,64 +167,45 @@ impl Sharder {
     pub fn new(export_id: &str, per_shard: usize) -> Sharder {
         Sharder {
             export_id: export_id.to_string(),
-            per_shard: per_shard.max(1),
-            first: None,
-            tables: Vec::new(),
-            skipped: Vec::new(),
+            cutter: Cutter::new(per_shard),
             shards: Vec::new(),
         }
     }
 
     /// Adds a table; returns a full shard to write, if this filled one.
     pub fn table(&mut self, t: TableManifest) -> Option<ManifestShard> {
-        self.tables.push(t);
-        self.cut_if_full()
+        let cut = self.cutter.push(Entry::Table(t));
+        cut.map(|c| self.shard(c))
     }
 
     /// Adds a left-out table; returns a full shard to write, if this filled one.
     pub fn skipped(&mut self, s: SkippedTable) -> Option<ManifestShard> {
-        self.skipped.push(s);
-        self.cut_if_full()
+        let cut = self.cutter.push(Entry::Skipped(s));
+        cut.map(|c| self.shard(c))
     }
 
-    fn cut_if_full(&mut self) -> Option<ManifestShard> {
-        if self.tables.len() + self.skipped.len() < self.per_shard {
-            return None;
-        }
-        self.cut()
-    }
-
-    /// The entries so far as the next shard, or as the inline first one.
-    fn cut(&mut self) -> Option<ManifestShard> {
-        let tables = std::mem::take(&mut self.tables);
-        let skipped = std::mem::take(&mut self.skipped);
-        if self.first.is_none() {
-            self.first = Some((tables, skipped));
-            return None;
-        }
-        if tables.is_empty() && skipped.is_empty() {
-            return None;
-        }
-        let shard = self.shards.len() + 2;
+    fn shard(&mut self, (shard, entries): (usize, Vec<Entry<TableManifest>>)) -> ManifestShard {
+        let (tables, skipped) = split_entries(entries);
         self.shards.push(ShardRef {
             path: shard_path(shard),
             tables: tables.len() as u64,
             skipped: skipped.len() as u64,
         });
-        Some(ManifestShard {
+        ManifestShard {
             format: SHARD_FORMAT.to_string(),
             export_id: self.export_id.clone(),
             shard,
             tables,
             skipped,
-        })
+        }
     }
 
     /// Ends the shards: the last one to write (if any), then the inline tables, left-out tables
     /// and shard list for `manifest.json`.
     pub fn finish(mut self) -> (Option<ManifestShard>, FirstShard) {
-        let last = self.cut();
-        let (tables, skipped) = self.first.take().unwrap_or_default();
+        let (last, first) = std::mem::replace(&mut self.cutter, Cutter::new(1)).finish();
+        let last = last.map(|c| self.shard(c));
+        let (tables, skipped) = split_entries(first);
         (
             last,
             FirstShard {

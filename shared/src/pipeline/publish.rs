@@ -188,7 +188,10 @@ async fn write_shards(
     }
     for s in &plan.skipped {
         totals.skipped += 1;
-        report.skipped(s);
+        if let Some(shard) = report.skipped(s) {
+            let path = layout.report_shard(shard.shard);
+            dest.put(&path, pretty_json(path.as_ref(), &shard)?).await?;
+        }
         if let Some(shard) = sharder.skipped(s.clone()) {
             write_manifest_shard(dest, layout, &shard).await?;
         }

@@ -5,8 +5,9 @@
 //!
 //! It is sharded as the manifest is, and built with it one table at a time: `report.json`
 //! holds the totals, the slowest tables, and the first shard's tables (in the manifest's
-//! order); `_manifest/report-000002.json`, `-000003`, … hold the rest, as many per file. So
-//! neither writing nor reading it holds every table of a database with millions.
+//! order); `_manifest/report-000002.json`, `-000003`, … hold the rest, each the tables of the
+//! manifest's shard of the same number. So neither writing nor reading it holds every table
+//! of a database with millions.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -14,7 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::layout::{MANIFEST_DIR, report_shard_file};
-use crate::manifest::{Manifest, ShardRef, TableManifest, Totals};
+use crate::manifest::{Cutter, Entry, Manifest, ShardRef, TableManifest, Totals, split_entries};
 use crate::model::{LossyRule, SkippedTable};
 use crate::work::ChunkRecord;
 
@@ -79,19 +80,16 @@ pub struct TableReport {
 }
 
 /// Builds the report as the manifest's entries come, one table at a time, holding at most
-/// one shard's tables beyond the first and the [`SLOWEST_TABLES`].
+/// one shard's tables beyond the first and the [`SLOWEST_TABLES`]. Its shards are cut where
+/// the manifest's are ([`Cutter`]): report shard `n` holds the tables of manifest shard `n`.
 pub(crate) struct ReportBuilder {
     export_id: String,
-    per_shard: usize,
     seconds: HashMap<String, f64>,
     chunks: u64,
     chunks_kept: u64,
     retries: u64,
     lossy_values: u64,
-    entries: usize,
-    first: Vec<TableReport>,
-    skipped: Vec<SkippedTable>,
-    filling: Vec<TableReport>,
+    cutter: Cutter<Entry<TableReport>>,
     shards: Vec<ShardRef>,
     slowest: Vec<TableReport>,
 }
@@ -111,16 +109,12 @@ impl ReportBuilder {
         }
         ReportBuilder {
             export_id: export_id.to_string(),
-            per_shard: per_shard.max(1),
             seconds,
             chunks: records.len() as u64,
             chunks_kept: kept as u64,
             retries: records.iter().map(|r| u64::from(r.retries)).sum(),
             lossy_values: 0,
-            entries: 0,
-            first: Vec::new(),
-            skipped: Vec::new(),
-            filling: Vec::new(),
+            cutter: Cutter::new(per_shard),
             shards: Vec::new(),
             slowest: Vec::new(),
         }
@@ -139,25 +133,16 @@ impl ReportBuilder {
         };
         self.lossy_values += report.lossy.values().flat_map(|m| m.values()).sum::<u64>();
         self.keep_if_slow(&report);
-        self.entries += 1;
-        if self.entries <= self.per_shard {
-            self.first.push(report);
-            return None;
-        }
-        self.filling.push(report);
-        if self.filling.len() < self.per_shard {
-            return None;
-        }
-        self.cut()
+        let cut = self.cutter.push(Entry::Table(report));
+        cut.map(|c| self.shard(c))
     }
 
-    /// Adds the manifest's next left-out table: named in the report while the first shard
-    /// fills, counted in the totals only after.
-    pub(crate) fn skipped(&mut self, s: &SkippedTable) {
-        self.entries += 1;
-        if self.entries <= self.per_shard {
-            self.skipped.push(s.clone());
-        }
+    /// Adds the manifest's next left-out table: named in the report in the first shard only
+    /// (the manifest lists them all), but counted where the manifest counts it, so the shards
+    /// stay aligned; returns a full shard to write, if this filled one.
+    pub(crate) fn skipped(&mut self, s: &SkippedTable) -> Option<ReportShard> {
+        let cut = self.cutter.push(Entry::Skipped(s.clone()));
+        cut.map(|c| self.shard(c))
     }
 
     fn keep_if_slow(&mut self, t: &TableReport) {
@@ -170,29 +155,27 @@ impl ReportBuilder {
         }
     }
 
-    fn cut(&mut self) -> Option<ReportShard> {
-        if self.filling.is_empty() {
-            return None;
-        }
-        let tables = std::mem::take(&mut self.filling);
-        let shard = self.shards.len() + 2;
+    fn shard(&mut self, (shard, entries): (usize, Vec<Entry<TableReport>>)) -> ReportShard {
+        let (tables, _) = split_entries(entries);
         self.shards.push(ShardRef {
             path: report_shard_path(shard),
             tables: tables.len() as u64,
             skipped: 0,
         });
-        Some(ReportShard {
+        ReportShard {
             format: REPORT_SHARD_FORMAT.to_string(),
             export_id: self.export_id.clone(),
             shard,
             tables,
-        })
+        }
     }
 
     /// Ends the report for `manifest` (its index): the last shard to write (if any), and
     /// `report.json`.
     pub(crate) fn finish(mut self, manifest: &Manifest) -> (Option<ReportShard>, RunReport) {
-        let last = self.cut();
+        let (last, first) = std::mem::replace(&mut self.cutter, Cutter::new(1)).finish();
+        let last = last.map(|c| self.shard(c));
+        let (tables, skipped) = split_entries(first);
         let report = RunReport {
             export_id: manifest.export_id.clone(),
             started_at: manifest.started_at,
@@ -203,8 +186,8 @@ impl ReportBuilder {
             totals: manifest.totals.clone(),
             lossy_values: self.lossy_values,
             slowest: self.slowest,
-            tables: self.first,
-            skipped: self.skipped,
+            tables,
+            skipped,
             shards: self.shards,
             folding: manifest.folding.clone(),
         };
@@ -274,6 +257,55 @@ mod tests {
             files: vec![],
             empty_ranges: vec![],
         }
+    }
+
+    #[test]
+    fn report_shard_n_holds_the_tables_of_manifest_shard_n() {
+        let skipped = |i: u64| SkippedTable {
+            name: crate::model::TableName::new("public", format!("odd{i}")),
+            reason: "no columns".into(),
+        };
+        let mut report = ReportBuilder::new("e", 10, &[], 0);
+        let mut sharder = crate::manifest::Sharder::new("e", 10);
+        let (mut manifest_files, mut report_files) = (Vec::new(), Vec::new());
+        for i in 0..25 {
+            report_files.extend(report.table(&table(i)));
+            manifest_files.extend(sharder.table(table(i)));
+        }
+        for i in 0..17 {
+            report_files.extend(report.skipped(&skipped(i)));
+            manifest_files.extend(sharder.skipped(skipped(i)));
+        }
+        let (last, _) = sharder.finish();
+        manifest_files.extend(last);
+        let manifest: Manifest = serde_json::from_value(serde_json::json!({
+            "format": "snapex-manifest/2", "export_id": "e", "destination": "d",
+            "source": {"engine": "postgres", "version": "15", "database": "db",
+                       "endpoint": "h:5432", "consistency": "c"},
+            "started_at": "2026-12-05T00:00:00Z", "finished_at": "2026-12-05T00:00:01Z",
+            "include": [], "exclude": [], "glue_database": "db", "tables": [], "skipped": [],
+            "totals": {"tables": 25, "skipped": 17, "files": 0, "rows": 300, "bytes": 0}
+        }))
+        .unwrap();
+        let (last, _) = report.finish(&manifest);
+        report_files.extend(last);
+        // 42 entries in shards of 10: the first inline, then 2..5, the same on both sides.
+        let numbers: Vec<usize> = manifest_files.iter().map(|s| s.shard).collect();
+        assert_eq!(numbers, [2, 3, 4, 5]);
+        let numbers: Vec<usize> = report_files.iter().map(|s| s.shard).collect();
+        assert_eq!(numbers, [2, 3, 4, 5]);
+        for (m, r) in manifest_files.iter().zip(&report_files) {
+            let names = |t: &[TableManifest]| t.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
+            let reported: Vec<String> = r
+                .tables
+                .iter()
+                .map(|t| t.table.trim_start_matches("s.").to_string())
+                .collect();
+            assert_eq!(names(&m.tables), reported, "shard {}", m.shard);
+        }
+        // Shard 3 holds the last 5 tables and 5 left-out ones; 4 and 5 left-out ones only.
+        assert_eq!(report_files[1].tables.len(), 5);
+        assert!(report_files[2].tables.is_empty());
     }
 
     #[test]
