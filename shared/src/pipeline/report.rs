@@ -242,6 +242,19 @@ pub fn report_shard_path(n: usize) -> String {
 mod tests {
     use super::*;
 
+    /// A manifest index of `tables` tables and `skipped` left out, its shards elsewhere.
+    fn index(tables: u64, skipped: u64) -> Manifest {
+        serde_json::from_value(serde_json::json!({
+            "format": "snapex-manifest/2", "export_id": "e", "destination": "d",
+            "source": {"engine": "postgres", "version": "15", "database": "db",
+                       "endpoint": "h:5432", "consistency": "c"},
+            "started_at": "2026-12-05T00:00:00Z", "finished_at": "2026-12-05T00:00:01Z",
+            "include": [], "exclude": [], "glue_database": "db", "tables": [], "skipped": [],
+            "totals": {"tables": tables, "skipped": skipped, "files": 0, "rows": 300, "bytes": 0}
+        }))
+        .unwrap()
+    }
+
     fn table(i: usize) -> TableManifest {
         TableManifest {
             schema: "s".into(),
@@ -278,16 +291,7 @@ mod tests {
         }
         let (last, _) = sharder.finish();
         manifest_files.extend(last);
-        let manifest: Manifest = serde_json::from_value(serde_json::json!({
-            "format": "snapex-manifest/2", "export_id": "e", "destination": "d",
-            "source": {"engine": "postgres", "version": "15", "database": "db",
-                       "endpoint": "h:5432", "consistency": "c"},
-            "started_at": "2026-12-05T00:00:00Z", "finished_at": "2026-12-05T00:00:01Z",
-            "include": [], "exclude": [], "glue_database": "db", "tables": [], "skipped": [],
-            "totals": {"tables": 25, "skipped": 17, "files": 0, "rows": 300, "bytes": 0}
-        }))
-        .unwrap();
-        let (last, _) = report.finish(&manifest);
+        let (last, _) = report.finish(&index(25, 17));
         report_files.extend(last);
         // 42 entries in shards of 10: the first inline, then 2..5, the same on both sides.
         let numbers: Vec<usize> = manifest_files.iter().map(|s| s.shard).collect();
@@ -312,16 +316,7 @@ mod tests {
     fn the_report_shards_as_the_manifest_and_keeps_the_slowest() {
         let mut b = ReportBuilder::new("e", 10, &[], 0);
         let mut files: Vec<ReportShard> = (0..25).filter_map(|i| b.table(&table(i))).collect();
-        let manifest: Manifest = serde_json::from_value(serde_json::json!({
-            "format": "snapex-manifest/2", "export_id": "e", "destination": "d",
-            "source": {"engine": "postgres", "version": "15", "database": "db",
-                       "endpoint": "h:5432", "consistency": "c"},
-            "started_at": "2026-12-05T00:00:00Z", "finished_at": "2026-12-05T00:00:01Z",
-            "include": [], "exclude": [], "glue_database": "db", "tables": [], "skipped": [],
-            "totals": {"tables": 25, "skipped": 0, "files": 0, "rows": 300, "bytes": 0}
-        }))
-        .unwrap();
-        let (last, report) = b.finish(&manifest);
+        let (last, report) = b.finish(&index(25, 0));
         files.extend(last);
         assert_eq!(report.tables.len(), 10);
         assert_eq!(files.len(), 2);
