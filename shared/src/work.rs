@@ -80,12 +80,17 @@ pub struct PlannedTable {
     pub order: usize,
 }
 
+/// Table descriptions by name, each boxed: a hash map stores its values inline and rounds its
+/// capacity up to a power of two, so a million 336-byte descriptions held by value took
+/// 2,097,152 slots of 384 bytes (805 MB) for 384 MB of tables; boxed, a slot is 56 bytes.
+pub type TableMap = HashMap<TableName, Box<TableDesc>>;
+
 /// An export's tables, taken out of its plan for the run: one copy of every description,
 /// shared by the readers and publishing.
 pub(crate) struct ExportTables {
     /// Catalog order: the manifest's.
     pub order: Vec<TableName>,
-    pub descs: std::sync::Arc<HashMap<TableName, TableDesc>>,
+    pub descs: std::sync::Arc<TableMap>,
     pub glue: GlueNames,
 }
 
@@ -100,7 +105,7 @@ impl ExportPlan {
         for t in tables {
             order.push(t.desc.name.clone());
             glue.insert(t.desc.name.clone(), t.glue_name);
-            descs.insert(t.desc.name.clone(), t.desc);
+            descs.insert(t.desc.name.clone(), Box::new(t.desc));
         }
         ExportTables {
             order,

@@ -36,7 +36,7 @@ pub(super) fn glue_database(cfg: &ExportConfig, info: &SourceInfo) -> String {
 /// The partitions each table's files were written under (pieces that wrote a file), distinct
 /// and in catalog order; tables without partition folders have none.
 fn written_partitions<'a>(
-    tables: &HashMap<TableName, TableDesc>,
+    tables: &crate::work::TableMap,
     results: &'a [PieceResult],
 ) -> HashMap<&'a TableName, Vec<Option<String>>> {
     let mut values: HashMap<&TableName, Vec<Option<&str>>> = HashMap::new();
@@ -66,7 +66,7 @@ fn written_partitions<'a>(
 pub(super) struct CatalogFiles<'a> {
     export: ExportInfo<'a>,
     glue: &'a GlueNames,
-    tables: &'a HashMap<TableName, TableDesc>,
+    tables: &'a crate::work::TableMap,
     dest: &'a Destination,
     layout: &'a Layout,
     written: HashMap<&'a TableName, Vec<Option<String>>>,
@@ -82,7 +82,7 @@ impl<'a> CatalogFiles<'a> {
         info: &'a SourceManifest,
         export_id: &'a str,
         glue: &'a GlueNames,
-        tables: &'a HashMap<TableName, TableDesc>,
+        tables: &'a crate::work::TableMap,
         dest: &'a Destination,
         layout: &'a Layout,
         results: &'a [PieceResult],
@@ -253,7 +253,7 @@ pub(super) mod tests {
     /// Four tables' written pieces (partitioned by day, key buckets and value, and not
     /// partitioned), in the order readers might finish: the manifest's tests use it too.
     pub(in crate::pipeline) struct Fixture {
-        pub(in crate::pipeline) tables: HashMap<TableName, TableDesc>,
+        pub(in crate::pipeline) tables: crate::work::TableMap,
         pub(in crate::pipeline) order: Vec<TableName>,
         dest: Destination,
         pub(in crate::pipeline) layout: Layout,
@@ -289,7 +289,10 @@ pub(super) mod tests {
             let dest = Destination::open("s3://b/lake", Some("http://127.0.0.1:1")).unwrap();
             let layout = Layout::new(&dest.root, "e");
             let mut f = Fixture {
-                tables: tables.into_iter().map(|t| (t.name.clone(), t)).collect(),
+                tables: tables
+                    .into_iter()
+                    .map(|t| (t.name.clone(), Box::new(t)))
+                    .collect(),
                 order,
                 dest,
                 layout,

@@ -1,7 +1,7 @@
 //! The reader pool: a bounded number of readers, each taking chunks from a shared queue and
 //! writing each piece of a chunk to its own Parquet file.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -12,7 +12,7 @@ use tracing::Instrument;
 use super::Progress;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
-use crate::model::{Chunk, Piece, TableDesc, TableName};
+use crate::model::{Chunk, Piece, TableDesc};
 use crate::retry::RetryPolicy;
 use crate::sink::{Destination, FileWritten, ParquetOptions, PieceWriter};
 use crate::source::{Reader, ReaderFactory};
@@ -22,7 +22,7 @@ use crate::work::{ChunkRecord, PieceResult, to_json};
 /// What every worker shares.
 pub(super) struct Workers {
     pub(super) readers: ReaderFactory,
-    pub(super) tables: Arc<HashMap<TableName, TableDesc>>,
+    pub(super) tables: Arc<crate::work::TableMap>,
     pub(super) dest: Destination,
     pub(super) layout: Layout,
     pub(super) parquet: ParquetOptions,

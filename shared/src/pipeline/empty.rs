@@ -33,7 +33,7 @@ pub(super) async fn write_zero_row_files(
     layout: &Layout,
     parquet: ParquetOptions,
     order: &[TableName],
-    tables: &HashMap<TableName, TableDesc>,
+    tables: &crate::work::TableMap,
     results: &mut Vec<PieceResult>,
 ) -> Result<()> {
     // Each table's results, with their indexes (a table of no rows gets its file there).
@@ -87,6 +87,7 @@ pub(super) async fn write_zero_row_files(
             .buffer_unordered(OBJECTS_AT_ONCE)
             .try_collect()
             .await?;
+    results.reserve_exact(written.iter().filter(|(index, ..)| index.is_none()).count());
     for (index, piece, file) in written {
         match index {
             Some(i) => results[i].file = Some(file),

@@ -18,7 +18,7 @@ use crate::work::{GlueNames, PieceResult};
 pub(super) struct ManifestInput<'a> {
     pub(super) glue: &'a GlueNames,
     pub(super) order: &'a [TableName],
-    pub(super) tables: &'a HashMap<TableName, TableDesc>,
+    pub(super) tables: &'a crate::work::TableMap,
     pub(super) layout: &'a Layout,
     pub(super) results: &'a [PieceResult],
 }

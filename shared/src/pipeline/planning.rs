@@ -130,6 +130,9 @@ pub(super) async fn discover_and_plan(
                     return Ok(());
                 }
             };
+            // The catalog reader pushed the columns one by one: a vector of 2 columns has room
+            // for 4 (256 bytes a table of a million, kept until the export is published).
+            t.columns.shrink_to_fit();
             let order = seen;
             seen += 1;
             found.tables += 1;

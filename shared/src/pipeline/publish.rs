@@ -94,11 +94,10 @@ async fn stage(
         &finished.records,
         finished.kept,
     );
-    let mut results: Vec<PieceResult> = finished
-        .records
-        .into_iter()
-        .flat_map(|r| r.results)
-        .collect();
+    // Sized exactly: a vector grown by doubling holds up to twice its results.
+    let mut results: Vec<PieceResult> =
+        Vec::with_capacity(finished.records.iter().map(|r| r.results.len()).sum());
+    results.extend(finished.records.into_iter().flat_map(|r| r.results));
     let (order, glue) = (&tables.order, &tables.glue);
     let tables = tables.descs.as_ref();
     super::empty::write_zero_row_files(dest, layout, plan.parquet, order, tables, &mut results)
@@ -154,8 +153,10 @@ async fn stage(
         exclude: plan.exclude.clone(),
         glue_database: glue.database.clone(),
         folding: {
-            let descs: Vec<&crate::model::TableDesc> =
-                order.iter().filter_map(|n| tables.get(n)).collect();
+            let descs: Vec<&crate::model::TableDesc> = order
+                .iter()
+                .filter_map(|n| tables.get(n).map(|t| &**t))
+                .collect();
             crate::catalog::fold::folding(&descs, &glue.tables)
         },
     };

@@ -137,7 +137,7 @@ async fn read_chunk(
         tables: Arc::new(
             spec.tables
                 .into_iter()
-                .map(|t| (t.name.clone(), t))
+                .map(|t| (t.name.clone(), Box::new(t)))
                 .collect::<HashMap<_, _>>(),
         ),
         dest: dest.clone(),
