@@ -321,14 +321,34 @@ impl S3Server {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Creates a bucket with a plain HTTP PUT (moto accepts unsigned requests).
+    /// Creates a bucket with a plain HTTP PUT (moto accepts unsigned requests). A connection
+    /// the server resets is tried again for up to 30 s: moto binds its port before its
+    /// application has loaded, and on a loaded machine the first requests can be reset
+    /// (seen in CI: "Connection reset by peer" with a benchmark running alongside).
     pub fn create_bucket(&self, bucket: &str) {
         use std::io::{Read, Write};
         let addr = self.endpoint.trim_start_matches("http://");
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        write!(s, "PUT /{bucket} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).unwrap();
+        let put = |addr: &str| -> std::io::Result<String> {
+            let mut s = std::net::TcpStream::connect(addr)?;
+            write!(
+                s,
+                "PUT /{bucket} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )?;
+            let mut resp = String::new();
+            s.read_to_string(&mut resp)?;
+            Ok(resp)
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let resp = loop {
+            match put(addr) {
+                Ok(resp) => break resp,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("creating bucket {bucket}: {e}; trying again");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => panic!("creating bucket {bucket}: {e}"),
+            }
+        };
         assert!(
             resp.starts_with("HTTP/1.1 200"),
             "creating bucket {bucket}: {resp}"
