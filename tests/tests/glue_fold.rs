@@ -52,11 +52,7 @@ async fn an_export_over_the_database_quota_is_refused_and_folding_brings_it_unde
     )
     .output()
     .unwrap();
-    let o = snapex_tests::Outcome {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
+    let o = snapex_tests::Outcome::from(out);
     assert_cli_error(
         &o,
         2,
@@ -110,11 +106,7 @@ async fn the_account_quota_is_refused_too_and_a_config_file_sets_both() {
     let out = export_command(&db.url, work.join("lake"), "a", &["--config", &config])
         .output()
         .unwrap();
-    let o = snapex_tests::Outcome {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
+    let o = snapex_tests::Outcome::from(out);
     assert_cli_error(
         &o,
         2,
