@@ -127,7 +127,8 @@ impl<E> Cutter<E> {
     }
 
     /// Ends the shards: the last shard file to write (if any), then the first shard's entries.
-    pub fn finish(mut self) -> (Option<(usize, Vec<E>)>, Vec<E>) {
+    /// Borrows rather than consumes, so an owner can hand the last shard to its own methods.
+    pub fn finish(&mut self) -> (Option<(usize, Vec<E>)>, Vec<E>) {
         let last = self.cut();
         (last, self.first.take().unwrap_or_default())
     }
@@ -203,7 +204,7 @@ impl Sharder {
     /// Ends the shards: the last one to write (if any), then the inline tables, left-out tables
     /// and shard list for `manifest.json`.
     pub fn finish(mut self) -> (Option<ManifestShard>, FirstShard) {
-        let (last, first) = std::mem::replace(&mut self.cutter, Cutter::new(1)).finish();
+        let (last, first) = self.cutter.finish();
         let last = last.map(|c| self.shard(c));
         let (tables, skipped) = split_entries(first);
         (

@@ -173,7 +173,7 @@ impl ReportBuilder {
     /// Ends the report for `manifest` (its index): the last shard to write (if any), and
     /// `report.json`.
     pub(crate) fn finish(mut self, manifest: &Manifest) -> (Option<ReportShard>, RunReport) {
-        let (last, first) = std::mem::replace(&mut self.cutter, Cutter::new(1)).finish();
+        let (last, first) = self.cutter.finish();
         let last = last.map(|c| self.shard(c));
         let (tables, skipped) = split_entries(first);
         let report = RunReport {
