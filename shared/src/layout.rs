@@ -7,11 +7,13 @@
 //! <dest>/<export-id>/manifest.json, report.json, _manifest/shard-000002.json, report-000002.json, …
 //! <dest>/<export-id>/_SUCCESS
 //! <dest>/<export-id>/_work/plan.json, chunks.jsonl, chunks/<n>.json, done/<n>.json, failed/<n>.json
+//! <dest>/<export-id>/_work/glue-batches.jsonl
 //! <dest>/<export-id>/_work/lease/<generation>.json, attempts/<n>/<generation>.json
 //! ```
 //!
 //! `_work/` holds a serverless run's records between its steps: the plan, the chunk list the
-//! Distributed Map reads, each chunk's description, and each chunk's completion or failure.
+//! Distributed Map reads, each chunk's description, and each chunk's completion or failure;
+//! after publishing, the batches of the Glue registration, which a second Map reads.
 //!
 //! Every name the export writes lives here, on the bottom floor (see [`crate::floors`]), so
 //! the catalog, the partitioning rules and the sink all read them from one place.
@@ -261,6 +263,12 @@ impl Layout {
     /// The chunk list, one JSON object per line: the Distributed Map's items.
     pub fn work_items(&self) -> Path {
         self.work_dir().join("chunks.jsonl")
+    }
+
+    /// The batches of a serverless run's Glue registration, one JSON object per line: the
+    /// RegisterTables Map's items, written by Finalize once the export is published.
+    pub fn work_register_items(&self) -> Path {
+        self.work_dir().join("glue-batches.jsonl")
     }
 
     /// One chunk's full description: its pieces and the tables they read.

@@ -27,7 +27,9 @@ use serde_json::{Value, json};
 use snapex::service::job::Endpoint;
 use snapex::service::sweep::SweepOutcome;
 use snapex_asl::{RunOptions, Runner, Status, TaskFailure, Tasks};
-use snapex_aws::steps::{check_instance, cleanup, export_chunk, finalize, plan, restore, trigger};
+use snapex_aws::steps::{
+    check_instance, cleanup, export_chunk, finalize, plan, register, restore, trigger,
+};
 use snapex_aws::{Context, Settings, StepError};
 use snapex_tests::strict_aws::{ACCOUNT, Function, REGION, STATE_MACHINE, StrictIam, check};
 use snapex_tests::{S3Server, TestDb, fake_aws_env, get_object};
@@ -432,6 +434,7 @@ impl Pipeline {
             "snapex-plan" => out(plan::handle(parse(input)?, ctx).await?),
             "snapex-export-chunk" => out(export_chunk::handle(parse(input)?, ctx).await?),
             "snapex-finalize" => out(finalize::handle(parse(input)?, ctx).await?),
+            "snapex-register" => out(register::handle(parse(input)?, ctx).await?),
             "snapex-cleanup" => out(cleanup::handle(parse(input)?, ctx).await?),
             other => panic!("no handler for {other}"),
         })
@@ -570,7 +573,8 @@ async fn every_call_of_the_pipeline_and_of_the_sweep_is_one_its_deployed_policie
             ("snapex-check-instance", "AddTagsToResource"),
             ("snapex-plan", "PutObject"),
             ("snapex-export-chunk", "PutObject"),
-            ("snapex-finalize", "CreateTable"),
+            ("snapex-finalize", "GetDatabase"),
+            ("snapex-register", "CreateTable"),
             ("snapex-cleanup", "DeleteDBInstance"),
             ("snapex-cleanup", "DeleteSecret"),
             (STATE_MACHINE, "GetObject"),
@@ -744,6 +748,7 @@ fn the_template_resolves_to_what_each_function_is_deployed_with() {
             "snapex-export-chunk",
             "snapex-finalize",
             "snapex-plan",
+            "snapex-register",
             "snapex-restore",
             "snapex-trigger",
             "snapex-watch"

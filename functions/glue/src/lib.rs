@@ -7,7 +7,9 @@
 //!
 //! A registration can also be done in batches of tables, for a state machine to fan out: the
 //! database step once ([`Registrar::register_database`]), then each batch
-//! ([`ExportCatalog::read_tables`], [`Registrar::register_tables`]). Every Glue call is paced
+//! ([`ExportCatalog::read_tables`] by index, or [`ExportCatalog::batches`] and
+//! [`ExportCatalog::read_batch`], which check the whole catalog once rather than in every
+//! batch; then [`Registrar::register_tables`]). Every Glue call is paced
 //! by a request rate shared by the tables converged at once, and a call Glue throttles is
 //! retried with backoff ([`rate`]).
 //!
@@ -20,7 +22,7 @@ pub mod rate;
 mod register;
 
 pub use error::GlueError;
-pub use export::{CatalogTable, ExportCatalog};
+pub use export::{BATCH_ITEM_BYTES, BatchTable, CatalogTable, ExportCatalog, TableBatch};
 pub use rate::DEFAULT_REQUESTS_PER_SECOND;
 pub use register::{Counts, Registrar, Report, TABLES_AT_ONCE, register};
 

@@ -43,7 +43,7 @@ const MAX_PARTITION_DELETES_PER_BATCH: usize = 25;
 pub const TABLES_AT_ONCE: usize = 16;
 
 /// How many objects of one kind were created, updated, deleted or found as they should be.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counts {
     pub created: u64,
     pub updated: u64,

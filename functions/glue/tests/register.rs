@@ -809,3 +809,112 @@ async fn a_batch_reads_its_own_tables_and_every_batch_checks_the_whole_listing()
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_batches_run_at_once_register_every_table_exactly_once() {
+    // The serverless path: Finalize splits the registration by Glue calls, then the
+    // RegisterTables Map runs the batches a few at a time, each reading only its own files.
+    use futures::StreamExt;
+    let db = TestDb::create("glue_map").await;
+    let whole = export_many_tables(&db, "glue-map").await;
+    let dest = snapex::sink::Destination::open(&whole.url, None).unwrap();
+    let max_calls = 100;
+    let (database, batches) = ExportCatalog::batches(&dest, max_calls).await.unwrap();
+    assert_eq!(database, whole.database);
+    assert!(batches.len() > 4, "{} batches", batches.len());
+    let names: Vec<&str> = batches
+        .iter()
+        .flat_map(|b| b.tables.iter().map(|t| t.name.as_str()))
+        .collect();
+    let wanted: Vec<&str> = whole.tables.iter().map(|t| t.input.name.as_str()).collect();
+    assert_eq!(
+        names, wanted,
+        "the batches cover the tables once each, in order"
+    );
+    for (n, b) in batches.iter().enumerate() {
+        assert_eq!((b.batch, b.of), (n, MANY_TABLES));
+        let calls: usize = b.tables.iter().map(|t| t.calls()).sum();
+        assert!(
+            calls <= max_calls || b.tables.len() == 1,
+            "batch {n}: {calls} calls"
+        );
+        // The batch's partitions files are what the catalog lists for its tables.
+        for t in &b.tables {
+            let held = whole
+                .tables
+                .iter()
+                .find(|w| w.input.name == t.name)
+                .unwrap();
+            assert_eq!(
+                t.partitions_files,
+                held.partitions.len().div_ceil(100),
+                "{}",
+                t.name
+            );
+        }
+    }
+    // The items survive the JSON Lines the Map reads.
+    let line = serde_json::to_string(&batches[1]).unwrap();
+    assert_eq!(
+        serde_json::from_str::<snapex_glue::TableBatch>(&line).unwrap(),
+        batches[1]
+    );
+
+    // Every 25th distinct Glue request of the Rust SDK is refused 6 times in a row (one
+    // more than the SDK's own attempts); three batches at once, as the Map runs them.
+    let server = S3Server::start_strict(&["strict_glue.py=throttle:25,times:6,agent:aws-sdk-rust"]);
+    let registrar = Registrar::with_rate(
+        snapex_glue::connect(Some(&server.endpoint), None)
+            .await
+            .unwrap(),
+        40,
+    );
+    registrar.register_database(&database).await.unwrap();
+    let read: Vec<(ExportCatalog, Report)> = futures::stream::iter(batches.clone())
+        .map(|b| {
+            let (dest, registrar) = (dest.clone(), registrar.clone());
+            async move {
+                let catalog = ExportCatalog::read_batch(&dest, &b).await.unwrap();
+                let report = registrar.register_tables(&catalog).await.unwrap();
+                (catalog, report)
+            }
+        })
+        .buffered(3)
+        .collect()
+        .await;
+    let mut sum = Report::default();
+    let mut tables = vec![];
+    for (catalog, report) in read {
+        assert_eq!(
+            (catalog.export_id.as_str(), catalog.table_count),
+            ("e1", MANY_TABLES)
+        );
+        sum.add(&report);
+        tables.extend(catalog.tables);
+    }
+    assert_eq!(tables, whole.tables, "each batch read its own tables whole");
+    assert_eq!(sum.tables.created, MANY_TABLES as u64);
+    assert_eq!(sum.partitions.created, MANY_PARTITIONS as u64);
+    let throttled = server.log().matches("strict_glue: throttled").count();
+    assert!(throttled >= 6 * 5, "only {throttled} throttled answers");
+    assert_glue_holds_catalog(&glue_dump(&server, &db.name), &whole);
+
+    // A batch reads only its own files: one of another batch's gone, it still reads; the
+    // batch that owns it does not.
+    let gone = &batches[2].tables[0].name;
+    let root = FsPath::new(&whole.url);
+    std::fs::remove_file(root.join(format!("_catalog/{gone}.table.json"))).unwrap();
+    let first = ExportCatalog::read_batch(&dest, &batches[0]).await.unwrap();
+    assert_eq!(first.tables.len(), batches[0].tables.len());
+    let e = ExportCatalog::read_batch(&dest, &batches[2])
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains(&format!("{gone}.table.json disappeared")),
+        "{e}"
+    );
+    // And Finalize's whole check sees it.
+    let e = ExportCatalog::batches(&dest, max_calls).await.unwrap_err();
+    assert!(e.to_string().contains("no table file for"), "{e}");
+}

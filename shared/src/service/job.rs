@@ -155,6 +155,24 @@ pub struct Finalized {
     pub files: u64,
     pub rows: u64,
     pub bytes: u64,
+    /// The Glue registration still to do, for the RegisterTables Map.
+    pub registration: Registration,
+}
+
+/// The Glue registration Finalize leaves to the RegisterTables Map, once it has published the
+/// export and registered its Glue database (see [`super::registration`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registration {
+    /// The Glue database the tables go to.
+    pub database: String,
+    /// The batches, one JSON object per line: the Map's items.
+    pub items: ItemsLocation,
+    pub batches: usize,
+    /// The Map's `MaxConcurrencyPath`.
+    pub concurrency: usize,
+    /// Glue calls a second for each batch: with `concurrency` batches at once, the
+    /// registration's share of the account's Glue rate.
+    pub requests_per_second: u32,
 }
 
 /// A caught error (`$.error`), as Step Functions writes it.

@@ -6,6 +6,7 @@
 //! - [`events`], [`decide`], [`naming`]: the trigger's reading of an event and its decision;
 //! - [`sweep`]: the scheduled sweep's decision for the snapshots it lists;
 //! - [`restore`], [`readiness`]: the temporary instance's engine, deadline and readiness;
+//! - [`registration`]: how Finalize spreads the Glue registration over a Map of batches;
 //! - [`cleanup`], [`failures`]: what Cleanup deletes and which error it reports;
 //! - [`temporary`]: which temporary instances the scheduled watch counts, and their ages;
 //! - [`credentials`]: the secret's shape and the source URL made from it;
@@ -21,6 +22,7 @@ pub mod failures;
 pub mod job;
 pub mod naming;
 pub mod readiness;
+pub mod registration;
 pub mod restore;
 pub mod sweep;
 pub mod temporary;

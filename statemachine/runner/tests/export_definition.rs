@@ -1,6 +1,7 @@
-//! Snapex's own definition (`statemachine/export.asl.json`) with its six substitutions bound,
-//! run against fake functions: the happy path, a transient error retried, a failed chunk that
-//! sends the execution through Cleanup to a Fail state, and a cleanup that keeps failing.
+//! Snapex's own definition (`statemachine/export.asl.json`) with its seven substitutions
+//! bound, run against fake functions: the happy path, a transient error retried, a failed
+//! chunk or registration batch that sends the execution through Cleanup to a Fail state, and
+//! a cleanup that keeps failing.
 
 mod common;
 
@@ -13,15 +14,18 @@ use common::*;
 use serde_json::{Value, json};
 use snapex_asl::{Definition, Event, Execution, Runner, TaskFailure};
 
-const FUNCTIONS: [(&str, &str); 6] = [
+const FUNCTIONS: [(&str, &str); 7] = [
     ("RestoreFunctionArn", "snapex-restore"),
     ("CheckInstanceFunctionArn", "snapex-check-instance"),
     ("PlanFunctionArn", "snapex-plan"),
     ("ExportChunkFunctionArn", "snapex-export-chunk"),
     ("FinalizeFunctionArn", "snapex-finalize"),
+    ("RegisterFunctionArn", "snapex-register"),
     ("CleanupFunctionArn", "snapex-cleanup"),
 ];
 const CHUNKS: usize = 60;
+/// The registration's batches Finalize writes.
+const BATCHES: usize = 7;
 
 fn export_definition() -> Definition {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../export.asl.json");
@@ -59,13 +63,37 @@ fn items_bucket() -> Arc<FakeBucket> {
         "lake/exports/shop-20250101T000000Z/_work/chunks.jsonl".into(),
         lines.into_bytes(),
     );
+    let batches: String = (0..BATCHES)
+        .map(|n| {
+            format!(
+                "{}\n",
+                json!({"batch": n, "of": 3 * BATCHES, "tables": [
+                    {"name": format!("t{n}a"), "partitions_files": 0},
+                    {"name": format!("t{n}b"), "partitions_files": 2},
+                    {"name": format!("t{n}c"), "partitions_files": 0}]})
+            )
+        })
+        .collect();
+    bucket.objects.insert(
+        "lake/exports/shop-20250101T000000Z/_work/glue-batches.jsonl".into(),
+        batches.into_bytes(),
+    );
     Arc::new(bucket)
 }
 
-/// The six functions, faked. `chunk` decides each export-chunk call (chunk number, earlier
+/// The seven functions, faked. `chunk` decides each export-chunk call (chunk number, earlier
 /// calls for that chunk); `cleanup_fails` makes Cleanup fail every time.
 fn functions(
     chunk: impl Fn(u64, usize) -> Result<(), TaskFailure> + Send + Sync + 'static,
+    cleanup_fails: bool,
+) -> Arc<FakeTasks> {
+    registering(chunk, |_| Ok(()), cleanup_fails)
+}
+
+/// [`functions`], with `batch` deciding each register call (batch number).
+fn registering(
+    chunk: impl Fn(u64, usize) -> Result<(), TaskFailure> + Send + Sync + 'static,
+    batch: impl Fn(u64) -> Result<(), TaskFailure> + Send + Sync + 'static,
     cleanup_fails: bool,
 ) -> Arc<FakeTasks> {
     let chunk_calls: Mutex<BTreeMap<u64, usize>> = Mutex::new(BTreeMap::new());
@@ -100,11 +128,12 @@ fn functions(
                 chunk(n, earlier_for_chunk)?;
                 Ok(json!({"chunk": n, "rows": 100, "files": 1}))
             }
-            "snapex-finalize" => Ok(json!({
-                "export_id": "shop-20250101T000000Z",
-                "manifest": "s3://lake/exports/shop-20250101T000000Z/manifest.json",
-                "tables": 3, "files": CHUNKS, "rows": 100 * CHUNKS, "bytes": 123456
-            })),
+            "snapex-finalize" => Ok(finalized()),
+            "snapex-register" => {
+                let n = input["item"]["batch"].as_u64().unwrap();
+                batch(n)?;
+                Ok(json!({"batch": n, "tables": {"created": 3}, "partitions": {"created": 20}}))
+            }
             "snapex-cleanup" if cleanup_fails => {
                 Err(TaskFailure::new("Internal", "cannot delete snapex-shop-1"))
             }
@@ -131,6 +160,20 @@ fn functions(
     )
 }
 
+/// Finalize's result, the execution's output.
+fn finalized() -> Value {
+    json!({
+        "export_id": "shop-20250101T000000Z",
+        "manifest": "s3://lake/exports/shop-20250101T000000Z/manifest.json",
+        "tables": 3 * BATCHES, "files": CHUNKS, "rows": 100 * CHUNKS, "bytes": 123456,
+        "registration": {
+            "database": "shop",
+            "items": {"bucket": "lake", "key": "exports/shop-20250101T000000Z/_work/glue-batches.jsonl"},
+            "batches": BATCHES, "concurrency": 3, "requests_per_second": 5
+        }
+    })
+}
+
 async fn run_export(tasks: Arc<FakeTasks>) -> Execution {
     Runner::new(export_definition(), tasks, items_bucket(), options())
         .run(job())
@@ -142,7 +185,7 @@ fn succeeding(_: u64, _: usize) -> Result<(), TaskFailure> {
 }
 
 #[test]
-fn the_definition_parses_with_its_six_substitutions_and_not_without() {
+fn the_definition_parses_with_its_seven_substitutions_and_not_without() {
     let definition = export_definition();
     assert_eq!(definition.start_at(), "Restore");
     assert_eq!(
@@ -158,6 +201,7 @@ fn the_definition_parses_with_its_six_substitutions_and_not_without() {
             "InstanceReady",
             "Outcome",
             "Plan",
+            "RegisterTables",
             "Restore",
             "WaitForInstance"
         ]
@@ -241,12 +285,7 @@ fn every_task_retries_every_transient_lambda_service_error() {
 async fn happy_path_exports_every_chunk_and_succeeds_with_the_finalize_result() {
     let tasks = functions(succeeding, false);
     let execution = run_export(tasks.clone()).await;
-    assert_eq!(
-        output(&execution),
-        &json!({"export_id": "shop-20250101T000000Z",
-                "manifest": "s3://lake/exports/shop-20250101T000000Z/manifest.json",
-                "tables": 3, "files": CHUNKS, "rows": 100 * CHUNKS, "bytes": 123456})
-    );
+    assert_eq!(output(&execution), &finalized());
     assert_eq!(
         execution.states_entered(),
         vec![
@@ -260,6 +299,7 @@ async fn happy_path_exports_every_chunk_and_succeeds_with_the_finalize_result() 
             "Plan",
             "ExportChunks",
             "Finalize",
+            "RegisterTables",
             "Cleanup",
             "Outcome",
             "ExportSucceeded"
@@ -319,6 +359,73 @@ async fn happy_path_exports_every_chunk_and_succeeds_with_the_finalize_result() 
     let cleanup = &tasks.calls_to("snapex-cleanup")[0];
     assert!(cleanup.get("error").is_none());
     assert_eq!(cleanup["result"]["rows"], json!(100 * CHUNKS));
+
+    // Every registration batch once, after Finalize, each given {job, item,
+    // requests_per_second}, at most the registration's concurrency at once.
+    let batch_inputs = tasks.calls_to("snapex-register");
+    let mut batches: Vec<u64> = batch_inputs
+        .iter()
+        .map(|i| i["item"]["batch"].as_u64().unwrap())
+        .collect();
+    batches.sort();
+    assert_eq!(batches, (0..BATCHES as u64).collect::<Vec<_>>());
+    let first = batch_inputs
+        .iter()
+        .find(|i| i["item"]["batch"] == json!(0))
+        .unwrap();
+    let mut keys: Vec<&String> = first.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, vec!["item", "job", "requests_per_second"]);
+    assert_eq!(first["job"], job()["job"]);
+    assert_eq!(first["requests_per_second"], json!(5));
+    assert_eq!(first["item"]["tables"][1]["name"], json!("t0b"));
+    assert!(execution.events_in("").any(|e| matches!(
+        e,
+        Event::MapStarted {
+            items: BATCHES,
+            max_concurrency: 3,
+            ..
+        }
+    )));
+}
+
+#[tokio::test]
+async fn a_failed_registration_batch_fails_the_export_through_cleanup() {
+    // The export is published, but a batch its tables could not be registered in Glue: the
+    // execution fails with the batch's error, after Cleanup, and every other batch ran.
+    let tasks = registering(
+        succeeding,
+        |n| match n {
+            4 => Err(TaskFailure::new(
+                "InvalidInput",
+                "table t4b: AccessDeniedException",
+            )),
+            _ => Ok(()),
+        },
+        false,
+    );
+    let execution = run_export(tasks.clone()).await;
+    let entered = execution.states_entered();
+    assert_eq!(
+        entered[entered.len() - 5..],
+        [
+            "Finalize",
+            "RegisterTables",
+            "Cleanup",
+            "Outcome",
+            "ExportFailed"
+        ]
+    );
+    assert!(execution.events_in("").any(|e| matches!(e,
+        Event::MapIterationFailed { index: 4, error, .. } if error == "InvalidInput")));
+    let cleanup = &tasks.calls_to("snapex-cleanup")[0];
+    assert_eq!(
+        cleanup["error"]["Error"],
+        json!("States.ExceedToleratedFailureThreshold")
+    );
+    // Cleanup still sees what Finalize published.
+    assert_eq!(cleanup["result"]["rows"], json!(100 * CHUNKS));
+    assert!(execution.failure().is_some());
 }
 
 #[tokio::test]

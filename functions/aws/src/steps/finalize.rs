@@ -1,12 +1,17 @@
 //! Finalize: publish the export once every chunk has its record (verified files, catalog
-//! files, manifest, `_SUCCESS`), then register it in Glue so Athena can query it at once;
+//! files, manifest, `_SUCCESS`), register its Glue database, and write the batches of its
+//! tables' registration for the RegisterTables Map (see `snapex::service::registration`);
 //! then count it as succeeded, with its rows and bytes.
 
 use std::sync::Arc;
 
+use snapex::layout::Layout;
 use snapex::metrics;
 use snapex::pipeline::{Quiet, finalize_step};
-use snapex::service::job::{Finalized, StepInput};
+use snapex::service::job::{Finalized, ItemsLocation, Registration, StepInput};
+use snapex::service::registration::{REGISTER_TIMEOUT_SECONDS, spread};
+use snapex::sink::Destination;
+use snapex_glue::{DEFAULT_REQUESTS_PER_SECOND, ExportCatalog, Registrar};
 
 use crate::context::Context;
 use crate::error::StepError;
@@ -16,25 +21,38 @@ pub async fn handle(input: StepInput, ctx: &Context) -> Result<Finalized, StepEr
     let endpoint = ctx.settings.endpoint_url.as_deref();
     let summary =
         finalize_step(&job.destination, endpoint, &job.export_id, Arc::new(Quiet)).await?;
-    let export_url = summary
-        .manifest
-        .strip_suffix(&format!("/{}", snapex::layout::MANIFEST))
-        .unwrap_or(&summary.manifest)
-        .to_string();
+    let dest = Destination::open(&job.destination, endpoint)?;
+    let layout = Layout::new(&dest.root, &job.export_id);
+    let export = Destination::open(&dest.folder_url(layout.export_root()), endpoint)?;
     let glue = |e: snapex_glue::GlueError| StepError::of_class(e.class(), e.to_string());
-    let catalog = snapex_glue::ExportCatalog::open(&export_url, endpoint)
+    let spread = spread(DEFAULT_REQUESTS_PER_SECOND, REGISTER_TIMEOUT_SECONDS);
+    // The whole catalog is checked against the manifest here, once; each batch reads and
+    // checks only its own files.
+    let (database, batches) = ExportCatalog::batches(&export, spread.calls_per_batch)
         .await
         .map_err(glue)?;
     let client = snapex_glue::connect(endpoint, None).await.map_err(glue)?;
-    let report = snapex_glue::register(&catalog, &client)
-        .await
-        .map_err(glue)?;
+    let registrar = Registrar::with_rate(client, spread.requests_per_second);
+    let counts = registrar.register_database(&database).await.map_err(glue)?;
+    // The same batches from the same published catalog every time: a retried Finalize
+    // rewrites the same lines.
+    let mut lines = Vec::new();
+    for batch in &batches {
+        serde_json::to_writer(&mut lines, batch)
+            .map_err(|e| StepError::internal(format!("a registration batch: {e}")))?;
+        lines.push(b'\n');
+    }
+    let items = layout.work_register_items();
+    dest.put(&items, lines).await?;
+    let (bucket, key) = dest.bucket_and_key(&items);
     tracing::info!(
         export_id = %job.export_id,
         rows = summary.totals.rows,
         files = summary.totals.files,
-        glue = ?report,
-        "published and registered"
+        glue_database = %database.name,
+        database = ?counts,
+        batches = batches.len(),
+        "published; Glue database registered"
     );
     super::emit(&metrics::export_succeeded(
         &job.export_id,
@@ -50,5 +68,12 @@ pub async fn handle(input: StepInput, ctx: &Context) -> Result<Finalized, StepEr
         files: summary.totals.files,
         rows: summary.totals.rows,
         bytes: summary.totals.bytes,
+        registration: Registration {
+            database: database.name,
+            items: ItemsLocation { bucket, key },
+            batches: batches.len(),
+            concurrency: spread.concurrency,
+            requests_per_second: spread.requests_per_second,
+        },
     })
 }

@@ -9,6 +9,7 @@ pub mod cleanup;
 pub mod export_chunk;
 pub mod finalize;
 pub mod plan;
+pub mod register;
 pub mod restore;
 pub mod sweep;
 pub mod trigger;

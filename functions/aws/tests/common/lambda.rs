@@ -17,6 +17,7 @@ pub const FUNCTIONS: &[(&str, u64, u32)] = &[
     ("snapex-plan", 900, 1024),
     ("snapex-export-chunk", 900, 3008),
     ("snapex-finalize", 900, 1024),
+    ("snapex-register", 900, 512),
     ("snapex-cleanup", 300, 128),
 ];
 
