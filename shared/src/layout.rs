@@ -7,7 +7,7 @@
 //! <dest>/<export-id>/manifest.json, report.json, _manifest/shard-000002.json, report-000002.json, …
 //! <dest>/<export-id>/_SUCCESS
 //! <dest>/<export-id>/_work/plan.json, chunks.jsonl, chunks/<n>.json, done/<n>.json, failed/<n>.json
-//! <dest>/<export-id>/_work/glue-batches.jsonl
+//! <dest>/<export-id>/_work/glue-batches.jsonl, glue-failed/<n>.json
 //! <dest>/<export-id>/_work/lease/<generation>.json, attempts/<n>/<generation>.json
 //! ```
 //!
@@ -269,6 +269,17 @@ impl Layout {
     /// RegisterTables Map's items, written by Finalize once the export is published.
     pub fn work_register_items(&self) -> Path {
         self.work_dir().join("glue-batches.jsonl")
+    }
+
+    /// The folder of failed registration batches' records.
+    pub fn work_register_failed_dir(&self) -> Path {
+        self.work_dir().join("glue-failed")
+    }
+
+    /// A registration batch's failure record: the error that stopped it.
+    pub fn work_register_failed(&self, batch: usize) -> Path {
+        self.work_register_failed_dir()
+            .join(format!("{batch}.json"))
     }
 
     /// One chunk's full description: its pieces and the tables they read.

@@ -146,6 +146,16 @@ pub struct ChunkRecord {
     pub reused: bool,
 }
 
+/// Why a batch of the Glue registration failed (the RegisterTables Map's item), for the
+/// execution's error when the Map gives only its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterFailureRecord {
+    pub batch: usize,
+    /// The error name the step failed with (`Retryable`, `InvalidInput`, `Internal`).
+    pub error: String,
+    pub cause: String,
+}
+
 /// Why a chunk failed, for the execution's error when the Map gives only its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailureRecord {

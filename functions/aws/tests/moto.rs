@@ -8,10 +8,12 @@
 use object_store::path::Path;
 use serde_json::Value;
 use snapex::service::failures::{MAP_FAILED, failure_record_path};
-use snapex::service::job::{CaughtError, Endpoint, Readiness, Restored, StepInput};
+use snapex::service::job::{
+    CaughtError, Endpoint, Finalized, ItemsLocation, Readiness, Registration, Restored, StepInput,
+};
 use snapex::sink::Destination;
 use snapex::work::FailureRecord;
-use snapex_aws::steps::{check_instance, cleanup, restore, trigger};
+use snapex_aws::steps::{check_instance, cleanup, register, restore, trigger};
 mod common;
 use common::setup::{event, start_input};
 use common::{Moto, PASS_MACHINE, RdsCall, RdsCalls, poll_cluster, poll_instance};
@@ -371,6 +373,79 @@ async fn cleanup_after_a_failed_restore_and_a_failed_map() {
         cleaned.cause.as_deref(),
         Some("chunk 2: permission denied for table secrets")
     );
+}
+
+#[tokio::test]
+async fn a_failed_registration_batch_records_why_and_cleanup_reports_that_batch() {
+    let moto = Moto::start(CONFIG).await;
+    let ev = moto
+        .instance_snapshot_event("orders-db", "orders-db-manual-5")
+        .await;
+    let mut input = moto.input(&ev, "orders-db");
+    let export_id = input.job.export_id.clone();
+    restore::handle(input.clone(), &moto.ctx).await.unwrap();
+
+    // A batch of an export that is not there (not published): the step fails, and records
+    // why under the export's _work/glue-failed/.
+    let item = serde_json::json!({"batch": 3, "of": 10, "tables": [{"name": "orders"}]});
+    let batch = register::RegisterInput {
+        job: input.job.clone(),
+        item: serde_json::from_value(item).unwrap(),
+        requests_per_second: 5,
+    };
+    let e = register::handle(batch, &moto.ctx).await.unwrap_err();
+    assert_eq!(e.name, "InvalidInput", "{e}");
+    assert!(e.message.contains("is not a published export"), "{e}");
+    let lake = Destination::open("s3://lake/exports", Some(&moto.server.endpoint)).unwrap();
+    let recorded = lake
+        .get(&Path::from(format!(
+            "exports/{export_id}/_work/glue-failed/3.json"
+        )))
+        .await
+        .unwrap();
+    let recorded: Value = serde_json::from_slice(&recorded).unwrap();
+    assert_eq!(recorded["batch"], 3);
+    assert_eq!(recorded["error"], "InvalidInput");
+
+    // A chunk's failure record of an earlier attempt is there too; Finalize's result in the
+    // state says the failed Map is RegisterTables, so Cleanup reports the batch.
+    let chunk = FailureRecord {
+        chunk: 0,
+        error: "Retryable".into(),
+        cause: "an earlier attempt's".into(),
+        attempts: 1,
+    };
+    let path = Path::from(format!("exports/{}", failure_record_path(&export_id, 0)));
+    lake.put(&path, serde_json::to_vec(&chunk).unwrap())
+        .await
+        .unwrap();
+    input.error = Some(CaughtError {
+        error: MAP_FAILED.into(),
+        cause: "The specified tolerated failure threshold was exceeded".into(),
+    });
+    input.result = Some(Finalized {
+        export_id: export_id.clone(),
+        manifest: format!("s3://lake/exports/{export_id}/manifest.json"),
+        tables: 10,
+        files: 10,
+        rows: 100,
+        bytes: 1000,
+        registration: Registration {
+            database: "orders".into(),
+            items: ItemsLocation {
+                bucket: "lake".into(),
+                key: format!("exports/{export_id}/_work/glue-batches.jsonl"),
+            },
+            batches: 4,
+            concurrency: 4,
+            requests_per_second: 5,
+        },
+    });
+    let cleaned = cleanup::handle(input, &moto.ctx).await.unwrap();
+    assert_eq!(cleaned.error.as_deref(), Some("InvalidInput"));
+    let cause = cleaned.cause.unwrap();
+    assert!(cause.starts_with("Glue registration, batch 3: "), "{cause}");
+    assert!(cause.contains("is not a published export"), "{cause}");
 }
 
 #[tokio::test]

@@ -52,6 +52,31 @@ fn refusal<E: ProvideErrorMetadata>(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_batch_may_record_its_failure_and_write_nothing_else() {
+    let world = Strict::start().await;
+    let register = &world.iam.function("snapex-register").credentials;
+    let s3 = world.s3("lake", register);
+    let put = |key: &str| {
+        let (s3, path) = (s3.clone(), Path::parse(key).unwrap());
+        async move { s3.put(&path, b"{}".to_vec().into()).await }
+    };
+    put("exports/e1/_work/glue-failed/3.json").await.unwrap();
+    for key in [
+        "exports/e1/_catalog/orders.table.json",
+        "exports/e1/_work/done/3.json",
+        "exports/e1/manifest.json",
+    ] {
+        let e = put(key).await.unwrap_err();
+        assert!(e.to_string().contains("AccessDenied"), "{key}: {e}");
+    }
+    let admin = world.server.reader("lake");
+    assert_eq!(
+        get_object(&admin, "exports/e1/_work/glue-failed/3.json").await,
+        b"{}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_allowed_call_passes_and_the_same_call_outside_the_policy_is_access_denied() {
     let world = Strict::start().await;
     world.put("lake", "snapex/config.toml", b"# config").await;

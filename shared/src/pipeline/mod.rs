@@ -30,7 +30,7 @@ mod verify;
 
 use crate::work::{ChunkRecord, ExportPlan};
 pub use planning::{PlanSummary, plan_export};
-pub use records::first_failure;
+pub use records::{first_failure, first_register_failure, record_register_failure};
 pub use steps::{PlanStep, chunk_step, finalize_step, plan_step};
 
 use chunks::{Workers, run_workers};

@@ -14,7 +14,10 @@ use crate::layout::Layout;
 use crate::limits::OBJECTS_AT_ONCE;
 use crate::model::TableDesc;
 use crate::sink::Destination;
-use crate::work::{ChunkRecord, ChunkSpec, ExportPlan, FailureRecord, PlannedTable, from_json};
+use crate::work::{
+    ChunkRecord, ChunkSpec, ExportPlan, FailureRecord, PlannedTable, RegisterFailureRecord,
+    from_json, to_json,
+};
 
 /// The chunk's record, if it exists, describes this chunk's pieces and its files are there
 /// with the sizes and rows written.
@@ -97,17 +100,67 @@ pub async fn first_failure(
 ) -> Result<Option<FailureRecord>> {
     let dest = Destination::open(destination, endpoint)?;
     let layout = Layout::new(&dest.root, export_id);
-    let first = dest
-        .list(&layout.work_failed_dir())
+    lowest_record(&dest, &layout.work_failed_dir(), "failure record").await
+}
+
+/// The failure record of the lowest-numbered failed batch of an export's Glue registration,
+/// if any batch failed.
+pub async fn first_register_failure(
+    destination: &str,
+    endpoint: Option<&str>,
+    export_id: &str,
+) -> Result<Option<RegisterFailureRecord>> {
+    let dest = Destination::open(destination, endpoint)?;
+    let layout = Layout::new(&dest.root, export_id);
+    lowest_record(
+        &dest,
+        &layout.work_register_failed_dir(),
+        "registration failure record",
+    )
+    .await
+}
+
+/// Records why batch `batch` of an export's Glue registration failed (`error` is the name
+/// the step fails with), for Cleanup to report: the Map's own error names no batch.
+pub async fn record_register_failure(
+    destination: &str,
+    endpoint: Option<&str>,
+    export_id: &str,
+    batch: usize,
+    error: &str,
+    cause: &str,
+) -> Result<()> {
+    let dest = Destination::open(destination, endpoint)?;
+    let layout = Layout::new(&dest.root, export_id);
+    let record = RegisterFailureRecord {
+        batch,
+        error: error.to_string(),
+        cause: crate::error::one_line(cause),
+    };
+    dest.put(
+        &layout.work_register_failed(batch),
+        to_json("registration failure record", &record)?,
+    )
+    .await
+}
+
+/// The record `<n>.json` of the lowest `n` in `dir`, if there is one.
+async fn lowest_record<T: for<'de> serde::Deserialize<'de>>(
+    dest: &Destination,
+    dir: &Path,
+    what: &str,
+) -> Result<Option<T>> {
+    let lowest = dest
+        .list(dir)
         .await?
-        .iter()
-        .filter_map(|p| p.filename()?.strip_suffix(".json")?.parse::<usize>().ok())
-        .min();
-    match first {
-        Some(chunk) => Ok(Some(from_json(
-            "failure record",
-            &dest.get(&layout.work_failed(chunk)).await?,
-        )?)),
+        .into_iter()
+        .filter_map(|p| {
+            let n = p.filename()?.strip_suffix(".json")?.parse::<usize>().ok()?;
+            Some((n, p))
+        })
+        .min_by_key(|(n, _)| *n);
+    match lowest {
+        Some((_, path)) => Ok(Some(from_json(what, &dest.get(&path).await?)?)),
         None => Ok(None),
     }
 }

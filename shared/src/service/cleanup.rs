@@ -5,7 +5,7 @@
 use super::failures::MAP_FAILED;
 use super::job::{CaughtError, CleanedUp, StepInput};
 use super::naming;
-use crate::work::FailureRecord;
+use crate::work::{FailureRecord, RegisterFailureRecord};
 
 /// What Cleanup deletes, each only if it carries this export's tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,19 +54,37 @@ pub fn needs_failure_record(error: Option<&CaughtError>) -> bool {
     error.is_some_and(|e| e.error == MAP_FAILED)
 }
 
+/// The record of the item whose failure failed a Map: a chunk of ExportChunks, or a batch of
+/// RegisterTables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    Chunk(FailureRecord),
+    Registration(RegisterFailureRecord),
+}
+
+/// Which Map failed, when the caught error is a failed Map: RegisterTables when Finalize has
+/// put its result in the state (it runs between the two), else ExportChunks.
+pub fn failed_map_registers(input: &StepInput) -> bool {
+    input.result.is_some()
+}
+
 /// Cleanup's result: what was deleted, and when the export failed, the error to fail with:
-/// the first failed chunk's own (its cause prefixed with `chunk N: `) when there is a record
-/// for a failed Map, else the caught error as it is.
+/// the first failed item's own (its cause prefixed with `chunk N: ` or `Glue registration,
+/// batch N: `) when there is a record for a failed Map, else the caught error as it is.
 pub fn outcome(
     deleted: Vec<String>,
     error: Option<&CaughtError>,
-    failure: Option<FailureRecord>,
+    failure: Option<Failure>,
 ) -> CleanedUp {
     let (error, cause) = match (error, failure) {
         (None, _) => (None, None),
-        (Some(e), Some(f)) if e.error == MAP_FAILED => (
+        (Some(e), Some(Failure::Chunk(f))) if e.error == MAP_FAILED => (
             Some(f.error),
             Some(format!("chunk {}: {}", f.chunk, f.cause)),
+        ),
+        (Some(e), Some(Failure::Registration(f))) if e.error == MAP_FAILED => (
+            Some(f.error),
+            Some(format!("Glue registration, batch {}: {}", f.batch, f.cause)),
         ),
         (Some(e), _) => (Some(e.error.clone()), Some(e.cause.clone())),
     };
@@ -148,11 +166,25 @@ mod tests {
             cause: "permission denied for table secrets".into(),
             attempts: 1,
         };
-        let out = outcome(vec!["i".into()], Some(&map), Some(record));
+        let out = outcome(vec!["i".into()], Some(&map), Some(Failure::Chunk(record)));
         assert_eq!(out.error.as_deref(), Some("InvalidInput"));
         assert_eq!(
             out.cause.as_deref(),
             Some("chunk 3: permission denied for table secrets")
+        );
+        // A batch of the Glue registration, after the export was published.
+        let batch = RegisterFailureRecord {
+            batch: 4,
+            error: "InvalidInput".into(),
+            cause: "table t4b: AccessDeniedException".into(),
+        };
+        let out = outcome(vec![], Some(&map), Some(Failure::Registration(batch)));
+        assert_eq!(
+            (out.error.as_deref(), out.cause.as_deref()),
+            (
+                Some("InvalidInput"),
+                Some("Glue registration, batch 4: table t4b: AccessDeniedException")
+            )
         );
         // No record (the chunk could not even write one): the Map's own error.
         let out = outcome(vec![], Some(&map), None);

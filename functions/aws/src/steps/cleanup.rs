@@ -2,10 +2,11 @@
 //! the error the execution fails with, when it failed (counted in `ExportsFailed`).
 
 use snapex::metrics;
-use snapex::pipeline::first_failure;
-use snapex::service::cleanup::{needs_failure_record, outcome, plan};
+use snapex::pipeline::{first_failure, first_register_failure};
+use snapex::service::cleanup::{
+    Failure, failed_map_registers, needs_failure_record, outcome, plan,
+};
 use snapex::service::job::{CleanedUp, StepInput};
-use snapex::work::FailureRecord;
 
 use crate::context::Context;
 use crate::error::StepError;
@@ -60,19 +61,25 @@ pub async fn handle(input: StepInput, ctx: &Context) -> Result<CleanedUp, StepEr
     Ok(out)
 }
 
-/// The first failed chunk's record; `None` (and a warning) when it cannot be read: the
-/// instance is deleted either way, and the Map's own error is reported instead.
-async fn failure_record(input: &StepInput, ctx: &Context) -> Option<FailureRecord> {
+/// The first failed item's record (a chunk's, or once Finalize has run a registration
+/// batch's); `None` (and a warning) when it cannot be read: the instance is deleted either
+/// way, and the Map's own error is reported instead.
+async fn failure_record(input: &StepInput, ctx: &Context) -> Option<Failure> {
     let job = &input.job;
-    let read = first_failure(
-        &job.destination,
-        ctx.settings.endpoint_url.as_deref(),
-        &job.export_id,
-    );
-    match read.await {
+    let endpoint = ctx.settings.endpoint_url.as_deref();
+    let (dest, id) = (&job.destination, &job.export_id);
+    let read = match failed_map_registers(input) {
+        true => first_register_failure(dest, endpoint, id)
+            .await
+            .map(|r| r.map(Failure::Registration)),
+        false => first_failure(dest, endpoint, id)
+            .await
+            .map(|r| r.map(Failure::Chunk)),
+    };
+    match read {
         Ok(Some(r)) => Some(r),
         Ok(None) => {
-            tracing::warn!(export_id = %job.export_id, "the Map failed but no chunk left a failure record");
+            tracing::warn!(export_id = %job.export_id, "the Map failed but no item left a failure record");
             None
         }
         Err(e) => {

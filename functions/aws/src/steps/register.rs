@@ -1,10 +1,12 @@
 //! RegisterTables: one Map item, one batch of a published export's tables (Finalize wrote the
 //! batches and registered the database): reads the batch's catalog files and converges Glue
 //! onto them, at the batch's share of the registration's Glue rate. Run again, it changes
-//! nothing already done.
+//! nothing already done. A batch that fails records why under `_work/glue-failed/`, for
+//! Cleanup to report.
 
 use serde::{Deserialize, Serialize};
 use snapex::layout::Layout;
+use snapex::pipeline::record_register_failure;
 use snapex::service::job::Job;
 use snapex::sink::Destination;
 use snapex_glue::{Counts, ExportCatalog, Registrar, TableBatch};
@@ -30,8 +32,32 @@ pub struct Registered {
 }
 
 pub async fn handle(input: RegisterInput, ctx: &Context) -> Result<Registered, StepError> {
-    let job = &input.job;
     let endpoint = ctx.settings.endpoint_url.as_deref();
+    let registered = register(&input, endpoint).await;
+    if let Err(e) = &registered {
+        let job = &input.job;
+        // Best effort: the error itself matters more than its record, which only lets
+        // Cleanup name the batch and the cause rather than the Map's own error.
+        let recorded = record_register_failure(
+            &job.destination,
+            endpoint,
+            &job.export_id,
+            input.item.batch,
+            &e.name,
+            &e.message,
+        );
+        if let Err(put) = recorded.await {
+            tracing::warn!(
+                batch = input.item.batch,
+                "cannot record the batch's failure: {put}"
+            );
+        }
+    }
+    registered
+}
+
+async fn register(input: &RegisterInput, endpoint: Option<&str>) -> Result<Registered, StepError> {
+    let job = &input.job;
     let glue = |e: snapex_glue::GlueError| StepError::of_class(e.class(), e.to_string());
     let dest = Destination::open(&job.destination, endpoint)?;
     let layout = Layout::new(&dest.root, &job.export_id);
