@@ -13,6 +13,7 @@
 //! fold_schemas = true                     # optional: one Glue table per table across schemas
 //! glue_max_tables_per_database = 200000   # optional: the Glue quotas Plan checks (raised
 //! glue_max_tables_per_account = 1000000   #   quotas exist; these are AWS's defaults)
+//! glue_requests_per_second = 25           # optional: the Glue registration's calls a second
 //!
 //! [[database]]
 //! source = "orders-db"                    # the DB instance or cluster identifier
@@ -136,6 +137,7 @@ struct Defaults {
     fold_schemas: Option<bool>,
     glue_max_tables_per_database: Option<u64>,
     glue_max_tables_per_account: Option<u64>,
+    glue_requests_per_second: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -162,6 +164,7 @@ struct RawEntry {
     fold_schemas: Option<bool>,
     glue_max_tables_per_database: Option<u64>,
     glue_max_tables_per_account: Option<u64>,
+    glue_requests_per_second: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -178,6 +181,7 @@ struct RawConfig {
     fold_schemas: Option<bool>,
     glue_max_tables_per_database: Option<u64>,
     glue_max_tables_per_account: Option<u64>,
+    glue_requests_per_second: Option<u32>,
     #[serde(default)]
     database: Vec<RawEntry>,
 }
@@ -210,6 +214,9 @@ pub struct DatabaseExport {
     /// The Glue quotas Plan checks the export against (`glue_max_tables_per_database` and
     /// `glue_max_tables_per_account`; AWS's defaults unless raised).
     pub glue_quotas: GlueQuotas,
+    /// The Glue registration's calls a second in all (`glue_requests_per_second`); the
+    /// registration's default when absent.
+    pub glue_requests_per_second: Option<u32>,
 }
 
 /// The whole configuration: the databases to export, at most one per source.
@@ -254,6 +261,7 @@ impl ServiceConfig {
             fold_schemas: raw.fold_schemas,
             glue_max_tables_per_database: raw.glue_max_tables_per_database,
             glue_max_tables_per_account: raw.glue_max_tables_per_account,
+            glue_requests_per_second: raw.glue_requests_per_second,
         };
         let mut databases: Vec<DatabaseExport> = Vec::new();
         for (i, entry) in raw.database.into_iter().enumerate() {
@@ -340,6 +348,7 @@ fn resolve(e: RawEntry, d: &Defaults) -> Result<DatabaseExport, String> {
         fold_schemas: e.fold_schemas,
         glue_max_tables_per_database: e.glue_max_tables_per_database,
         glue_max_tables_per_account: e.glue_max_tables_per_account,
+        glue_requests_per_second: e.glue_requests_per_second,
     };
     let source = e.source.trim().to_ascii_lowercase();
     check_source(&source)?;
@@ -440,6 +449,14 @@ fn resolve(e: RawEntry, d: &Defaults) -> Result<DatabaseExport, String> {
                 "glue_max_tables_per_account",
             )
     })?;
+    let glue_requests_per_second = o.glue_requests_per_second.or(d.glue_requests_per_second);
+    if glue_requests_per_second == Some(0) {
+        return Err(
+            "glue_requests_per_second is 0: the registration would never call Glue; give at \
+             least 1, or leave it out for the default"
+                .into(),
+        );
+    }
     TableFilter::new(&e.include, &e.exclude).map_err(|e| e.to_string())?;
     for rule in &e.partition_by {
         PartitionRule::parse(rule).map_err(|e| as_setting(&e, "--partition-by", "partition_by"))?;
@@ -461,6 +478,7 @@ fn resolve(e: RawEntry, d: &Defaults) -> Result<DatabaseExport, String> {
         max_chunk_bytes,
         fold_schemas,
         glue_quotas,
+        glue_requests_per_second,
     })
 }
 
@@ -895,6 +913,7 @@ mod props {
             max_chunk_bytes: None,
             // Not generated: the defaults.
             glue_quotas: GlueQuotas::default(),
+            glue_requests_per_second: None,
             fold_schemas: false,
         })
     }

@@ -108,6 +108,7 @@ pub fn job(db: &DatabaseExport, snapshot: &SnapshotCreated) -> Job {
             db.glue_quotas.tables_per_account,
             crate::catalog::quotas::DEFAULT_TABLES_PER_ACCOUNT,
         ),
+        glue_requests_per_second: db.glue_requests_per_second,
         instance: TemporaryInstance {
             identifier,
             cluster_identifier,
@@ -334,6 +335,28 @@ glue_max_tables_per_database = 10
         .to_string();
         assert!(zero.contains("glue_max_tables_per_account"), "{zero}");
         assert!(!zero.contains("--glue"), "{zero}");
+
+        // The registration's Glue rate: absent by default, a database's own over the top
+        // level's, and never 0.
+        assert_eq!(job.glue_requests_per_second, None);
+        let config = deployed(
+            "glue_requests_per_second = 100
+[[database]]
+source = \"orders-db\"
+database = \"shop\"
+",
+        );
+        let Decision::Start { job, .. } = decide(&config, &snap, "orders-db") else {
+            panic!("not started")
+        };
+        assert_eq!(job.glue_requests_per_second, Some(100));
+        let zero = ServiceConfig::parse(
+            "destination = \"s3://lake\"\n[[database]]\nsource = \"a\"\ndatabase = \"b\"\nglue_requests_per_second = 0\n",
+            "s3://cfg",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(zero.contains("glue_requests_per_second is 0"), "{zero}");
 
         // Outside a deployment: no default, no limit (the CLI's and the old behaviour).
         let Decision::Start { job, .. } = decide(&self::config(), &snap, "orders-db") else {

@@ -83,6 +83,11 @@ pub struct Job {
     pub glue_max_tables_per_database: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub glue_max_tables_per_account: Option<u64>,
+    /// `glue_requests_per_second` in the configuration: the Glue registration's calls a
+    /// second in all, which Finalize spreads over the RegisterTables Map; its default when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glue_requests_per_second: Option<u32>,
     pub instance: TemporaryInstance,
 }
 

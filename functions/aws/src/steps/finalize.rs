@@ -25,7 +25,10 @@ pub async fn handle(input: StepInput, ctx: &Context) -> Result<Finalized, StepEr
     let layout = Layout::new(&dest.root, &job.export_id);
     let export = Destination::open(&dest.folder_url(layout.export_root()), endpoint)?;
     let glue = |e: snapex_glue::GlueError| StepError::of_class(e.class(), e.to_string());
-    let spread = spread(DEFAULT_REQUESTS_PER_SECOND, REGISTER_TIMEOUT_SECONDS);
+    let rate = job
+        .glue_requests_per_second
+        .unwrap_or(DEFAULT_REQUESTS_PER_SECOND);
+    let spread = spread(rate, REGISTER_TIMEOUT_SECONDS);
     // The whole catalog is checked against the manifest here, once; each batch reads and
     // checks only its own files.
     let (database, batches) = ExportCatalog::batches(&export, spread.calls_per_batch)
