@@ -44,11 +44,16 @@ pub(super) async fn verify(dest: &Destination, results: &[PieceResult]) -> Resul
 /// Results whose files [`verify`] copies and checks at once.
 const VERIFY_BATCH: usize = 4096;
 
+/// The bytes of a file's end [`verify_file`] asks for in its one request: the footer of every
+/// file snapex writes of a few hundred columns fits, so one request reads size and footer
+/// (three did: the size, the footer's length, the footer). A longer footer takes a second.
+const TAIL_BYTES: u64 = 64 * 1024;
+
 async fn verify_file(dest: &Destination, f: &FileWritten) -> Result<()> {
     use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
     // `parse`, not `from`: the path is already escaped and must not be escaped again.
     let path = Path::parse(&f.path).map_err(|e| Error::Internal(format!("{}: {e}", f.path)))?;
-    let size = dest.size(&path).await?;
+    let (size, tail) = dest.get_tail(&path, TAIL_BYTES).await?;
     if size != f.bytes {
         return Err(Error::Verify(format!(
             "{} is {size} bytes, {} were written",
@@ -58,17 +63,19 @@ async fn verify_file(dest: &Destination, f: &FileWritten) -> Result<()> {
     let broken =
         |why: String| Error::Verify(format!("{} is not a whole Parquet file: {why}", f.path));
     // The footer: the metadata's length and the magic, then the metadata before them.
-    let tail = dest.get_range(&path, size.saturating_sub(8)..size).await?;
-    let tail: [u8; 8] = tail
-        .as_slice()
-        .try_into()
-        .map_err(|_| broken(format!("{size} bytes")))?;
-    let footer = FooterTail::try_new(&tail).map_err(|e| broken(e.to_string()))?;
+    let Some(last) = tail.len().checked_sub(8).map(|at| &tail[at..]) else {
+        return Err(broken(format!("{size} bytes")));
+    };
+    let last: [u8; 8] = last.try_into().expect("eight bytes");
+    let footer = FooterTail::try_new(&last).map_err(|e| broken(e.to_string()))?;
     let len = footer.metadata_length() as u64;
     if len + 8 > size {
         return Err(broken(format!("a footer of {len} bytes in {size}")));
     }
-    let meta = dest.get_range(&path, size - 8 - len..size - 8).await?;
+    let meta = match (tail.len() as u64).checked_sub(len + 8) {
+        Some(at) => tail[at as usize..tail.len() - 8].to_vec(),
+        None => dest.get_range(&path, size - 8 - len..size - 8).await?,
+    };
     let meta = ParquetMetaDataReader::decode_metadata(&meta).map_err(|e| broken(e.to_string()))?;
     let rows = meta.file_metadata().num_rows();
     if u64::try_from(rows).ok() != Some(f.rows) {
@@ -187,6 +194,54 @@ mod tests {
                 .await
                 .unwrap()
         );
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_footer_longer_than_the_first_read_is_read_whole() {
+        let tmp = std::env::temp_dir().join(format!("snapex-verify-wide-{}", std::process::id()));
+        std::fs::create_dir_all(tmp.join("e/t")).unwrap();
+        // 1,600 columns with long names: a footer of several hundred KiB.
+        let columns = (0..1_600).map(|i| {
+            (
+                format!("a_rather_long_column_name_to_make_the_footer_big_{i:04}"),
+                Arc::new(Int32Array::from(vec![i, i + 1])) as arrow::array::ArrayRef,
+            )
+        });
+        let batch = RecordBatch::try_from_iter(columns).unwrap();
+        let mut bytes = Vec::new();
+        let mut writer =
+            parquet::arrow::ArrowWriter::try_new(&mut bytes, batch.schema(), None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        let footer =
+            u32::from_le_bytes(bytes[bytes.len() - 8..bytes.len() - 4].try_into().unwrap());
+        assert!(u64::from(footer) > TAIL_BYTES, "a footer of {footer} bytes");
+        std::fs::write(tmp.join("e/t/part-w.parquet"), &bytes).unwrap();
+        let dest = Destination::open(tmp.to_str().unwrap(), None).unwrap();
+        let path = dest.root.clone().join("e").join("t").join("part-w.parquet");
+        let mut file = FileWritten {
+            path: path.as_ref().to_string(),
+            rows: 2,
+            bytes: bytes.len() as u64,
+        };
+        verify(&dest, &[result("w", Some(file.clone()))])
+            .await
+            .unwrap();
+        file.rows = 3;
+        let e = verify(&dest, &[result("w", Some(file.clone()))])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.ends_with("holds 2 rows, 3 were written"), "{e}");
+        // Cut short by a byte: the size says so before the footer is read.
+        file.rows = 2;
+        std::fs::write(tmp.join("e/t/part-w.parquet"), &bytes[1..]).unwrap();
+        let e = verify(&dest, &[result("w", Some(file))])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("were written"), "{e}");
         std::fs::remove_dir_all(&tmp).unwrap();
     }
 }

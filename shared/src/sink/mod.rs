@@ -161,16 +161,6 @@ impl Destination {
         }
     }
 
-    /// Size of the object at `path`.
-    pub async fn size(&self, path: &Path) -> Result<u64> {
-        Ok(self
-            .store
-            .head(path)
-            .await
-            .map_err(|e| Error::store(&self.url, e))?
-            .size)
-    }
-
     /// Every object under `prefix`, as the store lists them: a page at a time, so a listing of
     /// millions of objects is never held at once.
     pub fn list_each(
@@ -213,6 +203,21 @@ impl Destination {
             .await
             .map_err(|e| Error::store(&self.url, e))?;
         Ok(bytes.to_vec())
+    }
+
+    /// The object's size and up to its last `n` bytes, in one request: a file's footer
+    /// without asking for its size first.
+    pub async fn get_tail(&self, path: &Path, n: u64) -> Result<(u64, Vec<u8>)> {
+        let options =
+            object_store::GetOptions::default().with_range(Some(object_store::GetRange::Suffix(n)));
+        let got = self
+            .store
+            .get_opts(path, options)
+            .await
+            .map_err(|e| Error::store(&self.url, e))?;
+        let size = got.meta.size;
+        let bytes = got.bytes().await.map_err(|e| Error::store(&self.url, e))?;
+        Ok((size, bytes.to_vec()))
     }
 
     /// The bucket and key of a store path, as an S3 API call names it (for a local folder:
