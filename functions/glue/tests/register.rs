@@ -897,6 +897,24 @@ async fn throttled_batches_run_at_once_register_every_table_exactly_once() {
     assert_eq!(sum.partitions.created, MANY_PARTITIONS as u64);
     let throttled = server.log().matches("strict_glue: throttled").count();
     assert!(throttled >= 6 * 5, "only {throttled} throttled answers");
+    // The batches were cut by an estimate of their Glue calls: every 25th distinct call was
+    // refused 6 times, so the calls made number at least 25 per 6 refusals (and at most 24
+    // more); the estimate must not be below them, or a batch could outrun its call's time.
+    let made = throttled / 6 * 25;
+    let estimated: usize = batches
+        .iter()
+        .flat_map(|b| &b.tables)
+        .map(|t| t.calls())
+        .sum();
+    println!(
+        "Glue calls: about {made} to {} made, {estimated} estimated, for {MANY_TABLES} tables \
+         and {MANY_PARTITIONS} partitions",
+        made + 24
+    );
+    assert!(
+        made <= estimated,
+        "{made} calls made, {estimated} estimated"
+    );
     assert_glue_holds_catalog(&glue_dump(&server, &db.name), &whole);
 
     // A batch reads only its own files: one of another batch's gone, it still reads; the
