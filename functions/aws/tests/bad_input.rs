@@ -284,7 +284,7 @@ async fn an_export_the_deployed_policies_would_refuse_is_refused_before_anything
         (
             "glue_database = \"analytics\"\n",
             "orders-db: Glue database \"analytics\" does not start with the stack's Glue \
-             database \"snapex\" (SNAPEX_GLUE_DATABASE), so Finalize may not register in it",
+             database \"snapex\" (SNAPEX_GLUE_DATABASE), so the stack's functions may not register in it",
         ),
     ] {
         let mut moto = Moto::start(&format!("{settings}{entry}")).await;

@@ -670,7 +670,7 @@ async fn every_call_of_the_pipeline_and_of_the_sweep_is_one_its_deployed_policie
     assert_eq!(
         refused.message,
         "orders-prod: Glue database \"analytics\" does not start with the stack's Glue database \
-         \"exports\" (SNAPEX_GLUE_DATABASE), so Finalize may not register in it; set \
+         \"exports\" (SNAPEX_GLUE_DATABASE), so the stack's functions may not register in it; set \
          glue_database to \"exports\" or a name starting with it, or leave it out"
     );
     world.iam.assert_no_denials();
