@@ -58,6 +58,12 @@ pub(super) async fn publish(
     let (manifest, report) = stop
         .or_interrupted(stage(dest, layout, plan, tables, finished, progress))
         .await?;
+    // The stage can finish without ever waiting once a stop is asked (on a local disk its
+    // writes may be done by the time they are polled), and then `or_interrupted` counts it
+    // done: the stop still ends the run here, before the export is marked published.
+    if stop.requested() {
+        return Err(Error::interrupted());
+    }
     let json = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| Error::Internal(format!("manifest: {e}")))?;
     lease.publish().await?;
