@@ -62,6 +62,12 @@ impl From<snapex::Error> for StepError {
     }
 }
 
+impl From<snapex_glue::GlueError> for StepError {
+    fn from(e: snapex_glue::GlueError) -> StepError {
+        StepError::of_class(e.class(), e.to_string())
+    }
+}
+
 impl From<StepError> for lambda_runtime::Diagnostic {
     fn from(e: StepError) -> lambda_runtime::Diagnostic {
         lambda_runtime::Diagnostic {

@@ -281,7 +281,7 @@ impl Listing {
             )));
         }
         // Each partitions file to its table; one of no table would be skipped by every
-        // batch: refuse it here. In file name order, which is their numbers' order.
+        // batch: refuse it here. Then each table's files in the order of their numbers.
         let mut partitions: Vec<(String, u64, Path)> = vec![];
         for p in &files {
             let file = name_of(p);

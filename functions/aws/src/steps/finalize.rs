@@ -24,19 +24,16 @@ pub async fn handle(input: StepInput, ctx: &Context) -> Result<Finalized, StepEr
     let dest = Destination::open(&job.destination, endpoint)?;
     let layout = Layout::new(&dest.root, &job.export_id);
     let export = Destination::open(&dest.folder_url(layout.export_root()), endpoint)?;
-    let glue = |e: snapex_glue::GlueError| StepError::of_class(e.class(), e.to_string());
     let rate = job
         .glue_requests_per_second
         .unwrap_or(DEFAULT_REQUESTS_PER_SECOND);
     let spread = spread(rate, REGISTER_TIMEOUT_SECONDS);
     // The whole catalog is checked against the manifest here, once; each batch reads and
     // checks only its own files.
-    let (database, batches) = ExportCatalog::batches(&export, spread.calls_per_batch)
-        .await
-        .map_err(glue)?;
-    let client = snapex_glue::connect(endpoint, None).await.map_err(glue)?;
+    let (database, batches) = ExportCatalog::batches(&export, spread.calls_per_batch).await?;
+    let client = snapex_glue::connect(endpoint, None).await?;
     let registrar = Registrar::with_rate(client, spread.requests_per_second);
-    let counts = registrar.register_database(&database).await.map_err(glue)?;
+    let counts = registrar.register_database(&database).await?;
     // The same batches from the same published catalog every time: a retried Finalize
     // rewrites the same lines.
     let mut lines = Vec::new();

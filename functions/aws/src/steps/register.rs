@@ -58,19 +58,14 @@ pub async fn handle(input: RegisterInput, ctx: &Context) -> Result<Registered, S
 
 async fn register(input: &RegisterInput, endpoint: Option<&str>) -> Result<Registered, StepError> {
     let job = &input.job;
-    let glue = |e: snapex_glue::GlueError| StepError::of_class(e.class(), e.to_string());
     let dest = Destination::open(&job.destination, endpoint)?;
     let layout = Layout::new(&dest.root, &job.export_id);
     let export = Destination::open(&dest.folder_url(layout.export_root()), endpoint)?;
-    let catalog = ExportCatalog::read_batch(&export, &input.item)
-        .await
-        .map_err(glue)?;
-    let client = snapex_glue::connect(endpoint, None).await.map_err(glue)?;
+    let catalog = ExportCatalog::read_batch(&export, &input.item).await?;
+    let client = snapex_glue::connect(endpoint, None).await?;
     let registrar = Registrar::with_rate(client, input.requests_per_second);
     // Boxed: the registration nests many futures (see `snapex_glue::register`).
-    let report = Box::pin(registrar.register_tables(&catalog))
-        .await
-        .map_err(glue)?;
+    let report = Box::pin(registrar.register_tables(&catalog)).await?;
     tracing::info!(
         export_id = %job.export_id,
         batch = input.item.batch,
