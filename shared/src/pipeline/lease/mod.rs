@@ -189,6 +189,17 @@ impl Lease {
         }
     }
 
+    /// The newest generation of the lease in `dir`, whoever wrote it: what a step that lost
+    /// the lease reads to learn whether the run that took it over has published.
+    pub async fn newest(
+        dest: &Destination,
+        dir: Path,
+        what: String,
+        export_id: &str,
+    ) -> Result<Option<LeaseRecord>> {
+        LeaseDir::new(dest, dir, what, export_id).highest().await
+    }
+
     /// The run holding this lease.
     pub fn run(&self) -> &str {
         &self.me.run

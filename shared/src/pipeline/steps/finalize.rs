@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
 
@@ -14,7 +14,7 @@ use crate::layout::Layout;
 use crate::limits::OBJECTS_AT_ONCE;
 use crate::manifest::Manifest;
 use crate::model::TableDesc;
-use crate::pipeline::lease::{Lease, LeaseRecord, LeaseState, Leases, RunIdentity};
+use crate::pipeline::lease::{Lease, LeaseState, Leases, RunIdentity, Take};
 use crate::pipeline::publish::{Finished, publish};
 use crate::pipeline::records::{add_tables, read_record, read_specs, with_tables};
 use crate::pipeline::report::RunReport;
@@ -27,7 +27,8 @@ use crate::work::{ChunkRecord, ExportPlan, from_json};
 /// Publishes a planned export once every chunk has its completion record: verifies every
 /// file, writes the catalog files and the manifest, removes what no record names. A chunk
 /// without a record stops it unpublished. Run again after publishing, it reports the
-/// published export and changes nothing.
+/// published export and changes nothing; run alongside another attempt, the later attempt
+/// takes the export over and publishes it, and the earlier reports what it published.
 pub async fn finalize_step(
     destination: &str,
     endpoint: Option<&str>,
@@ -46,18 +47,10 @@ pub async fn finalize_step(
         return Ok(summary(&dest, &plan, &manifest, report, started.elapsed()));
     }
     let me = RunIdentity::new();
-    let joined = Lease::join(
-        &dest,
-        layout.work_lease_dir(),
-        format!("export {export_id:?}"),
-        export_id,
-        &me,
-    )
-    .await;
-    let lease = match joined {
+    let lease = match take_export(&dest, &layout, export_id, &me).await {
         Ok(lease) => lease,
-        // Another attempt of this step is publishing it: wait for it to finish.
-        Err(_) if published_by_another(&dest, &layout).await? => {
+        // Another attempt of this step published it: wait for its `_SUCCESS`.
+        Err(_) if newest_state(&dest, &layout, export_id).await? == Some(LeaseState::Published) => {
             return published_summary(&dest, &layout, export_id, started).await;
         }
         Err(e) => return Err(e),
@@ -67,26 +60,80 @@ pub async fn finalize_step(
         Ok((plan, manifest, report)) => {
             Ok(summary(&dest, &plan, &manifest, report, started.elapsed()))
         }
-        Err(e) => {
-            // Another attempt of this step published it (this one failed a lease check, or
-            // found the other's manifest among the export's objects): wait for it to finish.
-            if published_by_another(&dest, &layout).await? {
-                return published_summary(&dest, &layout, export_id, started).await;
+        Err(e) => match lost_or(&lease, e).await {
+            // A later attempt of this step took the export over (the state machine waits for
+            // that one): this one reports what it publishes.
+            Error::LeaseLost(why) => {
+                tracing::info!("{why}; waiting for that attempt to publish");
+                match wait_for_publishing(&dest, &layout, export_id).await? {
+                    true => published_summary(&dest, &layout, export_id, started).await,
+                    false => Err(Error::LeaseLost(why)),
+                }
             }
-            Err(lease.explain(e))
-        }
+            e => Err(e),
+        },
     }
 }
 
-/// True when the export's lease says it is published.
-async fn published_by_another(dest: &Destination, layout: &Layout) -> Result<bool> {
-    let generations = dest.list(&layout.work_lease_dir()).await?;
-    let mut published = false;
-    for path in generations {
-        let record: LeaseRecord = from_json("lease", &dest.get(&path).await?)?;
-        published |= record.state == LeaseState::Published;
+/// The error to report for `e`, a failure under `lease`: the lease lost, when another attempt
+/// took it over, even if what failed was not a check of it (a write the other attempt cut
+/// short: on a local disk it removes unfinished uploads before publishing), else `e`.
+async fn lost_or(lease: &Lease, e: Error) -> Error {
+    match lease.explain(e) {
+        lost @ Error::LeaseLost(_) => lost,
+        e => match lease.check().await {
+            Err(lost @ Error::LeaseLost(_)) => lost,
+            _ => e,
+        },
     }
-    Ok(published)
+}
+
+/// Takes the export's lease for publishing: a new generation above the run's own, so one
+/// attempt of this step alone writes the export from here on. Two attempts at once (a retry
+/// while the attempt before it is still running) would otherwise both delete what the other
+/// wrote but they did not (each other's manifest shards, a local store's unfinished uploads);
+/// the newer one wins, and any chunk attempt still running is fenced out too. A lease nobody
+/// holds is refused as [`Lease::join`] refuses it: the run it belonged to gave the export up.
+async fn take_export(
+    dest: &Destination,
+    layout: &Layout,
+    export_id: &str,
+    me: &RunIdentity,
+) -> Result<Arc<Lease>> {
+    let what = format!("export {export_id:?}");
+    let dir = layout.work_lease_dir();
+    Lease::join(dest, dir.clone(), what.clone(), export_id, me).await?;
+    Lease::take(dest, dir, what, export_id, me, Take::TakeOver).await
+}
+
+/// The state of the export lease's newest generation, if there is one.
+async fn newest_state(
+    dest: &Destination,
+    layout: &Layout,
+    export_id: &str,
+) -> Result<Option<LeaseState>> {
+    let what = format!("export {export_id:?}");
+    let newest = Lease::newest(dest, layout.work_lease_dir(), what, export_id).await?;
+    Ok(newest.map(|l| l.state))
+}
+
+/// How long an attempt that lost the export's lease waits for the attempt that took it over
+/// to publish: as long as that attempt may run (a Lambda function's 15 minutes).
+const PUBLISHING_WAIT: Duration = Duration::from_secs(15 * 60);
+
+/// Waits while the export's lease is held (by the attempt that took it over) for it to be
+/// published: true once it is; false when it is given up, or the wait runs out.
+async fn wait_for_publishing(dest: &Destination, layout: &Layout, export_id: &str) -> Result<bool> {
+    let deadline = Instant::now() + PUBLISHING_WAIT;
+    loop {
+        match newest_state(dest, layout, export_id).await? {
+            Some(LeaseState::Published) => return Ok(true),
+            Some(LeaseState::Held) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            _ => return Ok(false),
+        }
+    }
 }
 
 /// The summary of an export another attempt of the finalize step is publishing, once its
@@ -98,7 +145,7 @@ async fn published_summary(
     export_id: &str,
     started: Instant,
 ) -> Result<ExportSummary> {
-    let deadline = Instant::now() + std::time::Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_secs(120);
     while !dest.exists(&layout.success_marker()).await? {
         if Instant::now() > deadline {
             return Err(Error::Verify(format!(
@@ -106,7 +153,7 @@ async fn published_summary(
                  within 2 minutes"
             )));
         }
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let plan: ExportPlan = from_json("plan", &dest.get(&layout.work_plan()).await?)?;
     let (manifest, report) = read_published(dest, layout).await?;
