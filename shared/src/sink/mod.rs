@@ -116,6 +116,18 @@ impl Destination {
         }
     }
 
+    /// The folder `dir` (a path in this store) as a destination of its own, over the same
+    /// store and its connections: what reads one export of a destination as a whole (its
+    /// catalog, its manifest) without opening the store again.
+    pub fn subfolder(&self, dir: &Path) -> Destination {
+        Destination {
+            store: self.store.clone(),
+            root: dir.clone(),
+            url: self.folder_url(dir).trim_end_matches('/').to_string(),
+            base: self.base.clone(),
+        }
+    }
+
     /// The full URL of the folder `dir` (a path in this store), ending in `/`: what Athena
     /// takes as a table's `LOCATION`. The path's segments are used as stored (escaped by
     /// [`crate::layout`]), so the URL names exactly the objects that were written.
@@ -483,6 +495,27 @@ mod tests {
             .collect();
         left.sort();
         assert_eq!(left, ["odd#name", "part-1.parquet", "x#"]);
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_subfolder_reads_its_part_of_the_store_and_names_it_as_its_parent_does() {
+        let tmp = std::env::temp_dir().join(format!("snapex-sub-{}", std::process::id()));
+        let parent = Destination::open(tmp.to_str().unwrap(), None).unwrap();
+        let dir = Path::parse("exp/_catalog").unwrap();
+        parent
+            .put(&dir.clone().join("t.json"), b"{}".to_vec())
+            .await
+            .unwrap();
+        let sub = parent.subfolder(&Path::from("exp"));
+        let path = sub.root.clone().join("_catalog").join("t.json");
+        assert_eq!(sub.get(&path).await.unwrap(), b"{}".as_slice());
+        assert_eq!(
+            sub.folder_url(&sub.root),
+            parent.folder_url(&Path::from("exp"))
+        );
+        let abs = std::fs::canonicalize(&tmp).unwrap();
+        assert_eq!(sub.url, format!("file://{}/exp", abs.display()));
         std::fs::remove_dir_all(&tmp).unwrap();
     }
 

@@ -23,7 +23,7 @@ pub async fn handle(input: StepInput, ctx: &Context) -> Result<Finalized, StepEr
         finalize_step(&job.destination, endpoint, &job.export_id, Arc::new(Quiet)).await?;
     let dest = Destination::open(&job.destination, endpoint)?;
     let layout = Layout::new(&dest.root, &job.export_id);
-    let export = Destination::open(&dest.folder_url(layout.export_root()), endpoint)?;
+    let export = dest.subfolder(layout.export_root());
     let rate = job
         .glue_requests_per_second
         .unwrap_or(DEFAULT_REQUESTS_PER_SECOND);

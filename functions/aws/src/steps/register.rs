@@ -60,7 +60,7 @@ async fn register(input: &RegisterInput, endpoint: Option<&str>) -> Result<Regis
     let job = &input.job;
     let dest = Destination::open(&job.destination, endpoint)?;
     let layout = Layout::new(&dest.root, &job.export_id);
-    let export = Destination::open(&dest.folder_url(layout.export_root()), endpoint)?;
+    let export = dest.subfolder(layout.export_root());
     let catalog = ExportCatalog::read_batch(&export, &input.item).await?;
     let client = snapex_glue::connect(endpoint, None).await?;
     let registrar = Registrar::with_rate(client, input.requests_per_second);
