@@ -99,19 +99,33 @@ impl ExportPlan {
     /// descriptions are gigabytes, and a run needs one copy.
     pub(crate) fn take_tables(&mut self) -> ExportTables {
         let tables = std::mem::take(&mut self.tables);
+        ExportTables::in_order(
+            self.glue_database.clone(),
+            tables.into_iter().map(|t| (Box::new(t.desc), t.glue_name)),
+        )
+    }
+}
+
+impl ExportTables {
+    /// The tables of `tables`, in catalog order, each with its Glue name. The descriptions
+    /// are moved in, boxed, never copied.
+    pub(crate) fn in_order(
+        glue_database: String,
+        tables: impl ExactSizeIterator<Item = (Box<TableDesc>, String)>,
+    ) -> ExportTables {
         let mut order = Vec::with_capacity(tables.len());
         let mut descs = HashMap::with_capacity(tables.len());
         let mut glue = HashMap::with_capacity(tables.len());
-        for t in tables {
-            order.push(t.desc.name.clone());
-            glue.insert(t.desc.name.clone(), t.glue_name);
-            descs.insert(t.desc.name.clone(), Box::new(t.desc));
+        for (desc, glue_name) in tables {
+            order.push(desc.name.clone());
+            glue.insert(desc.name.clone(), glue_name);
+            descs.insert(desc.name.clone(), desc);
         }
         ExportTables {
             order,
             descs: std::sync::Arc::new(descs),
             glue: GlueNames {
-                database: self.glue_database.clone(),
+                database: glue_database,
                 tables: glue,
             },
         }

@@ -4,6 +4,7 @@
 //! from the steps because the command line's resume reads them too.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
@@ -15,8 +16,8 @@ use crate::limits::OBJECTS_AT_ONCE;
 use crate::model::TableDesc;
 use crate::sink::Destination;
 use crate::work::{
-    ChunkRecord, ChunkSpec, ExportPlan, FailureRecord, PlannedTable, RegisterFailureRecord,
-    from_json, to_json,
+    ChunkRecord, ChunkSpec, ExportPlan, ExportTables, FailureRecord, PlannedTable,
+    RegisterFailureRecord, from_json, to_json,
 };
 
 /// The chunk's record, if it exists, describes this chunk's pieces and its files are there
@@ -43,34 +44,53 @@ pub(super) async fn finished(
     }
     Ok(Some(record))
 }
+/// Tables gathered from the chunks' descriptions, by catalog order, each boxed: a tree that
+/// holds 336-byte descriptions inline is some three times the size of one that holds
+/// pointers, and the boxes move on into the run's map as they are (see
+/// [`gathered_tables`]).
+pub(super) type Gathered = BTreeMap<usize, Box<TableDesc>>;
+
 /// Adds a chunk description's tables to those gathered so far (a table read by several
-/// chunks is described by each).
-pub(super) fn add_tables(
-    tables: &mut BTreeMap<usize, TableDesc>,
-    order: Vec<usize>,
-    descs: Vec<TableDesc>,
-) {
-    for (order, desc) in order.into_iter().zip(descs) {
-        tables.entry(order).or_insert(desc);
+/// chunks is described by each). A description read from JSON has room for up to twice its
+/// columns (its vector grew as it was read): what is kept holds no more than its columns.
+pub(super) fn add_tables(tables: &mut Gathered, order: Vec<usize>, descs: Vec<TableDesc>) {
+    for (order, mut desc) in order.into_iter().zip(descs) {
+        if let Entry::Vacant(slot) = tables.entry(order) {
+            desc.columns.shrink_to_fit();
+            slot.insert(Box::new(desc));
+        }
     }
+}
+
+/// Each of `tables`' Glue name, in catalog order, as a plan of all of them would name it.
+fn glue_names(plan: &ExportPlan, tables: &Gathered) -> Vec<String> {
+    let descs: Vec<&TableDesc> = tables.values().map(|t| &**t).collect();
+    crate::catalog::fold::assign(&descs, plan.default_schema.as_deref(), plan.fold_schemas)
 }
 
 /// `plan` holding `tables` (by catalog order), each named for Glue as a plan of all of
 /// them would name it.
-pub(super) fn with_tables(mut plan: ExportPlan, tables: BTreeMap<usize, TableDesc>) -> ExportPlan {
-    let descs: Vec<&TableDesc> = tables.values().collect();
-    let glue =
-        crate::catalog::fold::assign(&descs, plan.default_schema.as_deref(), plan.fold_schemas);
+pub(super) fn with_tables(mut plan: ExportPlan, tables: Gathered) -> ExportPlan {
+    let glue = glue_names(&plan, &tables);
     plan.tables = tables
         .into_iter()
         .zip(glue)
         .map(|((order, desc), glue_name)| PlannedTable {
-            desc,
+            desc: *desc,
             glue_name,
             order,
         })
         .collect();
     plan
+}
+
+/// The run's tables from those gathered, in catalog order, each named for Glue as
+/// [`with_tables`] names it: what publishing takes, built straight from the boxes gathered.
+/// Going through the plan's list instead held every description three times over at its
+/// peak (the tree, the list, the run's map): at 100,000 tables, 100 of Finalize's 194 MB.
+pub(super) fn gathered_tables(plan: &ExportPlan, tables: Gathered) -> ExportTables {
+    let glue = glue_names(plan, &tables);
+    ExportTables::in_order(plan.glue_database.clone(), tables.into_values().zip(glue))
 }
 
 /// The descriptions of chunks `0..chunks`, read `OBJECTS_AT_ONCE` at a time, in any order.

@@ -4,21 +4,21 @@
 //! writes between its steps). A resumed run reads them back, keeps every chunk whose record
 //! and files check out, and reads the rest in a new view of the source.
 
-use std::collections::BTreeMap;
-
 use futures::{StreamExt, TryStreamExt};
 
 use super::Progress;
 use super::lease::{Lease, Leases, RunIdentity, Take};
 use super::prepare::{Opened, Prepared, check_unpublished, open_source, take_export_lease};
 use super::publish::put_all;
-use super::records::{add_tables, delete_all, finished, read_specs, with_tables, work_records};
+use super::records::{
+    Gathered, add_tables, delete_all, finished, read_specs, with_tables, work_records,
+};
 use super::strays::{existing_objects, foreign_objects_error};
 use crate::config::ExportConfig;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::limits::{CHUNKS_CHECKED_AT_ONCE, OBJECTS_AT_ONCE};
-use crate::model::{Chunk, TableDesc};
+use crate::model::Chunk;
 use crate::sink::Destination;
 use crate::work::{ChunkRecord, ChunkSpec, ExportPlan, from_json, to_json};
 
@@ -134,7 +134,7 @@ async fn resume_leased(
         .buffer_unordered(CHUNKS_CHECKED_AT_ONCE)
         .try_collect()
         .await?;
-    let mut tables: BTreeMap<usize, TableDesc> = BTreeMap::new();
+    let mut tables = Gathered::new();
     let mut done = Vec::new();
     let mut todo = Vec::new();
     for (spec, record) in checked {
@@ -146,7 +146,9 @@ async fn resume_leased(
     }
     todo.sort_by_key(|c| c.id);
     for t in &plan.tables {
-        tables.entry(t.order).or_insert_with(|| t.desc.clone());
+        tables
+            .entry(t.order)
+            .or_insert_with(|| Box::new(t.desc.clone()));
     }
     let mut plan = with_tables(plan, tables);
     plan.source.consistency = format!(

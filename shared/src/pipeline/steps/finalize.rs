@@ -13,16 +13,15 @@ use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::limits::OBJECTS_AT_ONCE;
 use crate::manifest::Manifest;
-use crate::model::TableDesc;
 use crate::pipeline::lease::{Lease, LeaseState, Leases, RunIdentity, Take};
 use crate::pipeline::publish::{Finished, publish};
-use crate::pipeline::records::{add_tables, read_record, read_specs, with_tables};
+use crate::pipeline::records::{Gathered, add_tables, gathered_tables, read_record, read_specs};
 use crate::pipeline::report::RunReport;
 use crate::pipeline::verify::pieces_digest;
 use crate::pipeline::{ExportSummary, Progress, summary};
 use crate::published::read_manifest;
 use crate::sink::Destination;
-use crate::work::{ChunkRecord, ExportPlan, from_json};
+use crate::work::{ChunkRecord, ExportPlan, ExportTables, from_json};
 
 /// Publishes a planned export once every chunk has its completion record: verifies every
 /// file, writes the catalog files and the manifest, removes what no record names. A chunk
@@ -200,8 +199,8 @@ async fn finalize_leased(
         .try_collect()
         .await?;
     progress.phase("reading the chunks' tables");
-    let (mut plan, planned) = gather_tables(&dest, &layout, plan).await?;
-    let tables = plan.take_tables();
+    let mut plan = plan;
+    let (tables, planned) = gather_tables(&dest, &layout, &mut plan).await?;
     let finished = Finished {
         planned,
         records,
@@ -222,23 +221,25 @@ async fn finalize_leased(
     Ok((plan, manifest, report))
 }
 
-/// `plan` with every exported table, in catalog order and with its Glue name: the tables the
-/// chunks read come from the chunks' descriptions (the plan step kept none of them), the
-/// others from the plan itself. With it, each planned chunk's pieces (as
+/// Every exported table, in catalog order and with its Glue name: the tables the chunks read
+/// come from the chunks' descriptions (the plan step kept none of them), the others from
+/// `plan` itself (taken out of it). With them, each planned chunk's pieces (as
 /// [`pieces_digest`] sums them up).
 async fn gather_tables(
     dest: &Destination,
     layout: &Layout,
-    plan: ExportPlan,
-) -> Result<(ExportPlan, BTreeMap<usize, u64>)> {
-    let mut plan = plan;
-    let mut tables: BTreeMap<usize, TableDesc> =
-        plan.tables.drain(..).map(|t| (t.order, t.desc)).collect();
+    plan: &mut ExportPlan,
+) -> Result<(ExportTables, BTreeMap<usize, u64>)> {
+    let mut tables: Gathered = plan
+        .tables
+        .drain(..)
+        .map(|t| (t.order, Box::new(t.desc)))
+        .collect();
     let mut planned = BTreeMap::new();
     let mut specs = read_specs(dest, layout, plan.chunks);
     while let Some(spec) = specs.try_next().await? {
         add_tables(&mut tables, spec.table_order, spec.tables);
         planned.insert(spec.chunk.id, pieces_digest(spec.chunk.pieces.iter()));
     }
-    Ok((with_tables(plan, tables), planned))
+    Ok((gathered_tables(plan, tables), planned))
 }
