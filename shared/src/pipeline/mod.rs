@@ -214,11 +214,7 @@ async fn export_prepared(
         return Err(interrupted(records.len() - kept));
     }
     drop(shared);
-    let finished = Finished {
-        planned,
-        records,
-        kept,
-    };
+    let finished = Finished::from_records(planned, records, kept);
     let published = publish(
         &dest,
         &layout,

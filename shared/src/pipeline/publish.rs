@@ -13,7 +13,7 @@ use super::catalog_files::{CatalogFiles, FoldedMembers, pretty_json};
 use super::lease::Lease;
 use super::manifest_build::{ManifestHead, ManifestInput, count, manifest_index, table_entries};
 use super::strays::{Written, remove_strays};
-use super::verify::{check_complete, verify};
+use super::verify::{ChunkDone, check_complete, pieces_digest, verify};
 use crate::error::{Error, Result};
 use crate::layout::{Layout, REPORT};
 use crate::limits::{CATALOG_TABLES_AT_ONCE, OBJECTS_AT_ONCE};
@@ -23,14 +23,55 @@ use crate::sink::Destination;
 use crate::stop::Stop;
 use crate::work::{ChunkRecord, ExportPlan, ExportTables, PieceResult};
 
-/// What the chunks of an export did, for publishing it.
+/// What the chunks of an export did, for publishing it: each chunk's record, with its
+/// results moved out into one list.
 pub(super) struct Finished {
     /// Each planned chunk's pieces, by chunk id, as [`super::verify::pieces_digest`] sums them up.
     pub(super) planned: BTreeMap<usize, u64>,
-    /// One completion record per planned chunk.
-    pub(super) records: Vec<ChunkRecord>,
+    /// One entry per completion record.
+    pub(super) chunks: Vec<ChunkDone>,
+    /// Every record's results.
+    pub(super) results: Vec<PieceResult>,
     /// How many of the records an earlier run wrote.
     pub(super) kept: usize,
+}
+
+impl Finished {
+    /// Room for `pieces` results, added with [`Finished::add`] as the records are read: the
+    /// records are never all held beside the list of their results (at 100,000 tables, 27 MB
+    /// each).
+    pub(super) fn new(planned: BTreeMap<usize, u64>, pieces: usize, kept: usize) -> Finished {
+        Finished {
+            chunks: Vec::with_capacity(planned.len()),
+            planned,
+            results: Vec::with_capacity(pieces),
+            kept,
+        }
+    }
+
+    /// From records already held together (the command line's, as its readers finish).
+    pub(super) fn from_records(
+        planned: BTreeMap<usize, u64>,
+        records: Vec<ChunkRecord>,
+        kept: usize,
+    ) -> Finished {
+        let pieces = records.iter().map(|r| r.results.len()).sum();
+        let mut finished = Finished::new(planned, pieces, kept);
+        for record in records {
+            finished.add(record);
+        }
+        finished
+    }
+
+    /// Adds a chunk's record, moving its results out of it.
+    pub(super) fn add(&mut self, record: ChunkRecord) {
+        self.chunks.push(ChunkDone {
+            chunk: record.chunk,
+            pieces: pieces_digest(record.results.iter().map(|r| &r.piece)),
+            retries: record.retries,
+        });
+        self.results.extend(record.results);
+    }
 }
 
 /// Publishes an export whose chunks are all written: checks that every planned piece has
@@ -92,18 +133,16 @@ async fn stage(
     progress: &dyn Progress,
 ) -> Result<(Manifest, RunReport)> {
     progress.phase("verifying files");
-    check_complete(&finished.planned, &finished.records)?;
-    // What the report needs of the records, then their results moved out of them: one copy.
+    check_complete(&finished.planned, &finished.chunks)?;
     let report = ReportBuilder::new(
         &plan.export_id,
         plan.manifest_shard_entries,
-        &finished.records,
+        &finished.results,
+        finished.chunks.len(),
+        finished.chunks.iter().map(|c| u64::from(c.retries)).sum(),
         finished.kept,
     );
-    // Sized exactly: a vector grown by doubling holds up to twice its results.
-    let mut results: Vec<PieceResult> =
-        Vec::with_capacity(finished.records.iter().map(|r| r.results.len()).sum());
-    results.extend(finished.records.into_iter().flat_map(|r| r.results));
+    let mut results = finished.results;
     let (order, glue) = (&tables.order, &tables.glue);
     let tables = tables.descs.as_ref();
     super::empty::write_zero_row_files(dest, layout, plan.parquet, order, tables, &mut results)

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::layout::{MANIFEST_DIR, report_shard_file};
 use crate::manifest::{Cutter, Entry, Manifest, ShardRef, TableManifest, Totals, split_entries};
 use crate::model::{LossyRule, SkippedTable};
-use crate::work::ChunkRecord;
+use crate::work::PieceResult;
 
 /// A report shard's own format name.
 pub const REPORT_SHARD_FORMAT: &str = "snapex-report-shard/1";
@@ -95,24 +95,27 @@ pub(crate) struct ReportBuilder {
 }
 
 impl ReportBuilder {
-    /// The report of a run that publishes from `records`, `kept` of which an earlier run
-    /// wrote, `per_shard` entries a shard (as the manifest's).
+    /// The report of a run that publishes `results`, from `chunks` completion records
+    /// (`kept` of which an earlier run wrote) whose chunks were retried `retries` times in
+    /// all, `per_shard` entries a shard (as the manifest's).
     pub(crate) fn new(
         export_id: &str,
         per_shard: usize,
-        records: &[ChunkRecord],
+        results: &[PieceResult],
+        chunks: usize,
+        retries: u64,
         kept: usize,
     ) -> ReportBuilder {
         let mut seconds: HashMap<String, f64> = HashMap::new();
-        for r in records.iter().flat_map(|r| &r.results) {
+        for r in results {
             *seconds.entry(r.piece.table.to_string()).or_default() += r.seconds;
         }
         ReportBuilder {
             export_id: export_id.to_string(),
             seconds,
-            chunks: records.len() as u64,
+            chunks: chunks as u64,
             chunks_kept: kept as u64,
-            retries: records.iter().map(|r| u64::from(r.retries)).sum(),
+            retries,
             lossy_values: 0,
             cutter: Cutter::new(per_shard),
             shards: Vec::new(),
@@ -278,7 +281,7 @@ mod tests {
             name: crate::model::TableName::new("public", format!("odd{i}")),
             reason: "no columns".into(),
         };
-        let mut report = ReportBuilder::new("e", 10, &[], 0);
+        let mut report = ReportBuilder::new("e", 10, &[], 0, 0, 0);
         let mut sharder = crate::manifest::Sharder::new("e", 10);
         let (mut manifest_files, mut report_files) = (Vec::new(), Vec::new());
         for i in 0..25 {
@@ -314,7 +317,7 @@ mod tests {
 
     #[test]
     fn the_report_shards_as_the_manifest_and_keeps_the_slowest() {
-        let mut b = ReportBuilder::new("e", 10, &[], 0);
+        let mut b = ReportBuilder::new("e", 10, &[], 0, 0, 0);
         let mut files: Vec<ReportShard> = (0..25).filter_map(|i| b.table(&table(i))).collect();
         let (last, report) = b.finish(&index(25, 0));
         files.extend(last);

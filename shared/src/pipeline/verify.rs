@@ -11,7 +11,7 @@ use super::strays::Written;
 use crate::error::{Error, Result};
 use crate::limits::OBJECTS_AT_ONCE;
 use crate::sink::{Destination, FileWritten};
-use crate::work::{ChunkRecord, PieceResult};
+use crate::work::PieceResult;
 
 /// Every file the results name exists with the size written, is a whole Parquet file (its
 /// footer reads back) and holds the rows counted while writing it; and no two pieces name
@@ -87,12 +87,17 @@ async fn verify_file(dest: &Destination, f: &FileWritten) -> Result<()> {
     Ok(())
 }
 
+/// A chunk's completion record, its results moved out into `Finished::results` (see `publish`).
+pub(super) struct ChunkDone {
+    pub(super) chunk: usize,
+    /// Its results' pieces, as [`pieces_digest`] sums them up.
+    pub(super) pieces: u64,
+    pub(super) retries: u32,
+}
+
 /// Every planned chunk has exactly one record, and each record lists exactly the pieces its
 /// chunk planned: no piece was left unread or read twice.
-pub(super) fn check_complete(
-    planned: &BTreeMap<usize, u64>,
-    records: &[ChunkRecord],
-) -> Result<()> {
+pub(super) fn check_complete(planned: &BTreeMap<usize, u64>, records: &[ChunkDone]) -> Result<()> {
     let mut seen = HashSet::with_capacity(records.len());
     for r in records {
         let Some(&pieces) = planned.get(&r.chunk) else {
@@ -104,7 +109,7 @@ pub(super) fn check_complete(
         if !seen.insert(r.chunk) {
             return Err(Error::Verify(format!("chunk {} has two records", r.chunk)));
         }
-        if pieces_digest(r.results.iter().map(|r| &r.piece)) != pieces {
+        if r.pieces != pieces {
             return Err(Error::Verify(format!(
                 "chunk {}'s record does not list the pieces it planned",
                 r.chunk

@@ -180,13 +180,17 @@ async fn finalize_leased(
 ) -> Result<(ExportPlan, Manifest, RunReport)> {
     let export_id = plan.export_id.clone();
     let (dest, layout) = (dest.clone(), layout.clone());
+    progress.phase("reading the chunks' tables");
+    let mut plan = plan;
+    let (tables, planned, pieces) = gather_tables(&dest, &layout, &mut plan).await?;
     progress.phase("reading chunk records");
-    let records: Vec<ChunkRecord> = futures::stream::iter(0..plan.chunks)
+    let mut finished = Finished::new(planned, pieces, 0);
+    let mut records = futures::stream::iter(0..plan.chunks)
         .map(|chunk| {
             let (dest, path) = (dest.clone(), layout.work_done(chunk));
             let export_id = export_id.to_string();
             async move {
-                read_record(&dest, &path, || {
+                read_record::<ChunkRecord>(&dest, &path, || {
                     format!(
                         "chunk {chunk} of export {export_id:?} has no completion record: the \
                          export is incomplete and was not published"
@@ -195,17 +199,11 @@ async fn finalize_leased(
                 .await
             }
         })
-        .buffer_unordered(OBJECTS_AT_ONCE)
-        .try_collect()
-        .await?;
-    progress.phase("reading the chunks' tables");
-    let mut plan = plan;
-    let (tables, planned) = gather_tables(&dest, &layout, &mut plan).await?;
-    let finished = Finished {
-        planned,
-        records,
-        kept: 0,
-    };
+        .buffer_unordered(OBJECTS_AT_ONCE);
+    // Each record's results move into the one list as it arrives.
+    while let Some(record) = records.try_next().await? {
+        finished.add(record);
+    }
     let (manifest, report) = publish(
         &dest,
         &layout,
@@ -224,22 +222,24 @@ async fn finalize_leased(
 /// Every exported table, in catalog order and with its Glue name: the tables the chunks read
 /// come from the chunks' descriptions (the plan step kept none of them), the others from
 /// `plan` itself (taken out of it). With them, each planned chunk's pieces (as
-/// [`pieces_digest`] sums them up).
+/// [`pieces_digest`] sums them up), and how many pieces there are in all.
 async fn gather_tables(
     dest: &Destination,
     layout: &Layout,
     plan: &mut ExportPlan,
-) -> Result<(ExportTables, BTreeMap<usize, u64>)> {
+) -> Result<(ExportTables, BTreeMap<usize, u64>, usize)> {
     let mut tables: Gathered = plan
         .tables
         .drain(..)
         .map(|t| (t.order, Box::new(t.desc)))
         .collect();
     let mut planned = BTreeMap::new();
+    let mut pieces = 0;
     let mut specs = read_specs(dest, layout, plan.chunks);
     while let Some(spec) = specs.try_next().await? {
         add_tables(&mut tables, spec.table_order, spec.tables);
         planned.insert(spec.chunk.id, pieces_digest(spec.chunk.pieces.iter()));
+        pieces += spec.chunk.pieces.len();
     }
-    Ok((gathered_tables(plan, tables), planned))
+    Ok((gathered_tables(plan, tables), planned, pieces))
 }
