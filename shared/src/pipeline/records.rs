@@ -44,6 +44,7 @@ pub(super) async fn finished(
     }
     Ok(Some(record))
 }
+
 /// Tables gathered from the chunks' descriptions, by catalog order, each boxed: a tree that
 /// holds 336-byte descriptions inline is some three times the size of one that holds
 /// pointers, and the boxes move on into the run's map as they are (see

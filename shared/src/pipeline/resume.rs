@@ -106,7 +106,7 @@ async fn resume_leased(
     // A run that published between the checks above and the lease left it `published`, and
     // taking the lease failed; one that published before any lease existed left a manifest.
     check_unpublished(&dest, &layout, &export_id).await?;
-    let plan: ExportPlan = if dest.exists(&layout.work_plan()).await? {
+    let mut plan: ExportPlan = if dest.exists(&layout.work_plan()).await? {
         from_json("plan", &dest.get(&layout.work_plan()).await?)?
     } else {
         return Err(no_plan(&export_id, &dest));
@@ -145,10 +145,9 @@ async fn resume_leased(
         add_tables(&mut tables, spec.table_order, spec.tables);
     }
     todo.sort_by_key(|c| c.id);
-    for t in &plan.tables {
-        tables
-            .entry(t.order)
-            .or_insert_with(|| Box::new(t.desc.clone()));
+    // The plan's own tables (those no chunk reads) move over: the plan's list is replaced.
+    for t in std::mem::take(&mut plan.tables) {
+        tables.entry(t.order).or_insert_with(|| Box::new(t.desc));
     }
     let mut plan = with_tables(plan, tables);
     plan.source.consistency = format!(

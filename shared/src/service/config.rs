@@ -102,7 +102,8 @@ impl Deployment {
                 return Some(format!(
                     "{}: Glue database {name} does not start with the stack's Glue database \
                      {stack:?} (SNAPEX_GLUE_DATABASE), so the stack's functions may not \
-                     register in it; set glue_database to {stack:?} or a name starting with it, or leave it out",
+                     register in it; set glue_database to {stack:?} or a name starting with \
+                     it, or leave it out",
                     db.source
                 ));
             }

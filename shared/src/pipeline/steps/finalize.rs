@@ -174,14 +174,13 @@ async fn read_published(dest: &Destination, layout: &Layout) -> Result<(Manifest
 async fn finalize_leased(
     dest: &Destination,
     layout: &Layout,
-    plan: ExportPlan,
+    mut plan: ExportPlan,
     lease: &Lease,
     progress: Arc<dyn Progress>,
 ) -> Result<(ExportPlan, Manifest, RunReport)> {
     let export_id = plan.export_id.clone();
     let (dest, layout) = (dest.clone(), layout.clone());
     progress.phase("reading the chunks' tables");
-    let mut plan = plan;
     let (tables, planned, pieces) = gather_tables(&dest, &layout, &mut plan).await?;
     progress.phase("reading chunk records");
     let mut finished = Finished::new(planned, pieces, 0);
